@@ -1,0 +1,614 @@
+//! Algorithm identifiers used in CMS: digests, RSA signature schemes, content ciphers and
+//! RSA key transport, with the parsing of their parameters (RFC 3370, RFC 4055, RFC 4056,
+//! RFC 8017).
+
+use core::fmt;
+
+use const_oid::ObjectIdentifier;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use super::ber::{self, Tag, Tlv};
+use super::oid;
+use crate::error::{AlgorithmKind, Error};
+
+/// A message digest algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DigestAlgorithm {
+    /// SHA-1: accepted for interop; never a default.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    /// Every supported digest.
+    pub const ALL: [DigestAlgorithm; 4] = [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512];
+
+    /// The algorithm's object identifier.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => oid::SHA1,
+            Self::Sha256 => oid::SHA256,
+            Self::Sha384 => oid::SHA384,
+            Self::Sha512 => oid::SHA512,
+        }
+    }
+
+    /// The digest with this object identifier, if supported.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.oid() == *oid)
+    }
+
+    /// The digest named by a `shaNWithRSAEncryption` signature identifier.
+    fn from_rsa_signature_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.rsa_signature_oid() == *oid)
+    }
+
+    /// The `shaNWithRSAEncryption` identifier for this digest.
+    pub fn rsa_signature_oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => oid::SHA1_WITH_RSA,
+            Self::Sha256 => oid::SHA256_WITH_RSA,
+            Self::Sha384 => oid::SHA384_WITH_RSA,
+            Self::Sha512 => oid::SHA512_WITH_RSA,
+        }
+    }
+
+    /// Output length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// The name used in AS2 `micalg` parameters and MIC fields (`sha-256` style, RFC 5751).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha-1",
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// Digests `data` in one call.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        let mut h = self.hasher();
+        h.update(data);
+        h.finish()
+    }
+
+    /// An incremental hasher.
+    pub fn hasher(self) -> Hasher {
+        Hasher(match self {
+            Self::Sha1 => HasherState::Sha1(Sha1::new()),
+            Self::Sha256 => HasherState::Sha256(Sha256::new()),
+            Self::Sha384 => HasherState::Sha384(Sha384::new()),
+            Self::Sha512 => HasherState::Sha512(Sha512::new()),
+        })
+    }
+
+    /// The encoded AlgorithmIdentifier (parameters absent, as RFC 5754 prefers).
+    pub(crate) fn algorithm_identifier(self) -> Vec<u8> {
+        algorithm_identifier(self.oid(), None)
+    }
+
+    /// Reads a digest AlgorithmIdentifier.
+    pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<Self, Error> {
+        let id = AlgorithmId::parse(tlv, "digestAlgorithm")?;
+        Self::from_oid(&id.oid).ok_or(Error::UnsupportedAlgorithm {
+            kind: AlgorithmKind::Digest,
+            oid: id.oid,
+        })
+    }
+}
+
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An incremental digest computation (see [`DigestAlgorithm::hasher`]).
+#[derive(Clone, Debug)]
+pub struct Hasher(HasherState);
+
+#[derive(Clone, Debug)]
+enum HasherState {
+    Sha1(Sha1),
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// Feeds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.0 {
+            HasherState::Sha1(h) => h.update(data),
+            HasherState::Sha256(h) => h.update(data),
+            HasherState::Sha384(h) => h.update(data),
+            HasherState::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// Returns the digest.
+    pub fn finish(self) -> Vec<u8> {
+        match self.0 {
+            HasherState::Sha1(h) => h.finalize().to_vec(),
+            HasherState::Sha256(h) => h.finalize().to_vec(),
+            HasherState::Sha384(h) => h.finalize().to_vec(),
+            HasherState::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// The RSA signature scheme to use when signing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureScheme {
+    /// RSASSA-PKCS1-v1_5 (what nearly every AS2 product expects).
+    #[default]
+    Pkcs1v15,
+    /// RSASSA-PSS (RFC 4056) with MGF1 over the same digest and a salt as long as the digest.
+    Pss,
+}
+
+/// The signature algorithm a SignerInfo declared, as verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// RSASSA-PKCS1-v1_5, declared as `rsaEncryption` or `shaNWithRSAEncryption`.
+    RsaPkcs1v15,
+    /// RSASSA-PSS with the declared parameters.
+    RsaPss {
+        /// Hash used for the message and for MGF1.
+        hash: DigestAlgorithm,
+        /// Declared salt length in bytes.
+        salt_len: usize,
+    },
+}
+
+impl SignatureAlgorithm {
+    /// Reads a SignerInfo's signatureAlgorithm, checking it is consistent with the
+    /// SignerInfo's digest algorithm.
+    pub(crate) fn parse(tlv: &Tlv<'_>, digest: DigestAlgorithm) -> Result<Self, Error> {
+        let id = AlgorithmId::parse(tlv, "signatureAlgorithm")?;
+        let unsupported = || Error::UnsupportedAlgorithm {
+            kind: AlgorithmKind::Signature,
+            oid: id.oid,
+        };
+        if id.oid == oid::RSA_ENCRYPTION {
+            return Ok(Self::RsaPkcs1v15);
+        }
+        if let Some(d) = DigestAlgorithm::from_rsa_signature_oid(&id.oid) {
+            // A shaNWithRSA identifier that contradicts the digest algorithm is malformed.
+            if d != digest {
+                return Err(Error::malformed("signatureAlgorithm", tlv.offset));
+            }
+            return Ok(Self::RsaPkcs1v15);
+        }
+        if id.oid == oid::RSASSA_PSS {
+            let params = id
+                .params
+                .ok_or(Error::malformed("RSASSA-PSS-params", tlv.offset))?;
+            let (hash, mgf_hash, salt_len, trailer) = parse_pss_params(&params)?;
+            if mgf_hash != hash || trailer != 1 {
+                return Err(unsupported());
+            }
+            return Ok(Self::RsaPss { hash, salt_len });
+        }
+        Err(unsupported())
+    }
+
+    /// The encoded AlgorithmIdentifier for signing with `scheme` and `digest`.
+    pub(crate) fn identifier_for(scheme: SignatureScheme, digest: DigestAlgorithm) -> Vec<u8> {
+        match scheme {
+            // rsaEncryption with NULL parameters: what OpenSSL and most AS2 products write
+            // and every verifier accepts.
+            SignatureScheme::Pkcs1v15 => algorithm_identifier(oid::RSA_ENCRYPTION, Some(NULL)),
+            SignatureScheme::Pss => {
+                let params = pss_params(digest, digest.output_len());
+                algorithm_identifier(oid::RSASSA_PSS, Some(&params))
+            }
+        }
+    }
+}
+
+impl fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RsaPkcs1v15 => f.write_str("RSASSA-PKCS1-v1_5"),
+            Self::RsaPss { hash, salt_len } => write!(f, "RSASSA-PSS({hash}, salt {salt_len})"),
+        }
+    }
+}
+
+/// A symmetric content-encryption algorithm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ContentEncryption {
+    /// AES-128 in CBC mode.
+    Aes128Cbc,
+    /// AES-192 in CBC mode.
+    Aes192Cbc,
+    /// AES-256 in CBC mode (the default).
+    #[default]
+    Aes256Cbc,
+    /// Triple-DES (EDE, three keys) in CBC mode: legacy, never a default.
+    TripleDesCbc,
+}
+
+impl ContentEncryption {
+    /// Every supported cipher.
+    pub const ALL: [ContentEncryption; 4] = [
+        Self::Aes128Cbc,
+        Self::Aes192Cbc,
+        Self::Aes256Cbc,
+        Self::TripleDesCbc,
+    ];
+
+    /// The algorithm's object identifier.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Aes128Cbc => oid::AES128_CBC,
+            Self::Aes192Cbc => oid::AES192_CBC,
+            Self::Aes256Cbc => oid::AES256_CBC,
+            Self::TripleDesCbc => oid::DES_EDE3_CBC,
+        }
+    }
+
+    /// Key length in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            Self::Aes128Cbc => 16,
+            Self::Aes192Cbc | Self::TripleDesCbc => 24,
+            Self::Aes256Cbc => 32,
+        }
+    }
+
+    /// Block (and IV) length in bytes.
+    pub fn block_len(self) -> usize {
+        match self {
+            Self::TripleDesCbc => 8,
+            _ => 16,
+        }
+    }
+
+    /// The name the reference service uses (`AES256_CBC`, `3DES`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Aes128Cbc => "AES128_CBC",
+            Self::Aes192Cbc => "AES192_CBC",
+            Self::Aes256Cbc => "AES256_CBC",
+            Self::TripleDesCbc => "3DES",
+        }
+    }
+
+    /// Reads a contentEncryptionAlgorithm and its IV.
+    pub(crate) fn parse<'a>(tlv: &Tlv<'a>) -> Result<(Self, Vec<u8>), Error> {
+        let id = AlgorithmId::parse(tlv, "contentEncryptionAlgorithm")?;
+        let alg = Self::ALL.into_iter().find(|c| c.oid() == id.oid).ok_or(
+            Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentEncryption,
+                oid: id.oid,
+            },
+        )?;
+        let bad = || Error::malformed("content-encryption IV", tlv.offset);
+        let params = id.params.ok_or_else(bad)?;
+        if !params.tag.same_type(Tag::OCTET_STRING) {
+            return Err(bad());
+        }
+        let iv = params.octets("content-encryption IV")?.into_owned();
+        if iv.len() != alg.block_len() {
+            return Err(bad());
+        }
+        Ok((alg, iv))
+    }
+}
+
+impl fmt::Display for ContentEncryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the content-encryption key is transported to a recipient.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyTransport {
+    /// RSAES-PKCS1-v1_5 (the default: what every AS2 product can read).
+    #[default]
+    RsaPkcs1v15,
+    /// RSAES-OAEP with the given hash for both the label and MGF1, parameters written
+    /// explicitly (RFC 4055).
+    RsaOaep(DigestAlgorithm),
+}
+
+/// RSAES-OAEP parameters as declared by a sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OaepParams {
+    pub hash: DigestAlgorithm,
+    pub mgf_hash: DigestAlgorithm,
+}
+
+/// A key-transport algorithm as read from a RecipientInfo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum KeyTransportParams {
+    Pkcs1v15,
+    Oaep(OaepParams, Vec<u8>),
+}
+
+impl KeyTransport {
+    pub(crate) fn algorithm_identifier(self) -> Vec<u8> {
+        match self {
+            Self::RsaPkcs1v15 => algorithm_identifier(oid::RSA_ENCRYPTION, Some(NULL)),
+            Self::RsaOaep(hash) => {
+                let hash_id = hash_identifier(hash);
+                let mgf = algorithm_identifier(oid::MGF1, Some(&hash_id));
+                let params = ber::encode_constructed(
+                    Tag::SEQUENCE,
+                    &[
+                        &ber::encode_constructed(Tag::context(0, true), &[&hash_id]),
+                        &ber::encode_constructed(Tag::context(1, true), &[&mgf]),
+                    ],
+                );
+                algorithm_identifier(oid::RSAES_OAEP, Some(&params))
+            }
+        }
+    }
+
+    pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<KeyTransportParams, Error> {
+        let id = AlgorithmId::parse(tlv, "keyEncryptionAlgorithm")?;
+        if id.oid == oid::RSA_ENCRYPTION {
+            return Ok(KeyTransportParams::Pkcs1v15);
+        }
+        if id.oid != oid::RSAES_OAEP {
+            return Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::KeyTransport,
+                oid: id.oid,
+            });
+        }
+        let mut hash = DigestAlgorithm::Sha1;
+        let mut mgf_hash = DigestAlgorithm::Sha1;
+        let mut label = Vec::new();
+        if let Some(params) = id.params.filter(|p| p.tag != Tag::NULL) {
+            let mut r = params.children("RSAES-OAEP-params")?;
+            if let Some(t) = r.read_optional(Tag::context(0, true), "hashFunc")? {
+                hash = parse_hash_explicit(&t)?;
+            }
+            if let Some(t) = r.read_optional(Tag::context(1, true), "maskGenFunc")? {
+                mgf_hash = parse_mgf1_explicit(&t)?;
+            }
+            if let Some(t) = r.read_optional(Tag::context(2, true), "pSourceFunc")? {
+                let mut inner = t.children("pSourceFunc")?;
+                let psource = AlgorithmId::parse(&inner.read("pSourceFunc")?, "pSourceFunc")?;
+                if psource.oid != oid::P_SPECIFIED {
+                    return Err(Error::UnsupportedAlgorithm {
+                        kind: AlgorithmKind::KeyTransport,
+                        oid: psource.oid,
+                    });
+                }
+                if let Some(p) = psource.params {
+                    label = p.octets("pSpecified label")?.into_owned();
+                }
+            }
+            r.finish("RSAES-OAEP-params")?;
+        }
+        Ok(KeyTransportParams::Oaep(
+            OaepParams { hash, mgf_hash },
+            label,
+        ))
+    }
+}
+
+/// The DER encoding of NULL.
+pub(crate) const NULL: &[u8] = &[0x05, 0x00];
+
+/// An AlgorithmIdentifier as read: the OID and the raw parameters, if any.
+pub(crate) struct AlgorithmId<'a> {
+    pub oid: ObjectIdentifier,
+    pub params: Option<Tlv<'a>>,
+}
+
+impl<'a> AlgorithmId<'a> {
+    pub(crate) fn parse(tlv: &Tlv<'a>, what: &'static str) -> Result<Self, Error> {
+        if tlv.tag != Tag::SEQUENCE {
+            return Err(Error::malformed(what, tlv.offset));
+        }
+        let mut r = tlv.children(what)?;
+        let oid = r.expect(Tag::OID, what)?.oid(what)?;
+        let params = if r.is_empty() {
+            None
+        } else {
+            Some(r.read(what)?)
+        };
+        r.finish(what)?;
+        Ok(AlgorithmId { oid, params })
+    }
+}
+
+/// Encodes an AlgorithmIdentifier.
+pub(crate) fn algorithm_identifier(oid: ObjectIdentifier, params: Option<&[u8]>) -> Vec<u8> {
+    let oid = ber::encode(Tag::OID, oid.as_bytes());
+    match params {
+        Some(p) => ber::encode_constructed(Tag::SEQUENCE, &[&oid, p]),
+        None => ber::encode_constructed(Tag::SEQUENCE, &[&oid]),
+    }
+}
+
+/// A hash AlgorithmIdentifier inside PSS/OAEP parameters. SHA-1 gets NULL parameters and
+/// SHA-2 none, matching OpenSSL's output.
+fn hash_identifier(hash: DigestAlgorithm) -> Vec<u8> {
+    match hash {
+        DigestAlgorithm::Sha1 => algorithm_identifier(hash.oid(), Some(NULL)),
+        _ => algorithm_identifier(hash.oid(), None),
+    }
+}
+
+/// RSASSA-PSS-params, written explicitly (hash, MGF1 and salt length).
+fn pss_params(hash: DigestAlgorithm, salt_len: usize) -> Vec<u8> {
+    let hash_id = hash_identifier(hash);
+    let mgf = algorithm_identifier(oid::MGF1, Some(&hash_id));
+    let salt = encode_uint(salt_len as u64);
+    ber::encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &ber::encode_constructed(Tag::context(0, true), &[&hash_id]),
+            &ber::encode_constructed(Tag::context(1, true), &[&mgf]),
+            &ber::encode_constructed(Tag::context(2, true), &[&salt]),
+        ],
+    )
+}
+
+/// Reads RSASSA-PSS-params: (hash, MGF1 hash, salt length, trailer field).
+fn parse_pss_params(
+    params: &Tlv<'_>,
+) -> Result<(DigestAlgorithm, DigestAlgorithm, usize, u32), Error> {
+    let mut hash = DigestAlgorithm::Sha1;
+    let mut mgf_hash = DigestAlgorithm::Sha1;
+    let mut salt_len = 20usize;
+    let mut trailer = 1u32;
+    let mut r = params.children("RSASSA-PSS-params")?;
+    if let Some(t) = r.read_optional(Tag::context(0, true), "hashAlgorithm")? {
+        hash = parse_hash_explicit(&t)?;
+    }
+    if let Some(t) = r.read_optional(Tag::context(1, true), "maskGenAlgorithm")? {
+        mgf_hash = parse_mgf1_explicit(&t)?;
+    }
+    if let Some(t) = r.read_optional(Tag::context(2, true), "saltLength")? {
+        let mut inner = t.children("saltLength")?;
+        salt_len = inner
+            .expect(Tag::INTEGER, "saltLength")?
+            .small_uint("saltLength")? as usize;
+    }
+    if let Some(t) = r.read_optional(Tag::context(3, true), "trailerField")? {
+        let mut inner = t.children("trailerField")?;
+        trailer = inner
+            .expect(Tag::INTEGER, "trailerField")?
+            .small_uint("trailerField")?;
+    }
+    r.finish("RSASSA-PSS-params")?;
+    Ok((hash, mgf_hash, salt_len, trailer))
+}
+
+/// `[n] EXPLICIT AlgorithmIdentifier` naming a hash.
+fn parse_hash_explicit(t: &Tlv<'_>) -> Result<DigestAlgorithm, Error> {
+    let mut inner = t.children("hash algorithm")?;
+    let hash = DigestAlgorithm::parse(&inner.read("hash algorithm")?)?;
+    inner.finish("hash algorithm")?;
+    Ok(hash)
+}
+
+/// `[n] EXPLICIT AlgorithmIdentifier` naming MGF1 with a hash.
+fn parse_mgf1_explicit(t: &Tlv<'_>) -> Result<DigestAlgorithm, Error> {
+    let mut inner = t.children("mask generation function")?;
+    let mgf = AlgorithmId::parse(&inner.read("mask generation function")?, "MGF")?;
+    inner.finish("mask generation function")?;
+    if mgf.oid != oid::MGF1 {
+        return Err(Error::UnsupportedAlgorithm {
+            kind: AlgorithmKind::Signature,
+            oid: mgf.oid,
+        });
+    }
+    let params = mgf
+        .params
+        .ok_or(Error::malformed("MGF1 parameters", t.offset))?;
+    DigestAlgorithm::parse(&params)
+}
+
+/// Encodes a non-negative INTEGER.
+pub(crate) fn encode_uint(value: u64) -> Vec<u8> {
+    let bytes = value.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count().min(7);
+    let mut contents = Vec::with_capacity(9);
+    if bytes.get(skip).is_some_and(|b| b & 0x80 != 0) {
+        contents.push(0);
+    }
+    contents.extend_from_slice(bytes.get(skip..).unwrap_or_default());
+    ber::encode(Tag::INTEGER, &contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    fn read(der: &[u8]) -> Tlv<'_> {
+        // Leaked limits are fine in tests; the reader copies what it needs.
+        ber::Reader::new(der, &Limits::default()).read("t").unwrap()
+    }
+
+    #[test]
+    fn pss_params_round_trip() {
+        for d in DigestAlgorithm::ALL {
+            let id = SignatureAlgorithm::identifier_for(SignatureScheme::Pss, d);
+            assert_eq!(
+                SignatureAlgorithm::parse(&read(&id), d).unwrap(),
+                SignatureAlgorithm::RsaPss {
+                    hash: d,
+                    salt_len: d.output_len()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn pss_defaults_are_sha1_salt_20() {
+        // RSASSA-PSS with an empty parameter SEQUENCE.
+        let id = algorithm_identifier(oid::RSASSA_PSS, Some(&[0x30, 0x00]));
+        assert_eq!(
+            SignatureAlgorithm::parse(&read(&id), DigestAlgorithm::Sha1).unwrap(),
+            SignatureAlgorithm::RsaPss {
+                hash: DigestAlgorithm::Sha1,
+                salt_len: 20
+            }
+        );
+    }
+
+    #[test]
+    fn oaep_params_round_trip() {
+        for d in DigestAlgorithm::ALL {
+            let id = KeyTransport::RsaOaep(d).algorithm_identifier();
+            assert_eq!(
+                KeyTransport::parse(&read(&id)).unwrap(),
+                KeyTransportParams::Oaep(
+                    OaepParams {
+                        hash: d,
+                        mgf_hash: d
+                    },
+                    vec![]
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn contradicting_signature_oid_is_malformed() {
+        let id = algorithm_identifier(oid::SHA1_WITH_RSA, Some(NULL));
+        assert!(SignatureAlgorithm::parse(&read(&id), DigestAlgorithm::Sha256).is_err());
+        assert_eq!(
+            SignatureAlgorithm::parse(&read(&id), DigestAlgorithm::Sha1).unwrap(),
+            SignatureAlgorithm::RsaPkcs1v15
+        );
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(encode_uint(0), [2, 1, 0]);
+        assert_eq!(encode_uint(32), [2, 1, 32]);
+        assert_eq!(encode_uint(128), [2, 2, 0, 128]);
+        assert_eq!(encode_uint(256), [2, 2, 1, 0]);
+    }
+}

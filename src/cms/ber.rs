@@ -1,0 +1,684 @@
+//! A borrowing BER reader (ITU-T X.690) for CMS input.
+//!
+//! Real AS2 partners send BER, not only DER: BouncyCastle-based products write indefinite
+//! lengths at every level, OpenSSL's `-stream` and IBM Sterling split OCTET STRINGs into
+//! constructed chunks. `der` 0.8 mishandles several of these forms, so CMS input is read
+//! here: every [`Tlv`] borrows its exact bytes from the input and knows its offset, chunked
+//! strings are joined only when asked ([`Tlv::octets`]), and each declared length is checked
+//! against the bytes actually present before anything is allocated.
+
+use std::borrow::Cow;
+
+use const_oid::ObjectIdentifier;
+
+use crate::error::Error;
+use crate::limits::{Limit, Limits};
+
+/// The class of a BER tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Universal (SEQUENCE, INTEGER, ...).
+    Universal,
+    /// Application-specific.
+    Application,
+    /// Context-specific (`[0]`, `[1]`, ...).
+    Context,
+    /// Private.
+    Private,
+}
+
+/// A BER identifier: class, primitive/constructed flag and tag number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// The tag class.
+    pub class: Class,
+    /// Whether the encoding is constructed.
+    pub constructed: bool,
+    /// The tag number.
+    pub number: u32,
+}
+
+impl Tag {
+    /// `INTEGER`.
+    pub const INTEGER: Tag = Tag::universal(2, false);
+    /// `OCTET STRING` (primitive form).
+    pub const OCTET_STRING: Tag = Tag::universal(4, false);
+    /// `NULL`.
+    pub const NULL: Tag = Tag::universal(5, false);
+    /// `OBJECT IDENTIFIER`.
+    pub const OID: Tag = Tag::universal(6, false);
+    /// `SEQUENCE`.
+    pub const SEQUENCE: Tag = Tag::universal(16, true);
+    /// `SET`.
+    pub const SET: Tag = Tag::universal(17, true);
+    /// `UTCTime`.
+    pub const UTC_TIME: Tag = Tag::universal(23, false);
+    /// `GeneralizedTime`.
+    pub const GENERALIZED_TIME: Tag = Tag::universal(24, false);
+
+    /// A universal tag.
+    pub const fn universal(number: u32, constructed: bool) -> Tag {
+        Tag {
+            class: Class::Universal,
+            constructed,
+            number,
+        }
+    }
+
+    /// A context-specific tag `[number]`.
+    pub const fn context(number: u32, constructed: bool) -> Tag {
+        Tag {
+            class: Class::Context,
+            constructed,
+            number,
+        }
+    }
+
+    /// Whether `self` and `other` differ at most in the constructed flag (string types may
+    /// use either form in BER).
+    pub fn same_type(self, other: Tag) -> bool {
+        self.class == other.class && self.number == other.number
+    }
+}
+
+/// One BER value: identifier, length and contents, borrowed from the input.
+#[derive(Clone, Copy, Debug)]
+pub struct Tlv<'a> {
+    /// The identifier.
+    pub tag: Tag,
+    /// The whole encoding as received: identifier, length, contents and, for an
+    /// indefinite length, the end-of-contents octets.
+    pub raw: &'a [u8],
+    /// The contents octets (without end-of-contents).
+    pub contents: &'a [u8],
+    /// Whether the length was indefinite.
+    pub indefinite: bool,
+    /// Offset of `raw` in the input given to [`Reader::new`].
+    pub offset: usize,
+    /// Offset of `contents` in the input given to [`Reader::new`].
+    pub contents_offset: usize,
+    depth: usize,
+    limits: BerLimits,
+}
+
+/// The subset of [`Limits`] the reader needs, copied so readers stay `Copy`.
+#[derive(Clone, Copy, Debug)]
+struct BerLimits {
+    max_depth: usize,
+    max_chunks: usize,
+}
+
+impl BerLimits {
+    fn depth_error(self) -> Error {
+        Error::LimitExceeded {
+            limit: Limit::BerDepth,
+            value: self.max_depth,
+        }
+    }
+}
+
+/// Reads consecutive BER values from a byte slice.
+#[derive(Clone, Debug)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+    base: usize,
+    depth: usize,
+    limits: BerLimits,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `input`, at nesting depth zero.
+    pub fn new(input: &'a [u8], limits: &Limits) -> Self {
+        Reader {
+            input,
+            pos: 0,
+            base: 0,
+            depth: 0,
+            limits: BerLimits {
+                max_depth: limits.max_ber_depth,
+                max_chunks: limits.max_ber_chunks,
+            },
+        }
+    }
+
+    /// Whether every value has been read.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.input.len()
+    }
+
+    /// The absolute offset of the next value.
+    pub fn offset(&self) -> usize {
+        self.base.saturating_add(self.pos)
+    }
+
+    /// Fails unless every value has been read (`what` names the enclosing element).
+    pub fn finish(&self, what: &'static str) -> Result<(), Error> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::malformed(what, self.offset()))
+        }
+    }
+
+    /// The tag of the next value, without consuming it.
+    pub fn peek_tag(&self) -> Option<Tag> {
+        let rest = self.input.get(self.pos..)?;
+        parse_identifier(rest).ok().map(|(tag, _)| tag)
+    }
+
+    /// Reads the next value.
+    pub fn read(&mut self, what: &'static str) -> Result<Tlv<'a>, Error> {
+        let tlv = parse_tlv(
+            self.input,
+            self.pos,
+            self.base,
+            self.depth,
+            self.limits,
+            what,
+        )?;
+        self.pos = self.pos.saturating_add(tlv.raw.len());
+        Ok(tlv)
+    }
+
+    /// Reads the next value and checks its tag (the constructed flag must match too).
+    pub fn expect(&mut self, tag: Tag, what: &'static str) -> Result<Tlv<'a>, Error> {
+        let offset = self.offset();
+        let tlv = self.read(what)?;
+        if tlv.tag != tag {
+            return Err(Error::malformed(what, offset));
+        }
+        Ok(tlv)
+    }
+
+    /// Reads the next value if its tag is `tag` (ignoring the constructed flag).
+    pub fn read_optional(
+        &mut self,
+        tag: Tag,
+        what: &'static str,
+    ) -> Result<Option<Tlv<'a>>, Error> {
+        match self.peek_tag() {
+            Some(t) if t.same_type(tag) => self.read(what).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Parses the identifier octets at the start of `input`: the tag and its length in bytes.
+fn parse_identifier(input: &[u8]) -> Result<(Tag, usize), ()> {
+    let first = *input.first().ok_or(())?;
+    let class = match first >> 6 {
+        0 => Class::Universal,
+        1 => Class::Application,
+        2 => Class::Context,
+        _ => Class::Private,
+    };
+    let constructed = first & 0x20 != 0;
+    let low = first & 0x1f;
+    if low != 0x1f {
+        return Ok((
+            Tag {
+                class,
+                constructed,
+                number: u32::from(low),
+            },
+            1,
+        ));
+    }
+    // High-tag-number form: base-128, at most 4 octets so the number fits in u32.
+    let mut number: u32 = 0;
+    for (i, byte) in input.iter().skip(1).take(4).enumerate() {
+        number = (number << 7) | u32::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            return Ok((
+                Tag {
+                    class,
+                    constructed,
+                    number,
+                },
+                i + 2,
+            ));
+        }
+    }
+    Err(())
+}
+
+/// Parses one TLV starting at `pos` in `input`.
+fn parse_tlv<'a>(
+    input: &'a [u8],
+    pos: usize,
+    base: usize,
+    depth: usize,
+    limits: BerLimits,
+    what: &'static str,
+) -> Result<Tlv<'a>, Error> {
+    let here = base.saturating_add(pos);
+    let bad = || Error::malformed(what, here);
+    let rest = input.get(pos..).ok_or_else(bad)?;
+    let (tag, id_len) = parse_identifier(rest).map_err(|()| bad())?;
+    let len_byte = *rest.get(id_len).ok_or_else(bad)?;
+    let mut header_len = id_len + 1;
+    let declared: Option<usize> = match len_byte {
+        0x80 => None,
+        0xff => return Err(bad()),
+        b if b < 0x80 => Some(usize::from(b)),
+        b => {
+            let n = usize::from(b & 0x7f);
+            if n > core::mem::size_of::<usize>() {
+                return Err(bad());
+            }
+            let bytes = rest.get(header_len..header_len + n).ok_or_else(bad)?;
+            header_len += n;
+            let mut len: usize = 0;
+            for byte in bytes {
+                len = (len << 8) | usize::from(*byte);
+            }
+            Some(len)
+        }
+    };
+    let contents_start = pos + header_len;
+    match declared {
+        Some(len) => {
+            // Trust no declared length: it must fit in what is actually there.
+            let end = contents_start.checked_add(len).ok_or_else(bad)?;
+            let raw = input.get(pos..end).ok_or_else(bad)?;
+            let contents = input.get(contents_start..end).ok_or_else(bad)?;
+            Ok(Tlv {
+                tag,
+                raw,
+                contents,
+                indefinite: false,
+                offset: here,
+                contents_offset: base.saturating_add(contents_start),
+                depth,
+                limits,
+            })
+        }
+        None => {
+            if !tag.constructed {
+                return Err(bad());
+            }
+            if depth >= limits.max_depth {
+                return Err(limits.depth_error());
+            }
+            // Walk the children to find the end-of-contents octets.
+            let mut cursor = contents_start;
+            loop {
+                match input.get(cursor..cursor + 2) {
+                    Some([0, 0]) => break,
+                    Some(_) => {
+                        let child = parse_tlv(input, cursor, base, depth + 1, limits, what)?;
+                        cursor += child.raw.len();
+                    }
+                    None => return Err(bad()),
+                }
+            }
+            let raw = input.get(pos..cursor + 2).ok_or_else(bad)?;
+            let contents = input.get(contents_start..cursor).ok_or_else(bad)?;
+            Ok(Tlv {
+                tag,
+                raw,
+                contents,
+                indefinite: true,
+                offset: here,
+                contents_offset: base.saturating_add(contents_start),
+                depth,
+                limits,
+            })
+        }
+    }
+}
+
+impl<'a> Tlv<'a> {
+    /// The same value with another tag, e.g. to read an IMPLICIT `[1]` AlgorithmIdentifier
+    /// as the SEQUENCE it replaces.
+    pub fn retagged(&self, tag: Tag) -> Tlv<'a> {
+        Tlv { tag, ..*self }
+    }
+
+    /// A reader over the children of this constructed value.
+    pub fn children(&self, what: &'static str) -> Result<Reader<'a>, Error> {
+        if !self.tag.constructed {
+            return Err(Error::malformed(what, self.offset));
+        }
+        if self.depth >= self.limits.max_depth {
+            return Err(self.limits.depth_error());
+        }
+        Ok(Reader {
+            input: self.contents,
+            pos: 0,
+            base: self.contents_offset,
+            depth: self.depth + 1,
+            limits: self.limits,
+        })
+    }
+
+    /// The value of an OBJECT IDENTIFIER.
+    pub fn oid(&self, what: &'static str) -> Result<ObjectIdentifier, Error> {
+        if self.tag != Tag::OID {
+            return Err(Error::malformed(what, self.offset));
+        }
+        ObjectIdentifier::from_bytes(self.contents).map_err(|_| Error::malformed(what, self.offset))
+    }
+
+    /// The value of a small non-negative INTEGER (a version number).
+    pub fn small_uint(&self, what: &'static str) -> Result<u32, Error> {
+        let bad = || Error::malformed(what, self.offset);
+        if self.tag != Tag::INTEGER || self.contents.is_empty() || self.contents.len() > 4 {
+            return Err(bad());
+        }
+        if self.contents.first().is_some_and(|b| b & 0x80 != 0) {
+            return Err(bad());
+        }
+        Ok(self
+            .contents
+            .iter()
+            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+    }
+
+    /// The contents of an OCTET STRING, or of an implicitly tagged one, joining the
+    /// segments of a constructed (chunked) encoding at any depth.
+    ///
+    /// Borrows when the string is primitive; allocates once otherwise.
+    pub fn octets(&self, what: &'static str) -> Result<Cow<'a, [u8]>, Error> {
+        if !self.tag.constructed {
+            return Ok(Cow::Borrowed(self.contents));
+        }
+        // The joined string is never longer than the encoding that carries it.
+        let mut out = Vec::with_capacity(self.contents.len());
+        let mut chunks = 0usize;
+        self.append_segments(&mut out, &mut chunks, what)?;
+        Ok(Cow::Owned(out))
+    }
+
+    fn append_segments(
+        &self,
+        out: &mut Vec<u8>,
+        chunks: &mut usize,
+        what: &'static str,
+    ) -> Result<(), Error> {
+        let mut reader = self.children(what)?;
+        while !reader.is_empty() {
+            let segment = reader.read(what)?;
+            if !segment.tag.same_type(Tag::OCTET_STRING) {
+                return Err(Error::malformed(what, segment.offset));
+            }
+            *chunks += 1;
+            if *chunks > self.limits.max_chunks {
+                return Err(Error::LimitExceeded {
+                    limit: Limit::BerChunks,
+                    value: self.limits.max_chunks,
+                });
+            }
+            if segment.tag.constructed {
+                segment.append_segments(out, chunks, what)?;
+            } else {
+                out.extend_from_slice(segment.contents);
+            }
+        }
+        Ok(())
+    }
+
+    /// This value re-encoded in DER form as far as lengths and strings go: definite
+    /// lengths everywhere and constructed strings joined into primitive ones. SET
+    /// elements are *not* re-sorted; use this only to hand BER sub-structures (certificates,
+    /// algorithm parameters) to a DER decoder, never to compute a digest.
+    pub fn to_der(&self) -> Result<Cow<'a, [u8]>, Error> {
+        if !self.needs_normalising()? {
+            return Ok(Cow::Borrowed(self.raw));
+        }
+        let mut out = Vec::with_capacity(self.raw.len());
+        self.write_der(&mut out)?;
+        Ok(Cow::Owned(out))
+    }
+
+    fn needs_normalising(&self) -> Result<bool, Error> {
+        if self.indefinite || (self.tag.constructed && is_string_type(self.tag)) {
+            return Ok(true);
+        }
+        if !self.tag.constructed {
+            return Ok(false);
+        }
+        let mut reader = self.children("value")?;
+        while !reader.is_empty() {
+            if reader.read("value")?.needs_normalising()? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn write_der(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        if self.tag.constructed && is_string_type(self.tag) {
+            let joined = self.octets("string")?;
+            let mut tag = self.tag;
+            tag.constructed = false;
+            write_header(out, tag, joined.len());
+            out.extend_from_slice(&joined);
+            return Ok(());
+        }
+        if !self.tag.constructed {
+            write_header(out, self.tag, self.contents.len());
+            out.extend_from_slice(self.contents);
+            return Ok(());
+        }
+        let mut inner = Vec::with_capacity(self.contents.len());
+        let mut reader = self.children("value")?;
+        while !reader.is_empty() {
+            reader.read("value")?.write_der(&mut inner)?;
+        }
+        write_header(out, self.tag, inner.len());
+        out.extend_from_slice(&inner);
+        Ok(())
+    }
+}
+
+/// Universal string types, whose constructed BER form DER forbids. Context-specific tags
+/// are left alone: whether `[n]` is a string depends on the schema, and callers use
+/// [`Tlv::octets`] for those.
+fn is_string_type(tag: Tag) -> bool {
+    tag.class == Class::Universal && matches!(tag.number, 3 | 4 | 12 | 19 | 20 | 22 | 26 | 30)
+}
+
+/// Appends a DER identifier and definite length.
+pub fn write_header(out: &mut Vec<u8>, tag: Tag, len: usize) {
+    let class_bits: u8 = match tag.class {
+        Class::Universal => 0x00,
+        Class::Application => 0x40,
+        Class::Context => 0x80,
+        Class::Private => 0xc0,
+    };
+    let constructed = if tag.constructed { 0x20 } else { 0 };
+    if tag.number < 0x1f {
+        // Checked by the branch: the number fits in five bits.
+        out.push(class_bits | constructed | (tag.number as u8));
+    } else {
+        out.push(class_bits | constructed | 0x1f);
+        let mut groups = [0u8; 5];
+        let mut n = tag.number;
+        let mut count = 0;
+        loop {
+            groups[count] = (n & 0x7f) as u8;
+            count += 1;
+            n >>= 7;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in (0..count).rev() {
+            let more = if i > 0 { 0x80 } else { 0 };
+            out.push(groups[i] | more);
+        }
+    }
+    write_length(out, len);
+}
+
+/// Appends a DER definite length.
+pub fn write_length(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+        return;
+    }
+    let bytes = len.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    let significant = &bytes[skip..];
+    out.push(0x80 | significant.len() as u8);
+    out.extend_from_slice(significant);
+}
+
+/// The length of a DER header for `len` contents octets with a one-octet identifier.
+pub fn header_len(len: usize) -> usize {
+    let mut v = Vec::with_capacity(10);
+    write_length(&mut v, len);
+    1 + v.len()
+}
+
+/// Encodes a complete DER TLV with a one-octet identifier.
+pub fn encode(tag: Tag, contents: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header_len(contents.len()) + contents.len());
+    write_header(&mut out, tag, contents.len());
+    out.extend_from_slice(contents);
+    out
+}
+
+/// Encodes a constructed DER value from already-encoded children.
+pub fn encode_constructed(tag: Tag, children: &[&[u8]]) -> Vec<u8> {
+    let len = children.iter().map(|c| c.len()).sum();
+    let mut out = Vec::with_capacity(header_len(len) + len);
+    write_header(&mut out, tag, len);
+    for child in children {
+        out.extend_from_slice(child);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    #[test]
+    fn definite_and_indefinite_sequences() {
+        // SEQUENCE { INTEGER 1, OCTET STRING "ab" } in DER and in indefinite BER.
+        let der = [0x30, 0x07, 0x02, 0x01, 0x01, 0x04, 0x02, b'a', b'b'];
+        let ber = [0x30, 0x80, 0x02, 0x01, 0x01, 0x04, 0x02, b'a', b'b', 0, 0];
+        for input in [&der[..], &ber[..]] {
+            let l = limits();
+            let mut r = Reader::new(input, &l);
+            let seq = r.expect(Tag::SEQUENCE, "seq").unwrap();
+            assert!(r.is_empty());
+            assert_eq!(seq.raw, input);
+            let mut c = seq.children("seq").unwrap();
+            assert_eq!(c.read("int").unwrap().small_uint("int").unwrap(), 1);
+            let s = c.read("str").unwrap();
+            assert_eq!(s.contents_offset, 7);
+            assert_eq!(&*s.octets("str").unwrap(), b"ab");
+            c.finish("seq").unwrap();
+            assert_eq!(&*seq.to_der().unwrap(), &der[..]);
+        }
+    }
+
+    #[test]
+    fn chunked_octet_strings_at_any_depth() {
+        // Indefinite constructed OCTET STRING holding a definite constructed one and a
+        // primitive one: "ab" + "cd" + "e".
+        let input = [
+            0x24, 0x80, // OCTET STRING, constructed, indefinite
+            0x24, 0x08, // OCTET STRING, constructed, definite
+            0x04, 0x02, b'a', b'b', 0x04, 0x02, b'c', b'd', //
+            0x04, 0x01, b'e', // primitive
+            0, 0,
+        ];
+        let l = limits();
+        let t = Reader::new(&input, &l).read("s").unwrap();
+        assert_eq!(&*t.octets("s").unwrap(), b"abcde");
+        assert_eq!(
+            &*t.to_der().unwrap(),
+            &[0x04, 0x05, b'a', b'b', b'c', b'd', b'e']
+        );
+    }
+
+    #[test]
+    fn declared_length_beyond_input_is_rejected() {
+        let l = limits();
+        let input = [0x04, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x00];
+        assert!(matches!(
+            Reader::new(&input, &l).read("x"),
+            Err(Error::Malformed {
+                what: "x",
+                offset: 0
+            })
+        ));
+        // Length of length larger than usize.
+        let input = [0x04, 0x89, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+        assert!(Reader::new(&input, &l).read("x").is_err());
+    }
+
+    #[test]
+    fn missing_end_of_contents_is_rejected() {
+        let l = limits();
+        let input = [0x30, 0x80, 0x02, 0x01, 0x01];
+        assert!(Reader::new(&input, &l).read("x").is_err());
+        // Primitive with indefinite length is invalid BER.
+        let input = [0x04, 0x80, 0, 0];
+        assert!(Reader::new(&input, &l).read("x").is_err());
+    }
+
+    #[test]
+    fn depth_limit_applies_to_indefinite_nesting() {
+        let mut l = limits();
+        l.max_ber_depth = 4;
+        let mut input = Vec::new();
+        for _ in 0..10 {
+            input.extend_from_slice(&[0x30, 0x80]);
+        }
+        for _ in 0..10 {
+            input.extend_from_slice(&[0, 0]);
+        }
+        assert_eq!(
+            Reader::new(&input, &l).read("x").unwrap_err(),
+            Error::LimitExceeded {
+                limit: Limit::BerDepth,
+                value: 4
+            }
+        );
+    }
+
+    #[test]
+    fn chunk_limit() {
+        let mut l = limits();
+        l.max_ber_chunks = 2;
+        let input = [0x24, 0x80, 0x04, 0x00, 0x04, 0x00, 0x04, 0x00, 0, 0];
+        let t = Reader::new(&input, &l).read("s").unwrap();
+        assert_eq!(
+            t.octets("s").unwrap_err(),
+            Error::LimitExceeded {
+                limit: Limit::BerChunks,
+                value: 2
+            }
+        );
+    }
+
+    #[test]
+    fn high_tag_numbers_and_long_lengths() {
+        let mut out = Vec::new();
+        write_header(&mut out, Tag::context(300, true), 300);
+        assert_eq!(out, [0xbf, 0x82, 0x2c, 0x82, 0x01, 0x2c]);
+        let (tag, n) = parse_identifier(&out).unwrap();
+        assert_eq!((tag, n), (Tag::context(300, true), 3));
+    }
+
+    #[test]
+    fn truncation_never_panics() {
+        let input = [0x30, 0x80, 0x24, 0x80, 0x04, 0x02, b'a', b'b', 0, 0, 0, 0];
+        let l = limits();
+        for end in 0..input.len() {
+            let _ = Reader::new(&input[..end], &l)
+                .read("x")
+                .and_then(|t| t.to_der().map(|_| ()));
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! EnvelopedData (RFC 5652 §6) with RSA key transport: encryption to one or more
+//! recipients, and decryption that never reveals which step failed.
+//!
+//! Every failure after our RecipientInfo has been found (wrong key, bad RSA padding, a
+//! content key of the wrong length, bad CBC padding) is [`Error::DecryptionFailed`], and
+//! the content is decrypted in every case before the outcome is decided, so the work done
+//! does not depend on where the failure was. PKCS#1 v1.5 key transport uses `rsa`'s
+//! implicit rejection (a synthetic key on bad padding, Marvin-safe).
+
+use cipher::block_padding::Pkcs7;
+use cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use rand_core::CryptoRng;
+use rsa::Oaep;
+use rsa::pkcs1v15::Pkcs1v15Encrypt;
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
+
+use super::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport, KeyTransportParams};
+use super::ber::{self, Tag, Tlv};
+use super::{ContentType, oid};
+use crate::cert::{Certificate, Identifier, PrivateKey};
+use crate::error::Error;
+use crate::limits::{Limit, Limits};
+
+/// Options for encrypting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EncryptOptions {
+    /// The content cipher (default AES-256-CBC; 3DES only when set explicitly).
+    pub cipher: ContentEncryption,
+    /// How the content key is wrapped (default RSA PKCS#1 v1.5).
+    pub key_transport: KeyTransport,
+    /// Identify recipients by subject key identifier instead of issuer and serial.
+    pub use_subject_key_id: bool,
+}
+
+/// Encrypts `content` for every certificate in `recipients` (e.g. the partner and an own
+/// archive copy), returning a DER ContentInfo holding EnvelopedData.
+///
+/// The content is copied once, into the output, and encrypted there in place.
+pub fn encrypt<R: CryptoRng + ?Sized>(
+    content: &[u8],
+    recipients: &[&Certificate],
+    options: &EncryptOptions,
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    if recipients.is_empty() {
+        return Err(Error::EncryptionFailed("no recipients"));
+    }
+    let cipher = options.cipher;
+    let mut key = vec![0u8; cipher.key_len()];
+    rng.fill_bytes(&mut key);
+    let mut iv = vec![0u8; cipher.block_len()];
+    rng.fill_bytes(&mut iv);
+
+    let key_transport_id = options.key_transport.algorithm_identifier();
+    let mut infos = Vec::with_capacity(recipients.len());
+    let mut version = 0;
+    for cert in recipients {
+        let public = cert
+            .rsa_public_key()
+            .map_err(|_| Error::EncryptionFailed("recipient key is not RSA"))?;
+        let wrapped = match options.key_transport {
+            KeyTransport::RsaPkcs1v15 => public.encrypt(rng, Pkcs1v15Encrypt, &key),
+            KeyTransport::RsaOaep(hash) => {
+                super::signed::with_digest!(hash, D => public.encrypt(rng, Oaep::<D>::new(), &key))
+            }
+        }
+        .map_err(|_| Error::EncryptionFailed("RSA key transport failed"))?;
+        let (ri_version, rid) = match (options.use_subject_key_id, cert.subject_key_id()) {
+            (true, Some(ski)) => (2, ber::encode(Tag::context(0, false), ski)),
+            (true, None) => {
+                return Err(Error::EncryptionFailed(
+                    "recipient certificate has no subject key identifier",
+                ));
+            }
+            (false, _) => (0, cert.issuer_and_serial()),
+        };
+        version = version.max(ri_version);
+        infos.push(ber::encode_constructed(
+            Tag::SEQUENCE,
+            &[
+                &super::algorithm::encode_uint(ri_version),
+                &rid,
+                &key_transport_id,
+                &ber::encode(Tag::OCTET_STRING, &wrapped),
+            ],
+        ));
+    }
+    let info_refs: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
+    let recipient_set = ber::encode_constructed(Tag::SET, &info_refs);
+    let version = super::algorithm::encode_uint(version);
+
+    // Lay out the whole ContentInfo, then encrypt the content in place at its end.
+    let block = cipher.block_len();
+    let ciphertext_len = (content.len() / block + 1) * block;
+    let data_oid = ber::encode(Tag::OID, oid::DATA.as_bytes());
+    let cipher_id = super::algorithm::algorithm_identifier(
+        cipher.oid(),
+        Some(&ber::encode(Tag::OCTET_STRING, &iv)),
+    );
+    let eci_len =
+        data_oid.len() + cipher_id.len() + ber::header_len(ciphertext_len) + ciphertext_len;
+    let enveloped_len = version.len() + recipient_set.len() + ber::header_len(eci_len) + eci_len;
+    let explicit_len = ber::header_len(enveloped_len) + enveloped_len;
+    let type_oid = ber::encode(Tag::OID, oid::ENVELOPED_DATA.as_bytes());
+    let info_len = type_oid.len() + ber::header_len(explicit_len) + explicit_len;
+
+    let mut out = Vec::with_capacity(ber::header_len(info_len) + info_len);
+    ber::write_header(&mut out, Tag::SEQUENCE, info_len);
+    out.extend_from_slice(&type_oid);
+    ber::write_header(&mut out, Tag::context(0, true), explicit_len);
+    ber::write_header(&mut out, Tag::SEQUENCE, enveloped_len);
+    out.extend_from_slice(&version);
+    out.extend_from_slice(&recipient_set);
+    ber::write_header(&mut out, Tag::SEQUENCE, eci_len);
+    out.extend_from_slice(&data_oid);
+    out.extend_from_slice(&cipher_id);
+    ber::write_header(&mut out, Tag::context(0, false), ciphertext_len);
+    let start = out.len();
+    out.extend_from_slice(content);
+    out.resize(start + ciphertext_len, 0);
+    let buffer = out
+        .get_mut(start..)
+        .ok_or(Error::EncryptionFailed("buffer layout"))?;
+    encrypt_in_place(cipher, &key, &iv, buffer, content.len())?;
+    Ok(out)
+}
+
+fn encrypt_in_place(
+    cipher: ContentEncryption,
+    key: &[u8],
+    iv: &[u8],
+    buffer: &mut [u8],
+    len: usize,
+) -> Result<(), Error> {
+    fn fail<E>(_: E) -> Error {
+        Error::EncryptionFailed("cipher setup or padding failed")
+    }
+    match cipher {
+        ContentEncryption::Aes128Cbc => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, iv)
+            .map_err(fail)?
+            .encrypt_padded::<Pkcs7>(buffer, len)
+            .map(drop)
+            .map_err(fail),
+        ContentEncryption::Aes192Cbc => cbc::Encryptor::<aes::Aes192>::new_from_slices(key, iv)
+            .map_err(fail)?
+            .encrypt_padded::<Pkcs7>(buffer, len)
+            .map(drop)
+            .map_err(fail),
+        ContentEncryption::Aes256Cbc => cbc::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
+            .map_err(fail)?
+            .encrypt_padded::<Pkcs7>(buffer, len)
+            .map(drop)
+            .map_err(fail),
+        ContentEncryption::TripleDesCbc => {
+            cbc::Encryptor::<des::TdesEde3>::new_from_slices(key, iv)
+                .map_err(fail)?
+                .encrypt_padded::<Pkcs7>(buffer, len)
+                .map(drop)
+                .map_err(fail)
+        }
+    }
+}
+
+/// Decrypts CBC in place and returns the unpadded length, or `None` on any failure.
+fn decrypt_in_place(
+    cipher: ContentEncryption,
+    key: &[u8],
+    iv: &[u8],
+    buffer: &mut [u8],
+) -> Option<usize> {
+    match cipher {
+        ContentEncryption::Aes128Cbc => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
+            .ok()?
+            .decrypt_padded::<Pkcs7>(buffer)
+            .ok()
+            .map(<[u8]>::len),
+        ContentEncryption::Aes192Cbc => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv)
+            .ok()?
+            .decrypt_padded::<Pkcs7>(buffer)
+            .ok()
+            .map(<[u8]>::len),
+        ContentEncryption::Aes256Cbc => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
+            .ok()?
+            .decrypt_padded::<Pkcs7>(buffer)
+            .ok()
+            .map(<[u8]>::len),
+        ContentEncryption::TripleDesCbc => {
+            cbc::Decryptor::<des::TdesEde3>::new_from_slices(key, iv)
+                .ok()?
+                .decrypt_padded::<Pkcs7>(buffer)
+                .ok()
+                .map(<[u8]>::len)
+        }
+    }
+}
+
+/// A parsed EnvelopedData, borrowing from the input.
+#[derive(Debug)]
+pub struct EnvelopedData<'a> {
+    recipients: Vec<Recipient<'a>>,
+    cipher: ContentEncryption,
+    iv: Vec<u8>,
+    encrypted_content: Tlv<'a>,
+}
+
+/// A KeyTransRecipientInfo.
+#[derive(Debug)]
+struct Recipient<'a> {
+    rid: Identifier<'a>,
+    key_transport: Tlv<'a>,
+    encrypted_key: Tlv<'a>,
+}
+
+impl<'a> EnvelopedData<'a> {
+    /// Parses a ContentInfo holding EnvelopedData (BER or DER).
+    ///
+    /// A content-encryption algorithm we do not implement (RC2, DES, AES-GCM, ...) is
+    /// reported here as [`Error::UnsupportedAlgorithm`] naming its OID.
+    pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        let content = super::expect_content_info(input, ContentType::EnvelopedData, limits)?;
+        let mut r = content.children("EnvelopedData")?;
+        r.expect(Tag::INTEGER, "EnvelopedData version")?;
+        r.read_optional(Tag::context(0, true), "originatorInfo")?;
+        let set = r.expect(Tag::SET, "recipientInfos")?;
+        let eci = r.expect(Tag::SEQUENCE, "encryptedContentInfo")?;
+        r.read_optional(Tag::context(1, true), "unprotectedAttrs")?;
+        r.finish("EnvelopedData")?;
+
+        let mut recipients = Vec::new();
+        let mut count = 0usize;
+        let mut s = set.children("recipientInfos")?;
+        while !s.is_empty() {
+            let info = s.read("RecipientInfo")?;
+            count += 1;
+            if count > limits.max_recipients {
+                return Err(Limit::Recipients.exceeded(limits));
+            }
+            // Key agreement, KEK, password and other recipient types cannot be ours: we
+            // hold RSA keys. Skip them.
+            if info.tag == Tag::SEQUENCE {
+                let mut k = info.children("KeyTransRecipientInfo")?;
+                k.expect(Tag::INTEGER, "KeyTransRecipientInfo version")?;
+                let rid = Identifier::parse(&k.read("rid")?)?;
+                let key_transport = k.expect(Tag::SEQUENCE, "keyEncryptionAlgorithm")?;
+                let encrypted_key = k.read("encryptedKey")?;
+                if !encrypted_key.tag.same_type(Tag::OCTET_STRING) {
+                    return Err(Error::malformed("encryptedKey", encrypted_key.offset));
+                }
+                k.finish("KeyTransRecipientInfo")?;
+                recipients.push(Recipient {
+                    rid,
+                    key_transport,
+                    encrypted_key,
+                });
+            }
+        }
+
+        let mut e = eci.children("EncryptedContentInfo")?;
+        e.expect(Tag::OID, "contentType")?;
+        let (cipher, iv) =
+            ContentEncryption::parse(&e.expect(Tag::SEQUENCE, "contentEncryptionAlgorithm")?)?;
+        let encrypted_content = e
+            .read_optional(Tag::context(0, false), "encryptedContent")?
+            .ok_or(Error::malformed("encryptedContent (absent)", eci.offset))?;
+        e.finish("EncryptedContentInfo")?;
+        Ok(EnvelopedData {
+            recipients,
+            cipher,
+            iv,
+            encrypted_content,
+        })
+    }
+
+    /// The content-encryption algorithm the sender used.
+    pub fn content_encryption(&self) -> ContentEncryption {
+        self.cipher
+    }
+
+    /// Whether one of the RSA recipients is `certificate`.
+    pub fn is_recipient(&self, certificate: &Certificate) -> bool {
+        self.recipients.iter().any(|r| certificate.matches(&r.rid))
+    }
+
+    /// Decrypts the content with `key`, the private key of `certificate`.
+    ///
+    /// Fails with [`Error::NoMatchingRecipient`] when `certificate` is not a recipient, with
+    /// [`Error::UnsupportedAlgorithm`] for a key transport we do not implement, and with
+    /// [`Error::DecryptionFailed`] for everything else. `rng` blinds the RSA operation.
+    pub fn decrypt<R: CryptoRng + ?Sized>(
+        &self,
+        certificate: &Certificate,
+        key: &PrivateKey,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        let recipient = self
+            .recipients
+            .iter()
+            .find(|r| certificate.matches(&r.rid))
+            .ok_or(Error::NoMatchingRecipient)?;
+        let transport = KeyTransport::parse(&recipient.key_transport)?;
+        let wrapped = recipient.encrypted_key.octets("encryptedKey")?;
+        let rsa = key.rsa();
+        let unwrapped = match transport {
+            KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, &wrapped),
+            KeyTransportParams::Oaep(params, label) => {
+                oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, &wrapped)
+            }
+        };
+        // From here on, every failure looks the same and the content is always decrypted.
+        let key_len = self.cipher.key_len();
+        let (content_key, key_ok) = match unwrapped {
+            Ok(k) if k.len() == key_len => (k, true),
+            _ => (vec![0u8; key_len], false),
+        };
+        let mut buffer = self
+            .encrypted_content
+            .octets("encryptedContent")?
+            .into_owned();
+        let plain_len = decrypt_in_place(self.cipher, &content_key, &self.iv, &mut buffer);
+        match plain_len {
+            Some(len) if key_ok => {
+                buffer.truncate(len);
+                Ok(buffer)
+            }
+            _ => Err(Error::DecryptionFailed),
+        }
+    }
+}
+
+fn oaep_decrypt<R: CryptoRng + ?Sized>(
+    key: &rsa::RsaPrivateKey,
+    rng: &mut R,
+    hash: DigestAlgorithm,
+    mgf_hash: DigestAlgorithm,
+    label: Vec<u8>,
+    wrapped: &[u8],
+) -> rsa::errors::Result<Vec<u8>> {
+    macro_rules! mgf {
+        ($h:ty) => {
+            match mgf_hash {
+                DigestAlgorithm::Sha1 => key.decrypt_blinded(
+                    rng,
+                    Oaep::<$h, Sha1>::new_with_mgf_hash_and_label(label),
+                    wrapped,
+                ),
+                DigestAlgorithm::Sha256 => key.decrypt_blinded(
+                    rng,
+                    Oaep::<$h, Sha256>::new_with_mgf_hash_and_label(label),
+                    wrapped,
+                ),
+                DigestAlgorithm::Sha384 => key.decrypt_blinded(
+                    rng,
+                    Oaep::<$h, Sha384>::new_with_mgf_hash_and_label(label),
+                    wrapped,
+                ),
+                DigestAlgorithm::Sha512 => key.decrypt_blinded(
+                    rng,
+                    Oaep::<$h, Sha512>::new_with_mgf_hash_and_label(label),
+                    wrapped,
+                ),
+            }
+        };
+    }
+    match hash {
+        DigestAlgorithm::Sha1 => mgf!(Sha1),
+        DigestAlgorithm::Sha256 => mgf!(Sha256),
+        DigestAlgorithm::Sha384 => mgf!(Sha384),
+        DigestAlgorithm::Sha512 => mgf!(Sha512),
+    }
+}

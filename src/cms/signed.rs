@@ -1,0 +1,651 @@
+//! SignedData (RFC 5652 §5): detached signatures for `multipart/signed`, and encapsulated
+//! ("opaque") signatures.
+//!
+//! Signing writes content-type, message-digest, signing-time (from the caller's `now`) and,
+//! unless switched off, the RFC 6211 CMSAlgorithmProtection attribute. Verification hashes
+//! the signed attributes exactly as received (re-tagged from `[0]` to `SET`), checks every
+//! attribute it understands, and accepts what real products send: `rsaEncryption` or
+//! `shaNWithRSAEncryption` identifiers, PSS with any declared parameters, and signatures
+//! without signed attributes.
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use const_oid::ObjectIdentifier;
+use der::Encode;
+use rand_core::CryptoRng;
+use rsa::pkcs1v15::Pkcs1v15Sign;
+use rsa::pss::Pss;
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
+
+use super::algorithm::{
+    AlgorithmId, DigestAlgorithm, SignatureAlgorithm, SignatureScheme, encode_uint,
+};
+use super::ber::{self, Tag, Tlv};
+use super::{ContentType, oid};
+use crate::cert::{Certificate, Identifier, PrivateKey};
+use crate::error::{Error, VerificationError};
+use crate::limits::{Limit, Limits};
+
+/// Runs `$body` with `$d` bound to the digest type for `$alg`.
+macro_rules! with_digest {
+    ($alg:expr, $d:ident => $body:expr) => {
+        match $alg {
+            DigestAlgorithm::Sha1 => {
+                type $d = Sha1;
+                $body
+            }
+            DigestAlgorithm::Sha256 => {
+                type $d = Sha256;
+                $body
+            }
+            DigestAlgorithm::Sha384 => {
+                type $d = Sha384;
+                $body
+            }
+            DigestAlgorithm::Sha512 => {
+                type $d = Sha512;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_digest;
+
+/// Options for creating a signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignOptions {
+    /// The digest (default SHA-256).
+    pub digest: DigestAlgorithm,
+    /// The RSA signature scheme (default PKCS#1 v1.5).
+    pub scheme: SignatureScheme,
+    /// Whether to add the RFC 6211 CMSAlgorithmProtection attribute (default on; some
+    /// IBM Sterling releases reject it).
+    pub algorithm_protection: bool,
+    /// Whether to embed the signer's certificate and chain (default on).
+    pub include_certificates: bool,
+    /// Whether to identify the signer by subject key identifier instead of issuer and
+    /// serial number (default off; needs the extension in the certificate).
+    pub use_subject_key_id: bool,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        Self {
+            digest: DigestAlgorithm::Sha256,
+            scheme: SignatureScheme::Pkcs1v15,
+            algorithm_protection: true,
+            include_certificates: true,
+            use_subject_key_id: false,
+        }
+    }
+}
+
+/// The signer: a certificate, its private key and optionally the chain to embed.
+#[derive(Clone, Copy, Debug)]
+pub struct Signer<'a> {
+    /// The signing certificate.
+    pub certificate: &'a Certificate,
+    /// Its private key.
+    pub key: &'a PrivateKey,
+    /// Intermediate certificates to embed after the signing certificate.
+    pub chain: &'a [Certificate],
+}
+
+impl<'a> Signer<'a> {
+    /// A signer with no chain.
+    pub fn new(certificate: &'a Certificate, key: &'a PrivateKey) -> Self {
+        Signer {
+            certificate,
+            key,
+            chain: &[],
+        }
+    }
+}
+
+/// Creates a detached signature over `content` (the bytes of the signed MIME entity):
+/// a DER ContentInfo holding SignedData without encapsulated content.
+pub fn sign_detached<R: CryptoRng + ?Sized>(
+    content: &[u8],
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    sign(content, false, signer, options, now, rng)
+}
+
+/// Creates an encapsulated ("opaque") signature: a DER ContentInfo holding SignedData with
+/// `content` inside as id-data.
+pub fn sign_encapsulated<R: CryptoRng + ?Sized>(
+    content: &[u8],
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    sign(content, true, signer, options, now, rng)
+}
+
+fn sign<R: CryptoRng + ?Sized>(
+    content: &[u8],
+    encapsulate: bool,
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    if !signer.key.matches(signer.certificate) {
+        return Err(Error::SigningFailed(
+            "private key does not match the certificate",
+        ));
+    }
+    let digest = options.digest;
+    let digest_id = digest.algorithm_identifier();
+    let signature_id = SignatureAlgorithm::identifier_for(options.scheme, digest);
+
+    // Signed attributes, DER: a SET OF sorted by encoding.
+    let mut attributes = vec![
+        attribute(
+            oid::CONTENT_TYPE,
+            &ber::encode(Tag::OID, oid::DATA.as_bytes()),
+        ),
+        attribute(oid::SIGNING_TIME, &encode_time(now)?),
+        attribute(
+            oid::MESSAGE_DIGEST,
+            &ber::encode(Tag::OCTET_STRING, &digest.digest(content)),
+        ),
+    ];
+    if options.algorithm_protection {
+        // CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm,
+        //     signatureAlgorithm [1] IMPLICIT AlgorithmIdentifier OPTIONAL, ... }
+        let mut signature_implicit = signature_id.clone();
+        signature_implicit[0] = 0xa1;
+        let protection = ber::encode_constructed(Tag::SEQUENCE, &[&digest_id, &signature_implicit]);
+        attributes.push(attribute(oid::CMS_ALGORITHM_PROTECTION, &protection));
+    }
+    attributes.sort_by(|a, b| der_set_order(a, b));
+    let refs: Vec<&[u8]> = attributes.iter().map(Vec::as_slice).collect();
+    let mut signed_attrs = ber::encode_constructed(Tag::SET, &refs);
+    let to_sign = digest.digest(&signed_attrs);
+    // In the SignerInfo the same bytes carry the IMPLICIT [0] tag.
+    signed_attrs[0] = 0xa0;
+
+    let key = signer.key.rsa();
+    let signature = with_digest!(digest, D => match options.scheme {
+        SignatureScheme::Pkcs1v15 => key.sign_with_rng(rng, Pkcs1v15Sign::new::<D>(), &to_sign),
+        SignatureScheme::Pss => key.sign_with_rng(
+            rng,
+            Pss::<D>::new_with_salt(digest.output_len()),
+            &to_sign,
+        ),
+    })
+    .map_err(|_| Error::SigningFailed("RSA signature operation failed"))?;
+
+    let (version, sid) = match (
+        options.use_subject_key_id,
+        signer.certificate.subject_key_id(),
+    ) {
+        (true, Some(ski)) => (3, ber::encode(Tag::context(0, false), ski)),
+        (true, None) => {
+            return Err(Error::SigningFailed(
+                "certificate has no subject key identifier",
+            ));
+        }
+        (false, _) => (1, signer.certificate.issuer_and_serial()),
+    };
+    let signer_info = ber::encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &encode_uint(version),
+            &sid,
+            &digest_id,
+            &signed_attrs,
+            &signature_id,
+            &ber::encode(Tag::OCTET_STRING, &signature),
+        ],
+    );
+
+    let mut certificates = Vec::new();
+    if options.include_certificates {
+        let mut certs: Vec<&[u8]> = vec![signer.certificate.der()];
+        certs.extend(signer.chain.iter().map(Certificate::der));
+        certificates = ber::encode_constructed(Tag::context(0, true), &certs);
+    }
+    let encap = super::encapsulated(oid::DATA, encapsulate.then_some(content));
+    let signed_data = ber::encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &encode_uint(version),
+            &ber::encode_constructed(Tag::SET, &[&digest_id]),
+            &encap,
+            &certificates,
+            &ber::encode_constructed(Tag::SET, &[&signer_info]),
+        ],
+    );
+    Ok(super::content_info(ContentType::SignedData, &signed_data))
+}
+
+/// `Attribute ::= SEQUENCE { attrType, attrValues SET OF AttributeValue }` with one value.
+fn attribute(kind: ObjectIdentifier, value: &[u8]) -> Vec<u8> {
+    ber::encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &ber::encode(Tag::OID, kind.as_bytes()),
+            &ber::encode_constructed(Tag::SET, &[value]),
+        ],
+    )
+}
+
+/// X.690 §11.6 ordering of SET OF elements: by encoding, the shorter padded with zeros.
+fn der_set_order(a: &[u8], b: &[u8]) -> core::cmp::Ordering {
+    let len = a.len().max(b.len());
+    let pad = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
+    (0..len)
+        .map(|i| pad(a, i).cmp(&pad(b, i)))
+        .find(|o| o.is_ne())
+        .unwrap_or(core::cmp::Ordering::Equal)
+}
+
+/// signing-time: UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5652 §11.3).
+fn encode_time(now: SystemTime) -> Result<Vec<u8>, Error> {
+    let bad = |_| Error::SigningFailed("signing time out of range");
+    match der::asn1::UtcTime::from_system_time(now) {
+        Ok(t) => t.to_der().map_err(bad),
+        Err(_) => der::asn1::GeneralizedTime::from_system_time(now)
+            .and_then(|t| t.to_der())
+            .map_err(bad),
+    }
+}
+
+/// A parsed SignedData, borrowing from the input.
+#[derive(Debug)]
+pub struct SignedData<'a> {
+    content_type: ObjectIdentifier,
+    content: Option<Cow<'a, [u8]>>,
+    certificates: Vec<Certificate>,
+    signers: Vec<SignerInfo<'a>>,
+}
+
+/// One SignerInfo, kept close to the wire for verification.
+#[derive(Debug)]
+struct SignerInfo<'a> {
+    sid: Identifier<'a>,
+    digest: Tlv<'a>,
+    signed_attrs: Option<Tlv<'a>>,
+    signature_algorithm: Tlv<'a>,
+    signature: Cow<'a, [u8]>,
+}
+
+/// Where the certificate that verified a signature came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignerSource {
+    /// One of the certificates the caller supplied (e.g. the partner's).
+    Supplied,
+    /// A certificate embedded in the message. The signature is mathematically valid but
+    /// says nothing about *who* signed unless the caller validates this certificate (for
+    /// example by chaining it to a trust anchor).
+    Embedded,
+}
+
+/// A successfully verified signature.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Verified {
+    /// The digest algorithm of the signer.
+    pub digest: DigestAlgorithm,
+    /// The signature algorithm of the signer.
+    pub signature: SignatureAlgorithm,
+    /// The digest of the signed content (for `multipart/signed`, this is the AS2 MIC).
+    pub content_digest: Vec<u8>,
+    /// The certificate that verified.
+    pub signer: Certificate,
+    /// Where that certificate came from.
+    pub source: SignerSource,
+    /// The signing-time attribute, if present.
+    pub signing_time: Option<SystemTime>,
+    /// Whether the signature had signed attributes.
+    pub signed_attributes: bool,
+    /// Whether a CMSAlgorithmProtection attribute was present (and matched).
+    pub algorithm_protection: bool,
+}
+
+impl<'a> SignedData<'a> {
+    /// Parses a ContentInfo holding SignedData (BER or DER).
+    pub fn parse(input: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        let content = super::expect_content_info(input, ContentType::SignedData, limits)?;
+        let mut r = content.children("SignedData")?;
+        r.expect(Tag::INTEGER, "SignedData version")?;
+        r.expect(Tag::SET, "digestAlgorithms")?;
+        let encap = r.expect(Tag::SEQUENCE, "encapContentInfo")?;
+        let (content_type, content) = super::parse_encapsulated(&encap)?;
+
+        let mut certificates = Vec::new();
+        if let Some(set) = r.read_optional(Tag::context(0, true), "certificates")? {
+            let mut c = set.children("certificates")?;
+            let mut count = 0usize;
+            while !c.is_empty() {
+                let choice = c.read("CertificateChoices")?;
+                count += 1;
+                if count > limits.max_certificates {
+                    return Err(Limit::Certificates.exceeded(limits));
+                }
+                // Attribute and other certificate formats are not used for AS2; a
+                // certificate we cannot read simply cannot be the signer.
+                if choice.tag == Tag::SEQUENCE
+                    && let Ok(cert) = Certificate::from_tlv(&choice)
+                {
+                    certificates.push(cert);
+                }
+            }
+        }
+        r.read_optional(Tag::context(1, true), "crls")?;
+        let infos = r.expect(Tag::SET, "signerInfos")?;
+        r.finish("SignedData")?;
+
+        let mut signers = Vec::new();
+        let mut s = infos.children("signerInfos")?;
+        while !s.is_empty() {
+            if signers.len() >= limits.max_signers {
+                return Err(Limit::Signers.exceeded(limits));
+            }
+            signers.push(SignerInfo::parse(&s.expect(Tag::SEQUENCE, "SignerInfo")?)?);
+        }
+        if signers.is_empty() {
+            return Err(Error::malformed("signerInfos (empty)", infos.offset));
+        }
+        Ok(SignedData {
+            content_type,
+            content,
+            certificates,
+            signers,
+        })
+    }
+
+    /// The encapsulated content type (id-data for AS2).
+    pub fn content_type(&self) -> ObjectIdentifier {
+        self.content_type
+    }
+
+    /// The encapsulated content, for an opaque signature; `None` when detached.
+    pub fn content(&self) -> Option<&[u8]> {
+        self.content.as_deref()
+    }
+
+    /// Takes the encapsulated content out, borrowing from the input where possible.
+    pub fn into_content(self) -> Option<Cow<'a, [u8]>> {
+        self.content
+    }
+
+    /// Certificates embedded in the message.
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.certificates
+    }
+
+    /// Verifies the signature.
+    ///
+    /// `detached` is the signed content for a detached signature and must be `None` for an
+    /// encapsulated one. The signer's certificate is looked up by its identifier first among
+    /// `certificates` (the ones the caller trusts, e.g. the partner profile's), then among
+    /// those embedded in the message; [`Verified::source`] says which. With several
+    /// SignerInfos, the first that verifies wins.
+    pub fn verify(
+        &self,
+        detached: Option<&[u8]>,
+        certificates: &[Certificate],
+    ) -> Result<Verified, Error> {
+        let content = match (detached, self.content.as_deref()) {
+            (Some(c), None) | (None, Some(c)) => c,
+            _ => return Err(VerificationError::ContentMismatch.into()),
+        };
+        let mut first_error = None;
+        for signer in &self.signers {
+            match signer.verify(content, self.content_type, certificates, &self.certificates) {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(VerificationError::SignerNotFound.into()))
+    }
+}
+
+impl<'a> SignerInfo<'a> {
+    fn parse(tlv: &Tlv<'a>) -> Result<Self, Error> {
+        let mut r = tlv.children("SignerInfo")?;
+        r.expect(Tag::INTEGER, "SignerInfo version")?;
+        let sid = Identifier::parse(&r.read("sid")?)?;
+        let digest = r.expect(Tag::SEQUENCE, "digestAlgorithm")?;
+        let signed_attrs = r.read_optional(Tag::context(0, true), "signedAttrs")?;
+        if signed_attrs.is_some_and(|a| !a.tag.constructed) {
+            return Err(Error::malformed("signedAttrs", tlv.offset));
+        }
+        let signature_algorithm = r.expect(Tag::SEQUENCE, "signatureAlgorithm")?;
+        let signature = r.read("signature")?;
+        if !signature.tag.same_type(Tag::OCTET_STRING) {
+            return Err(Error::malformed("signature", signature.offset));
+        }
+        r.read_optional(Tag::context(1, true), "unsignedAttrs")?;
+        r.finish("SignerInfo")?;
+        Ok(SignerInfo {
+            sid,
+            digest,
+            signed_attrs,
+            signature_algorithm,
+            signature: signature.octets("signature")?,
+        })
+    }
+
+    fn verify(
+        &self,
+        content: &[u8],
+        content_type: ObjectIdentifier,
+        supplied: &[Certificate],
+        embedded: &[Certificate],
+    ) -> Result<Verified, Error> {
+        let digest = DigestAlgorithm::parse(&self.digest)?;
+        let signature = SignatureAlgorithm::parse(&self.signature_algorithm, digest)?;
+        if let SignatureAlgorithm::RsaPss { hash, .. } = signature
+            && hash != digest
+        {
+            return Err(Error::malformed(
+                "RSASSA-PSS hash differs from digestAlgorithm",
+                0,
+            ));
+        }
+        let (signer, source) = supplied
+            .iter()
+            .find(|c| c.matches(&self.sid))
+            .map(|c| (c, SignerSource::Supplied))
+            .or_else(|| {
+                embedded
+                    .iter()
+                    .find(|c| c.matches(&self.sid))
+                    .map(|c| (c, SignerSource::Embedded))
+            })
+            .ok_or(VerificationError::SignerNotFound)?;
+        let public_key = signer.rsa_public_key()?;
+
+        let content_digest = digest.digest(content);
+        let mut signing_time = None;
+        let mut algorithm_protection = false;
+        let to_verify = match &self.signed_attrs {
+            None => Cow::Borrowed(&content_digest[..]),
+            Some(attrs) => {
+                let checked = check_attributes(
+                    attrs,
+                    content_type,
+                    &content_digest,
+                    &self.digest,
+                    &self.signature_algorithm,
+                )?;
+                signing_time = checked.signing_time;
+                algorithm_protection = checked.algorithm_protection;
+                // Hash the attributes exactly as received, with the SET tag in place of
+                // the IMPLICIT [0]: never a re-encoding (which would re-sort the SET).
+                let mut hasher = digest.hasher();
+                hasher.update(&[0x31]);
+                hasher.update(attrs.raw.get(1..).unwrap_or_default());
+                Cow::Owned(hasher.finish())
+            }
+        };
+        let ok = with_digest!(digest, D => match signature {
+            SignatureAlgorithm::RsaPkcs1v15 => {
+                public_key.verify(Pkcs1v15Sign::new::<D>(), &to_verify, &self.signature)
+            }
+            SignatureAlgorithm::RsaPss { salt_len, .. } => public_key.verify(
+                Pss::<D>::new_with_salt(salt_len),
+                &to_verify,
+                &self.signature,
+            ),
+        });
+        ok.map_err(|_| VerificationError::BadSignature)?;
+        Ok(Verified {
+            digest,
+            signature,
+            content_digest,
+            signer: signer.clone(),
+            source,
+            signing_time,
+            signed_attributes: self.signed_attrs.is_some(),
+            algorithm_protection,
+        })
+    }
+}
+
+struct CheckedAttributes {
+    signing_time: Option<SystemTime>,
+    algorithm_protection: bool,
+}
+
+/// Checks content-type, message-digest and CMSAlgorithmProtection (RFC 5652 §5.3,
+/// RFC 6211 §3).
+fn check_attributes(
+    attrs: &Tlv<'_>,
+    content_type: ObjectIdentifier,
+    content_digest: &[u8],
+    digest_id: &Tlv<'_>,
+    signature_id: &Tlv<'_>,
+) -> Result<CheckedAttributes, Error> {
+    let mut seen_type = false;
+    let mut seen_digest = false;
+    let mut checked = CheckedAttributes {
+        signing_time: None,
+        algorithm_protection: false,
+    };
+    let mut r = attrs.children("signedAttrs")?;
+    while !r.is_empty() {
+        let attr = r.expect(Tag::SEQUENCE, "Attribute")?;
+        let mut a = attr.children("Attribute")?;
+        let kind = a.expect(Tag::OID, "attrType")?.oid("attrType")?;
+        let values = a.expect(Tag::SET, "attrValues")?;
+        a.finish("Attribute")?;
+        let mut v = values.children("attrValues")?;
+        let value = v.read("AttributeValue")?;
+        let single = v.is_empty();
+        let duplicate = |seen: &mut bool| {
+            let was = *seen;
+            *seen = true;
+            if was || !single {
+                Err(Error::malformed("duplicate signed attribute", attr.offset))
+            } else {
+                Ok(())
+            }
+        };
+        if kind == oid::CONTENT_TYPE {
+            duplicate(&mut seen_type)?;
+            if value.oid("content-type attribute")? != content_type {
+                return Err(VerificationError::ContentTypeMismatch.into());
+            }
+        } else if kind == oid::MESSAGE_DIGEST {
+            duplicate(&mut seen_digest)?;
+            if !value.tag.same_type(Tag::OCTET_STRING) {
+                return Err(Error::malformed("message-digest attribute", value.offset));
+            }
+            if *value.octets("message-digest attribute")? != *content_digest {
+                return Err(VerificationError::DigestMismatch.into());
+            }
+        } else if kind == oid::SIGNING_TIME {
+            checked.signing_time = parse_time(&value);
+        } else if kind == oid::CMS_ALGORITHM_PROTECTION {
+            let mut already = checked.algorithm_protection;
+            duplicate(&mut already)?;
+            check_algorithm_protection(&value, digest_id, signature_id)?;
+            checked.algorithm_protection = true;
+        }
+    }
+    if !seen_type || !seen_digest {
+        return Err(VerificationError::MissingAttribute.into());
+    }
+    Ok(checked)
+}
+
+/// RFC 6211: the protected algorithms must be those of the SignerInfo.
+fn check_algorithm_protection(
+    value: &Tlv<'_>,
+    digest_id: &Tlv<'_>,
+    signature_id: &Tlv<'_>,
+) -> Result<(), Error> {
+    let mismatch = || Error::from(VerificationError::AlgorithmProtectionMismatch);
+    if value.tag != Tag::SEQUENCE {
+        return Err(Error::malformed("CMSAlgorithmProtection", value.offset));
+    }
+    let mut r = value.children("CMSAlgorithmProtection")?;
+    let protected_digest = r.expect(Tag::SEQUENCE, "CMSAlgorithmProtection digest")?;
+    if !same_algorithm(&protected_digest, digest_id)? {
+        return Err(mismatch());
+    }
+    let mut saw_signature = false;
+    while !r.is_empty() {
+        let t = r.read("CMSAlgorithmProtection")?;
+        if t.tag == Tag::context(1, true) {
+            saw_signature = true;
+            // [1] IMPLICIT AlgorithmIdentifier: same contents as a SEQUENCE.
+            let as_sequence = t.retagged(Tag::SEQUENCE);
+            if !same_algorithm(&as_sequence, signature_id)? {
+                return Err(mismatch());
+            }
+        } else if t.tag == Tag::context(2, true) {
+            // A MAC algorithm has no place in a signature.
+            return Err(mismatch());
+        }
+    }
+    if !saw_signature {
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+/// Compares two AlgorithmIdentifiers: same OID, and same parameters, where absent and
+/// NULL parameters count as equal (products differ on this for SHA-2).
+fn same_algorithm(a: &Tlv<'_>, b: &Tlv<'_>) -> Result<bool, Error> {
+    let a = AlgorithmId::parse(a, "AlgorithmIdentifier")?;
+    let b = AlgorithmId::parse(b, "AlgorithmIdentifier")?;
+    let params = |p: Option<Tlv<'_>>| -> Result<Option<Vec<u8>>, Error> {
+        match p {
+            None => Ok(None),
+            Some(t) if t.tag == Tag::NULL => Ok(None),
+            Some(t) => Ok(Some(t.to_der()?.into_owned())),
+        }
+    };
+    Ok(a.oid == b.oid && params(a.params)? == params(b.params)?)
+}
+
+fn parse_time(tlv: &Tlv<'_>) -> Option<SystemTime> {
+    use der::Decode;
+    if tlv.tag == Tag::UTC_TIME {
+        der::asn1::UtcTime::from_der(tlv.raw)
+            .ok()
+            .map(|t| t.to_system_time())
+    } else if tlv.tag == Tag::GENERALIZED_TIME {
+        der::asn1::GeneralizedTime::from_der(tlv.raw)
+            .ok()
+            .map(|t| t.to_system_time())
+    } else {
+        None
+    }
+}

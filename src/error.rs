@@ -1,0 +1,311 @@
+//! The crate's error type and the reference service's error codes.
+//!
+//! [`Error`] says what failed; [`Error::code`] derives the reference code
+//! ([`ErrorCode`]), which is what status records and operators see. Decryption failures
+//! carry no detail at all, so that nothing about them can serve as an oracle.
+
+use core::fmt;
+
+use const_oid::ObjectIdentifier;
+
+use crate::limits::Limit;
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $code:literal, $message:literal; )*) => {
+        /// An error code of the reference service's table (its spelling, including
+        /// `INSUFFICENT_MESSAGE_SECURITY_UNENCRYPTED`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the reference table's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as written in status records, e.g. `DECRYPT_FAILED`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code, )* }
+            }
+
+            /// The reference's error text (its placeholders left generic).
+            pub fn message(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $message, )* }
+            }
+
+            /// Looks a code up by its exact spelling.
+            pub fn from_name(name: &str) -> Option<ErrorCode> {
+                match name { $( $code => Some(ErrorCode::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Decryption failed.
+    DecryptFailed => "DECRYPT_FAILED",
+        "Failed to decrypt message. Ensure that the partner has the correct public encryption key.";
+    /// The sender used a content-encryption algorithm that is not supported.
+    UnsupportedEncryptionAlg => "ERROR_DECRYPT_UNSUPPORTED_ENCRYPTION_ALG",
+        "SMIME Payload Decryption requested using unsupported algorithm.";
+    /// The S/MIME structure could not be parsed.
+    InvalidSmimeFormat => "DECRYPT_FAILED_INVALID_SMIME_FORMAT",
+        "Unable to parse enveloped mimePart.";
+    /// No RecipientInfo matched one of our decryption keys.
+    NoDecryptionKeyFound => "DECRYPT_FAILED_NO_DECRYPTION_KEY_FOUND",
+        "No matching decryption key found.";
+    /// The outbound file could not be encrypted.
+    EncryptionFailed => "ENCRYPTION_FAILED",
+        "Failed to encrypt file.";
+    /// Signature verification failed or a MIC did not match.
+    VerificationFailed => "VERIFICATION_FAILED",
+        "Signature verification failed for AS2 message or a MIC code did not match.";
+    /// The outbound file could not be signed.
+    SigningFailed => "SIGNING_FAILED",
+        "Failed to sign file.";
+    /// Decompression failed.
+    DecompressionFailed => "DECOMPRESSION_FAILED",
+        "Failed to decompress message.";
+    /// No active agreement for the (AS2-From, AS2-To) pair.
+    AgreementNotFound => "AGREEMENT_NOT_FOUND",
+        "Agreement was not found.";
+    /// No active connector for an outbound transfer.
+    ConnectorNotFound => "CONNECTOR_NOT_FOUND",
+        "Connector or related configuration was not found.";
+    /// Encryption was required and the message was not encrypted.
+    InsufficientMessageSecurityUnencrypted => "INSUFFICENT_MESSAGE_SECURITY_UNENCRYPTED",
+        "Encryption is required.";
+    /// A processing step (encryption, signature, compression) appears twice.
+    DuplicateMessage => "DUPLICATE_MESSAGE",
+        "Duplicate or double processed step.";
+    /// A message header is missing or invalid.
+    InvalidRequest => "INVALID_REQUEST",
+        "There is a problem with a message header.";
+    /// The partner's hostname could not be resolved.
+    UnableToResolveHostname => "UNABLE_TO_RESOLVE_HOSTNAME",
+        "Unable to resolve hostname.";
+    /// The partner answered with an unexpected HTTP status.
+    HttpErrorResponseFromPartner => "HTTP_ERROR_RESPONSE_FROM_PARTNER",
+        "Partner returned an unexpected HTTP status for the message.";
+    /// The connector URL is neither HTTP nor HTTPS.
+    InvalidEndpointProtocol => "INVALID_ENDPOINT_PROTOCOL",
+        "Only HTTP and HTTPS are supported.";
+    /// DNS resolution of the partner host failed.
+    UnableResolveHostToIpAddress => "UNABLE_RESOLVE_HOST_TO_IP_ADDRESS",
+        "Unable to resolve hostname to IP addresses.";
+    /// No connection to the partner could be made.
+    UnableToConnectToRemoteHostOrIp => "UNABLE_TO_CONNECT_TO_REMOTE_HOST_OR_IP",
+        "Connection to endpoint timed out.";
+    /// The file to send was not found.
+    SendFileNotFound => "SEND_FILE_NOT_FOUND",
+        "File path not found.";
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of algorithm an [`Error::UnsupportedAlgorithm`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AlgorithmKind {
+    /// A message digest (hash).
+    Digest,
+    /// A signature algorithm.
+    Signature,
+    /// A content-encryption algorithm (the symmetric cipher).
+    ContentEncryption,
+    /// A key-transport algorithm (how the content key is wrapped).
+    KeyTransport,
+    /// A compression algorithm.
+    Compression,
+    /// A content type the operation cannot handle.
+    ContentType,
+}
+
+impl fmt::Display for AlgorithmKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Digest => "digest",
+            Self::Signature => "signature",
+            Self::ContentEncryption => "content-encryption",
+            Self::KeyTransport => "key-transport",
+            Self::Compression => "compression",
+            Self::ContentType => "content type",
+        })
+    }
+}
+
+/// Why a signature did not verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerificationError {
+    /// No certificate (embedded or supplied) matches the signer identifier.
+    SignerNotFound,
+    /// The message-digest attribute does not match the digest of the content.
+    DigestMismatch,
+    /// The content-type attribute does not match the encapsulated content type.
+    ContentTypeMismatch,
+    /// The RFC 6211 CMSAlgorithmProtection attribute names other algorithms than the
+    /// SignerInfo does.
+    AlgorithmProtectionMismatch,
+    /// A required signed attribute (content-type or message-digest) is missing.
+    MissingAttribute,
+    /// The RSA signature value does not verify with the signer's key.
+    BadSignature,
+    /// Detached content was expected but not supplied, or supplied for a signature that
+    /// encapsulates its own content.
+    ContentMismatch,
+}
+
+impl fmt::Display for VerificationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SignerNotFound => "no certificate matches the signer",
+            Self::DigestMismatch => "message-digest attribute does not match the content",
+            Self::ContentTypeMismatch => "content-type attribute does not match the content",
+            Self::AlgorithmProtectionMismatch => {
+                "CMSAlgorithmProtection attribute does not match the signer's algorithms"
+            }
+            Self::MissingAttribute => "a required signed attribute is missing",
+            Self::BadSignature => "signature value does not verify",
+            Self::ContentMismatch => "detached content missing or unexpected",
+        })
+    }
+}
+
+/// Everything that can go wrong in this crate.
+///
+/// Match on the variant to learn what failed; call [`Error::code`] for the reference
+/// error code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is not well-formed (BER, CMS, ...). `what` names the element that was
+    /// expected and `offset` is the byte offset in the input where parsing stopped.
+    Malformed {
+        /// The element being read.
+        what: &'static str,
+        /// Byte offset in the input.
+        offset: usize,
+    },
+    /// A configured [`Limits`](crate::Limits) bound was exceeded.
+    LimitExceeded {
+        /// Which limit.
+        limit: Limit,
+        /// Its configured value.
+        value: usize,
+    },
+    /// An algorithm identifier we recognise as well-formed but do not implement.
+    UnsupportedAlgorithm {
+        /// What the algorithm was for.
+        kind: AlgorithmKind,
+        /// The object identifier received.
+        oid: ObjectIdentifier,
+    },
+    /// Decryption failed. Deliberately carries no detail: wrong key, bad RSA padding, bad
+    /// CBC padding and a damaged inner structure are indistinguishable.
+    DecryptionFailed,
+    /// None of the envelope's recipients is one of the supplied certificates.
+    NoMatchingRecipient,
+    /// A signature did not verify.
+    Verification(VerificationError),
+    /// zlib decompression failed (corrupt stream).
+    DecompressionFailed,
+    /// A certificate could not be parsed or used.
+    InvalidCertificate(&'static str),
+    /// A private key could not be parsed or used.
+    InvalidKey(&'static str),
+    /// Signing failed (e.g. the key is too small for the digest).
+    SigningFailed(&'static str),
+    /// Encryption failed (e.g. the recipient key is not RSA).
+    EncryptionFailed(&'static str),
+}
+
+impl Error {
+    /// The reference error code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Malformed { .. } | Error::LimitExceeded { .. } => ErrorCode::InvalidSmimeFormat,
+            Error::UnsupportedAlgorithm { kind, .. } => match kind {
+                AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport => {
+                    ErrorCode::UnsupportedEncryptionAlg
+                }
+                AlgorithmKind::Digest | AlgorithmKind::Signature => ErrorCode::VerificationFailed,
+                AlgorithmKind::Compression => ErrorCode::DecompressionFailed,
+                AlgorithmKind::ContentType => ErrorCode::InvalidSmimeFormat,
+            },
+            Error::DecryptionFailed => ErrorCode::DecryptFailed,
+            Error::NoMatchingRecipient => ErrorCode::NoDecryptionKeyFound,
+            Error::Verification(_) | Error::InvalidCertificate(_) => ErrorCode::VerificationFailed,
+            Error::DecompressionFailed => ErrorCode::DecompressionFailed,
+            Error::InvalidKey(_) | Error::SigningFailed(_) => ErrorCode::SigningFailed,
+            Error::EncryptionFailed(_) => ErrorCode::EncryptionFailed,
+        }
+    }
+
+    pub(crate) fn malformed(what: &'static str, offset: usize) -> Self {
+        Error::Malformed { what, offset }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Malformed { what, offset } => {
+                write!(f, "malformed input: {what} (at byte {offset})")
+            }
+            Error::LimitExceeded { limit, value } => {
+                write!(f, "limit exceeded: {limit} = {value}")
+            }
+            Error::UnsupportedAlgorithm { kind, oid } => {
+                write!(f, "unsupported {kind} algorithm {oid}")
+            }
+            Error::DecryptionFailed => f.write_str("decryption failed"),
+            Error::NoMatchingRecipient => {
+                f.write_str("no recipient of the envelope matches our certificates")
+            }
+            Error::Verification(e) => write!(f, "signature verification failed: {e}"),
+            Error::DecompressionFailed => f.write_str("decompression failed"),
+            Error::InvalidCertificate(why) => write!(f, "invalid certificate: {why}"),
+            Error::InvalidKey(why) => write!(f, "invalid private key: {why}"),
+            Error::SigningFailed(why) => write!(f, "signing failed: {why}"),
+            Error::EncryptionFailed(why) => write!(f, "encryption failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<VerificationError> for Error {
+    fn from(e: VerificationError) -> Self {
+        Error::Verification(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_by_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_name(code.as_str()), Some(*code));
+        }
+        assert_eq!(ErrorCode::ALL.len(), 19);
+        assert_eq!(
+            ErrorCode::InsufficientMessageSecurityUnencrypted.as_str(),
+            "INSUFFICENT_MESSAGE_SECURITY_UNENCRYPTED"
+        );
+    }
+
+    #[test]
+    fn decryption_failure_has_no_detail() {
+        let e = Error::DecryptionFailed;
+        assert_eq!(e.code(), ErrorCode::DecryptFailed);
+        assert_eq!(e.to_string(), "decryption failed");
+    }
+}

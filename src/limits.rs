@@ -1,0 +1,122 @@
+//! Resource limits applied to untrusted input.
+//!
+//! An AS2 endpoint reads bytes from the internet before it knows who sent them, so every
+//! parser in this crate takes a [`Limits`] and checks each bound *before* spending the
+//! memory or time it protects (a declared BER length is compared with the bytes actually
+//! present, a decompression stops as soon as its output would pass the cap, ...).
+
+/// Bounds on the size and shape of input the crate accepts.
+///
+/// Exceeding one gives [`Error::LimitExceeded`](crate::Error::LimitExceeded) naming the
+/// limit and its value. The defaults suit the reference service's 50 MB file limit plus
+/// envelope overhead; raise them deliberately.
+///
+/// ```
+/// let mut limits = as2_proto::Limits::default();
+/// limits.max_decompressed_size = 200 * 1024 * 1024;
+/// assert_eq!(limits.max_ber_depth, 32);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest body accepted, in bytes (default 64 MiB).
+    pub max_body_size: usize,
+    /// Largest output of one decompression, in bytes (default 64 MiB).
+    pub max_decompressed_size: usize,
+    /// Largest ratio of decompressed to compressed size (default 500).
+    ///
+    /// zlib cannot expand by more than about 1032:1, so values above that never trigger.
+    pub max_expansion_ratio: usize,
+    /// Deepest nesting of constructed BER values (default 32).
+    pub max_ber_depth: usize,
+    /// Most segments in one constructed (chunked) OCTET STRING (default 1 048 576).
+    pub max_ber_chunks: usize,
+    /// Most RecipientInfos in one EnvelopedData (default 16).
+    pub max_recipients: usize,
+    /// Most SignerInfos in one SignedData (default 8).
+    pub max_signers: usize,
+    /// Most certificates embedded in one SignedData (default 32).
+    pub max_certificates: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_size: 64 * 1024 * 1024,
+            max_decompressed_size: 64 * 1024 * 1024,
+            max_expansion_ratio: 500,
+            max_ber_depth: 32,
+            max_ber_chunks: 1 << 20,
+            max_recipients: 16,
+            max_signers: 8,
+            max_certificates: 32,
+        }
+    }
+}
+
+/// Which limit of [`Limits`] was exceeded; carried by
+/// [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`Limits::max_body_size`].
+    BodySize,
+    /// [`Limits::max_decompressed_size`].
+    DecompressedSize,
+    /// [`Limits::max_expansion_ratio`].
+    ExpansionRatio,
+    /// [`Limits::max_ber_depth`].
+    BerDepth,
+    /// [`Limits::max_ber_chunks`].
+    BerChunks,
+    /// [`Limits::max_recipients`].
+    Recipients,
+    /// [`Limits::max_signers`].
+    Signers,
+    /// [`Limits::max_certificates`].
+    Certificates,
+}
+
+impl Limit {
+    /// The field name in [`Limits`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BodySize => "max_body_size",
+            Self::DecompressedSize => "max_decompressed_size",
+            Self::ExpansionRatio => "max_expansion_ratio",
+            Self::BerDepth => "max_ber_depth",
+            Self::BerChunks => "max_ber_chunks",
+            Self::Recipients => "max_recipients",
+            Self::Signers => "max_signers",
+            Self::Certificates => "max_certificates",
+        }
+    }
+
+    /// The value of this limit in `limits`.
+    pub fn value(self, limits: &Limits) -> usize {
+        match self {
+            Self::BodySize => limits.max_body_size,
+            Self::DecompressedSize => limits.max_decompressed_size,
+            Self::ExpansionRatio => limits.max_expansion_ratio,
+            Self::BerDepth => limits.max_ber_depth,
+            Self::BerChunks => limits.max_ber_chunks,
+            Self::Recipients => limits.max_recipients,
+            Self::Signers => limits.max_signers,
+            Self::Certificates => limits.max_certificates,
+        }
+    }
+
+    /// The error for exceeding this limit as set in `limits`.
+    pub(crate) fn exceeded(self, limits: &Limits) -> crate::Error {
+        crate::Error::LimitExceeded {
+            limit: self,
+            value: self.value(limits),
+        }
+    }
+}
+
+impl core::fmt::Display for Limit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
