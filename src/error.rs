@@ -223,6 +223,13 @@ pub enum Error {
     SigningFailed(&'static str),
     /// Encryption failed (e.g. the recipient key is not RSA).
     EncryptionFailed(&'static str),
+    /// An AS2 or MIME header is missing or invalid.
+    InvalidHeader {
+        /// The header's name.
+        header: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -244,6 +251,7 @@ impl Error {
             Error::DecompressionFailed => ErrorCode::DecompressionFailed,
             Error::InvalidKey(_) | Error::SigningFailed(_) => ErrorCode::SigningFailed,
             Error::EncryptionFailed(_) => ErrorCode::EncryptionFailed,
+            Error::InvalidHeader { .. } => ErrorCode::InvalidRequest,
         }
     }
 
@@ -274,6 +282,9 @@ impl fmt::Display for Error {
             Error::InvalidKey(why) => write!(f, "invalid private key: {why}"),
             Error::SigningFailed(why) => write!(f, "signing failed: {why}"),
             Error::EncryptionFailed(why) => write!(f, "encryption failed: {why}"),
+            Error::InvalidHeader { header, reason } => {
+                write!(f, "invalid {header} header: {reason}")
+            }
         }
     }
 }

@@ -59,6 +59,8 @@ mod cert;
 pub mod cms;
 mod error;
 mod limits;
+pub mod message;
+pub mod mic;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
 pub use error::{AlgorithmKind, Error, ErrorCode, VerificationError};

@@ -1,0 +1,401 @@
+//! AS2 HTTP headers (RFC 4130 §6): AS2-From/AS2-To identifiers, Message-ID, the MDN request
+//! headers and EDIINT-Features.
+//!
+//! Input headers are `(name, value)` byte pairs as the HTTP layer delivered them; names are
+//! matched case-insensitively. Output headers are `(name, value)` string pairs, never folded.
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::cms::algorithm::DigestAlgorithm;
+use crate::error::Error;
+
+/// Longest AS2-From / AS2-To accepted (RFC 4130 §6.2).
+pub const MAX_AS2_ID_LEN: usize = 128;
+/// Longest Message-ID accepted (RFC 5322 line length).
+pub const MAX_MESSAGE_ID_LEN: usize = 998;
+
+/// An HTTP header list as received: `(name, value)` pairs in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpHeaders {
+    pairs: Vec<(String, Vec<u8>)>,
+}
+
+impl HttpHeaders {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a header.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.pairs.push((name.into(), value.into()));
+    }
+
+    /// The first value of `name` (case-insensitive), raw.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The first value of `name` as text, trimmed; `None` when absent or not UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .and_then(|v| core::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+
+    /// Every `(name, value)` pair in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+}
+
+impl<N: Into<String>, V: Into<Vec<u8>>> FromIterator<(N, V)> for HttpHeaders {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        HttpHeaders {
+            pairs: iter
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+/// An AS2 identifier (AS2-From / AS2-To): 1 to 128 printable ASCII characters,
+/// case-sensitive.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct As2Id(String);
+
+impl As2Id {
+    /// Validates an identifier given unquoted.
+    pub fn new(id: &str) -> Result<Self, Error> {
+        if id.is_empty() || id.len() > MAX_AS2_ID_LEN {
+            return Err(Error::InvalidHeader {
+                header: "AS2-From/AS2-To",
+                reason: "length must be 1 to 128 characters",
+            });
+        }
+        if !id.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(Error::InvalidHeader {
+                header: "AS2-From/AS2-To",
+                reason: "only printable ASCII is allowed",
+            });
+        }
+        Ok(As2Id(id.to_owned()))
+    }
+
+    /// Parses a header value: a token, or a quoted string with backslash escapes.
+    pub fn from_header(header: &'static str, value: &[u8]) -> Result<Self, Error> {
+        let text = core::str::from_utf8(value).map_err(|_| Error::InvalidHeader {
+            header,
+            reason: "not printable ASCII",
+        })?;
+        let text = text.trim();
+        let unquoted = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(inner) => unescape(inner),
+            None => text.to_owned(),
+        };
+        As2Id::new(&unquoted).map_err(|_| Error::InvalidHeader {
+            header,
+            reason: "must be 1 to 128 printable ASCII characters",
+        })
+    }
+
+    /// The identifier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The header value: quoted when it contains spaces, quotes or backslashes.
+    pub fn to_header(&self) -> String {
+        if self.0.bytes().any(|b| matches!(b, b' ' | b'"' | b'\\')) {
+            let mut out = String::with_capacity(self.0.len() + 2);
+            out.push('"');
+            for c in self.0.chars() {
+                if matches!(c, '"' | '\\') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+            out
+        } else {
+            self.0.clone()
+        }
+    }
+}
+
+impl fmt::Display for As2Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn unescape(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A Message-ID, kept exactly as received so it can be echoed in the MDN.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// Accepts a received Message-ID: up to 998 characters, printable ASCII, with or
+    /// without angle brackets.
+    pub fn parse(value: &[u8]) -> Result<Self, Error> {
+        let bad = |reason| Error::InvalidHeader {
+            header: "Message-ID",
+            reason,
+        };
+        let text = core::str::from_utf8(value).map_err(|_| bad("not ASCII"))?;
+        let text = text.trim();
+        if text.is_empty() || text.len() > MAX_MESSAGE_ID_LEN {
+            return Err(bad("length must be 1 to 998 characters"));
+        }
+        if !text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(bad("only printable ASCII is allowed"));
+        }
+        Ok(MessageId(text.to_owned()))
+    }
+
+    /// A new `<unique@domain>` identifier from 16 random bytes.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, domain: &str) -> Self {
+        let mut bytes = [0u8; 16];
+        rng.fill_bytes(&mut bytes);
+        let unique: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        MessageId(format!("<{unique}@{domain}>"))
+    }
+
+    /// The value exactly as received or generated.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value without surrounding angle brackets (for file names and duplicate checks).
+    pub fn bare(&self) -> &str {
+        self.0
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix('>'))
+            .unwrap_or(&self.0)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The AS2-Version header: we send 1.2 and accept 1.0 to 1.3.
+pub const AS2_VERSION: &str = "1.2";
+
+/// Checks a received AS2-Version value (absent means 1.0).
+pub fn check_as2_version(value: Option<&[u8]>) -> Result<(), Error> {
+    let Some(value) = value else { return Ok(()) };
+    let text = core::str::from_utf8(value).unwrap_or("").trim();
+    match text {
+        "1.0" | "1.1" | "1.2" | "1.3" => Ok(()),
+        _ => Err(Error::InvalidHeader {
+            header: "AS2-Version",
+            reason: "unsupported version (1.0 to 1.3 accepted)",
+        }),
+    }
+}
+
+/// One parameter of Disposition-Notification-Options: importance and values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OptionParameter {
+    /// `required` or `optional`, lower-cased.
+    pub importance: String,
+    /// The values, as sent (trimmed).
+    pub values: Vec<String>,
+}
+
+/// Disposition-Notification-Options (RFC 4130 §7.3): what kind of receipt the sender wants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DispositionOptions {
+    /// `signed-receipt-protocol`.
+    pub protocol: Option<OptionParameter>,
+    /// `signed-receipt-micalg`, in the sender's order of preference.
+    pub micalg: Option<OptionParameter>,
+}
+
+impl DispositionOptions {
+    /// Parses the header leniently: parameters in any order and case, with `;` between
+    /// them and `,` between values; unknown parameters are ignored.
+    pub fn parse(value: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(value);
+        let mut options = DispositionOptions::default();
+        for param in text.split(';') {
+            let Some((name, rest)) = param.split_once('=') else {
+                continue;
+            };
+            let mut items = rest
+                .split(',')
+                .map(|v| v.trim().trim_matches('"').to_owned());
+            let importance = items.next().unwrap_or_default().to_ascii_lowercase();
+            let parsed = OptionParameter {
+                importance,
+                values: items.filter(|v| !v.is_empty()).collect(),
+            };
+            match name.trim().to_ascii_lowercase().as_str() {
+                "signed-receipt-protocol" => options.protocol = Some(parsed),
+                "signed-receipt-micalg" => options.micalg = Some(parsed),
+                _ => {}
+            }
+        }
+        options
+    }
+
+    /// Whether a signed receipt (`pkcs7-signature`) was requested.
+    pub fn signed_receipt_requested(&self) -> bool {
+        self.protocol.as_ref().is_some_and(|p| {
+            p.values
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case("pkcs7-signature"))
+        })
+    }
+
+    /// Whether the signed receipt was marked `required` (not merely `optional`).
+    pub fn signed_receipt_required(&self) -> bool {
+        self.signed_receipt_requested()
+            && self
+                .protocol
+                .as_ref()
+                .is_some_and(|p| p.importance == "required")
+    }
+
+    /// The sender's micalg list as names.
+    pub fn micalg_names(&self) -> &[String] {
+        self.micalg.as_ref().map_or(&[], |m| m.values.as_slice())
+    }
+
+    /// The first algorithm of the sender's list that we support (RFC 4130 §7.3: the list
+    /// is in order of preference).
+    pub fn preferred_micalg(&self) -> Option<DigestAlgorithm> {
+        self.micalg_names()
+            .iter()
+            .find_map(|n| DigestAlgorithm::from_name(n))
+    }
+
+    /// The header value requesting a signed receipt with `micalgs` in order, written
+    /// protocol first (pyas2lib fails on the other order).
+    pub fn signed_request(micalgs: &[DigestAlgorithm], style: crate::mic::MicNameStyle) -> String {
+        let names: Vec<&str> = micalgs.iter().map(|a| a.mic_name(style)).collect();
+        format!(
+            "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, {}",
+            names.join(", ")
+        )
+    }
+}
+
+/// EDIINT-Features tokens (RFC 6017). Unknown tokens are kept and never an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EdiintFeatures(pub Vec<String>);
+
+impl EdiintFeatures {
+    /// Parses a comma-separated token list.
+    pub fn parse(value: &[u8]) -> Self {
+        EdiintFeatures(
+            String::from_utf8_lossy(value)
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Whether `feature` (e.g. `multiple-attachments`) is listed, case-insensitively.
+    pub fn has(&self, feature: &str) -> bool {
+        self.0.iter().any(|t| t.eq_ignore_ascii_case(feature))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mic::MicNameStyle;
+
+    #[test]
+    fn as2_ids_quote_and_validate() {
+        let id = As2Id::from_header("AS2-From", br#""My \"Company\" Ltd""#).unwrap();
+        assert_eq!(id.as_str(), r#"My "Company" Ltd"#);
+        assert_eq!(id.to_header(), r#""My \"Company\" Ltd""#);
+        assert_eq!(
+            As2Id::from_header("AS2-From", &id.to_header().into_bytes()).unwrap(),
+            id
+        );
+        assert_eq!(
+            As2Id::new("PartnerA_OID").unwrap().to_header(),
+            "PartnerA_OID"
+        );
+        assert!(As2Id::new("").is_err());
+        assert!(As2Id::new(&"x".repeat(129)).is_err());
+        assert!(As2Id::new(&"x".repeat(128)).is_ok());
+        assert!(As2Id::new("tab\there").is_err());
+        // Case-sensitive.
+        assert_ne!(As2Id::new("abc").unwrap(), As2Id::new("ABC").unwrap());
+    }
+
+    #[test]
+    fn message_ids() {
+        let id = MessageId::parse(b" <abc@example.com> ").unwrap();
+        assert_eq!(id.as_str(), "<abc@example.com>");
+        assert_eq!(id.bare(), "abc@example.com");
+        assert_eq!(MessageId::parse(b"abc@x").unwrap().bare(), "abc@x");
+        assert!(MessageId::parse(&vec![b'a'; 998]).is_ok());
+        assert!(MessageId::parse(&vec![b'a'; 999]).is_err());
+        assert!(MessageId::parse(b"").is_err());
+    }
+
+    #[test]
+    fn disposition_options_any_order_and_case() {
+        let o = DispositionOptions::parse(
+            b"Signed-Receipt-MICalg=optional, SHA256, sha-1; signed-receipt-protocol=required, PKCS7-Signature",
+        );
+        assert!(o.signed_receipt_requested());
+        assert!(o.signed_receipt_required());
+        assert_eq!(o.preferred_micalg(), Some(DigestAlgorithm::Sha256));
+        let o = DispositionOptions::parse(
+            b"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, md5, sha1",
+        );
+        assert_eq!(o.preferred_micalg(), Some(DigestAlgorithm::Sha1));
+        assert!(!o.signed_receipt_required());
+        let written = DispositionOptions::signed_request(
+            &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha1],
+            MicNameStyle::Dashed,
+        );
+        let o = DispositionOptions::parse(written.as_bytes());
+        assert_eq!(o.micalg_names(), ["sha-256", "sha-1"]);
+    }
+
+    #[test]
+    fn ediint_features_ignore_unknown() {
+        let f = EdiintFeatures::parse(b"multiple-attachments, CEM, future-thing");
+        assert!(f.has("cem"));
+        assert!(f.has("future-thing"));
+        assert!(!f.has("AS2-Reliability"));
+    }
+
+    #[test]
+    fn as2_versions() {
+        assert!(check_as2_version(None).is_ok());
+        assert!(check_as2_version(Some(b"1.1")).is_ok());
+        assert!(check_as2_version(Some(b"2.0")).is_err());
+    }
+}

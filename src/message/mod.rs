@@ -1,0 +1,3 @@
+//! AS2 messages (RFC 4130): headers, the outbound builder and the inbound parser.
+
+pub mod headers;
