@@ -177,6 +177,60 @@ impl fmt::Display for VerificationError {
     }
 }
 
+/// A layer kind, for [`PolicyError::DuplicateLayer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayerKind {
+    /// An EnvelopedData layer.
+    Encryption,
+    /// A signature (multipart/signed or opaque SignedData).
+    Signature,
+    /// A CompressedData layer.
+    Compression,
+}
+
+/// A breach of the agreement's security policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Encryption is required and the message was not encrypted.
+    EncryptionRequired,
+    /// A signature is required and the message was not signed.
+    SignatureRequired,
+    /// A layer of this kind appears twice.
+    DuplicateLayer(LayerKind),
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EncryptionRequired => f.write_str("encryption is required"),
+            Self::SignatureRequired => f.write_str("a signature is required"),
+            Self::DuplicateLayer(kind) => write!(f, "duplicate {kind:?} layer"),
+        }
+    }
+}
+
+/// The disposition an error is reported with in an MDN: `processed/Error: <modifier>` or
+/// `failed/Failure: <text>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disposition {
+    /// `processed/Error: <modifier>`.
+    Error(&'static str),
+    /// `failed/Failure: <text>`.
+    Failure(&'static str),
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(m) => write!(f, "processed/Error: {m}"),
+            Self::Failure(m) => write!(f, "failed/Failure: {m}"),
+        }
+    }
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// Match on the variant to learn what failed; call [`Error::code`] for the reference
@@ -223,6 +277,16 @@ pub enum Error {
     SigningFailed(&'static str),
     /// Encryption failed (e.g. the recipient key is not RSA).
     EncryptionFailed(&'static str),
+    /// The message breaks the agreement's security policy.
+    Policy(PolicyError),
+    /// No active agreement for this (AS2-From, AS2-To) pair.
+    UnknownTradingPartner,
+    /// A signed receipt was required with MIC algorithms none of which we support.
+    UnsupportedMicAlgorithms,
+    /// The content is not in a format the receiver can process.
+    UnsupportedFormat(&'static str),
+    /// A MIME structure could not be parsed or written.
+    Mime(crate::mime::MimeError),
     /// An AS2 or MIME header is missing or invalid.
     InvalidHeader {
         /// The header's name.
@@ -252,6 +316,58 @@ impl Error {
             Error::InvalidKey(_) | Error::SigningFailed(_) => ErrorCode::SigningFailed,
             Error::EncryptionFailed(_) => ErrorCode::EncryptionFailed,
             Error::InvalidHeader { .. } => ErrorCode::InvalidRequest,
+            Error::Mime(crate::mime::MimeError::InvalidHeaderForWrite { .. }) => {
+                ErrorCode::InvalidRequest
+            }
+            Error::Mime(_) => ErrorCode::InvalidSmimeFormat,
+            Error::Policy(PolicyError::EncryptionRequired) => {
+                ErrorCode::InsufficientMessageSecurityUnencrypted
+            }
+            Error::Policy(PolicyError::SignatureRequired) => ErrorCode::VerificationFailed,
+            Error::Policy(PolicyError::DuplicateLayer(_)) => ErrorCode::DuplicateMessage,
+            Error::UnknownTradingPartner => ErrorCode::AgreementNotFound,
+            Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
+            Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
+        }
+    }
+
+    /// The MDN disposition for this error (RFC 4130 §7.5.3, RFC 8098 §3.2.6).
+    pub fn disposition(&self) -> Disposition {
+        use Disposition::{Error as E, Failure as F};
+        match self {
+            Error::DecryptionFailed
+            | Error::NoMatchingRecipient
+            | Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport,
+                ..
+            } => E("decryption-failed"),
+            Error::Verification(VerificationError::DigestMismatch) => E("integrity-check-failed"),
+            Error::Verification(_)
+            | Error::InvalidCertificate(_)
+            | Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::Digest | AlgorithmKind::Signature,
+                ..
+            } => E("authentication-failed"),
+            Error::DecompressionFailed
+            | Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::Compression,
+                ..
+            } => E("decompression-failed"),
+            Error::LimitExceeded {
+                limit: Limit::DecompressedSize | Limit::ExpansionRatio,
+                ..
+            } => E("decompression-failed"),
+            Error::Policy(PolicyError::EncryptionRequired | PolicyError::SignatureRequired) => {
+                E("insufficient-message-security")
+            }
+            Error::UnknownTradingPartner => E("unknown-trading-relationship"),
+            Error::UnsupportedMicAlgorithms => F("unsupported MIC-algorithms"),
+            Error::UnsupportedFormat(_)
+            | Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentType,
+                ..
+            } => F("unsupported format"),
+            _ => E("unexpected-processing-error"),
         }
     }
 
@@ -282,6 +398,13 @@ impl fmt::Display for Error {
             Error::InvalidKey(why) => write!(f, "invalid private key: {why}"),
             Error::SigningFailed(why) => write!(f, "signing failed: {why}"),
             Error::EncryptionFailed(why) => write!(f, "encryption failed: {why}"),
+            Error::Mime(e) => write!(f, "MIME: {e}"),
+            Error::Policy(p) => write!(f, "policy: {p}"),
+            Error::UnknownTradingPartner => f.write_str("no agreement for this AS2-From/AS2-To"),
+            Error::UnsupportedMicAlgorithms => {
+                f.write_str("none of the requested MIC algorithms is supported")
+            }
+            Error::UnsupportedFormat(what) => write!(f, "unsupported format: {what}"),
             Error::InvalidHeader { header, reason } => {
                 write!(f, "invalid {header} header: {reason}")
             }
@@ -290,6 +413,18 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<crate::mime::MimeError> for Error {
+    fn from(e: crate::mime::MimeError) -> Self {
+        Error::Mime(e)
+    }
+}
+
+impl From<PolicyError> for Error {
+    fn from(e: PolicyError) -> Self {
+        Error::Policy(e)
+    }
+}
 
 impl From<VerificationError> for Error {
     fn from(e: VerificationError) -> Self {

@@ -61,8 +61,11 @@ mod error;
 mod limits;
 pub mod message;
 pub mod mic;
+pub mod mime;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
-pub use error::{AlgorithmKind, Error, ErrorCode, VerificationError};
+pub use error::{
+    AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
+};
 pub use limits::{Limit, Limits};
 pub use rand_core;

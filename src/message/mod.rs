@@ -1,3 +1,5 @@
 //! AS2 messages (RFC 4130): headers, the outbound builder and the inbound parser.
 
 pub mod headers;
+pub mod inbound;
+pub mod outbound;

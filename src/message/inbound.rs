@@ -1,0 +1,646 @@
+//! The inbound parser, in two steps (decide, then accept).
+//!
+//! [`handle`] reads only the HTTP headers and tells a message from an MDN (async MDNs
+//! arrive on the same endpoint). The returned [`Incoming`] shows AS2-From, AS2-To,
+//! Message-ID and the requested receipt before any key is touched, so the caller can look
+//! up the agreement. [`Incoming::accept`] then decrypts, decompresses, verifies and
+//! enforces the [`InboundPolicy`], returning either the [`Received`] payload with its MIC
+//! or a [`Rejected`] that still carries everything an error MDN needs.
+
+use std::borrow::Cow;
+
+use rand_core::CryptoRng;
+
+use super::headers::{As2Id, DispositionOptions, HttpHeaders, MessageId, check_as2_version};
+use crate::cert::{Certificate, PrivateKey};
+use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
+use crate::cms::compressed::CompressedData;
+use crate::cms::enveloped::EnvelopedData;
+use crate::cms::signed::{SignedData, SignerSource, Verified};
+use crate::cms::{self, ContentType};
+use crate::error::{Error, LayerKind, PolicyError, VerificationError};
+use crate::limits::{Limit, Limits};
+use crate::mic::Mic;
+use crate::mime::{self, ContentDisposition, MimeLimits, Part};
+
+/// Whether a request carries a message or a receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IncomingKind {
+    /// An AS2 message with a payload.
+    Message,
+    /// An (asynchronous) MDN for a message we sent.
+    Mdn,
+}
+
+/// The receipt a sender asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiptRequest {
+    /// The Disposition-Notification-To value.
+    pub return_to: String,
+    /// Disposition-Notification-Options, if sent.
+    pub options: DispositionOptions,
+    /// The Receipt-Delivery-Option URL for an asynchronous MDN.
+    pub async_url: Option<String>,
+}
+
+impl ReceiptRequest {
+    /// Whether the MDN should be signed.
+    pub fn signed(&self) -> bool {
+        self.options.signed_receipt_requested()
+    }
+
+    /// Whether the MDN is to be sent asynchronously.
+    pub fn is_async(&self) -> bool {
+        self.async_url.is_some()
+    }
+}
+
+/// A request whose headers have been read, awaiting the caller's decision.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Incoming<'a> {
+    /// Message or MDN.
+    pub kind: IncomingKind,
+    /// AS2-From.
+    pub from: As2Id,
+    /// AS2-To.
+    pub to: As2Id,
+    /// Message-ID, exactly as received (an async MDN may lack one).
+    pub message_id: Option<MessageId>,
+    /// Subject, if any.
+    pub subject: Option<String>,
+    /// The receipt requested, if any.
+    pub receipt: Option<ReceiptRequest>,
+    /// The top-level Content-Type value.
+    pub content_type: String,
+    headers: &'a HttpHeaders,
+    body: &'a [u8],
+}
+
+/// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
+/// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
+/// malformed, and with [`Error::LimitExceeded`] for an oversized body.
+pub fn handle<'a>(
+    headers: &'a HttpHeaders,
+    body: &'a [u8],
+    limits: &Limits,
+) -> Result<Incoming<'a>, Error> {
+    if body.len() > limits.max_body_size {
+        return Err(Limit::BodySize.exceeded(limits));
+    }
+    check_as2_version(headers.get("AS2-Version"))?;
+    let from = As2Id::from_header("AS2-From", required(headers, "AS2-From")?)?;
+    let to = As2Id::from_header("AS2-To", required(headers, "AS2-To")?)?;
+    let content_type = String::from_utf8_lossy(required(headers, "Content-Type")?)
+        .trim()
+        .to_owned();
+    let parsed = mime::ContentType::parse(content_type.as_bytes())?;
+    let kind = if parsed.is("multipart/report") || signed_report(&parsed, body) {
+        IncomingKind::Mdn
+    } else {
+        IncomingKind::Message
+    };
+    let message_id = match (headers.get("Message-ID"), kind) {
+        (Some(v), _) => Some(MessageId::parse(v)?),
+        (None, IncomingKind::Mdn) => None,
+        (None, IncomingKind::Message) => {
+            return Err(Error::InvalidHeader {
+                header: "Message-ID",
+                reason: "missing",
+            });
+        }
+    };
+    let receipt = headers
+        .get_str("Disposition-Notification-To")
+        .map(|to| ReceiptRequest {
+            return_to: to.to_owned(),
+            options: headers
+                .get("Disposition-Notification-Options")
+                .map(DispositionOptions::parse)
+                .unwrap_or_default(),
+            async_url: headers
+                .get_str("Receipt-Delivery-Option")
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
+        });
+    Ok(Incoming {
+        kind,
+        from,
+        to,
+        message_id,
+        subject: headers.get_str("Subject").map(str::to_owned),
+        receipt,
+        content_type,
+        headers,
+        body,
+    })
+}
+
+fn required<'h>(headers: &'h HttpHeaders, name: &'static str) -> Result<&'h [u8], Error> {
+    headers
+        .get(name)
+        .filter(|v| !v.iter().all(u8::is_ascii_whitespace))
+        .ok_or(Error::InvalidHeader {
+            header: name,
+            reason: "missing",
+        })
+}
+
+/// Whether a multipart/signed body's first part is a multipart/report (a signed MDN).
+fn signed_report(ct: &mime::ContentType, body: &[u8]) -> bool {
+    if !ct.is("multipart/signed") {
+        return false;
+    }
+    let Some(boundary) = ct.boundary() else {
+        return false;
+    };
+    // Look only at the first part's headers; the full parse happens on accept.
+    let mut marker = b"--".to_vec();
+    marker.extend_from_slice(boundary);
+    let Some(start) = find(body, &marker) else {
+        return false;
+    };
+    let head = body.get(start..).unwrap_or_default();
+    let head = head.get(..head.len().min(4096)).unwrap_or_default();
+    let lower = String::from_utf8_lossy(head).to_ascii_lowercase();
+    lower
+        .split("\n\n")
+        .next()
+        .or_else(|| lower.split("\r\n\r\n").next())
+        .is_some_and(|h| h.contains("multipart/report"))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A duplicate-message check the caller implements (e.g. over a database).
+pub trait DuplicateCheck {
+    /// Records `message_id` from `from` and returns whether it had been seen before.
+    fn check_and_record(&mut self, from: &As2Id, message_id: &MessageId) -> bool;
+}
+
+/// A [`DuplicateCheck`] that never reports duplicates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoDuplicateCheck;
+
+impl DuplicateCheck for NoDuplicateCheck {
+    fn check_and_record(&mut self, _: &As2Id, _: &MessageId) -> bool {
+        false
+    }
+}
+
+impl DuplicateCheck for std::collections::HashSet<(As2Id, String)> {
+    fn check_and_record(&mut self, from: &As2Id, message_id: &MessageId) -> bool {
+        !self.insert((from.clone(), message_id.bare().to_owned()))
+    }
+}
+
+/// Our keys and the partner's certificates, and what the agreement requires.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct InboundPolicy<'a> {
+    /// Our decryption identities (several during certificate rotation).
+    pub decryption: &'a [(Certificate, PrivateKey)],
+    /// The partner's signing certificates (several during rotation).
+    pub partner_certificates: &'a [Certificate],
+    /// Refuse unencrypted messages (`INSUFFICENT_MESSAGE_SECURITY_UNENCRYPTED`).
+    pub require_encryption: bool,
+    /// Refuse unsigned messages.
+    pub require_signature: bool,
+    /// Treat every body as binary when canonicalising for the MIC and signature.
+    pub binary_canonicalization: bool,
+    /// Resource limits.
+    pub limits: &'a Limits,
+}
+
+impl<'a> InboundPolicy<'a> {
+    /// A policy requiring neither encryption nor signature.
+    pub fn new(
+        decryption: &'a [(Certificate, PrivateKey)],
+        partner_certificates: &'a [Certificate],
+        limits: &'a Limits,
+    ) -> Self {
+        InboundPolicy {
+            decryption,
+            partner_certificates,
+            require_encryption: false,
+            require_signature: false,
+            binary_canonicalization: false,
+            limits,
+        }
+    }
+}
+
+/// A layer found while unwrapping, outermost first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layer {
+    /// EnvelopedData with this cipher.
+    Encrypted(ContentEncryption),
+    /// A verified signature with this digest (multipart/signed or opaque).
+    Signed(DigestAlgorithm),
+    /// CompressedData.
+    Compressed,
+}
+
+/// A message accepted under the policy.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Received {
+    /// The payload, byte for byte as sent (empty for a duplicate, which must not be
+    /// delivered again).
+    pub payload: Vec<u8>,
+    /// The payload's Content-Type (`application/octet-stream` for a bare payload).
+    pub content_type: String,
+    /// The original file name from Content-Disposition, if any.
+    pub file_name: Option<String>,
+    /// Layers in the order found, outermost first.
+    pub layers: Vec<Layer>,
+    /// The verified signature, if the message was signed.
+    pub signature: Option<Verified>,
+    /// The MIC to return in the MDN, when one could be computed.
+    pub mic: Option<Mic>,
+    /// Whether this Message-ID had been received before (`processed/Warning:
+    /// duplicate-document`).
+    pub duplicate: bool,
+}
+
+impl Received {
+    /// The content cipher, if the message was encrypted.
+    pub fn encryption(&self) -> Option<ContentEncryption> {
+        self.layers.iter().find_map(|l| match l {
+            Layer::Encrypted(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    /// Whether the message was compressed.
+    pub fn compressed(&self) -> bool {
+        self.layers.contains(&Layer::Compressed)
+    }
+}
+
+/// A message refused, with what an error MDN needs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// Why.
+    pub error: Error,
+    /// Layers unwrapped before the failure.
+    pub layers: Vec<Layer>,
+    /// The MIC, if it was computed before the failure.
+    pub mic: Option<Mic>,
+}
+
+impl From<Error> for Rejected {
+    fn from(error: Error) -> Self {
+        Rejected {
+            error,
+            layers: Vec::new(),
+            mic: None,
+        }
+    }
+}
+
+/// The entity being unwrapped: the top level (headers in HTTP) or a nested MIME entity.
+enum Current<'a> {
+    Top,
+    Entity(Cow<'a, [u8]>),
+}
+
+impl<'a> Incoming<'a> {
+    /// Unwraps and checks the message under `policy`, asking `duplicates` about its
+    /// Message-ID. `rng` blinds RSA decryption.
+    pub fn accept<R: CryptoRng + ?Sized>(
+        &self,
+        policy: &InboundPolicy<'_>,
+        duplicates: &mut dyn DuplicateCheck,
+        rng: &mut R,
+    ) -> Result<Received, Rejected> {
+        let mut state = Unwrap {
+            layers: Vec::new(),
+            signature: None,
+            mic: None,
+        };
+        match self.unwrap(policy, &mut state, rng) {
+            Ok((payload, content_type, file_name)) => {
+                let duplicate = match &self.message_id {
+                    Some(id) => duplicates.check_and_record(&self.from, id),
+                    None => false,
+                };
+                Ok(Received {
+                    payload: if duplicate { Vec::new() } else { payload },
+                    content_type,
+                    file_name,
+                    layers: state.layers,
+                    signature: state.signature,
+                    mic: state.mic,
+                    duplicate,
+                })
+            }
+            Err(error) => Err(Rejected {
+                error,
+                layers: state.layers,
+                mic: state.mic,
+            }),
+        }
+    }
+
+    fn mime_limits(limits: &Limits) -> MimeLimits {
+        let _ = limits;
+        MimeLimits::default()
+    }
+
+    /// The top-level part, with the Content-Type (and any Content-Transfer-Encoding) from
+    /// the HTTP headers.
+    fn top_part(&self, limits: &MimeLimits) -> Result<Part<'a>, Error> {
+        Ok(Part::from_body_with_encoding(
+            self.body,
+            self.content_type.as_bytes(),
+            self.headers.get("Content-Transfer-Encoding"),
+            limits,
+        )?)
+    }
+
+    fn unwrap<R: CryptoRng + ?Sized>(
+        &self,
+        policy: &InboundPolicy<'_>,
+        state: &mut Unwrap,
+        rng: &mut R,
+    ) -> Result<(Vec<u8>, String, Option<String>), Error> {
+        if self.kind == IncomingKind::Mdn {
+            return Err(Error::UnsupportedFormat(
+                "an MDN, not a message: verify it with the MDN layer",
+            ));
+        }
+        let mime_limits = Self::mime_limits(policy.limits);
+        let receipt_options = self.receipt.as_ref().map(|r| &r.options);
+        if let Some(options) = receipt_options
+            && options.signed_receipt_requested()
+            && options
+                .micalg
+                .as_ref()
+                .is_some_and(|m| m.importance == "required")
+            && options.preferred_micalg().is_none()
+        {
+            return Err(Error::UnsupportedMicAlgorithms);
+        }
+        let mut current = Current::Top;
+        loop {
+            let bytes_holder;
+            let part = match &current {
+                Current::Top => self.top_part(&mime_limits)?,
+                Current::Entity(bytes) => {
+                    bytes_holder = bytes.clone();
+                    let parsed = entity_or_bare(&bytes_holder, &mime_limits)?;
+                    match parsed {
+                        Some(part) => part,
+                        None => {
+                            // Decrypted content with no MIME headers at all (Mendelson sends
+                            // the bare payload): deliver it as application/octet-stream.
+                            self.check_policy(policy, state)?;
+                            if state.mic.is_none() {
+                                state.mic = self.unsigned_mic(receipt_options, &bytes_holder);
+                            }
+                            return Ok((
+                                bytes_holder.into_owned(),
+                                "application/octet-stream".into(),
+                                None,
+                            ));
+                        }
+                    }
+                }
+            };
+            let ct = part.content_type();
+            if policy.require_encryption
+                && !state
+                    .layers
+                    .iter()
+                    .any(|l| matches!(l, Layer::Encrypted(_)))
+                && !is_smime(ct)
+            {
+                return Err(PolicyError::EncryptionRequired.into());
+            }
+            if is_smime(ct) {
+                let der = part.decoded_body()?;
+                match cms::content_type(&der, policy.limits)? {
+                    ContentType::EnvelopedData => {
+                        state.push(
+                            Layer::Encrypted(ContentEncryption::Aes256Cbc),
+                            LayerKind::Encryption,
+                        )?;
+                        let envelope = EnvelopedData::parse(&der, policy.limits)?;
+                        if let Some(Layer::Encrypted(c)) = state.layers.last_mut() {
+                            *c = envelope.content_encryption();
+                        }
+                        let (cert, key) = policy
+                            .decryption
+                            .iter()
+                            .find(|(cert, _)| envelope.is_recipient(cert))
+                            .ok_or(Error::NoMatchingRecipient)?;
+                        current = Current::Entity(Cow::Owned(envelope.decrypt(cert, key, rng)?));
+                    }
+                    ContentType::CompressedData => {
+                        state.push(Layer::Compressed, LayerKind::Compression)?;
+                        let out = CompressedData::parse(&der, policy.limits)?
+                            .decompress(policy.limits)?;
+                        current = Current::Entity(Cow::Owned(out));
+                    }
+                    ContentType::SignedData => {
+                        let signed = SignedData::parse(&der, policy.limits)?;
+                        let verified =
+                            self.trusted(signed.verify(None, policy.partner_certificates)?)?;
+                        state.push(Layer::Signed(verified.digest), LayerKind::Signature)?;
+                        state.mic = Some(Mic {
+                            algorithm: verified.digest,
+                            digest: verified.content_digest.clone(),
+                        });
+                        state.signature = Some(verified);
+                        let content = signed
+                            .into_content()
+                            .ok_or(VerificationError::ContentMismatch)?
+                            .into_owned();
+                        current = Current::Entity(Cow::Owned(content));
+                    }
+                    ContentType::Data => {
+                        return Err(Error::UnsupportedFormat("bare id-data content"));
+                    }
+                }
+                continue;
+            }
+            if ct.is("multipart/signed") {
+                let children = part.children();
+                let (Some(signed_part), Some(signature_part), None) =
+                    (children.first(), children.get(1), children.get(2))
+                else {
+                    return Err(Error::UnsupportedFormat(
+                        "multipart/signed must have exactly two parts",
+                    ));
+                };
+                let signature = signature_part.decoded_body()?;
+                let signed = SignedData::parse(&signature, policy.limits)?;
+                let raw = signed_part.raw();
+                let verified = match signed.verify(Some(raw), policy.partner_certificates) {
+                    Err(Error::Verification(VerificationError::DigestMismatch)) => {
+                        // Files stored with LF line ends: retry over the canonical form.
+                        let canonical =
+                            mime::canonical_entity(signed_part, policy.binary_canonicalization);
+                        if *canonical == *raw {
+                            return Err(VerificationError::DigestMismatch.into());
+                        }
+                        signed.verify(Some(&canonical), policy.partner_certificates)?
+                    }
+                    other => other?,
+                };
+                let verified = self.trusted(verified)?;
+                state.push(Layer::Signed(verified.digest), LayerKind::Signature)?;
+                state.mic = Some(Mic {
+                    algorithm: verified.digest,
+                    digest: verified.content_digest.clone(),
+                });
+                state.signature = Some(verified);
+                current = Current::Entity(Cow::Owned(raw.to_vec()));
+                continue;
+            }
+            if ct.is_multipart() {
+                return Err(Error::UnsupportedFormat(
+                    "multipart payloads (multiple attachments) are not supported yet",
+                ));
+            }
+            // The payload entity.
+            self.check_policy(policy, state)?;
+            if state.mic.is_none() {
+                let entity: Cow<'_, [u8]> = match &current {
+                    Current::Top => Cow::Owned(self.top_entity()?),
+                    Current::Entity(_) => {
+                        mime::canonical_entity(&part, policy.binary_canonicalization)
+                    }
+                };
+                state.mic = self.unsigned_mic(receipt_options, &entity);
+            }
+            // At the top level the entity's headers travel as HTTP headers.
+            let disposition = match &current {
+                Current::Top => self.headers.get("Content-Disposition").map(Cow::Borrowed),
+                Current::Entity(_) => part
+                    .header("Content-Disposition")
+                    .map(|h| h.unfolded_value()),
+            };
+            let file_name = disposition
+                .and_then(|v| ContentDisposition::parse(&v).ok())
+                .and_then(|d| {
+                    d.filename()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                });
+            let payload = part.decoded_body()?.into_owned();
+            return Ok((payload, ct.mime_type(), file_name));
+        }
+    }
+
+    /// The top-level payload entity for an unsigned, unencrypted message: the MIME headers
+    /// that travelled as HTTP headers, in their order, then the body.
+    fn top_entity(&self) -> Result<Vec<u8>, Error> {
+        const MIME_HEADERS: [&str; 5] = [
+            "Content-Type",
+            "Content-Transfer-Encoding",
+            "Content-Disposition",
+            "Content-ID",
+            "Content-Description",
+        ];
+        let values: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| MIME_HEADERS.iter().any(|m| m.eq_ignore_ascii_case(n)))
+            .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).trim().to_owned()))
+            .collect();
+        let refs: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        Ok(mime::write_entity(&refs, self.body)?)
+    }
+
+    /// Requires the signer to be one of the partner's certificates.
+    fn trusted(&self, verified: Verified) -> Result<Verified, Error> {
+        if verified.source == SignerSource::Supplied {
+            Ok(verified)
+        } else {
+            Err(VerificationError::SignerNotFound.into())
+        }
+    }
+
+    fn check_policy(&self, policy: &InboundPolicy<'_>, state: &Unwrap) -> Result<(), Error> {
+        if policy.require_encryption
+            && !state
+                .layers
+                .iter()
+                .any(|l| matches!(l, Layer::Encrypted(_)))
+        {
+            return Err(PolicyError::EncryptionRequired.into());
+        }
+        if policy.require_signature && state.signature.is_none() {
+            return Err(PolicyError::SignatureRequired.into());
+        }
+        Ok(())
+    }
+
+    /// The MIC of an unsigned message: over the payload entity with the first supported
+    /// algorithm the sender asked for (SHA-256 when it named none we support).
+    fn unsigned_mic(&self, options: Option<&DispositionOptions>, entity: &[u8]) -> Option<Mic> {
+        let options = options?;
+        let alg = options
+            .preferred_micalg()
+            .unwrap_or(DigestAlgorithm::Sha256);
+        Some(Mic::compute(alg, entity))
+    }
+}
+
+/// Parses decrypted or decompressed content as a MIME entity; `None` when it has no MIME
+/// headers at all (a bare payload).
+fn entity_or_bare<'b>(bytes: &'b [u8], limits: &MimeLimits) -> Result<Option<Part<'b>>, Error> {
+    if !looks_like_mime(bytes) {
+        return Ok(None);
+    }
+    Ok(Some(mime::parse_part(bytes, limits)?))
+}
+
+/// Whether the content starts with a header block naming a Content-Type.
+fn looks_like_mime(bytes: &[u8]) -> bool {
+    let head = bytes.get(..bytes.len().min(8192)).unwrap_or_default();
+    let Ok((headers, _)) = mime::parse_headers(head, &MimeLimits::default()) else {
+        return false;
+    };
+    headers
+        .iter()
+        .any(|h| h.name_eq_ignore_case("Content-Type"))
+}
+
+fn is_smime(ct: &mime::ContentType) -> bool {
+    ct.is("application/pkcs7-mime") || ct.is("application/x-pkcs7-mime")
+}
+
+struct Unwrap {
+    layers: Vec<Layer>,
+    signature: Option<Verified>,
+    mic: Option<Mic>,
+}
+
+impl Unwrap {
+    fn push(&mut self, layer: Layer, kind: LayerKind) -> Result<(), Error> {
+        let same = self.layers.iter().any(|l| {
+            matches!(
+                (l, kind),
+                (Layer::Encrypted(_), LayerKind::Encryption)
+                    | (Layer::Signed(_), LayerKind::Signature)
+                    | (Layer::Compressed, LayerKind::Compression)
+            )
+        });
+        if same {
+            return Err(PolicyError::DuplicateLayer(kind).into());
+        }
+        self.layers.push(layer);
+        Ok(())
+    }
+}

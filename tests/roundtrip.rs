@@ -1,0 +1,282 @@
+//! Build-then-parse round trips over the whole option matrix.
+
+mod common;
+
+use std::collections::HashSet;
+
+use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm};
+use as2_proto::cms::signed::{SignOptions, Signer};
+use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
+use as2_proto::message::inbound::{self, InboundPolicy, IncomingKind, Layer, NoDuplicateCheck};
+use as2_proto::message::outbound::{self, BuiltMessage, Compression, MdnRequest, OutboundMessage};
+use as2_proto::{Certificate, Error, ErrorCode, Limits, PolicyError, PrivateKey};
+
+struct Parties {
+    _pki: common::Pki,
+    sender: common::Identity,
+    receiver: common::Identity,
+}
+
+fn parties() -> Parties {
+    let pki = common::Pki::new();
+    let sender = pki.party("sender", 2048);
+    let receiver = pki.party("receiver", 2048);
+    Parties {
+        _pki: pki,
+        sender,
+        receiver,
+    }
+}
+
+fn payloads() -> Vec<Vec<u8>> {
+    let mut binary = b"\x00\x01NUL\x00 CR\r alone, bare LF\n--boundary-like\r\n--as2-\r\n".to_vec();
+    binary.extend((0..=255u8).cycle().take(3000));
+    vec![
+        binary,
+        Vec::new(),
+        b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       ~\nGS*PO~\n"
+            .to_vec(),
+    ]
+}
+
+fn to_http(built: &BuiltMessage) -> HttpHeaders {
+    built
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn exchange(
+    p: &Parties,
+    payload: &[u8],
+    sign: Option<DigestAlgorithm>,
+    cipher: Option<ContentEncryption>,
+    compression: Compression,
+    seed: u64,
+) {
+    let mut rng = common::rng(seed);
+    let mut msg = OutboundMessage::new(
+        As2Id::new("Sender Co").unwrap(),
+        As2Id::new("receiver").unwrap(),
+        payload,
+    );
+    msg.file_name = Some("order 42.edi".into());
+    msg.compression = compression;
+    msg.mdn = MdnRequest::Sync;
+    msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256, DigestAlgorithm::Sha1];
+    if let Some(d) = sign {
+        let mut o = SignOptions::default();
+        o.digest = d;
+        msg.signing = Some((Signer::new(&p.sender.cert, &p.sender.key), o));
+    }
+    if let Some(c) = cipher {
+        msg.encryption.0 = vec![&p.receiver.cert];
+        msg.encryption.1.cipher = c;
+    }
+    let built = outbound::build(&msg, common::now(), &mut rng).unwrap();
+    let headers = to_http(&built);
+    let limits = Limits::default();
+    let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
+    assert_eq!(incoming.kind, IncomingKind::Message);
+    assert_eq!(incoming.from.as_str(), "Sender Co");
+    assert_eq!(incoming.message_id.as_ref(), Some(&built.message_id));
+    let decryption = [(p.receiver.cert.clone(), p.receiver.key.clone())];
+    let partner = [p.sender.cert.clone()];
+    let policy = InboundPolicy::new(&decryption, &partner, &limits);
+    let received = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap_or_else(|r| panic!("{sign:?} {cipher:?} {compression:?}: {}", r.error));
+    assert_eq!(
+        received.payload, payload,
+        "{sign:?} {cipher:?} {compression:?}"
+    );
+    assert_eq!(received.file_name.as_deref(), Some("order 42.edi"));
+    assert_eq!(received.content_type, "application/octet-stream");
+    assert_eq!(
+        received.mic, built.mic,
+        "{sign:?} {cipher:?} {compression:?}"
+    );
+    assert_eq!(received.encryption(), cipher);
+    assert_eq!(received.compressed(), compression != Compression::None);
+    assert_eq!(
+        received
+            .layers
+            .iter()
+            .any(|l| matches!(l, Layer::Signed(_))),
+        sign.is_some()
+    );
+    if let Some(d) = sign {
+        assert_eq!(received.mic.as_ref().map(|m| m.algorithm), Some(d));
+    }
+}
+
+#[test]
+fn full_matrix() {
+    let p = parties();
+    let signs = [
+        None,
+        Some(DigestAlgorithm::Sha1),
+        Some(DigestAlgorithm::Sha256),
+        Some(DigestAlgorithm::Sha384),
+        Some(DigestAlgorithm::Sha512),
+    ];
+    let ciphers = [
+        None,
+        Some(ContentEncryption::Aes128Cbc),
+        Some(ContentEncryption::Aes192Cbc),
+        Some(ContentEncryption::Aes256Cbc),
+        Some(ContentEncryption::TripleDesCbc),
+    ];
+    let compressions = [
+        Compression::None,
+        Compression::BeforeSigning,
+        Compression::AfterSigning,
+    ];
+    let mut seed = 0;
+    for payload in payloads() {
+        for sign in signs {
+            for cipher in ciphers {
+                for compression in compressions {
+                    seed += 1;
+                    exchange(&p, &payload, sign, cipher, compression, seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn five_mib_payload() {
+    let p = parties();
+    let payload: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    exchange(
+        &p,
+        &payload,
+        Some(DigestAlgorithm::Sha256),
+        Some(ContentEncryption::Aes256Cbc),
+        Compression::BeforeSigning,
+        99,
+    );
+}
+
+fn build_simple(p: &Parties, encrypt: bool, id: Option<&str>) -> BuiltMessage {
+    let mut rng = common::rng(5);
+    let mut msg = OutboundMessage::new(
+        As2Id::new("sender").unwrap(),
+        As2Id::new("receiver").unwrap(),
+        b"payload",
+    );
+    msg.signing = Some((
+        Signer::new(&p.sender.cert, &p.sender.key),
+        SignOptions::default(),
+    ));
+    if encrypt {
+        msg.encryption.0 = vec![&p.receiver.cert];
+    }
+    msg.message_id = id.map(|i| MessageId::parse(i.as_bytes()).unwrap());
+    outbound::build(&msg, common::now(), &mut rng).unwrap()
+}
+
+fn receive(
+    p: &Parties,
+    built: &BuiltMessage,
+    headers: &HttpHeaders,
+    require_encryption: bool,
+    dup: &mut HashSet<(As2Id, String)>,
+    keys: &[(Certificate, PrivateKey)],
+) -> Result<inbound::Received, Error> {
+    let limits = Limits::default();
+    let incoming = inbound::handle(headers, &built.body, &limits)?;
+    let partner = [p.sender.cert.clone()];
+    let mut policy = InboundPolicy::new(keys, &partner, &limits);
+    policy.require_encryption = require_encryption;
+    incoming
+        .accept(&policy, dup, &mut common::rng(8))
+        .map_err(|r| r.error)
+}
+
+#[test]
+fn negative_cases_map_to_codes() {
+    let p = parties();
+    let stranger = {
+        let pki = common::Pki::new();
+        pki.party("stranger", 2048)
+    };
+    let keys = [(p.receiver.cert.clone(), p.receiver.key.clone())];
+    let mut dup = HashSet::new();
+
+    // Unencrypted when encryption is required.
+    let plain = build_simple(&p, false, None);
+    let err = receive(&p, &plain, &to_http(&plain), true, &mut dup, &keys).unwrap_err();
+    assert_eq!(err, Error::Policy(PolicyError::EncryptionRequired));
+    assert_eq!(
+        err.code(),
+        ErrorCode::InsufficientMessageSecurityUnencrypted
+    );
+    assert_eq!(
+        err.code().as_str(),
+        "INSUFFICENT_MESSAGE_SECURITY_UNENCRYPTED"
+    );
+
+    // Wrong key: encrypted for the receiver, decrypting as a stranger.
+    let enc = build_simple(&p, true, None);
+    let wrong = [(stranger.cert.clone(), stranger.key.clone())];
+    let err = receive(&p, &enc, &to_http(&enc), false, &mut dup, &wrong).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NoDecryptionKeyFound);
+    let wrong_key = [(p.receiver.cert.clone(), stranger.key.clone())];
+    let err = receive(&p, &enc, &to_http(&enc), false, &mut dup, &wrong_key).unwrap_err();
+    assert_eq!(err, Error::DecryptionFailed);
+    assert_eq!(err.code(), ErrorCode::DecryptFailed);
+    assert_eq!(
+        err.disposition().to_string(),
+        "processed/Error: decryption-failed"
+    );
+
+    // Tampered signed content.
+    let mut tampered = build_simple(&p, false, None);
+    let pos = tampered
+        .body
+        .windows(7)
+        .position(|w| w == b"payload")
+        .unwrap();
+    tampered.body[pos] = b'P';
+    let err = receive(&p, &tampered, &to_http(&tampered), false, &mut dup, &keys).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::VerificationFailed);
+    assert_eq!(
+        err.disposition().to_string(),
+        "processed/Error: integrity-check-failed"
+    );
+
+    // Missing AS2-To.
+    let mut headers = HttpHeaders::new();
+    for (n, v) in &plain.headers {
+        if !n.eq_ignore_ascii_case("AS2-To") {
+            headers.push(n.clone(), v.clone().into_bytes());
+        }
+    }
+    let err = receive(&p, &plain, &headers, false, &mut dup, &keys).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+
+    // Truncated and garbage bodies.
+    let mut truncated = build_simple(&p, true, None);
+    truncated.body.truncate(truncated.body.len() / 2);
+    let err = receive(&p, &truncated, &to_http(&truncated), false, &mut dup, &keys).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidSmimeFormat);
+    let mut garbage = build_simple(&p, true, None);
+    garbage.body = b"this is not CMS".to_vec();
+    let err = receive(&p, &garbage, &to_http(&garbage), false, &mut dup, &keys).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidSmimeFormat);
+
+    // Duplicate Message-ID: accepted once, then reported as a duplicate, not delivered.
+    let first = build_simple(&p, true, Some("<dup-1@sender>"));
+    let ok = receive(&p, &first, &to_http(&first), false, &mut dup, &keys).unwrap();
+    assert!(!ok.duplicate);
+    assert_eq!(ok.payload, b"payload");
+    let again = receive(&p, &first, &to_http(&first), false, &mut dup, &keys).unwrap();
+    assert!(again.duplicate);
+    assert!(again.payload.is_empty());
+}
