@@ -37,6 +37,26 @@ pub struct Limits {
     pub max_signers: usize,
     /// Most certificates embedded in one SignedData (default 32).
     pub max_certificates: usize,
+    /// Deepest MIME multipart nesting (default 8).
+    pub max_mime_depth: usize,
+    /// Most MIME body parts in one message, all levels together (default 32).
+    pub max_mime_parts: usize,
+    /// Most header fields in one MIME header block (default 100).
+    pub max_headers: usize,
+    /// Longest header field, folded lines included, in bytes (default 8192).
+    pub max_header_line: usize,
+}
+
+impl Limits {
+    /// The MIME parser's share of these limits.
+    pub fn mime(&self) -> crate::mime::MimeLimits {
+        crate::mime::MimeLimits {
+            max_depth: self.max_mime_depth,
+            max_headers: self.max_headers,
+            max_header_line: self.max_header_line,
+            max_parts: self.max_mime_parts,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -50,6 +70,10 @@ impl Default for Limits {
             max_recipients: 16,
             max_signers: 8,
             max_certificates: 32,
+            max_mime_depth: 8,
+            max_mime_parts: 32,
+            max_headers: 100,
+            max_header_line: 8192,
         }
     }
 }

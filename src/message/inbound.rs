@@ -349,11 +349,6 @@ impl<'a> Incoming<'a> {
         }
     }
 
-    fn mime_limits(limits: &Limits) -> MimeLimits {
-        let _ = limits;
-        MimeLimits::default()
-    }
-
     /// The top-level part, with the Content-Type (and any Content-Transfer-Encoding) from
     /// the HTTP headers.
     fn top_part(&self, limits: &MimeLimits) -> Result<Part<'a>, Error> {
@@ -376,7 +371,7 @@ impl<'a> Incoming<'a> {
                 "an MDN, not a message: verify it with the MDN layer",
             ));
         }
-        let mime_limits = Self::mime_limits(policy.limits);
+        let mime_limits = policy.limits.mime();
         let receipt_options = self.receipt.as_ref().map(|r| &r.options);
         if let Some(options) = receipt_options
             && options.signed_receipt_requested()
@@ -600,16 +595,16 @@ impl<'a> Incoming<'a> {
 /// Parses decrypted or decompressed content as a MIME entity; `None` when it has no MIME
 /// headers at all (a bare payload).
 fn entity_or_bare<'b>(bytes: &'b [u8], limits: &MimeLimits) -> Result<Option<Part<'b>>, Error> {
-    if !looks_like_mime(bytes) {
+    if !looks_like_mime(bytes, limits) {
         return Ok(None);
     }
     Ok(Some(mime::parse_part(bytes, limits)?))
 }
 
 /// Whether the content starts with a header block naming a Content-Type.
-fn looks_like_mime(bytes: &[u8]) -> bool {
+fn looks_like_mime(bytes: &[u8], limits: &MimeLimits) -> bool {
     let head = bytes.get(..bytes.len().min(8192)).unwrap_or_default();
-    let Ok((headers, _)) = mime::parse_headers(head, &MimeLimits::default()) else {
+    let Ok((headers, _)) = mime::parse_headers(head, limits) else {
         return false;
     };
     headers
