@@ -349,6 +349,13 @@ impl<'a> Incoming<'a> {
         }
     }
 
+    /// The rejection to answer with when the caller finds no active agreement for
+    /// (AS2-From, AS2-To): `AGREEMENT_NOT_FOUND`, disposition
+    /// `processed/Error: unknown-trading-relationship`.
+    pub fn unknown_partner(&self) -> Rejected {
+        Error::UnknownTradingPartner.into()
+    }
+
     /// The top-level part, with the Content-Type (and any Content-Transfer-Encoding) from
     /// the HTTP headers.
     fn top_part(&self, limits: &MimeLimits) -> Result<Part<'a>, Error> {

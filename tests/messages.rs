@@ -1,0 +1,130 @@
+//! Inbound parsing of what real products send, beyond our own builder's output.
+
+mod common;
+
+use as2_proto::cms::enveloped;
+use as2_proto::cms::signed::{self, SignOptions, Signer};
+use as2_proto::message::headers::HttpHeaders;
+use as2_proto::message::inbound::{self, InboundPolicy, Layer, NoDuplicateCheck};
+use as2_proto::{ErrorCode, Limits};
+
+fn headers(content_type: &str) -> HttpHeaders {
+    [
+        ("AS2-Version", "1.1"),
+        ("AS2-From", "\"Partner A\""),
+        ("AS2-To", "us"),
+        ("Message-ID", "<m-1@partner>"),
+        ("Content-Type", content_type),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec()))
+    .collect()
+}
+
+#[test]
+fn bare_payload_inside_envelope_is_octet_stream() {
+    // Mendelson sends the payload itself, without MIME headers, inside the envelope.
+    let pki = common::Pki::new();
+    let us = pki.party("us", 2048);
+    let mut rng = common::rng(1);
+    let payload = b"UNA:+.? 'UNB+UNOC:3+SENDER+RECEIVER'\x00\xff";
+    let envelope = enveloped::encrypt(payload, &[&us.cert], &Default::default(), &mut rng).unwrap();
+    let h = headers("application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m");
+    let limits = Limits::default();
+    let incoming = inbound::handle(&h, &envelope, &limits).unwrap();
+    assert_eq!(incoming.from.as_str(), "Partner A");
+    let keys = [(us.cert.clone(), us.key.clone())];
+    let policy = InboundPolicy::new(&keys, &[], &limits);
+    let received = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap();
+    assert_eq!(received.payload, payload);
+    assert_eq!(received.content_type, "application/octet-stream");
+    assert_eq!(received.layers.len(), 1);
+}
+
+#[test]
+fn raw_der_signature_part_without_transfer_encoding() {
+    // IBM Sterling writes the signature part as raw DER with no Content-Transfer-Encoding.
+    let pki = common::Pki::new();
+    let partner = pki.party("partner", 2048);
+    let mut rng = common::rng(2);
+    let entity = b"Content-Type: application/EDI-X12\r\nContent-Disposition: attachment; filename=\"po.x12\"\r\n\r\nISA*00*~\r\nIEA*1*~\r\n";
+    let signature = signed::sign_detached(
+        entity,
+        &Signer::new(&partner.cert, &partner.key),
+        &SignOptions::default(),
+        common::now(),
+        &mut rng,
+    )
+    .unwrap();
+    let mut body = b"--b1\r\n".to_vec();
+    body.extend_from_slice(entity);
+    body.extend_from_slice(b"\r\n--b1\r\nContent-Type: application/pkcs7-signature\r\n\r\n");
+    body.extend_from_slice(&signature);
+    body.extend_from_slice(b"\r\n--b1--\r\n");
+    let h = headers(
+        "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=b1",
+    );
+    let limits = Limits::default();
+    let incoming = inbound::handle(&h, &body, &limits).unwrap();
+    let partner_certs = [partner.cert.clone()];
+    let policy = InboundPolicy::new(&[], &partner_certs, &limits);
+    let received = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap();
+    assert_eq!(received.payload, b"ISA*00*~\r\nIEA*1*~\r\n");
+    assert_eq!(received.content_type, "application/edi-x12");
+    assert_eq!(received.file_name.as_deref(), Some("po.x12"));
+    assert!(matches!(received.layers[..], [Layer::Signed(_)]));
+    let mic = received.mic.unwrap();
+    assert_eq!(
+        mic.digest,
+        as2_proto::cms::algorithm::DigestAlgorithm::Sha256.digest(entity)
+    );
+
+    // A signer that is not the partner's certificate is refused even though the
+    // signature embeds a valid certificate.
+    let other = pki.party("other", 2048);
+    let other_certs = [other.cert.clone()];
+    let policy = InboundPolicy::new(&[], &other_certs, &limits);
+    let rejected = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap_err();
+    assert_eq!(rejected.error.code(), ErrorCode::VerificationFailed);
+    assert_eq!(
+        rejected.error.disposition().to_string(),
+        "processed/Error: authentication-failed"
+    );
+}
+
+#[test]
+fn unknown_partner_and_duplicate_layers() {
+    let h = headers("application/octet-stream");
+    let limits = Limits::default();
+    let incoming = inbound::handle(&h, b"data", &limits).unwrap();
+    let rejected = incoming.unknown_partner();
+    assert_eq!(rejected.error.code(), ErrorCode::AgreementNotFound);
+    assert_eq!(
+        rejected.error.disposition().to_string(),
+        "processed/Error: unknown-trading-relationship"
+    );
+
+    // Two envelopes, one inside the other.
+    let pki = common::Pki::new();
+    let us = pki.party("us", 2048);
+    let mut rng = common::rng(3);
+    let inner = enveloped::encrypt(b"x", &[&us.cert], &Default::default(), &mut rng).unwrap();
+    let mut entity =
+        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: binary\r\n\r\n".to_vec();
+    entity.extend_from_slice(&inner);
+    let outer = enveloped::encrypt(&entity, &[&us.cert], &Default::default(), &mut rng).unwrap();
+    let h = headers("application/pkcs7-mime; smime-type=enveloped-data");
+    let incoming = inbound::handle(&h, &outer, &limits).unwrap();
+    let keys = [(us.cert.clone(), us.key.clone())];
+    let policy = InboundPolicy::new(&keys, &[], &limits);
+    let rejected = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap_err();
+    assert_eq!(rejected.error.code(), ErrorCode::DuplicateMessage);
+}
