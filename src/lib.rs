@@ -10,10 +10,14 @@
 //! `now: SystemTime`, and every call that needs randomness takes a
 //! [`rand_core::CryptoRng`]. Callers own the transport and storage.
 //!
-//! This release provides the CMS core: [`cms::signed`] (detached and encapsulated
-//! signatures, RFC 6211 algorithm protection), [`cms::enveloped`] (AES-CBC and 3DES with
-//! RSA PKCS#1 v1.5 or OAEP key transport) and [`cms::compressed`] (zlib), all reading BER
-//! as real partners send it.
+//! The layers, bottom up:
+//!
+//! - [`cms`]: [`cms::signed`] (detached and encapsulated signatures, RFC 6211 algorithm
+//!   protection), [`cms::enveloped`] (AES-CBC and 3DES with RSA PKCS#1 v1.5 or OAEP key
+//!   transport) and [`cms::compressed`] (zlib), all reading BER as real partners send it;
+//! - [`mime`]: byte-exact MIME parsing and writing; [`mic`]: the Message Integrity Check;
+//! - [`message`]: the outbound builder ([`message::outbound::build`]) and the inbound
+//!   parser ([`message::inbound::handle`], then [`Incoming::accept`](message::inbound::Incoming::accept)).
 //!
 //! ## Example
 //!
