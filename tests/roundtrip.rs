@@ -28,14 +28,23 @@ fn parties() -> Parties {
     }
 }
 
-fn payloads() -> Vec<Vec<u8>> {
+/// Payloads with the content type they are sent as: whatever the type, they must come
+/// out byte for byte (bare LFs in text included).
+fn payloads() -> Vec<(&'static str, Vec<u8>)> {
     let mut binary = b"\x00\x01NUL\x00 CR\r alone, bare LF\n--boundary-like\r\n--as2-\r\n".to_vec();
     binary.extend((0..=255u8).cycle().take(3000));
     vec![
-        binary,
-        Vec::new(),
-        b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       ~\nGS*PO~\n"
-            .to_vec(),
+        ("application/octet-stream", binary),
+        ("application/octet-stream", Vec::new()),
+        (
+            "application/EDI-X12",
+            b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       ~\nGS*PO~\n"
+                .to_vec(),
+        ),
+        (
+            "text/plain; charset=utf-8",
+            b"line one\nline two\r\nno newline at end".to_vec(),
+        ),
     ]
 }
 
@@ -50,6 +59,7 @@ fn to_http(built: &BuiltMessage) -> HttpHeaders {
 #[allow(clippy::too_many_arguments)]
 fn exchange(
     p: &Parties,
+    content_type: &str,
     payload: &[u8],
     sign: Option<DigestAlgorithm>,
     cipher: Option<ContentEncryption>,
@@ -63,6 +73,7 @@ fn exchange(
         payload,
     );
     msg.file_name = Some("order 42.edi".into());
+    msg.content_type = content_type.into();
     msg.compression = compression;
     msg.mdn = MdnRequest::Sync;
     msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256, DigestAlgorithm::Sha1];
@@ -93,7 +104,8 @@ fn exchange(
         "{sign:?} {cipher:?} {compression:?}"
     );
     assert_eq!(received.file_name.as_deref(), Some("order 42.edi"));
-    assert_eq!(received.content_type, "application/octet-stream");
+    let expected_type = content_type.split(';').next().unwrap().to_ascii_lowercase();
+    assert_eq!(received.content_type, expected_type);
     assert_eq!(
         received.mic, built.mic,
         "{sign:?} {cipher:?} {compression:?}"
@@ -135,12 +147,12 @@ fn full_matrix() {
         Compression::AfterSigning,
     ];
     let mut seed = 0;
-    for payload in payloads() {
+    for (content_type, payload) in payloads() {
         for sign in signs {
             for cipher in ciphers {
                 for compression in compressions {
                     seed += 1;
-                    exchange(&p, &payload, sign, cipher, compression, seed);
+                    exchange(&p, content_type, &payload, sign, cipher, compression, seed);
                 }
             }
         }
@@ -155,6 +167,7 @@ fn five_mib_payload() {
         .collect();
     exchange(
         &p,
+        "application/octet-stream",
         &payload,
         Some(DigestAlgorithm::Sha256),
         Some(ContentEncryption::Aes256Cbc),

@@ -449,7 +449,8 @@ pub(crate) fn algorithm_identifier(oid: ObjectIdentifier, params: Option<&[u8]>)
 }
 
 /// A hash AlgorithmIdentifier inside PSS/OAEP parameters. SHA-1 gets NULL parameters and
-/// SHA-2 none, matching OpenSSL's output.
+/// SHA-2 none, as RFC 5754 prefers (OpenSSL writes NULL for both; verifiers accept
+/// either).
 fn hash_identifier(hash: DigestAlgorithm) -> Vec<u8> {
     match hash {
         DigestAlgorithm::Sha1 => algorithm_identifier(hash.oid(), Some(NULL)),

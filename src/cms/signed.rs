@@ -5,7 +5,8 @@
 //! unless switched off, the RFC 6211 CMSAlgorithmProtection attribute. Verification hashes
 //! the signed attributes exactly as received (re-tagged from `[0]` to `SET`), checks every
 //! attribute it understands, and accepts what real products send: `rsaEncryption` or
-//! `shaNWithRSAEncryption` identifiers, PSS with any declared parameters, and signatures
+//! `shaNWithRSAEncryption` identifiers, PSS with any declared hash and salt length (MGF1
+//! over the same hash, which is what every product writes), and signatures
 //! without signed attributes.
 
 use std::borrow::Cow;

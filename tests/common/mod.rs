@@ -73,9 +73,23 @@ impl Pki {
         openssl(
             d,
             &[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-                "ca.crt", "-days", "3650", "-subj", "/CN=Test CA", "-addext",
-                "subjectKeyIdentifier=hash", "-addext", "basicConstraints=critical,CA:TRUE",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=Test CA",
+                "-addext",
+                "subjectKeyIdentifier=hash",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
             ],
         );
         let ca = load(d, "ca");
@@ -103,15 +117,36 @@ impl Pki {
         openssl(
             d,
             &[
-                "req", "-newkey", &format!("rsa:{bits}"), "-nodes", "-keyout", &key, "-out",
-                &csr, "-subj", &format!("/CN={name}/O=as2-proto tests"),
+                "req",
+                "-newkey",
+                &format!("rsa:{bits}"),
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={name}/O=as2-proto tests"),
             ],
         );
         openssl(
             d,
             &[
-                "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", &crt, "-days", "365", "-extfile", &ext,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "365",
+                "-extfile",
+                &ext,
             ],
         );
         load(d, name)
@@ -133,8 +168,8 @@ impl Pki {
 fn load(dir: &Path, name: &str) -> Identity {
     let cert_path = dir.join(format!("{name}.crt"));
     let key_path = dir.join(format!("{name}.key"));
-    let cert = Certificate::from_pem(&std::fs::read(&cert_path).expect("read cert"))
-        .expect("parse cert");
+    let cert =
+        Certificate::from_pem(&std::fs::read(&cert_path).expect("read cert")).expect("parse cert");
     let key = PrivateKey::from_pem(&std::fs::read(&key_path).expect("read key"), None)
         .expect("parse key");
     Identity {
@@ -143,4 +178,21 @@ fn load(dir: &Path, name: &str) -> Identity {
         cert_path,
         key_path,
     }
+}
+
+/// Runs `python3` (standard library only) with `args` in `dir`, panicking with its stderr
+/// on failure; returns its stdout.
+pub fn python3(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        out.status.success(),
+        "python3 {} failed: {}",
+        args.first().copied().unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
