@@ -390,31 +390,24 @@ impl<'a> Incoming<'a> {
         {
             return Err(Error::UnsupportedMicAlgorithms);
         }
-        let mut current = Current::Top;
+        let mut next = Current::Top;
         loop {
-            let bytes_holder;
+            // Each layer's buffer is moved in, never copied.
+            let current = match core::mem::replace(&mut next, Current::Top) {
+                Current::Entity(bytes) if !looks_like_mime(&bytes, &mime_limits) => {
+                    // Decrypted content with no MIME headers at all (Mendelson sends the bare
+                    // payload): deliver it as application/octet-stream.
+                    self.check_policy(policy, state)?;
+                    if state.mic.is_none() {
+                        state.mic = self.unsigned_mic(receipt_options, &bytes);
+                    }
+                    return Ok((bytes.into_owned(), "application/octet-stream".into(), None));
+                }
+                other => other,
+            };
             let part = match &current {
                 Current::Top => self.top_part(&mime_limits)?,
-                Current::Entity(bytes) => {
-                    bytes_holder = bytes.clone();
-                    let parsed = entity_or_bare(&bytes_holder, &mime_limits)?;
-                    match parsed {
-                        Some(part) => part,
-                        None => {
-                            // Decrypted content with no MIME headers at all (Mendelson sends
-                            // the bare payload): deliver it as application/octet-stream.
-                            self.check_policy(policy, state)?;
-                            if state.mic.is_none() {
-                                state.mic = self.unsigned_mic(receipt_options, &bytes_holder);
-                            }
-                            return Ok((
-                                bytes_holder.into_owned(),
-                                "application/octet-stream".into(),
-                                None,
-                            ));
-                        }
-                    }
-                }
+                Current::Entity(bytes) => mime::parse_part(bytes, &mime_limits)?,
             };
             let ct = part.content_type();
             if policy.require_encryption
@@ -443,13 +436,13 @@ impl<'a> Incoming<'a> {
                             .iter()
                             .find(|(cert, _)| envelope.is_recipient(cert))
                             .ok_or(Error::NoMatchingRecipient)?;
-                        current = Current::Entity(Cow::Owned(envelope.decrypt(cert, key, rng)?));
+                        next = Current::Entity(Cow::Owned(envelope.decrypt(cert, key, rng)?));
                     }
                     ContentType::CompressedData => {
                         state.push(Layer::Compressed, LayerKind::Compression)?;
                         let out = CompressedData::parse(&der, policy.limits)?
                             .decompress(policy.limits)?;
-                        current = Current::Entity(Cow::Owned(out));
+                        next = Current::Entity(Cow::Owned(out));
                     }
                     ContentType::SignedData => {
                         let signed = SignedData::parse(&der, policy.limits)?;
@@ -465,7 +458,7 @@ impl<'a> Incoming<'a> {
                             .into_content()
                             .ok_or(VerificationError::ContentMismatch)?
                             .into_owned();
-                        current = Current::Entity(Cow::Owned(content));
+                        next = Current::Entity(Cow::Owned(content));
                     }
                     ContentType::Data => {
                         return Err(Error::UnsupportedFormat("bare id-data content"));
@@ -504,7 +497,7 @@ impl<'a> Incoming<'a> {
                     digest: verified.content_digest.clone(),
                 });
                 state.signature = Some(verified);
-                current = Current::Entity(Cow::Owned(raw.to_vec()));
+                next = Current::Entity(Cow::Owned(raw.to_vec()));
                 continue;
             }
             if ct.is_multipart() {
@@ -597,15 +590,6 @@ impl<'a> Incoming<'a> {
             .unwrap_or(DigestAlgorithm::Sha256);
         Some(Mic::compute(alg, entity))
     }
-}
-
-/// Parses decrypted or decompressed content as a MIME entity; `None` when it has no MIME
-/// headers at all (a bare payload).
-fn entity_or_bare<'b>(bytes: &'b [u8], limits: &MimeLimits) -> Result<Option<Part<'b>>, Error> {
-    if !looks_like_mime(bytes, limits) {
-        return Ok(None);
-    }
-    Ok(Some(mime::parse_part(bytes, limits)?))
 }
 
 /// Whether the content starts with a header block naming a Content-Type.
