@@ -176,7 +176,7 @@ impl Certificate {
     pub(crate) fn matches(&self, id: &Identifier<'_>) -> bool {
         match id {
             Identifier::IssuerSerial { issuer, serial } => {
-                *issuer == self.issuer_der() && strip_sign(serial) == strip_sign(self.serial())
+                **issuer == *self.issuer_der() && strip_sign(serial) == strip_sign(self.serial())
             }
             Identifier::SubjectKeyId(ski) => self.subject_key_id() == Some(*ski),
         }
@@ -205,7 +205,10 @@ impl Eq for Certificate {}
 /// How CMS names a certificate: issuer and serial number, or subject key identifier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Identifier<'a> {
-    IssuerSerial { issuer: &'a [u8], serial: &'a [u8] },
+    IssuerSerial {
+        issuer: std::borrow::Cow<'a, [u8]>,
+        serial: &'a [u8],
+    },
     SubjectKeyId(&'a [u8]),
 }
 
@@ -218,8 +221,9 @@ impl<'a> Identifier<'a> {
             let issuer = r.expect(Tag::SEQUENCE, "issuer")?;
             let serial = r.expect(Tag::INTEGER, "serialNumber")?;
             r.finish("IssuerAndSerialNumber")?;
+            // Compare Names in DER: a BER sender may use indefinite or long-form lengths.
             Ok(Identifier::IssuerSerial {
-                issuer: issuer.raw,
+                issuer: issuer.to_der()?,
                 serial: serial.contents,
             })
         } else if tlv.tag == Tag::context(0, false) {

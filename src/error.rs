@@ -300,6 +300,10 @@ impl Error {
     /// The reference error code for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
+            Error::LimitExceeded {
+                limit: Limit::DecompressedSize | Limit::ExpansionRatio,
+                ..
+            } => ErrorCode::DecompressionFailed,
             Error::Malformed { .. } | Error::LimitExceeded { .. } => ErrorCode::InvalidSmimeFormat,
             Error::UnsupportedAlgorithm { kind, .. } => match kind {
                 AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport => {

@@ -436,6 +436,12 @@ impl<'a> Tlv<'a> {
         if self.indefinite || (self.tag.constructed && is_string_type(self.tag)) {
             return Ok(true);
         }
+        // A definite length in more octets than needed: BER allows it, DER does not.
+        let mut header = Vec::with_capacity(16);
+        write_header(&mut header, self.tag, self.contents.len());
+        if self.raw.len().saturating_sub(self.contents.len()) != header.len() {
+            return Ok(true);
+        }
         if !self.tag.constructed {
             return Ok(false);
         }
