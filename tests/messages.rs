@@ -128,3 +128,46 @@ fn unknown_partner_and_duplicate_layers() {
         .unwrap_err();
     assert_eq!(rejected.error.code(), ErrorCode::DuplicateMessage);
 }
+
+#[test]
+fn signed_message_stored_with_lf_line_ends_still_verifies() {
+    // Signed over the canonical (CRLF) entity, then saved by a tool that wrote LF only.
+    let pki = common::Pki::new();
+    let partner = pki.party("partner", 2048);
+    let mut rng = common::rng(4);
+    let entity = b"Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\r\nline one\r\nline two\r\n";
+    let signature = signed::sign_detached(
+        entity,
+        &Signer::new(&partner.cert, &partner.key),
+        &SignOptions::default(),
+        common::now(),
+        &mut rng,
+    )
+    .unwrap();
+    let mut body = b"--b2\r\n".to_vec();
+    body.extend_from_slice(entity);
+    body.extend_from_slice(
+        b"\r\n--b2\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    body.extend_from_slice(as2_proto::mime::base64_encode_mime(&signature).as_bytes());
+    body.extend_from_slice(b"\r\n--b2--\r\n");
+    let lf_only: Vec<u8> = String::from_utf8(body)
+        .unwrap()
+        .replace("\r\n", "\n")
+        .into_bytes();
+    let h = headers(
+        "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b2\"",
+    );
+    let limits = Limits::default();
+    let incoming = inbound::handle(&h, &lf_only, &limits).unwrap();
+    let partner_certs = [partner.cert.clone()];
+    let policy = InboundPolicy::new(&[], &partner_certs, &limits);
+    let received = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap();
+    assert_eq!(received.payload, b"line one\nline two\n");
+    assert_eq!(
+        received.mic.unwrap().digest,
+        as2_proto::cms::algorithm::DigestAlgorithm::Sha256.digest(entity)
+    );
+}

@@ -292,4 +292,12 @@ fn negative_cases_map_to_codes() {
     let again = receive(&p, &first, &to_http(&first), false, &mut dup, &keys).unwrap();
     assert!(again.duplicate);
     assert!(again.payload.is_empty());
+    assert_eq!(
+        again.disposition(),
+        "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document"
+    );
+    assert_eq!(
+        ok.disposition(),
+        "automatic-action/MDN-sent-automatically; processed"
+    );
 }

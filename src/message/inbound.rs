@@ -281,6 +281,16 @@ impl Received {
     pub fn compressed(&self) -> bool {
         self.layers.contains(&Layer::Compressed)
     }
+
+    /// The MDN Disposition line for this outcome (RFC 4130 §7.4.3): `processed`, or
+    /// `processed/Warning: duplicate-document` for a duplicate.
+    pub fn disposition(&self) -> &'static str {
+        if self.duplicate {
+            "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document"
+        } else {
+            "automatic-action/MDN-sent-automatically; processed"
+        }
+    }
 }
 
 /// A message refused, with what an error MDN needs.
