@@ -22,6 +22,30 @@ use crate::cert::{Certificate, Identifier, PrivateKey};
 use crate::error::Error;
 use crate::limits::{Limit, Limits};
 
+/// Runs `$body` with `$c` bound to the block cipher type for `$alg`.
+macro_rules! with_cipher {
+    ($alg:expr, $c:ident => $body:expr) => {
+        match $alg {
+            ContentEncryption::Aes128Cbc => {
+                type $c = aes::Aes128;
+                $body
+            }
+            ContentEncryption::Aes192Cbc => {
+                type $c = aes::Aes192;
+                $body
+            }
+            ContentEncryption::Aes256Cbc => {
+                type $c = aes::Aes256;
+                $body
+            }
+            ContentEncryption::TripleDesCbc => {
+                type $c = des::TdesEde3;
+                $body
+            }
+        }
+    };
+}
+
 /// Options for encrypting.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -137,30 +161,11 @@ fn encrypt_in_place(
     fn fail<E>(_: E) -> Error {
         Error::EncryptionFailed("cipher setup or padding failed")
     }
-    match cipher {
-        ContentEncryption::Aes128Cbc => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, iv)
-            .map_err(fail)?
-            .encrypt_padded::<Pkcs7>(buffer, len)
-            .map(drop)
-            .map_err(fail),
-        ContentEncryption::Aes192Cbc => cbc::Encryptor::<aes::Aes192>::new_from_slices(key, iv)
-            .map_err(fail)?
-            .encrypt_padded::<Pkcs7>(buffer, len)
-            .map(drop)
-            .map_err(fail),
-        ContentEncryption::Aes256Cbc => cbc::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
-            .map_err(fail)?
-            .encrypt_padded::<Pkcs7>(buffer, len)
-            .map(drop)
-            .map_err(fail),
-        ContentEncryption::TripleDesCbc => {
-            cbc::Encryptor::<des::TdesEde3>::new_from_slices(key, iv)
-                .map_err(fail)?
-                .encrypt_padded::<Pkcs7>(buffer, len)
-                .map(drop)
-                .map_err(fail)
-        }
-    }
+    with_cipher!(cipher, C => cbc::Encryptor::<C>::new_from_slices(key, iv)
+        .map_err(fail)?
+        .encrypt_padded::<Pkcs7>(buffer, len)
+        .map(drop)
+        .map_err(fail))
 }
 
 /// Decrypts CBC in place and returns the unpadded length, or `None` on any failure.
@@ -170,30 +175,11 @@ fn decrypt_in_place(
     iv: &[u8],
     buffer: &mut [u8],
 ) -> Option<usize> {
-    match cipher {
-        ContentEncryption::Aes128Cbc => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
-            .ok()?
-            .decrypt_padded::<Pkcs7>(buffer)
-            .ok()
-            .map(<[u8]>::len),
-        ContentEncryption::Aes192Cbc => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv)
-            .ok()?
-            .decrypt_padded::<Pkcs7>(buffer)
-            .ok()
-            .map(<[u8]>::len),
-        ContentEncryption::Aes256Cbc => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
-            .ok()?
-            .decrypt_padded::<Pkcs7>(buffer)
-            .ok()
-            .map(<[u8]>::len),
-        ContentEncryption::TripleDesCbc => {
-            cbc::Decryptor::<des::TdesEde3>::new_from_slices(key, iv)
-                .ok()?
-                .decrypt_padded::<Pkcs7>(buffer)
-                .ok()
-                .map(<[u8]>::len)
-        }
-    }
+    with_cipher!(cipher, C => cbc::Decryptor::<C>::new_from_slices(key, iv)
+        .ok()?
+        .decrypt_padded::<Pkcs7>(buffer)
+        .ok()
+        .map(<[u8]>::len))
 }
 
 /// A parsed EnvelopedData, borrowing from the input.

@@ -433,14 +433,13 @@ impl<'a> Incoming<'a> {
                 let der = part.decoded_body()?;
                 match cms::content_type(&der, policy.limits)? {
                     ContentType::EnvelopedData => {
+                        // Refuse a second envelope before spending work on it.
+                        state.ensure_new(LayerKind::Encryption)?;
+                        let envelope = EnvelopedData::parse(&der, policy.limits)?;
                         state.push(
-                            Layer::Encrypted(ContentEncryption::Aes256Cbc),
+                            Layer::Encrypted(envelope.content_encryption()),
                             LayerKind::Encryption,
                         )?;
-                        let envelope = EnvelopedData::parse(&der, policy.limits)?;
-                        if let Some(Layer::Encrypted(c)) = state.layers.last_mut() {
-                            *c = envelope.content_encryption();
-                        }
                         let (cert, key) = policy
                             .decryption
                             .iter()
@@ -458,12 +457,7 @@ impl<'a> Incoming<'a> {
                         let signed = SignedData::parse(&der, policy.limits)?;
                         let verified =
                             self.trusted(signed.verify(None, policy.partner_certificates)?)?;
-                        state.push(Layer::Signed(verified.digest), LayerKind::Signature)?;
-                        state.mic = Some(Mic {
-                            algorithm: verified.digest,
-                            digest: verified.content_digest.clone(),
-                        });
-                        state.signature = Some(verified);
+                        state.record_signature(verified)?;
                         let content = signed
                             .into_content()
                             .ok_or(VerificationError::ContentMismatch)?
@@ -501,12 +495,7 @@ impl<'a> Incoming<'a> {
                     other => other?,
                 };
                 let verified = self.trusted(verified)?;
-                state.push(Layer::Signed(verified.digest), LayerKind::Signature)?;
-                state.mic = Some(Mic {
-                    algorithm: verified.digest,
-                    digest: verified.content_digest.clone(),
-                });
-                state.signature = Some(verified);
+                state.record_signature(verified)?;
                 next = Current::Entity(Cow::Owned(raw.to_vec()));
                 continue;
             }
@@ -624,7 +613,8 @@ struct Unwrap {
 }
 
 impl Unwrap {
-    fn push(&mut self, layer: Layer, kind: LayerKind) -> Result<(), Error> {
+    /// Fails with `DUPLICATE_MESSAGE` if a layer of `kind` was already found.
+    fn ensure_new(&self, kind: LayerKind) -> Result<(), Error> {
         let same = self.layers.iter().any(|l| {
             matches!(
                 (l, kind),
@@ -636,7 +626,23 @@ impl Unwrap {
         if same {
             return Err(PolicyError::DuplicateLayer(kind).into());
         }
+        Ok(())
+    }
+
+    fn push(&mut self, layer: Layer, kind: LayerKind) -> Result<(), Error> {
+        self.ensure_new(kind)?;
         self.layers.push(layer);
+        Ok(())
+    }
+
+    /// Records a verified signature: its layer, the MIC it proves, and the signer.
+    fn record_signature(&mut self, verified: Verified) -> Result<(), Error> {
+        self.push(Layer::Signed(verified.digest), LayerKind::Signature)?;
+        self.mic = Some(Mic {
+            algorithm: verified.digest,
+            digest: verified.content_digest.clone(),
+        });
+        self.signature = Some(verified);
         Ok(())
     }
 }

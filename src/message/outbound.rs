@@ -337,9 +337,6 @@ pub fn build<R: CryptoRng + ?Sized>(
         }
     }
     headers.extend(entity.headers);
-    if !wants_mdn && message.signing.is_none() {
-        mic = None;
-    }
     Ok(BuiltMessage {
         headers,
         body: entity.body,
