@@ -294,6 +294,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A partner, profile, certificate, agreement, connector or transport problem.
+    Partner(crate::partner::PartnerError),
 }
 
 impl Error {
@@ -332,6 +334,7 @@ impl Error {
             Error::UnknownTradingPartner => ErrorCode::AgreementNotFound,
             Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
+            Error::Partner(e) => e.code(),
         }
     }
 
@@ -371,6 +374,7 @@ impl Error {
                 kind: AlgorithmKind::ContentType,
                 ..
             } => F("unsupported format"),
+            Error::Partner(e) => e.disposition(),
             _ => E("unexpected-processing-error"),
         }
     }
@@ -412,6 +416,7 @@ impl fmt::Display for Error {
             Error::InvalidHeader { header, reason } => {
                 write!(f, "invalid {header} header: {reason}")
             }
+            Error::Partner(e) => e.fmt(f),
         }
     }
 }

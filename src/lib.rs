@@ -66,6 +66,7 @@ mod limits;
 pub mod message;
 pub mod mic;
 pub mod mime;
+pub mod partner;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
 pub use error::{

@@ -198,6 +198,18 @@ impl DuplicateCheck for std::collections::HashSet<(As2Id, String)> {
     }
 }
 
+/// A check of a signer certificate beyond the signature itself, called once per verified
+/// signature whose certificate came from [`InboundPolicy::partner_certificates`].
+///
+/// The partner profile implements it (`partner::ProfileTrust`) to enforce certificate
+/// rotation windows and chains at `now`, so that a signature by an expired certificate is
+/// reported by name and dates instead of as an unknown signer. The MDN layer calls the same
+/// hook when it verifies a signed receipt.
+pub trait SignerTrust: core::fmt::Debug + Send + Sync {
+    /// Accepts `signer` or says why not.
+    fn check(&self, signer: &Certificate) -> Result<(), Error>;
+}
+
 /// Our keys and the partner's certificates, and what the agreement requires.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -214,6 +226,9 @@ pub struct InboundPolicy<'a> {
     pub binary_canonicalization: bool,
     /// Resource limits.
     pub limits: &'a Limits,
+    /// A further check of each signer found among `partner_certificates` (validity
+    /// window, chain); `None` trusts every certificate supplied.
+    pub signer_trust: Option<&'a dyn SignerTrust>,
 }
 
 impl<'a> InboundPolicy<'a> {
@@ -230,6 +245,7 @@ impl<'a> InboundPolicy<'a> {
             require_signature: false,
             binary_canonicalization: false,
             limits,
+            signer_trust: None,
         }
     }
 }
@@ -456,7 +472,7 @@ impl<'a> Incoming<'a> {
                     ContentType::SignedData => {
                         let signed = SignedData::parse(&der, policy.limits)?;
                         let verified =
-                            self.trusted(signed.verify(None, policy.partner_certificates)?)?;
+                            trusted(policy, signed.verify(None, policy.partner_certificates)?)?;
                         state.record_signature(verified)?;
                         let content = signed
                             .into_content()
@@ -494,7 +510,7 @@ impl<'a> Incoming<'a> {
                     }
                     other => other?,
                 };
-                let verified = self.trusted(verified)?;
+                let verified = trusted(policy, verified)?;
                 state.record_signature(verified)?;
                 next = Current::Entity(Cow::Owned(raw.to_vec()));
                 continue;
@@ -556,15 +572,6 @@ impl<'a> Incoming<'a> {
         Ok(mime::write_entity(&refs, self.body)?)
     }
 
-    /// Requires the signer to be one of the partner's certificates.
-    fn trusted(&self, verified: Verified) -> Result<Verified, Error> {
-        if verified.source == SignerSource::Supplied {
-            Ok(verified)
-        } else {
-            Err(VerificationError::SignerNotFound.into())
-        }
-    }
-
     fn check_policy(&self, policy: &InboundPolicy<'_>, state: &Unwrap) -> Result<(), Error> {
         if policy.require_encryption
             && !state
@@ -589,6 +596,18 @@ impl<'a> Incoming<'a> {
             .unwrap_or(DigestAlgorithm::Sha256);
         Some(Mic::compute(alg, entity))
     }
+}
+
+/// Requires the signer to be one of the partner's certificates, accepted by the policy's
+/// [`SignerTrust`] if it has one.
+fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, Error> {
+    if verified.source != SignerSource::Supplied {
+        return Err(VerificationError::SignerNotFound.into());
+    }
+    if let Some(trust) = policy.signer_trust {
+        trust.check(&verified.signer)?;
+    }
+    Ok(verified)
 }
 
 /// Whether the content starts with a header block naming a Content-Type.

@@ -1,0 +1,234 @@
+//! Certificate chain verification to caller-supplied trust anchors (RFC 5280 §6, the parts
+//! an AS2 partner certificate needs).
+//!
+//! From the leaf, each certificate's issuer is looked for among the trust anchors, then
+//! among the supplied intermediates, by issuer/subject Name in DER; the issuer's RSA key
+//! must verify the certificate's signature (PKCS#1 v1.5 or PSS over SHA-1/SHA-2). Every
+//! certificate passed through must be inside its validity period (unless dates are not
+//! enforced), and an intermediate whose basicConstraints extension is present must say
+//! `cA TRUE`. Revocation is not checked: CRLs and OCSP need I/O, which the caller owns.
+//!
+//! A self-signed leaf is accepted as it is: a profile that holds it pins it, which is
+//! how the reference treats self-signed partner certificates (imported without a chain).
+
+use std::time::SystemTime;
+
+use rsa::pkcs1v15::Pkcs1v15Sign;
+use rsa::pss::Pss;
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
+
+use super::certificate::{DateEnforcement, subject_name};
+use super::error::{ChainError, PartnerError, UntrustedCertificate};
+use crate::cert::Certificate;
+use crate::cms::algorithm::{AlgorithmId, DigestAlgorithm, SignatureAlgorithm};
+use crate::cms::ber::{Reader, Tag, Tlv};
+use crate::cms::oid;
+use crate::cms::signed::with_digest;
+use crate::error::Error;
+use crate::limits::Limits;
+
+/// Most certificates in a chain, leaf and trust anchor included.
+pub const MAX_CHAIN_LENGTH: usize = 8;
+
+const BIT_STRING: Tag = Tag::universal(3, false);
+const BOOLEAN: Tag = Tag::universal(1, false);
+const BASIC_CONSTRAINTS: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("2.5.29.19");
+
+/// Verifies that `leaf` chains to one of `anchors` through `intermediates` at `now`.
+///
+/// `leaf` itself may be a trust anchor, and a self-signed `leaf` is accepted without
+/// anchors (it is pinned by whoever holds it). Errors are
+/// [`PartnerError::UntrustedCertificate`] naming the leaf (by `id`) and the chain element
+/// where verification stopped.
+pub fn verify_chain(
+    id: &str,
+    leaf: &Certificate,
+    intermediates: &[Certificate],
+    anchors: &[Certificate],
+    now: SystemTime,
+    dates: DateEnforcement,
+) -> Result<(), Error> {
+    let fail = |at: &Certificate, reason: ChainError| -> Error {
+        PartnerError::UntrustedCertificate(Box::new(UntrustedCertificate {
+            id: id.to_owned(),
+            at_subject: subject_name(at),
+            reason,
+        }))
+        .into()
+    };
+    let check_dates = |cert: &Certificate| -> Result<(), Error> {
+        if dates == DateEnforcement::Enforce && (now < cert.not_before() || now > cert.not_after())
+        {
+            return Err(fail(
+                cert,
+                ChainError::NotValidAt {
+                    not_before: cert.not_before(),
+                    not_after: cert.not_after(),
+                    at: now,
+                },
+            ));
+        }
+        Ok(())
+    };
+
+    check_dates(leaf)?;
+    if anchors.contains(leaf) || is_self_signed(leaf) {
+        return Ok(());
+    }
+    let mut current = leaf;
+    for _ in 1..MAX_CHAIN_LENGTH {
+        let mut name_matched = false;
+        for anchor in anchors
+            .iter()
+            .filter(|a| a.subject_der() == current.issuer_der())
+        {
+            name_matched = true;
+            if verify_signature(current, anchor).is_ok() {
+                return check_dates(anchor);
+            }
+        }
+        let mut next = None;
+        for candidate in intermediates
+            .iter()
+            .filter(|c| c.subject_der() == current.issuer_der() && *c != current)
+        {
+            name_matched = true;
+            match verify_signature(current, candidate) {
+                Ok(()) => {
+                    next = Some(candidate);
+                    break;
+                }
+                Err(ChainError::UnsupportedSignature) => {
+                    return Err(fail(current, ChainError::UnsupportedSignature));
+                }
+                Err(_) => {}
+            }
+        }
+        let Some(issuer) = next else {
+            let reason = if name_matched {
+                ChainError::BadSignature
+            } else {
+                ChainError::IssuerNotFound
+            };
+            return Err(fail(current, reason));
+        };
+        if basic_constraints_ca(issuer).map_err(|e| fail(issuer, e))? == Some(false) {
+            return Err(fail(issuer, ChainError::NotACa));
+        }
+        check_dates(issuer)?;
+        current = issuer;
+    }
+    Err(fail(current, ChainError::TooLong))
+}
+
+/// Whether the certificate names itself as issuer and its own key verifies it.
+pub(crate) fn is_self_signed(cert: &Certificate) -> bool {
+    cert.issuer_der() == cert.subject_der() && verify_signature(cert, cert).is_ok()
+}
+
+/// The signed parts of a certificate: tbsCertificate bytes, signatureAlgorithm, and the
+/// signature value.
+struct SignedParts<'a> {
+    tbs: Tlv<'a>,
+    algorithm: Tlv<'a>,
+    signature: &'a [u8],
+}
+
+fn signed_parts<'a>(der: &'a [u8], limits: &Limits) -> Result<SignedParts<'a>, ChainError> {
+    let bad = |_| ChainError::Malformed;
+    let cert = Reader::new(der, limits)
+        .expect(Tag::SEQUENCE, "Certificate")
+        .map_err(bad)?;
+    let mut r = cert.children("Certificate").map_err(bad)?;
+    let tbs = r.expect(Tag::SEQUENCE, "tbsCertificate").map_err(bad)?;
+    let algorithm = r.expect(Tag::SEQUENCE, "signatureAlgorithm").map_err(bad)?;
+    let value = r.expect(BIT_STRING, "signatureValue").map_err(bad)?;
+    r.finish("Certificate").map_err(bad)?;
+    // The first content octet counts unused bits, which a signature never has.
+    let signature = match value.contents.split_first() {
+        Some((0, bits)) => bits,
+        _ => return Err(ChainError::Malformed),
+    };
+    Ok(SignedParts {
+        tbs,
+        algorithm,
+        signature,
+    })
+}
+
+/// Verifies `cert`'s signature with `issuer`'s RSA key.
+fn verify_signature(cert: &Certificate, issuer: &Certificate) -> Result<(), ChainError> {
+    let limits = Limits::default();
+    let parts = signed_parts(cert.der(), &limits)?;
+    let key = issuer
+        .rsa_public_key()
+        .map_err(|_| ChainError::UnsupportedSignature)?;
+    let id = AlgorithmId::parse(&parts.algorithm, "signatureAlgorithm")
+        .map_err(|_| ChainError::Malformed)?;
+    let (digest, pss_salt) = if let Some(d) = DigestAlgorithm::ALL
+        .into_iter()
+        .find(|d| d.rsa_signature_oid() == id.oid)
+    {
+        (d, None)
+    } else if id.oid == oid::RSASSA_PSS {
+        // The digest argument only cross-checks shaNWithRSA identifiers; PSS names its own.
+        match SignatureAlgorithm::parse(&parts.algorithm, DigestAlgorithm::Sha256) {
+            Ok(SignatureAlgorithm::RsaPss { hash, salt_len }) => (hash, Some(salt_len)),
+            _ => return Err(ChainError::UnsupportedSignature),
+        }
+    } else {
+        return Err(ChainError::UnsupportedSignature);
+    };
+    let hashed = digest.digest(parts.tbs.raw);
+    let result = with_digest!(digest, D => match pss_salt {
+        None => key.verify(Pkcs1v15Sign::new::<D>(), &hashed, parts.signature),
+        Some(salt) => key.verify(Pss::<D>::new_with_salt(salt), &hashed, parts.signature),
+    });
+    result.map_err(|_| ChainError::BadSignature)
+}
+
+/// The basicConstraints `cA` flag, if the extension is present (RFC 5280 §4.2.1.9).
+fn basic_constraints_ca(cert: &Certificate) -> Result<Option<bool>, ChainError> {
+    let bad = |_| ChainError::Malformed;
+    let limits = Limits::default();
+    let parts = signed_parts(cert.der(), &limits)?;
+    let mut t = parts.tbs.children("tbsCertificate").map_err(bad)?;
+    while !t.is_empty() {
+        let field = t.read("tbsCertificate").map_err(bad)?;
+        if field.tag != Tag::context(3, true) {
+            continue;
+        }
+        let mut outer = field.children("extensions").map_err(bad)?;
+        let list = outer.expect(Tag::SEQUENCE, "extensions").map_err(bad)?;
+        let mut r = list.children("extensions").map_err(bad)?;
+        while !r.is_empty() {
+            let ext = r.expect(Tag::SEQUENCE, "Extension").map_err(bad)?;
+            let mut e = ext.children("Extension").map_err(bad)?;
+            let id = e
+                .expect(Tag::OID, "extnID")
+                .and_then(|o| o.oid("extnID"))
+                .map_err(bad)?;
+            if id != BASIC_CONSTRAINTS {
+                continue;
+            }
+            let mut value = e.read("extnValue").map_err(bad)?;
+            if value.tag == BOOLEAN {
+                value = e.read("extnValue").map_err(bad)?;
+            }
+            let octets = value.octets("extnValue").map_err(bad)?;
+            let constraints = Reader::new(&octets, &limits)
+                .expect(Tag::SEQUENCE, "BasicConstraints")
+                .map_err(bad)?;
+            let mut c = constraints.children("BasicConstraints").map_err(bad)?;
+            // cA BOOLEAN DEFAULT FALSE: absent means not a CA.
+            let ca = match c.read_optional(BOOLEAN, "cA").map_err(bad)? {
+                Some(flag) => flag.contents.first().is_some_and(|b| *b != 0),
+                None => false,
+            };
+            return Ok(Some(ca));
+        }
+    }
+    Ok(None)
+}

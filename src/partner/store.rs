@@ -1,0 +1,197 @@
+//! Where received files, status records and MDNs go, and which Message-IDs were seen.
+
+use core::fmt;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use crate::message::headers::{As2Id, MessageId};
+use crate::message::inbound::DuplicateCheck;
+
+/// A store of files, addressed by relative paths such as
+/// `AS2-folder/processed/file.<message-id>.dat` (the agreement's base directory, then the
+/// reference's layout).
+///
+/// Paths use `/` separators and are relative; implementations must refuse anything
+/// [`is_safe_relative_path`] rejects, since file names come from the partner.
+pub trait Storage {
+    /// Stores `bytes` at `path`, replacing what was there, atomically from the caller's
+    /// point of view: a reader sees the old content or all of the new, never a part (a
+    /// filesystem store writes a temporary file and renames it; an object store's PUT is
+    /// already atomic).
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError>;
+}
+
+/// A storage failure reported by the caller's [`Storage`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StorageError {
+    /// The path being written.
+    pub path: String,
+    /// The store's message.
+    pub message: String,
+}
+
+impl StorageError {
+    /// A storage error for `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        StorageError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot store {:?}: {}", self.path, self.message)
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// Whether `path` is a relative `/`-separated path that stays below its root: not empty,
+/// no leading `/`, no empty, `.` or `..` segments, no backslashes, drive letters or control
+/// characters.
+pub fn is_safe_relative_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c == ':')
+        && path
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
+}
+
+/// A [`Storage`] in memory, for tests and examples.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        // A panic elsewhere while holding the lock cannot leave a map half-written.
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The bytes at `path`.
+    pub fn get(&self, path: &str) -> Option<Vec<u8>> {
+        self.files().get(path).cloned()
+    }
+
+    /// Every stored path, sorted.
+    pub fn paths(&self) -> Vec<String> {
+        self.files().keys().cloned().collect()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        if !is_safe_relative_path(path) {
+            return Err(StorageError::new(path, "not a safe relative path"));
+        }
+        self.files().insert(path.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// A bounded in-memory [`DuplicateCheck`]: remembers the last `capacity` Message-IDs per
+/// store (oldest forgotten first), keyed by sender and bare Message-ID.
+#[derive(Clone, Debug)]
+pub struct MemoryDuplicateStore {
+    seen: HashSet<(As2Id, String)>,
+    order: VecDeque<(As2Id, String)>,
+    capacity: usize,
+}
+
+impl MemoryDuplicateStore {
+    /// A store remembering up to `capacity` Message-IDs (at least one).
+    pub fn new(capacity: usize) -> Self {
+        MemoryDuplicateStore {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many Message-IDs are remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+impl DuplicateCheck for MemoryDuplicateStore {
+    fn check_and_record(&mut self, from: &As2Id, message_id: &MessageId) -> bool {
+        let key = (from.clone(), message_id.bare().to_owned());
+        if self.seen.contains(&key) {
+            return true;
+        }
+        if self.order.len() >= self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(key.clone());
+        self.order.push_back(key);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_paths() {
+        for ok in [
+            "a",
+            "AS2-folder/processed/x.dat",
+            "a/b.c/d",
+            "file.<id@host>.dat",
+        ] {
+            assert!(is_safe_relative_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "../x",
+            "a/..",
+            "a\\b",
+            "C:x",
+            "a\nb",
+            "a/",
+        ] {
+            assert!(!is_safe_relative_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_store_forgets_oldest() {
+        let from = As2Id::new("P").unwrap();
+        let id = |n: u32| MessageId::parse(format!("<m{n}@x>").as_bytes()).unwrap();
+        let mut store = MemoryDuplicateStore::new(2);
+        assert!(!store.check_and_record(&from, &id(1)));
+        assert!(store.check_and_record(&from, &id(1)));
+        assert!(!store.check_and_record(&from, &id(2)));
+        assert!(!store.check_and_record(&from, &id(3)));
+        assert_eq!(store.len(), 2);
+        // m1 was forgotten, m2 and m3 are remembered.
+        assert!(store.check_and_record(&from, &id(3)));
+        assert!(store.check_and_record(&from, &id(2)));
+        assert!(!store.check_and_record(&from, &id(1)));
+        // Another sender's m2 is not a duplicate.
+        assert!(!store.check_and_record(&As2Id::new("Q").unwrap(), &id(2)));
+    }
+}
