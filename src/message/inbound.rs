@@ -201,7 +201,7 @@ impl DuplicateCheck for std::collections::HashSet<(As2Id, String)> {
 /// A check of a signer certificate beyond the signature itself, called once per verified
 /// signature whose certificate came from [`InboundPolicy::partner_certificates`].
 ///
-/// The partner profile implements it (`partner::ProfileTrust`) to enforce certificate
+/// The partner profile implements it ([`ProfileTrust`](crate::partner::ProfileTrust)) to enforce certificate
 /// rotation windows and chains at `now`, so that a signature by an expired certificate is
 /// reported by name and dates instead of as an unknown signer. The MDN layer calls the same
 /// hook when it verifies a signed receipt.

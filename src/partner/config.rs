@@ -5,6 +5,7 @@
 //! The library never opens files: key material is given inline as PEM or as a path, and
 //! [`PartnerConfig::load`] asks the caller's reader for each path.
 
+use core::fmt;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -25,7 +26,7 @@ use crate::message::headers::As2Id;
 ///
 /// In JSON `{"pem": "-----BEGIN ..."}` or `{"file": "keys/partner.crt"}`; in TOML
 /// `{ pem = """...""" }` or `{ file = "keys/partner.crt" }`. A file may hold PEM or DER.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum KeyMaterial {
@@ -34,6 +35,16 @@ pub enum KeyMaterial {
     /// A path, resolved by the caller's reader (typically relative to the configuration
     /// file).
     File(PathBuf),
+}
+
+/// Shows the length of inline PEM, never its text: it may be a private key.
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pem(text) => write!(f, "Pem(<{} bytes>)", text.len()),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
 }
 
 /// The caller's file reader, e.g. `|path| std::fs::read(config_dir.join(path))`.
@@ -88,8 +99,9 @@ fn private_key(bytes: &[u8], password: Option<&str>) -> Result<PrivateKey, Confi
     parsed.map_err(|e| ConfigProblem::InvalidKey(e.to_string()))
 }
 
-/// A certificate resource (the reference's imported certificate).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A certificate resource (the reference's imported certificate). Its `Debug` output
+/// leaves the private key password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CertificateConfig {
@@ -129,6 +141,26 @@ pub struct CertificateConfig {
     /// [`ImportMode::Lenient`]).
     #[serde(default)]
     pub lenient_dates: bool,
+}
+
+impl fmt::Debug for CertificateConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateConfig")
+            .field("id", &self.id)
+            .field("description", &self.description)
+            .field("usage", &self.usage)
+            .field("certificate", &self.certificate)
+            .field("chain", &self.chain)
+            .field("private_key", &self.private_key)
+            .field(
+                "private_key_password",
+                &self.private_key_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("active_date", &self.active_date)
+            .field("inactive_date", &self.inactive_date)
+            .field("lenient_dates", &self.lenient_dates)
+            .finish()
+    }
 }
 
 impl CertificateConfig {

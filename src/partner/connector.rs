@@ -241,7 +241,13 @@ impl Connector {
 
 /// Whether `url` is HTTPS (true) or HTTP (false); anything else is an error.
 pub(crate) fn url_is_https(url: &str) -> Result<bool, ConfigProblem> {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    // RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ":".
+    let scheme_ok = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
+    let Some((scheme, rest)) = url.split_once(':').filter(|(s, _)| scheme_ok(s)) else {
         return Err(ConfigProblem::InvalidUrl("no scheme"));
     };
     let https = if scheme.eq_ignore_ascii_case("https") {
@@ -250,6 +256,9 @@ pub(crate) fn url_is_https(url: &str) -> Result<bool, ConfigProblem> {
         false
     } else {
         return Err(ConfigProblem::UnsupportedUrlScheme(scheme.to_owned()));
+    };
+    let Some(rest) = rest.strip_prefix("//") else {
+        return Err(ConfigProblem::InvalidUrl("no host"));
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() || host.starts_with(':') {

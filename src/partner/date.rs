@@ -165,6 +165,9 @@ impl fmt::Display for Rfc3339 {
     }
 }
 
+/// The key under which the `toml` crate passes a native date-time through serde.
+const TOML_DATETIME_KEY: &str = "$__toml_private_datetime";
+
 struct DateVisitor;
 
 impl<'de> Visitor<'de> for DateVisitor {
@@ -178,12 +181,13 @@ impl<'de> Visitor<'de> for DateVisitor {
         parse(value).ok_or_else(|| E::invalid_value(de::Unexpected::Str(value), &self))
     }
 
-    /// TOML hands its native date-times over as a one-entry map holding the text.
+    /// TOML hands its native date-times over as a one-entry map holding the text under a
+    /// private key.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SystemTime, A::Error> {
-        let Some((_, text)) = map.next_entry::<String, String>()? else {
-            return Err(de::Error::invalid_length(0, &self));
-        };
-        self.visit_str(&text)
+        match map.next_entry::<String, String>()? {
+            Some((key, text)) if key == TOML_DATETIME_KEY => self.visit_str(&text),
+            _ => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
+        }
     }
 }
 
