@@ -159,6 +159,10 @@ pub enum VerificationError {
     /// Detached content was expected but not supplied, or supplied for a signature that
     /// encapsulates its own content.
     ContentMismatch,
+    /// The MDN's Received-Content-MIC differs from the MIC of the message we sent.
+    MicMismatch,
+    /// The MDN carries no Received-Content-MIC although the message's MIC is known.
+    MicMissing,
 }
 
 impl fmt::Display for VerificationError {
@@ -173,6 +177,8 @@ impl fmt::Display for VerificationError {
             Self::MissingAttribute => "a required signed attribute is missing",
             Self::BadSignature => "signature value does not verify",
             Self::ContentMismatch => "detached content missing or unexpected",
+            Self::MicMismatch => "the MDN's Received-Content-MIC does not match the message sent",
+            Self::MicMissing => "the MDN has no Received-Content-MIC",
         })
     }
 }
@@ -345,7 +351,11 @@ impl Error {
                 kind: AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport,
                 ..
             } => E("decryption-failed"),
-            Error::Verification(VerificationError::DigestMismatch) => E("integrity-check-failed"),
+            Error::Verification(
+                VerificationError::DigestMismatch
+                | VerificationError::MicMismatch
+                | VerificationError::MicMissing,
+            ) => E("integrity-check-failed"),
             Error::Verification(_)
             | Error::InvalidCertificate(_)
             | Error::UnsupportedAlgorithm {

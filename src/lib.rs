@@ -63,6 +63,7 @@ mod cert;
 pub mod cms;
 mod error;
 mod limits;
+pub mod mdn;
 pub mod message;
 pub mod mic;
 pub mod mime;
