@@ -287,8 +287,14 @@ pub fn build<R: CryptoRng + ?Sized>(
                 &[("Content-Type", report_entity.0.as_str())],
                 &report_entity.1,
             )?;
-            let (signed, _) =
-                sign_entity(&entity, &signer, &sign_options, settings.mic_style, now, rng)?;
+            let (signed, _) = sign_entity(
+                &entity,
+                &signer,
+                &sign_options,
+                settings.mic_style,
+                now,
+                rng,
+            )?;
             let (headers, body) = signed.into_parts();
             let content_type = headers
                 .into_iter()

@@ -53,16 +53,21 @@ pub struct Mdn<'a> {
 pub struct SentMessage {
     /// The Message-ID we sent.
     pub message_id: MessageId,
-    /// The MIC the MDN must return ([`BuiltMessage::mic`]).
+    /// The MIC the MDN should return ([`BuiltMessage::mic`]).
     pub mic: Option<Mic>,
+    /// Whether an MDN without Received-Content-MIC is a failure. True for signed
+    /// messages; for unsigned ones many products (pyas2lib among them) return none.
+    pub require_mic: bool,
     /// Refuse an unsigned MDN.
     pub require_signed_mdn: bool,
 }
 
 impl SentMessage {
-    /// A sent message with this Message-ID and MIC; an unsigned MDN is accepted.
+    /// A sent message with this Message-ID and MIC (required in the MDN when given);
+    /// an unsigned MDN is accepted.
     pub fn new(message_id: MessageId, mic: Option<Mic>) -> Self {
         SentMessage {
+            require_mic: mic.is_some(),
             message_id,
             mic,
             require_signed_mdn: false,
@@ -71,11 +76,13 @@ impl SentMessage {
 }
 
 impl From<&BuiltMessage> for SentMessage {
-    /// Requires a signed MDN when one was requested.
+    /// Requires a signed MDN when one was requested, and the MIC when the message was
+    /// signed.
     fn from(built: &BuiltMessage) -> Self {
         SentMessage {
             message_id: built.message_id.clone(),
             mic: built.mic.clone(),
+            require_mic: built.signed,
             require_signed_mdn: built.signed_mdn_requested,
         }
     }
@@ -104,8 +111,10 @@ pub enum MicCheck {
         /// As received.
         received: String,
     },
-    /// The MDN carries no MIC although we have one.
+    /// The MDN carries no MIC although the message was signed.
     Missing,
+    /// The MDN carries no MIC for an unsigned message (acceptable).
+    NotReturned,
     /// We kept no MIC for this message.
     NotExpected,
 }
@@ -131,7 +140,10 @@ impl Verdict {
     /// warning) with a matching MIC (or none expected).
     pub fn is_success(&self) -> bool {
         matches!(self.status, MdnStatus::Processed | MdnStatus::Warning(_))
-            && matches!(self.mic, MicCheck::Matched | MicCheck::NotExpected)
+            && matches!(
+                self.mic,
+                MicCheck::Matched | MicCheck::NotExpected | MicCheck::NotReturned
+            )
     }
 
     /// The reference error code for a transfer that did not succeed:
@@ -237,7 +249,9 @@ pub fn parse<'a>(headers: &HttpHeaders, body: &'a [u8], limits: &Limits) -> Resu
     Ok(Mdn {
         from: optional_id("AS2-From")?,
         to: optional_id("AS2-To")?,
-        message_id: headers.get("Message-ID").and_then(|v| MessageId::parse(v).ok()),
+        message_id: headers
+            .get("Message-ID")
+            .and_then(|v| MessageId::parse(v).ok()),
         original_message_id: field("Original-Message-ID").filter(|v| !v.is_empty()),
         received_mic: field("Received-Content-MIC"),
         reporting_ua: field("Reporting-UA"),
@@ -260,10 +274,13 @@ impl Mdn<'_> {
     /// without angle brackets). An MDN naming no message, or one we did not send, is
     /// [`Error::InvalidHeader`] on `Original-Message-ID` (`INVALID_REQUEST`).
     pub fn find<T>(&self, lookup: impl FnOnce(&str) -> Option<T>) -> Result<T, Error> {
-        let id = self.original_message_id.as_deref().ok_or(Error::InvalidHeader {
-            header: "Original-Message-ID",
-            reason: "missing from the MDN",
-        })?;
+        let id = self
+            .original_message_id
+            .as_deref()
+            .ok_or(Error::InvalidHeader {
+                header: "Original-Message-ID",
+                reason: "missing from the MDN",
+            })?;
         lookup(bare(id)).ok_or(Error::InvalidHeader {
             header: "Original-Message-ID",
             reason: "names no message we sent",
@@ -284,10 +301,13 @@ impl Mdn<'_> {
         certificates: &[Certificate],
         limits: &Limits,
     ) -> Result<Verdict, Error> {
-        let original = self.original_message_id.as_deref().ok_or(Error::InvalidHeader {
-            header: "Original-Message-ID",
-            reason: "missing from the MDN",
-        })?;
+        let original = self
+            .original_message_id
+            .as_deref()
+            .ok_or(Error::InvalidHeader {
+                header: "Original-Message-ID",
+                reason: "missing from the MDN",
+            })?;
         if bare(original) != sent.message_id.bare() {
             return Err(Error::InvalidHeader {
                 header: "Original-Message-ID",
@@ -310,7 +330,8 @@ impl Mdn<'_> {
         };
         let mic = match (&sent.mic, &self.received_mic) {
             (None, _) => MicCheck::NotExpected,
-            (Some(_), None) => MicCheck::Missing,
+            (Some(_), None) if sent.require_mic => MicCheck::Missing,
+            (Some(_), None) => MicCheck::NotReturned,
             (Some(expected), Some(received)) => match Mic::parse_field(received) {
                 Some(mic) if mic == *expected => MicCheck::Matched,
                 _ => MicCheck::Mismatched {
@@ -364,7 +385,9 @@ fn notification_fields(content: &[u8], limits: &Limits) -> Result<Vec<(String, S
                 }
                 .into());
             }
-            let value = String::from_utf8_lossy(&h.unfolded_value()).trim().to_owned();
+            let value = String::from_utf8_lossy(&h.unfolded_value())
+                .trim()
+                .to_owned();
             fields.push((String::from_utf8_lossy(h.name).into_owned(), value));
         }
         rest = rest.get(end..).unwrap_or_default();

@@ -352,7 +352,7 @@ impl<'a> Incoming<'a> {
                 })
             }
             Err(error) => Err(Rejected {
-                error,
+                error: state.hide_decrypted_structure(error),
                 layers: state.layers,
                 mic: state.mic,
             }),
@@ -650,6 +650,22 @@ struct Unwrap {
 }
 
 impl Unwrap {
+    /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content. Until a
+    /// signature has verified what came out of the envelope, a failure to parse it is
+    /// reported as a decryption failure, so the structure of the plaintext is no oracle.
+    fn hide_decrypted_structure(&self, error: Error) -> Error {
+        let decrypted = self.layers.iter().any(|l| matches!(l, Layer::Encrypted(_)));
+        let structural = matches!(
+            error,
+            Error::Mime(_) | Error::Malformed { .. } | Error::DecompressionFailed
+        );
+        if decrypted && self.signature.is_none() && structural {
+            Error::DecryptionFailed
+        } else {
+            error
+        }
+    }
+
     /// Fails with `DUPLICATE_MESSAGE` if a layer of `kind` was already found.
     fn ensure_new(&self, kind: LayerKind) -> Result<(), Error> {
         let same = self.layers.iter().any(|l| {

@@ -127,6 +127,8 @@ pub struct BuiltMessage {
     pub mic: Option<Mic>,
     /// Whether a signed MDN was requested.
     pub signed_mdn_requested: bool,
+    /// Whether the message was signed.
+    pub signed: bool,
 }
 
 /// A MIME entity under construction: header lines and body.
@@ -342,6 +344,7 @@ pub fn build<R: CryptoRng + ?Sized>(
         message_id,
         mic,
         signed_mdn_requested: wants_mdn && !message.signed_mdn_micalgs.is_empty(),
+        signed: message.signing.is_some(),
     })
 }
 
