@@ -18,6 +18,9 @@
 //! - [`mime`]: byte-exact MIME parsing and writing; [`mic`]: the Message Integrity Check;
 //! - [`message`]: the outbound builder ([`message::outbound::build`]) and the inbound
 //!   parser ([`message::inbound::handle`], then [`Incoming::accept`](message::inbound::Incoming::accept)).
+//! - [`record`]: JSON status records, the `processed/` and `failed/` file names, and the
+//!   [`ErrorPolicy`](record::ErrorPolicy) that maps errors to failure codes and MDN
+//!   dispositions.
 //!
 //! ## Example
 //!
@@ -67,6 +70,7 @@ pub mod mdn;
 pub mod message;
 pub mod mic;
 pub mod mime;
+pub mod record;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
 pub use error::{

@@ -1189,3 +1189,50 @@ fn not_an_mdn() {
     .unwrap_err();
     assert!(matches!(err, Error::LimitExceeded { .. }));
 }
+
+/// An older partner that expects `unknown-trading-partner` instead of the reference's
+/// `unknown-trading-relationship`.
+struct LegacyPartner;
+
+impl as2_proto::record::ErrorPolicy for LegacyPartner {
+    fn disposition(&self, error: &Error) -> as2_proto::Disposition {
+        match error {
+            Error::UnknownTradingPartner => {
+                as2_proto::Disposition::Error("unknown-trading-partner".into())
+            }
+            other => other.disposition(),
+        }
+    }
+}
+
+#[test]
+fn error_policy_overrides_the_modifier() {
+    let w = World::new();
+    let built = send(&w, &Send::default(), 120);
+    let limits = Limits::default();
+    let headers = http(&built.headers);
+    let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
+    let report = Report::rejected_with(&incoming.unknown_partner(), &LegacyPartner);
+    assert_eq!(report.code, Some(ErrorCode::AgreementNotFound));
+    let settings = MdnSettings::signed(Signer::new(&w.b.cert, &w.b.key));
+    let reply = mdn::reply(
+        &incoming,
+        &report,
+        &settings,
+        common::now(),
+        &mut common::rng(121),
+    )
+    .unwrap();
+    let verdict = sender_verifies(&w, &built, &reply).unwrap();
+    assert_eq!(
+        verdict.status,
+        MdnStatus::Error("unknown-trading-partner".into())
+    );
+    assert_eq!(verdict.failure_code(), Some(ErrorCode::AgreementNotFound));
+    // Other errors keep the reference mapping.
+    let report = Report::error_with(&Error::DecryptionFailed, &LegacyPartner);
+    assert_eq!(
+        report.disposition.as_str(),
+        "automatic-action/MDN-sent-automatically; processed/Error: decryption-failed"
+    );
+}

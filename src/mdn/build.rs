@@ -12,6 +12,7 @@ use crate::message::headers::{AS2_VERSION, DispositionOptions, MessageId};
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
 use crate::message::outbound::{boundary, http_date, sanitize_header_value, sign_entity};
 use crate::mic::{Mic, MicNameStyle};
+use crate::record::{ErrorPolicy, ReferenceErrorPolicy};
 use crate::mime;
 
 /// What an MDN reports: the disposition, the MIC of what was received, and an
@@ -57,11 +58,24 @@ impl Report {
 
     /// The error MDN for an error raised outside [`Incoming::accept`] (e.g. no agreement).
     pub fn error(error: &Error) -> Self {
+        Report::error_with(error, &ReferenceErrorPolicy)
+    }
+
+    /// [`Report::rejected`] with the disposition, code and text chosen by `policy` (e.g. an
+    /// older partner that expects another modifier).
+    pub fn rejected_with<P: ErrorPolicy + ?Sized>(rejected: &Rejected, policy: &P) -> Self {
+        let mut report = Report::error_with(&rejected.error, policy);
+        report.mic = rejected.mic.clone();
+        report
+    }
+
+    /// [`Report::error`] with the disposition, code and text chosen by `policy`.
+    pub fn error_with<P: ErrorPolicy + ?Sized>(error: &Error, policy: &P) -> Self {
         Report {
-            disposition: DispositionField::automatic(error.disposition().into()),
+            disposition: DispositionField::automatic(policy.disposition(error).into()),
             mic: None,
-            explanation: Some(error.to_string()),
-            code: Some(error.code()),
+            explanation: Some(policy.failure_message(error)),
+            code: Some(policy.failure_code(error)),
         }
     }
 

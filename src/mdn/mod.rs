@@ -107,8 +107,8 @@ impl MdnStatus {
 impl From<Disposition> for MdnStatus {
     fn from(d: Disposition) -> Self {
         match d {
-            Disposition::Error(m) => Self::Error(m.to_owned()),
-            Disposition::Failure(m) => Self::Failed(m.to_owned()),
+            Disposition::Error(m) => Self::Error(m.into_owned()),
+            Disposition::Failure(m) => Self::Failed(m.into_owned()),
         }
     }
 }
