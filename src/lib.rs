@@ -66,10 +66,12 @@ mod limits;
 pub mod message;
 pub mod mic;
 pub mod mime;
+pub mod pkcs12;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
 pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
 };
 pub use limits::{Limit, Limits};
+pub use pkcs12::Pkcs12;
 pub use rand_core;
