@@ -70,6 +70,7 @@ pub mod mdn;
 pub mod message;
 pub mod mic;
 pub mod mime;
+pub mod pkcs12;
 pub mod record;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
@@ -77,4 +78,5 @@ pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
 };
 pub use limits::{Limit, Limits};
+pub use pkcs12::Pkcs12;
 pub use rand_core;
