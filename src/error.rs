@@ -5,6 +5,7 @@
 //! carry no detail at all, so that nothing about them can serve as an oracle.
 
 use core::fmt;
+use std::borrow::Cow;
 
 use const_oid::ObjectIdentifier;
 
@@ -159,6 +160,10 @@ pub enum VerificationError {
     /// Detached content was expected but not supplied, or supplied for a signature that
     /// encapsulates its own content.
     ContentMismatch,
+    /// The MDN's Received-Content-MIC differs from the MIC of the message we sent.
+    MicMismatch,
+    /// The MDN carries no Received-Content-MIC although the message's MIC is known.
+    MicMissing,
 }
 
 impl fmt::Display for VerificationError {
@@ -173,6 +178,8 @@ impl fmt::Display for VerificationError {
             Self::MissingAttribute => "a required signed attribute is missing",
             Self::BadSignature => "signature value does not verify",
             Self::ContentMismatch => "detached content missing or unexpected",
+            Self::MicMismatch => "the MDN's Received-Content-MIC does not match the message sent",
+            Self::MicMissing => "the MDN has no Received-Content-MIC",
         })
     }
 }
@@ -213,13 +220,26 @@ impl fmt::Display for PolicyError {
 
 /// The disposition an error is reported with in an MDN: `processed/Error: <modifier>` or
 /// `failed/Failure: <text>`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// The text is a [`Cow`] so that an [`ErrorPolicy`](crate::record::ErrorPolicy) can
+/// report a modifier it only knows at run time (e.g. from a partner's configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Disposition {
     /// `processed/Error: <modifier>`.
-    Error(&'static str),
+    Error(Cow<'static, str>),
     /// `failed/Failure: <text>`.
-    Failure(&'static str),
+    Failure(Cow<'static, str>),
+}
+
+impl Disposition {
+    /// The modifier or failure text, without the `processed/Error: ` or
+    /// `failed/Failure: ` prefix.
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Error(m) | Self::Failure(m) => m,
+        }
+    }
 }
 
 impl fmt::Display for Disposition {
@@ -340,42 +360,47 @@ impl Error {
 
     /// The MDN disposition for this error (RFC 4130 §7.5.3, RFC 8098 §3.2.6).
     pub fn disposition(&self) -> Disposition {
-        use Disposition::{Error as E, Failure as F};
+        let e = |m: &'static str| Disposition::Error(Cow::Borrowed(m));
+        let f = |m: &'static str| Disposition::Failure(Cow::Borrowed(m));
         match self {
             Error::DecryptionFailed
             | Error::NoMatchingRecipient
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport,
                 ..
-            } => E("decryption-failed"),
-            Error::Verification(VerificationError::DigestMismatch) => E("integrity-check-failed"),
+            } => e("decryption-failed"),
+            Error::Verification(
+                VerificationError::DigestMismatch
+                | VerificationError::MicMismatch
+                | VerificationError::MicMissing,
+            ) => e("integrity-check-failed"),
             Error::Verification(_)
             | Error::InvalidCertificate(_)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::Digest | AlgorithmKind::Signature,
                 ..
-            } => E("authentication-failed"),
+            } => e("authentication-failed"),
             Error::DecompressionFailed
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::Compression,
                 ..
-            } => E("decompression-failed"),
+            } => e("decompression-failed"),
             Error::LimitExceeded {
                 limit: Limit::DecompressedSize | Limit::ExpansionRatio,
                 ..
-            } => E("decompression-failed"),
+            } => e("decompression-failed"),
             Error::Policy(PolicyError::EncryptionRequired | PolicyError::SignatureRequired) => {
-                E("insufficient-message-security")
+                e("insufficient-message-security")
             }
-            Error::UnknownTradingPartner => E("unknown-trading-relationship"),
-            Error::UnsupportedMicAlgorithms => F("unsupported MIC-algorithms"),
+            Error::UnknownTradingPartner => e("unknown-trading-relationship"),
+            Error::UnsupportedMicAlgorithms => f("unsupported MIC-algorithms"),
             Error::UnsupportedFormat(_)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentType,
                 ..
-            } => F("unsupported format"),
-            Error::Partner(e) => e.disposition(),
-            _ => E("unexpected-processing-error"),
+            } => f("unsupported format"),
+            Error::Partner(p) => p.disposition(),
+            _ => e("unexpected-processing-error"),
         }
     }
 

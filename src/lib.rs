@@ -18,6 +18,9 @@
 //! - [`mime`]: byte-exact MIME parsing and writing; [`mic`]: the Message Integrity Check;
 //! - [`message`]: the outbound builder ([`message::outbound::build`]) and the inbound
 //!   parser ([`message::inbound::handle`], then [`Incoming::accept`](message::inbound::Incoming::accept)).
+//! - [`record`]: JSON status records, the `processed/` and `failed/` file names, and the
+//!   [`ErrorPolicy`](record::ErrorPolicy) that maps errors to failure codes and MDN
+//!   dispositions.
 //!
 //! ## Example
 //!
@@ -63,14 +66,18 @@ mod cert;
 pub mod cms;
 mod error;
 mod limits;
+pub mod mdn;
 pub mod message;
 pub mod mic;
 pub mod mime;
 pub mod partner;
+pub mod pkcs12;
+pub mod record;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
 pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
 };
 pub use limits::{Limit, Limits};
+pub use pkcs12::Pkcs12;
 pub use rand_core;

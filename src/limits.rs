@@ -45,6 +45,12 @@ pub struct Limits {
     pub max_headers: usize,
     /// Longest header field, folded lines included, in bytes (default 8192).
     pub max_header_line: usize,
+    /// Most password-based key-derivation work one PKCS#12 file may demand (default
+    /// 10 000 000): iterations of the PKCS#12 KDF and of PBKDF2, times the output blocks
+    /// each derivation produces, summed over the whole file (the MAC check, including a
+    /// second try for an empty password, and every decrypted bag). Iteration counts come
+    /// from the file, so without this cap a small file could cost hours of CPU.
+    pub max_kdf_iterations: usize,
 }
 
 impl Limits {
@@ -74,6 +80,7 @@ impl Default for Limits {
             max_mime_parts: 32,
             max_headers: 100,
             max_header_line: 8192,
+            max_kdf_iterations: 10_000_000,
         }
     }
 }
@@ -99,6 +106,8 @@ pub enum Limit {
     Signers,
     /// [`Limits::max_certificates`].
     Certificates,
+    /// [`Limits::max_kdf_iterations`].
+    KdfIterations,
 }
 
 impl Limit {
@@ -113,6 +122,7 @@ impl Limit {
             Self::Recipients => "max_recipients",
             Self::Signers => "max_signers",
             Self::Certificates => "max_certificates",
+            Self::KdfIterations => "max_kdf_iterations",
         }
     }
 
@@ -127,6 +137,7 @@ impl Limit {
             Self::Recipients => limits.max_recipients,
             Self::Signers => limits.max_signers,
             Self::Certificates => limits.max_certificates,
+            Self::KdfIterations => limits.max_kdf_iterations,
         }
     }
 

@@ -14,11 +14,12 @@ use std::process::Command;
 
 use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use as2_proto::cms::signed::{SignOptions, Signer};
-use as2_proto::message::headers::{As2Id, HttpHeaders};
+use as2_proto::mdn::{self, Authenticity, MdnSettings, MdnStatus, MicCheck, Report, SentMessage};
+use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
 use as2_proto::message::inbound::{self, InboundPolicy, IncomingKind, Layer, NoDuplicateCheck};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::{Certificate, Limits, PrivateKey};
+use as2_proto::{Certificate, ErrorCode, Limits, PrivateKey};
 
 /// Message cases (pyas2lib_A -> as2proto_B) in `tests/data/pyas2lib`.
 const MESSAGE_CASES: usize = 16;
@@ -562,7 +563,7 @@ fn check_message_fixture(dir: &Path, case: &str, meta: &Json) {
     }
 }
 
-fn check_mdn_fixture(dir: &Path, case: &str) {
+fn check_mdn_fixture(dir: &Path, case: &str, meta: &Json) {
     let limits = Limits::default();
     // The message half was built by pyas2lib standing in for us: still a message.
     let headers = load_headers(&dir.join("headers.json"));
@@ -570,12 +571,103 @@ fn check_mdn_fixture(dir: &Path, case: &str) {
     let incoming = inbound::handle(&headers, &body, &limits)
         .unwrap_or_else(|e| panic!("{case}: message: {e}"));
     assert_eq!(incoming.kind, IncomingKind::Message, "{case}");
-    // The MDN itself (verification belongs to the MDN layer, not tested here).
+    // The MDN, as it reaches us (sync response or async POST to our endpoint).
     let headers = load_headers(&dir.join("mdn/headers.json"));
     let body = read(&dir.join("mdn/body.bin"));
     let incoming =
         inbound::handle(&headers, &body, &limits).unwrap_or_else(|e| panic!("{case}: mdn: {e}"));
     assert_eq!(incoming.kind, IncomingKind::Mdn, "{case}");
+    let parsed = incoming
+        .parse_mdn(&limits)
+        .unwrap_or_else(|e| panic!("{case}: parse: {e}"));
+    let expect = meta.get("mdn_expect");
+    assert_eq!(parsed.is_signed(), expect.get("signed").bool(), "{case}");
+    assert_eq!(
+        Some(parsed.disposition.as_str()),
+        expect.get("disposition").str(),
+        "{case}"
+    );
+    assert_eq!(
+        parsed.received_mic.as_deref(),
+        expect.get("received_mic").str(),
+        "{case}"
+    );
+    assert_eq!(
+        parsed.message_id.as_ref().map(|m| m.bare()),
+        expect.get("mdn_message_id").str(),
+        "{case}"
+    );
+    assert_eq!(parsed.from.as_ref().map(As2Id::as_str), Some("pyas2lib_A"));
+    assert_eq!(parsed.original_recipient.as_deref(), Some("pyas2lib_A"));
+
+    // Verify as the original sender would: its Message-ID and MIC, pyas2lib_A's certificate.
+    let message_id = meta.get("message_id").str().unwrap();
+    let mut sent = SentMessage::new(
+        MessageId::parse(message_id.as_bytes()).unwrap(),
+        meta.get("mic").str().map(|m| Mic::parse_field(m).unwrap()),
+    );
+    sent.require_signed_mdn = meta
+        .get("mdn")
+        .str()
+        .is_some_and(|m| m.ends_with("-signed"));
+    let sent = parsed
+        .find(|id| (id == message_id).then(|| sent.clone()))
+        .unwrap_or_else(|e| panic!("{case}: {e}"));
+    let partner = [load_cert(&fixtures_dir().join("pki/pyas2lib_A/sign.crt"))];
+    let verdict = parsed
+        .verify(&sent, &partner, &limits)
+        .unwrap_or_else(|e| panic!("{case}: verify: {e}"));
+    assert_eq!(
+        verdict.is_authentic(),
+        expect.get("signed").bool(),
+        "{case}"
+    );
+    if let Authenticity::Signed(v) = &verdict.authenticity {
+        assert_eq!(
+            Some(v.digest),
+            expect.get("micalg").str().map(digest_named),
+            "{case}"
+        );
+    }
+    let status = match &verdict.status {
+        MdnStatus::Processed => ("processed", None),
+        MdnStatus::Error(m) => ("processed/Error", Some(m.as_str())),
+        MdnStatus::Failed(m) => ("failed/Failure", Some(m.as_str())),
+        other => panic!("{case}: unexpected status {other:?}"),
+    };
+    assert_eq!(
+        (Some(status.0), status.1),
+        (
+            expect.get("status").str(),
+            expect.get("detailed_status").str()
+        ),
+        "{case}"
+    );
+    assert_eq!(verdict.is_success(), status.0 == "processed", "{case}");
+    if status.0 == "processed" {
+        let want = if sent.mic.is_some() {
+            MicCheck::Matched
+        } else {
+            MicCheck::NotExpected
+        };
+        assert_eq!(verdict.mic, want, "{case}");
+    }
+    // The same MDN against another message's MIC is not a success.
+    if let Some(mut wrong) = sent.mic.clone() {
+        wrong.digest[0] ^= 1;
+        let mut other = sent.clone();
+        other.mic = Some(wrong);
+        let verdict = parsed.verify(&other, &partner, &limits).unwrap();
+        if status.0 == "processed" {
+            assert!(!verdict.is_success(), "{case}: MIC mismatch accepted");
+            assert_eq!(verdict.failure_code(), Some(ErrorCode::VerificationFailed));
+        }
+    }
+    // With the wrong partner certificate a signed MDN fails.
+    if parsed.is_signed() {
+        let wrong = [load_cert(&fixtures_dir().join("pki/as2proto_B/sign.crt"))];
+        assert!(parsed.verify(&sent, &wrong, &limits).is_err(), "{case}");
+    }
 }
 
 #[test]
@@ -599,7 +691,7 @@ fn pyas2lib_fixtures_are_accepted() {
             }
             Some("mdn") => {
                 assert!(case.starts_with("mdn_"), "{case}");
-                check_mdn_fixture(dir, case);
+                check_mdn_fixture(dir, case, &meta);
                 mdns += 1;
             }
             other => panic!("{case}: unknown kind {other:?}"),
@@ -790,6 +882,24 @@ fn peer_receive(
     Ok((code, Json::read(&result_path), out))
 }
 
+/// Verifies the MDN pyas2lib_B wrote under `out/mdn` against the message we sent.
+fn verify_peer_mdn(
+    pki: &Path,
+    out: &Path,
+    built: &outbound::BuiltMessage,
+) -> Result<mdn::Verdict, as2_proto::Error> {
+    let limits = Limits::default();
+    let headers = load_headers(&out.join("mdn/headers.json"));
+    let body = read(&out.join("mdn/body.bin"));
+    let parsed = mdn::parse(&headers, &body, &limits)?;
+    let sent = SentMessage::from(built);
+    parsed.verify(
+        &sent,
+        &[load_cert(&pki.join("pyas2lib_B/sign.crt"))],
+        &limits,
+    )
+}
+
 /// Builds one message, has pyas2lib receive it, and returns what went wrong (if anything).
 fn exchange_with_peer(
     peer: &Peer,
@@ -887,6 +997,13 @@ fn exchange_with_peer(
         }
         if !out.join("mdn/body.bin").is_file() {
             problems.push("mdn/body.bin missing".into());
+        } else {
+            // pyas2lib's MDN, verified by us as the sender.
+            match verify_peer_mdn(pki, &out, &built) {
+                Ok(verdict) if verdict.is_success() && verdict.is_authentic() => {}
+                Ok(verdict) => problems.push(format!("our verdict on its MDN: {verdict:?}")),
+                Err(e) => problems.push(format!("its MDN does not verify: {e}")),
+            }
         }
     }
     if problems.is_empty() {
@@ -1016,6 +1133,16 @@ fn our_messages_are_accepted_by_pyas2lib() {
         result.get("detailed_status").str(),
         Some("authentication-failed")
     );
+    // Its error MDN, signed, verified by us.
+    let verdict = verify_peer_mdn(&pki, &work.path().join("control-tampered/out"), &tampered)
+        .expect("pyas2lib's error MDN verifies");
+    assert!(verdict.is_authentic());
+    assert!(!verdict.is_success());
+    assert_eq!(
+        verdict.status,
+        MdnStatus::Error("authentication-failed".into())
+    );
+    assert_eq!(verdict.failure_code(), Some(ErrorCode::VerificationFailed));
 
     // Encrypted to our own certificate instead of pyas2lib_B's.
     let wrong_key = PeerCase {
@@ -1040,4 +1167,126 @@ fn our_messages_are_accepted_by_pyas2lib() {
         result.get("detailed_status").str(),
         Some("decryption-failed")
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Our MDNs, verified by pyas2lib's `Mdn.parse`.
+
+/// Receives a pyas2lib fixture message as as2proto_B (optionally damaged), answers with
+/// our MDN, and has pyas2lib verify it as pyas2lib_A. Returns peer.py's report.
+/// `damage` flips a byte at that fraction of the body (the signed content or ciphertext).
+fn our_mdn_to_peer(peer: &Peer, work: &Path, case: &str, damage: Option<f64>) -> (i32, Json) {
+    let dir = fixtures_dir().join(case);
+    let pki = fixtures_dir().join("pki");
+    let meta = Json::read(&dir.join("meta.json"));
+    let decryption = [(
+        load_cert(&pki.join("as2proto_B/enc.crt")),
+        load_key(&pki.join("as2proto_B/enc.key")),
+    )];
+    let partner = [load_cert(&pki.join("pyas2lib_A/sign.crt"))];
+    let (sign_cert, sign_key) = (
+        load_cert(&pki.join("as2proto_B/sign.crt")),
+        load_key(&pki.join("as2proto_B/sign.key")),
+    );
+    let limits = Limits::default();
+    let headers = load_headers(&dir.join("headers.json"));
+    let mut body = read(&dir.join("body.bin"));
+    if let Some(fraction) = damage {
+        let at = (body.len() as f64 * fraction) as usize;
+        body[at] ^= 0x5a;
+    }
+    let incoming = inbound::handle(&headers, &body, &limits).unwrap();
+    let policy = InboundPolicy::new(&decryption, &partner, &limits);
+    let mut rng = common::rng(7);
+    let report = match incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng) {
+        Ok(received) => Report::received(&received),
+        Err(rejected) => Report::rejected(&rejected),
+    };
+    let settings = MdnSettings::signed(Signer::new(&sign_cert, &sign_key));
+    let reply = mdn::reply(&incoming, &report, &settings, common::now(), &mut rng).unwrap();
+    let built = reply.mdn.expect("an MDN was requested");
+    let out = work.join(format!("{case}-{}", damage.is_some()));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("headers.json"), headers_json(&built.headers)).unwrap();
+    std::fs::write(out.join("body.bin"), &built.body).unwrap();
+    let mut args = vec![
+        "verify-mdn".to_owned(),
+        "--pki".into(),
+        pki.to_str().unwrap().into(),
+        "--mdn-headers".into(),
+        out.join("headers.json").to_str().unwrap().into(),
+        "--mdn-body".into(),
+        out.join("body.bin").to_str().unwrap().into(),
+        "--orig-message-id".into(),
+        meta.get("message_id").str().unwrap().into(),
+        "--out".into(),
+        out.join("report.json").to_str().unwrap().into(),
+    ];
+    if let Some(mic) = &report.mic {
+        args.push("--expected-mic".into());
+        args.push(mic.to_field(MicNameStyle::Legacy));
+    }
+    if built.signed.is_some() {
+        args.push("--require-signed".into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = peer.run(&refs);
+    let path = out.join("report.json");
+    assert!(
+        path.is_file(),
+        "{case}: peer exit {code}\n{stdout}\n{stderr}"
+    );
+    (code, Json::read(&path))
+}
+
+#[test]
+#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, then cargo test --test interop_pyas2lib -- --ignored"]
+fn our_mdns_are_verified_by_pyas2lib() {
+    let peer = Peer::from_env();
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let case = entry.file_name().to_string_lossy().into_owned();
+        if case == "pki" || case.starts_with("mdn_") || !entry.path().is_dir() {
+            continue;
+        }
+        let meta = Json::read(&entry.path().join("meta.json"));
+        if meta.get("mdn").str() == Some("none") {
+            continue;
+        }
+        checked += 1;
+        let (code, report) = our_mdn_to_peer(&peer, work.path(), &case, None);
+        let ok = code == 0
+            && report.get("status").str() == Some("processed")
+            && report.get("orig_message_id").str() == meta.get("message_id").str()
+            && report.get("mic_matches") != &Json::Bool(false)
+            && report.get("signed").bool() == meta.get("mdn").str().unwrap().ends_with("-signed");
+        if !ok {
+            failures.push(format!("{case}: exit {code}, {report:?}"));
+        }
+    }
+    assert_eq!(checked, 10, "fixture messages requesting an MDN");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Error MDNs: a damaged signed message and a damaged encrypted one.
+    for (case, fraction, detailed) in [
+        ("sign_sha256_binary", 0.065, "integrity-check-failed"),
+        ("sign_sha512_aes256_binary", 0.6, "decryption-failed"),
+    ] {
+        let (code, report) = our_mdn_to_peer(&peer, work.path(), case, Some(fraction));
+        assert_eq!(code, 1, "{case}: {report:?}");
+        assert_eq!(
+            report.get("status").str(),
+            Some("processed/Error"),
+            "{case}: {report:?}"
+        );
+        assert_eq!(
+            report.get("detailed_status").str(),
+            Some(detailed),
+            "{case}: {report:?}"
+        );
+        assert_eq!(report.get("signed"), &Json::Bool(true), "{case}");
+    }
 }

@@ -320,7 +320,7 @@ fn expired_signer_is_named_with_its_dates() {
     assert_eq!(err.code(), ErrorCode::VerificationFailed);
     assert_eq!(
         err.disposition(),
-        Disposition::Error("authentication-failed")
+        Disposition::Error("authentication-failed".into())
     );
 
     // Before Cert2's NotBefore it is "not yet valid"; past NotAfter "expired".
@@ -541,7 +541,7 @@ fn rotation_with_real_messages_before_during_and_after_the_grace_period() {
     assert_eq!(rejected.error.code(), ErrorCode::VerificationFailed);
     assert_eq!(
         rejected.error.disposition(),
-        Disposition::Error("authentication-failed")
+        Disposition::Error("authentication-failed".into())
     );
     // The envelope was opened before the signature was refused.
     assert!(matches!(rejected.layers.first(), Some(Layer::Encrypted(_))));
@@ -1336,7 +1336,7 @@ fn inactive_agreements_and_profiles_are_not_found() {
     assert_eq!(err.code(), ErrorCode::AgreementNotFound);
     assert_eq!(
         err.disposition(),
-        Disposition::Error("unknown-trading-relationship")
+        Disposition::Error("unknown-trading-relationship".into())
     );
     // The connector does not depend on the agreement.
     directory.connector("c-c21c63ceaaf34d99b").unwrap();

@@ -110,6 +110,21 @@ impl As2Id {
         &self.0
     }
 
+    /// A Message-ID domain made from the identifier: its letters, digits, `.`, `-` and
+    /// `_` (`as2` when none is left).
+    pub fn message_id_domain(&self) -> String {
+        let domain: String = self
+            .0
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        if domain.is_empty() {
+            "as2".into()
+        } else {
+            domain
+        }
+    }
+
     /// The header value: quoted when it contains spaces, quotes or backslashes.
     pub fn to_header(&self) -> String {
         if self.0.bytes().any(|b| matches!(b, b' ' | b'"' | b'\\')) {

@@ -368,7 +368,7 @@ impl<'a> Incoming<'a> {
                 })
             }
             Err(error) => Err(Rejected {
-                error,
+                error: state.hide_decrypted_structure(error),
                 layers: state.layers,
                 mic: state.mic,
             }),
@@ -380,6 +380,12 @@ impl<'a> Incoming<'a> {
     /// `processed/Error: unknown-trading-relationship`.
     pub fn unknown_partner(&self) -> Rejected {
         Error::UnknownTradingPartner.into()
+    }
+
+    /// Parses the request as an MDN (an asynchronous receipt POSTed to us; check
+    /// [`Incoming::kind`] first). Verify it with [`Mdn::verify`](crate::mdn::Mdn::verify).
+    pub fn parse_mdn(&self, limits: &Limits) -> Result<crate::mdn::Mdn<'a>, Error> {
+        crate::mdn::parse(self.headers, self.body, limits)
     }
 
     /// The top-level part, with the Content-Type (and any Content-Transfer-Encoding) from
@@ -495,21 +501,14 @@ impl<'a> Incoming<'a> {
                         "multipart/signed must have exactly two parts",
                     ));
                 };
-                let signature = signature_part.decoded_body()?;
-                let signed = SignedData::parse(&signature, policy.limits)?;
                 let raw = signed_part.raw();
-                let verified = match signed.verify(Some(raw), policy.partner_certificates) {
-                    Err(Error::Verification(VerificationError::DigestMismatch)) => {
-                        // Files stored with LF line ends: retry over the canonical form.
-                        let canonical =
-                            mime::canonical_entity(signed_part, policy.binary_canonicalization);
-                        if *canonical == *raw {
-                            return Err(VerificationError::DigestMismatch.into());
-                        }
-                        signed.verify(Some(&canonical), policy.partner_certificates)?
-                    }
-                    other => other?,
-                };
+                let verified = verify_multipart_signed(
+                    signed_part,
+                    signature_part,
+                    policy.partner_certificates,
+                    policy.limits,
+                    policy.binary_canonicalization,
+                )?;
                 let verified = trusted(policy, verified)?;
                 state.record_signature(verified)?;
                 next = Current::Entity(Cow::Owned(raw.to_vec()));
@@ -610,6 +609,44 @@ fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, E
     Ok(verified)
 }
 
+/// Verifies the two parts of a `multipart/signed` entity (RFC 1847): the signature over
+/// the first part's exact bytes, then, if the digest does not match, over its canonical
+/// form (for files stored with LF line ends).
+pub(crate) fn verify_multipart_signed(
+    signed_part: &Part<'_>,
+    signature_part: &Part<'_>,
+    certificates: &[Certificate],
+    limits: &Limits,
+    binary_canonicalization: bool,
+) -> Result<Verified, Error> {
+    let signature = signature_der(signature_part)?;
+    let signed = SignedData::parse(&signature, limits)?;
+    let raw = signed_part.raw();
+    match signed.verify(Some(raw), certificates) {
+        Err(Error::Verification(VerificationError::DigestMismatch)) => {
+            let canonical = mime::canonical_entity(signed_part, binary_canonicalization);
+            if *canonical == *raw {
+                return Err(VerificationError::DigestMismatch.into());
+            }
+            signed.verify(Some(&canonical), certificates)
+        }
+        other => other,
+    }
+}
+
+/// The DER of a signature part: its decoded body, or, when a product sent base64 without
+/// saying so in Content-Transfer-Encoding, the base64 decoding of it.
+fn signature_der<'a>(part: &Part<'a>) -> Result<Cow<'a, [u8]>, Error> {
+    let decoded = part.decoded_body()?;
+    if decoded.first() == Some(&0x30) || part.transfer_encoding_present() {
+        return Ok(decoded);
+    }
+    match mime::base64_decode(&decoded) {
+        Ok(der) if der.first() == Some(&0x30) => Ok(Cow::Owned(der)),
+        _ => Ok(decoded),
+    }
+}
+
 /// Whether the content starts with a header block naming a Content-Type.
 fn looks_like_mime(bytes: &[u8], limits: &MimeLimits) -> bool {
     let head = bytes.get(..bytes.len().min(8192)).unwrap_or_default();
@@ -632,6 +669,22 @@ struct Unwrap {
 }
 
 impl Unwrap {
+    /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content. Until a
+    /// signature has verified what came out of the envelope, a failure to parse it is
+    /// reported as a decryption failure, so the structure of the plaintext is no oracle.
+    fn hide_decrypted_structure(&self, error: Error) -> Error {
+        let decrypted = self.layers.iter().any(|l| matches!(l, Layer::Encrypted(_)));
+        let structural = matches!(
+            error,
+            Error::Mime(_) | Error::Malformed { .. } | Error::DecompressionFailed
+        );
+        if decrypted && self.signature.is_none() && structural {
+            Error::DecryptionFailed
+        } else {
+            error
+        }
+    }
+
     /// Fails with `DUPLICATE_MESSAGE` if a layer of `kind` was already found.
     fn ensure_new(&self, kind: LayerKind) -> Result<(), Error> {
         let same = self.layers.iter().any(|l| {

@@ -89,11 +89,7 @@ pub struct OutboundMessage<'a> {
 impl<'a> OutboundMessage<'a> {
     /// A message with no signature, encryption, compression or MDN request.
     pub fn new(from: As2Id, to: As2Id, payload: &'a [u8]) -> Self {
-        let domain = from
-            .as_str()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-            .collect::<String>();
+        let message_id_domain = from.message_id_domain();
         OutboundMessage {
             from,
             to,
@@ -108,11 +104,7 @@ impl<'a> OutboundMessage<'a> {
             mdn: MdnRequest::None,
             signed_mdn_micalgs: Vec::new(),
             mdn_return_to: None,
-            message_id_domain: if domain.is_empty() {
-                "as2".into()
-            } else {
-                domain
-            },
+            message_id_domain,
             message_id: None,
             mic_style: MicNameStyle::Dashed,
         }
@@ -133,6 +125,10 @@ pub struct BuiltMessage {
     /// The MIC the returned MDN must carry, when an MDN was requested or the message was
     /// signed.
     pub mic: Option<Mic>,
+    /// Whether a signed MDN was requested.
+    pub signed_mdn_requested: bool,
+    /// Whether the message was signed.
+    pub signed: bool,
 }
 
 /// A MIME entity under construction: header lines and body.
@@ -142,6 +138,11 @@ pub(crate) struct Entity {
 }
 
 impl Entity {
+    /// The header lines and the body.
+    pub(crate) fn into_parts(self) -> (Vec<(String, String)>, Vec<u8>) {
+        (self.headers, self.body)
+    }
+
     /// The whole entity: headers with CRLF line ends, a blank line, the body.
     fn to_bytes(&self) -> Result<Vec<u8>, Error> {
         let headers: Vec<(&str, &str)> = self
@@ -342,6 +343,8 @@ pub fn build<R: CryptoRng + ?Sized>(
         body: entity.body,
         message_id,
         mic,
+        signed_mdn_requested: wants_mdn && !message.signed_mdn_micalgs.is_empty(),
+        signed: message.signing.is_some(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! where "unknown signer" is not.
 
 use core::fmt;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -85,11 +86,13 @@ impl PartnerError {
     /// The MDN disposition (RFC 4130 §7.5.3).
     pub fn disposition(&self) -> Disposition {
         match self {
-            Self::AgreementNotFound(_) => Disposition::Error("unknown-trading-relationship"),
-            Self::CertificateNotUsable(_) | Self::UntrustedCertificate(_) => {
-                Disposition::Error("authentication-failed")
+            Self::AgreementNotFound(_) => {
+                Disposition::Error(Cow::Borrowed("unknown-trading-relationship"))
             }
-            _ => Disposition::Error("unexpected-processing-error"),
+            Self::CertificateNotUsable(_) | Self::UntrustedCertificate(_) => {
+                Disposition::Error(Cow::Borrowed("authentication-failed"))
+            }
+            _ => Disposition::Error(Cow::Borrowed("unexpected-processing-error")),
         }
     }
 

@@ -1,0 +1,432 @@
+//! Building MDNs and the HTTP reply to an AS2 request (RFC 4130 §7.4, RFC 8098 §3).
+
+use std::time::SystemTime;
+
+use rand_core::CryptoRng;
+
+use super::{DispositionField, MdnStatus};
+use crate::cms::algorithm::DigestAlgorithm;
+use crate::cms::signed::{SignOptions, Signer};
+use crate::error::{Error, ErrorCode};
+use crate::message::headers::{AS2_VERSION, DispositionOptions, MessageId};
+use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
+use crate::message::outbound::{boundary, http_date, sanitize_header_value, sign_entity};
+use crate::mic::{Mic, MicNameStyle};
+use crate::mime;
+use crate::record::{ErrorPolicy, ReferenceErrorPolicy};
+
+/// What an MDN reports: the disposition, the MIC of what was received, and an
+/// explanation for the human-readable part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// The `Disposition` field.
+    pub disposition: DispositionField,
+    /// The `Received-Content-MIC`, when one was computed.
+    pub mic: Option<Mic>,
+    /// Why the message was refused, for the text part (never key material or which step
+    /// of decryption failed: error messages carry no such detail).
+    pub explanation: Option<String>,
+    /// The reference error code, for a refused message.
+    pub code: Option<ErrorCode>,
+}
+
+impl Report {
+    /// `processed`, or `processed/Warning: duplicate-document` for a duplicate, with the
+    /// MIC of the received content.
+    pub fn received(received: &Received) -> Self {
+        let status = if received.duplicate {
+            MdnStatus::Warning("duplicate-document".into())
+        } else {
+            MdnStatus::Processed
+        };
+        Report {
+            disposition: DispositionField::automatic(status),
+            mic: received.mic.clone(),
+            explanation: None,
+            code: None,
+        }
+    }
+
+    /// The error MDN for a rejection, with the disposition the error maps to
+    /// ([`Error::disposition`]) and the MIC if it was computed before the failure.
+    pub fn rejected(rejected: &Rejected) -> Self {
+        let mut report = Report::error(&rejected.error);
+        report.mic = rejected.mic.clone();
+        report
+    }
+
+    /// The error MDN for an error raised outside [`Incoming::accept`] (e.g. no agreement).
+    pub fn error(error: &Error) -> Self {
+        Report::error_with(error, &ReferenceErrorPolicy)
+    }
+
+    /// [`Report::rejected`] with the disposition, code and text chosen by `policy` (e.g. an
+    /// older partner that expects another modifier).
+    pub fn rejected_with<P: ErrorPolicy + ?Sized>(rejected: &Rejected, policy: &P) -> Self {
+        let mut report = Report::error_with(&rejected.error, policy);
+        report.mic = rejected.mic.clone();
+        report
+    }
+
+    /// [`Report::error`] with the disposition, code and text chosen by `policy`.
+    pub fn error_with<P: ErrorPolicy + ?Sized>(error: &Error, policy: &P) -> Self {
+        Report {
+            disposition: DispositionField::automatic(policy.disposition(error).into()),
+            mic: None,
+            explanation: Some(policy.failure_message(error)),
+            code: Some(policy.failure_code(error)),
+        }
+    }
+
+    /// A report with a caller-chosen status (e.g. an overridden error modifier).
+    pub fn with_status(status: MdnStatus, mic: Option<Mic>) -> Self {
+        Report {
+            disposition: DispositionField::automatic(status),
+            mic,
+            explanation: None,
+            code: None,
+        }
+    }
+
+    /// Whether the message was accepted (`processed` or a warning).
+    pub fn is_accepted(&self) -> bool {
+        matches!(
+            self.disposition.status,
+            MdnStatus::Processed | MdnStatus::Warning(_)
+        )
+    }
+}
+
+/// How this receiver writes and signs its MDNs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MdnSettings<'a> {
+    /// Our signing identity; `None` sends unsigned MDNs.
+    pub signer: Option<Signer<'a>>,
+    /// Signature options. `digest` is replaced by the algorithm negotiated with the
+    /// sender; `scheme` and `algorithm_protection` (RFC 6211) are used as given.
+    pub sign_options: SignOptions,
+    /// When a signed receipt was requested but cannot be signed (no signer): fail with
+    /// [`Error::SigningFailed`] instead of sending it unsigned (RFC 4130 §7.3 allows an
+    /// unsigned MDN; some agreements do not).
+    pub require_signing: bool,
+    /// The Reporting-UA field.
+    pub reporting_ua: String,
+    /// Spelling of the algorithm in `Received-Content-MIC` and `micalg`.
+    pub mic_style: MicNameStyle,
+    /// Domain part of the MDN's Message-ID (default: our AS2 ID, sanitised).
+    pub message_id_domain: Option<String>,
+    /// Subject of the MDN.
+    pub subject: String,
+}
+
+impl<'a> MdnSettings<'a> {
+    /// Unsigned MDNs with default fields.
+    pub fn new() -> Self {
+        MdnSettings {
+            signer: None,
+            sign_options: SignOptions::default(),
+            require_signing: false,
+            reporting_ua: concat!("as2-proto/", env!("CARGO_PKG_VERSION")).to_owned(),
+            mic_style: MicNameStyle::Dashed,
+            message_id_domain: None,
+            subject: "Message Disposition Notification".to_owned(),
+        }
+    }
+
+    /// MDNs signed by `signer` when the sender asks for a signed receipt.
+    pub fn signed(signer: Signer<'a>) -> Self {
+        MdnSettings {
+            signer: Some(signer),
+            ..MdnSettings::new()
+        }
+    }
+}
+
+impl Default for MdnSettings<'_> {
+    fn default() -> Self {
+        MdnSettings::new()
+    }
+}
+
+/// A built MDN.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BuiltMdn {
+    /// HTTP headers, in order (Content-Type included; add Content-Length).
+    pub headers: Vec<(String, String)>,
+    /// The exact HTTP body.
+    pub body: Vec<u8>,
+    /// The MDN's own Message-ID.
+    pub message_id: MessageId,
+    /// The Original-Message-ID it answers, as received.
+    pub original_message_id: String,
+    /// The digest it was signed with; `None` when unsigned.
+    pub signed: Option<DigestAlgorithm>,
+    /// The Disposition field sent.
+    pub disposition: DispositionField,
+    /// For an asynchronous MDN, the URL to POST it to (Receipt-Delivery-Option).
+    pub async_url: Option<String>,
+}
+
+/// An HTTP response for the caller to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order (add Content-Length from `body.len()`).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// The answer to an AS2 request: the HTTP response, and the MDN if one was requested.
+///
+/// Synchronous MDN: `response` carries the MDN (`mdn` holds the same MDN with its
+/// details). Asynchronous MDN: `response` is a plain acknowledgement and the caller POSTs
+/// `mdn` (headers and body) to `mdn.async_url`. No MDN requested: `response` is a plain
+/// acknowledgement (status 200 when accepted, 400 with the error code when refused).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Reply {
+    /// What to answer on the HTTP request.
+    pub response: HttpResponse,
+    /// The MDN, when one was requested.
+    pub mdn: Option<BuiltMdn>,
+}
+
+/// Builds the reply to `incoming` for the outcome in `report` (RFC 4130 §7.2).
+pub fn reply<R: CryptoRng + ?Sized>(
+    incoming: &Incoming<'_>,
+    report: &Report,
+    settings: &MdnSettings<'_>,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Reply, Error> {
+    let wants_mdn = incoming.kind == IncomingKind::Message && incoming.receipt.is_some();
+    if !wants_mdn {
+        return Ok(Reply {
+            response: acknowledgement(incoming, report, now),
+            mdn: None,
+        });
+    }
+    let mdn = build(incoming, report, settings, now, rng)?;
+    if mdn.async_url.is_some() {
+        return Ok(Reply {
+            response: acknowledgement(incoming, report, now),
+            mdn: Some(mdn),
+        });
+    }
+    Ok(Reply {
+        response: HttpResponse {
+            status: 200,
+            headers: mdn.headers.clone(),
+            body: mdn.body.clone(),
+        },
+        mdn: Some(mdn),
+    })
+}
+
+/// A plain acknowledgement: 200, or 400 naming the error code when refused and no MDN
+/// can carry the refusal.
+fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) -> HttpResponse {
+    let async_pending = incoming.receipt.as_ref().is_some_and(|r| r.is_async());
+    let (status, text) = if async_pending || report.is_accepted() {
+        (200, "AS2 message received.\r\n".to_owned())
+    } else {
+        let code = report.code.map_or("", ErrorCode::as_str);
+        (
+            400,
+            format!("AS2 message refused: {code} {}\r\n", report.disposition),
+        )
+    };
+    HttpResponse {
+        status,
+        headers: vec![
+            ("AS2-Version".into(), AS2_VERSION.into()),
+            ("AS2-From".into(), incoming.to.to_header()),
+            ("AS2-To".into(), incoming.from.to_header()),
+            ("Date".into(), http_date(now)),
+            ("Content-Type".into(), "text/plain; charset=us-ascii".into()),
+        ],
+        body: text.into_bytes(),
+    }
+}
+
+/// Builds the MDN for `incoming` reporting `report`: `multipart/report`, signed when the
+/// sender asked for a signed receipt and `settings` has a signer, with the first
+/// algorithm of the sender's `signed-receipt-micalg` list that we support (SHA-256 when
+/// it listed none we know).
+pub fn build<R: CryptoRng + ?Sized>(
+    incoming: &Incoming<'_>,
+    report: &Report,
+    settings: &MdnSettings<'_>,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<BuiltMdn, Error> {
+    let original_message_id = incoming
+        .message_id
+        .as_ref()
+        .map(|id| id.as_str().to_owned())
+        .ok_or(Error::InvalidHeader {
+            header: "Message-ID",
+            reason: "missing: an MDN must name the message it answers",
+        })?;
+    let options = incoming.receipt.as_ref().map(|r| &r.options);
+    let report_entity = report_entity(incoming, report, &original_message_id, settings, rng)?;
+    let wants_signed = options.is_some_and(DispositionOptions::signed_receipt_requested);
+    let signature = match (wants_signed, settings.signer) {
+        (true, Some(signer)) => Some((signer, negotiated_digest(options))),
+        (true, None) if settings.require_signing => {
+            return Err(Error::SigningFailed(
+                "a signed receipt was requested and no MDN signing key is configured",
+            ));
+        }
+        _ => None,
+    };
+    // A refusal for unsupported MIC algorithms cannot be signed with one the sender
+    // accepts, so it goes unsigned (RFC 4130 §7.4.3).
+    let signature = signature.filter(|_| {
+        !matches!(&report.disposition.status, MdnStatus::Failed(t) if t.eq_ignore_ascii_case("unsupported MIC-algorithms"))
+    });
+    let (content_type, body, signed) = match signature {
+        Some((signer, digest)) => {
+            let sign_options = SignOptions {
+                digest,
+                ..settings.sign_options
+            };
+            let entity = mime::write_entity(
+                &[("Content-Type", report_entity.0.as_str())],
+                &report_entity.1,
+            )?;
+            let (signed, _) = sign_entity(
+                &entity,
+                &signer,
+                &sign_options,
+                settings.mic_style,
+                now,
+                rng,
+            )?;
+            let (headers, body) = signed.into_parts();
+            let content_type = headers
+                .into_iter()
+                .find(|(n, _)| n == "Content-Type")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            (content_type, body, Some(digest))
+        }
+        None => (report_entity.0, report_entity.1, None),
+    };
+    let domain = settings
+        .message_id_domain
+        .clone()
+        .unwrap_or_else(|| incoming.to.message_id_domain());
+    let message_id = MessageId::generate(rng, &domain);
+    let headers = vec![
+        ("AS2-Version".to_owned(), AS2_VERSION.to_owned()),
+        ("AS2-From".to_owned(), incoming.to.to_header()),
+        ("AS2-To".to_owned(), incoming.from.to_header()),
+        ("Message-ID".to_owned(), message_id.as_str().to_owned()),
+        ("Date".to_owned(), http_date(now)),
+        (
+            "Subject".to_owned(),
+            sanitize_header_value(&settings.subject),
+        ),
+        ("MIME-Version".to_owned(), "1.0".to_owned()),
+        ("Content-Type".to_owned(), content_type),
+    ];
+    Ok(BuiltMdn {
+        headers,
+        body,
+        message_id,
+        original_message_id,
+        signed,
+        disposition: report.disposition.clone(),
+        async_url: incoming.receipt.as_ref().and_then(|r| r.async_url.clone()),
+    })
+}
+
+/// The first algorithm of the sender's list that we support, else SHA-256.
+fn negotiated_digest(options: Option<&DispositionOptions>) -> DigestAlgorithm {
+    options
+        .and_then(DispositionOptions::preferred_micalg)
+        .unwrap_or(DigestAlgorithm::Sha256)
+}
+
+/// The `multipart/report` entity: its Content-Type value and body.
+fn report_entity<R: CryptoRng + ?Sized>(
+    incoming: &Incoming<'_>,
+    report: &Report,
+    original_message_id: &str,
+    settings: &MdnSettings<'_>,
+    rng: &mut R,
+) -> Result<(String, Vec<u8>), Error> {
+    let text = human_text(incoming, report, original_message_id);
+    let text_part = mime::write_entity(
+        &[
+            ("Content-Type", "text/plain; charset=us-ascii"),
+            ("Content-Transfer-Encoding", "7bit"),
+        ],
+        text.as_bytes(),
+    )?;
+    let recipient = ascii_line(incoming.to.as_str());
+    let mut fields = format!(
+        "Reporting-UA: {}\r\nOriginal-Recipient: rfc822; {recipient}\r\nFinal-Recipient: rfc822; {recipient}\r\nOriginal-Message-ID: {original_message_id}\r\nDisposition: {}\r\n",
+        ascii_line(&settings.reporting_ua),
+        report.disposition,
+    );
+    if let Some(mic) = &report.mic {
+        fields.push_str("Received-Content-MIC: ");
+        fields.push_str(&mic.to_field(settings.mic_style));
+        fields.push_str("\r\n");
+    }
+    let notification_part = mime::write_entity(
+        &[
+            ("Content-Type", "message/disposition-notification"),
+            ("Content-Transfer-Encoding", "7bit"),
+        ],
+        fields.as_bytes(),
+    )?;
+    let boundary = boundary(rng);
+    let body = mime::write_multipart(&boundary, &[&text_part, &notification_part])?;
+    Ok((
+        format!("multipart/report; report-type=disposition-notification; boundary=\"{boundary}\""),
+        body,
+    ))
+}
+
+fn human_text(incoming: &Incoming<'_>, report: &Report, original_message_id: &str) -> String {
+    let id = ascii_line(original_message_id);
+    let from = ascii_line(incoming.from.as_str());
+    let to = ascii_line(incoming.to.as_str());
+    let mut text = match &report.disposition.status {
+        MdnStatus::Processed => format!(
+            "The AS2 message {id} sent by {from} to {to} has been received and processed.\r\n\
+             This receipt does not guarantee that the content has been read or understood\r\n\
+             by the receiving application."
+        ),
+        MdnStatus::Warning(w) => format!(
+            "The AS2 message {id} sent by {from} to {to} has been received, with a warning:\r\n{}.",
+            ascii_line(w)
+        ),
+        other => format!(
+            "The AS2 message {id} sent by {from} to {to} could not be processed:\r\n{}.",
+            ascii_line(&other.to_string())
+        ),
+    };
+    if let Some(why) = &report.explanation {
+        text.push_str("\r\nReason: ");
+        text.push_str(&ascii_line(why));
+    }
+    text.push_str("\r\n");
+    text
+}
+
+/// Printable ASCII only: anything else (including CR and LF) becomes `?`.
+fn ascii_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect()
+}

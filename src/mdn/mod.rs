@@ -1,0 +1,248 @@
+//! Message Disposition Notifications: AS2's signed receipts (RFC 4130 §7, RFC 8098).
+//!
+//! The receiving side turns the outcome of
+//! [`Incoming::accept`](crate::message::inbound::Incoming::accept) into a [`Report`] and
+//! calls [`reply`], which gives the HTTP response to send and, for an asynchronous
+//! receipt, the request to POST to the sender's URL. The sending side calls [`parse`] on
+//! the MDN it gets back (in the HTTP response, or POSTed to its own endpoint) and
+//! [`Mdn::verify`] with the [`SentMessage`] it kept from the outbound builder.
+//!
+//! An MDN is `multipart/report; report-type=disposition-notification` with a human-readable
+//! part and a `message/disposition-notification` part, wrapped in `multipart/signed` when
+//! the sender asked for a signed receipt:
+//!
+//! ```text
+//! Reporting-UA: as2-proto/0.1.0
+//! Original-Recipient: rfc822; PartnerB
+//! Final-Recipient: rfc822; PartnerB
+//! Original-Message-ID: <5f1c...@PartnerA>
+//! Disposition: automatic-action/MDN-sent-automatically; processed
+//! Received-Content-MIC: 7v7F++fQaNiCo5oUq0SxdyBdR1bQ8WD8q8P8X6p7R3Y=, sha-256
+//! ```
+
+use core::fmt;
+
+use crate::error::{Disposition, ErrorCode};
+
+mod build;
+mod parse;
+
+pub use build::{BuiltMdn, HttpResponse, MdnSettings, Reply, Report, build, reply};
+pub use parse::{Authenticity, Mdn, MicCheck, SentMessage, Verdict, parse};
+
+/// The AS2 action and sending mode (RFC 4130 §7.5.3).
+pub const AUTOMATIC_MODES: &str = "automatic-action/MDN-sent-automatically";
+
+/// The disposition type and modifier of an MDN, the part after the `;`.
+///
+/// Received modifiers are an open set: they are kept exactly (trimmed) so they can be
+/// reported and compared unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MdnStatus {
+    /// `processed`: the message was received and delivered.
+    Processed,
+    /// `processed/Warning: <text>`, e.g. `duplicate-document`.
+    Warning(String),
+    /// `processed/Error: <modifier>`, e.g. `decryption-failed`.
+    Error(String),
+    /// `failed/Failure: <text>`, e.g. `unsupported format`.
+    Failed(String),
+    /// Any other disposition (`displayed`, `deleted`, an unknown modifier kind), as sent.
+    Other(String),
+}
+
+impl MdnStatus {
+    /// The reference error code a negative MDN corresponds to, for the sender's status
+    /// record (`failure-code`); `None` for `processed`, a warning, or an unknown modifier.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        let (Self::Error(text) | Self::Failed(text)) = self else {
+            return None;
+        };
+        let text = text.to_ascii_lowercase();
+        Some(match text.trim() {
+            "decryption-failed" => ErrorCode::DecryptFailed,
+            "authentication-failed" | "integrity-check-failed" => ErrorCode::VerificationFailed,
+            "decompression-failed" => ErrorCode::DecompressionFailed,
+            "insufficient-message-security" => ErrorCode::InsufficientMessageSecurityUnencrypted,
+            "unknown-trading-relationship" | "unknown-trading-partner" => {
+                ErrorCode::AgreementNotFound
+            }
+            "unsupported mic-algorithms" => ErrorCode::VerificationFailed,
+            "unsupported format" => ErrorCode::InvalidSmimeFormat,
+            _ => return None,
+        })
+    }
+
+    /// Parses the part after the `;`: `processed`, `processed/Error: x`,
+    /// `failed/Failure: x`, in any case and spacing.
+    fn parse(text: &str) -> Self {
+        let text = text.trim();
+        let (kind, modifier) = match text.split_once('/') {
+            Some((kind, modifier)) => (kind.trim(), Some(modifier.trim())),
+            None => (text, None),
+        };
+        let (modifier_kind, modifier_text) = match modifier {
+            Some(m) => match m.split_once(':') {
+                Some((k, t)) => (k.trim(), t.trim()),
+                None => (m, ""),
+            },
+            None => ("", ""),
+        };
+        let owned = || modifier_text.to_owned();
+        match (
+            kind.to_ascii_lowercase().as_str(),
+            modifier_kind.to_ascii_lowercase().as_str(),
+        ) {
+            ("processed", "") => Self::Processed,
+            ("processed", "warning") => Self::Warning(owned()),
+            ("processed", "error") => Self::Error(owned()),
+            ("processed" | "failed", "failure") | ("failed", "") => Self::Failed(owned()),
+            ("failed", "error") => Self::Failed(owned()),
+            _ => Self::Other(text.to_owned()),
+        }
+    }
+}
+
+impl From<Disposition> for MdnStatus {
+    fn from(d: Disposition) -> Self {
+        match d {
+            Disposition::Error(m) => Self::Error(m.into_owned()),
+            Disposition::Failure(m) => Self::Failed(m.into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for MdnStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Processed => f.write_str("processed"),
+            Self::Warning(t) => write!(f, "processed/Warning: {t}"),
+            Self::Error(t) => write!(f, "processed/Error: {t}"),
+            Self::Failed(t) => write!(f, "failed/Failure: {t}"),
+            Self::Other(t) => f.write_str(t),
+        }
+    }
+}
+
+/// A `Disposition` field (RFC 8098 §3.2.6): the modes and the [`MdnStatus`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispositionField {
+    /// `automatic-action/MDN-sent-automatically` for AS2 (as received, trimmed).
+    pub modes: String,
+    /// The disposition type and modifier.
+    pub status: MdnStatus,
+    raw: String,
+}
+
+impl DispositionField {
+    /// The field AS2 receivers send: automatic modes and `status`.
+    pub fn automatic(status: MdnStatus) -> Self {
+        let raw = format!("{AUTOMATIC_MODES}; {status}");
+        DispositionField {
+            modes: AUTOMATIC_MODES.to_owned(),
+            status,
+            raw,
+        }
+    }
+
+    /// Parses a received field leniently: names and tokens in any case, with or without
+    /// spaces (IBM Sterling sends `Automatic-action/mdn-sent-automatically;processed`).
+    pub fn parse(value: &str) -> Self {
+        let raw = value.trim().to_owned();
+        let (modes, status) = match raw.split_once(';') {
+            Some((modes, status)) => (modes.trim().to_owned(), MdnStatus::parse(status)),
+            None => (String::new(), MdnStatus::parse(&raw)),
+        };
+        DispositionField { modes, status, raw }
+    }
+
+    /// The field value exactly as received (or as built).
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Display for DispositionField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_from_real_products() {
+        for (text, status) in [
+            (
+                "automatic-action/MDN-sent-automatically; processed",
+                MdnStatus::Processed,
+            ),
+            (
+                "Automatic-action/mdn-sent-automatically;processed",
+                MdnStatus::Processed,
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document",
+                MdnStatus::Warning("duplicate-document".into()),
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; processed/error: decryption-failed",
+                MdnStatus::Error("decryption-failed".into()),
+            ),
+            (
+                "automatic-action/MDN-sent-automatically;processed/Error:authentication-failed",
+                MdnStatus::Error("authentication-failed".into()),
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; failed/Failure: unsupported format",
+                MdnStatus::Failed("unsupported format".into()),
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; failed/failure: sender-equals-receiver",
+                MdnStatus::Failed("sender-equals-receiver".into()),
+            ),
+            (
+                "manual-action/MDN-sent-manually; displayed",
+                MdnStatus::Other("displayed".into()),
+            ),
+        ] {
+            let field = DispositionField::parse(text);
+            assert_eq!(field.status, status, "{text}");
+            assert_eq!(field.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn built_fields_read_back() {
+        for status in [
+            MdnStatus::Processed,
+            MdnStatus::Warning("duplicate-document".into()),
+            MdnStatus::Error("decryption-failed".into()),
+            MdnStatus::Failed("unsupported MIC-algorithms".into()),
+        ] {
+            let field = DispositionField::automatic(status.clone());
+            assert_eq!(DispositionField::parse(field.as_str()), field);
+        }
+        assert_eq!(
+            DispositionField::automatic(MdnStatus::Error("x".into())).as_str(),
+            "automatic-action/MDN-sent-automatically; processed/Error: x"
+        );
+    }
+
+    #[test]
+    fn negative_statuses_map_to_reference_codes() {
+        assert_eq!(
+            MdnStatus::Error("Decryption-Failed".into()).error_code(),
+            Some(ErrorCode::DecryptFailed)
+        );
+        assert_eq!(
+            MdnStatus::Failed("unsupported MIC-algorithms".into()).error_code(),
+            Some(ErrorCode::VerificationFailed)
+        );
+        assert_eq!(MdnStatus::Processed.error_code(), None);
+        assert_eq!(MdnStatus::Error("whatever".into()).error_code(), None);
+    }
+}

@@ -1,0 +1,1238 @@
+//! MDNs: every disposition built by the receiver and verified by the sender, sync and
+//! async, signed with each digest and unsigned; MDNs as real products write them; and the
+//! negative cases (tampering, wrong signer, MIC mismatch, wrong Original-Message-ID,
+//! unsigned when a signed receipt is required). OpenSSL checks our MDN signatures.
+
+mod common;
+
+use std::collections::HashSet;
+
+use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm};
+use as2_proto::cms::signed::{SignOptions, Signer};
+use as2_proto::mdn::{
+    self, Authenticity, DispositionField, MdnSettings, MdnStatus, MicCheck, Report, SentMessage,
+};
+use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
+use as2_proto::message::inbound::{
+    self, DuplicateCheck, InboundPolicy, IncomingKind, NoDuplicateCheck,
+};
+use as2_proto::message::outbound::{self, BuiltMessage, Compression, MdnRequest, OutboundMessage};
+use as2_proto::mic::{Mic, MicNameStyle};
+use as2_proto::{Error, ErrorCode, Limits, PolicyError, VerificationError};
+use common::{Identity, Pki};
+
+struct World {
+    pki: Pki,
+    /// The sender (us, waiting for the MDN).
+    a: Identity,
+    /// The receiver (the partner, writing the MDN).
+    b: Identity,
+}
+
+impl World {
+    fn new() -> World {
+        let pki = Pki::new();
+        let a = pki.party("a", 2048);
+        let b = pki.party("b", 2048);
+        World { pki, a, b }
+    }
+}
+
+#[derive(Clone)]
+struct Send {
+    sign: Option<DigestAlgorithm>,
+    encrypt: bool,
+    mdn: MdnRequest,
+    micalgs: Vec<DigestAlgorithm>,
+}
+
+impl Default for Send {
+    fn default() -> Self {
+        Send {
+            sign: Some(DigestAlgorithm::Sha256),
+            encrypt: true,
+            mdn: MdnRequest::Sync,
+            micalgs: vec![DigestAlgorithm::Sha256],
+        }
+    }
+}
+
+const PAYLOAD: &[u8] =
+    b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER~\r\nIEA*1*000000001~\r\n";
+
+fn send(w: &World, s: &Send, seed: u64) -> BuiltMessage {
+    let mut msg = OutboundMessage::new(
+        As2Id::new("Partner A").unwrap(),
+        As2Id::new("PartnerB").unwrap(),
+        PAYLOAD,
+    );
+    msg.content_type = "application/EDI-X12".into();
+    msg.file_name = Some("po.x12".into());
+    msg.compression = Compression::BeforeSigning;
+    msg.mdn = s.mdn.clone();
+    msg.signed_mdn_micalgs = s.micalgs.clone();
+    if let Some(digest) = s.sign {
+        let mut options = SignOptions::default();
+        options.digest = digest;
+        msg.signing = Some((Signer::new(&w.a.cert, &w.a.key), options));
+    }
+    if s.encrypt {
+        msg.encryption.0 = vec![&w.b.cert];
+        msg.encryption.1.cipher = ContentEncryption::Aes256Cbc;
+    }
+    outbound::build(&msg, common::now(), &mut common::rng(seed)).unwrap()
+}
+
+fn http(headers: &[(String, String)]) -> HttpHeaders {
+    headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+        .collect()
+}
+
+/// Receives `built` as B (optionally tweaking the policy) and returns B's reply.
+fn receive(
+    w: &World,
+    headers: &HttpHeaders,
+    body: &[u8],
+    settings: &MdnSettings<'_>,
+    duplicates: &mut dyn DuplicateCheck,
+    require_encryption: bool,
+    seed: u64,
+) -> mdn::Reply {
+    let limits = Limits::default();
+    let incoming = inbound::handle(headers, body, &limits).unwrap();
+    assert_eq!(incoming.kind, IncomingKind::Message);
+    let keys = [(w.b.cert.clone(), w.b.key.clone())];
+    let partner = [w.a.cert.clone()];
+    let mut policy = InboundPolicy::new(&keys, &partner, &limits);
+    policy.require_encryption = require_encryption;
+    let mut rng = common::rng(seed);
+    let report = match incoming.accept(&policy, duplicates, &mut rng) {
+        Ok(received) => Report::received(&received),
+        Err(rejected) => Report::rejected(&rejected),
+    };
+    mdn::reply(&incoming, &report, settings, common::now(), &mut rng).unwrap()
+}
+
+/// The MDN as the sender gets it: the sync response, or the async POST read through the
+/// inbound entry point.
+fn sender_verifies(
+    w: &World,
+    built: &BuiltMessage,
+    reply: &mdn::Reply,
+) -> Result<mdn::Verdict, Error> {
+    let limits = Limits::default();
+    let mdn = reply.mdn.as_ref().expect("an MDN was requested");
+    let (headers, body) = if mdn.async_url.is_some() {
+        assert_eq!(reply.response.status, 200);
+        assert!(
+            reply
+                .response
+                .headers
+                .iter()
+                .any(|(n, v)| n == "Content-Type" && v.starts_with("text/plain"))
+        );
+        (http(&mdn.headers), mdn.body.clone())
+    } else {
+        assert_eq!(reply.response.headers, mdn.headers);
+        assert_eq!(reply.response.body, mdn.body);
+        (http(&reply.response.headers), reply.response.body.clone())
+    };
+    let sent = SentMessage::from(built);
+    if mdn.async_url.is_some() {
+        let incoming = inbound::handle(&headers, &body, &limits).unwrap();
+        assert_eq!(incoming.kind, IncomingKind::Mdn);
+        let parsed = incoming.parse_mdn(&limits)?;
+        let sent = parsed.find(|id| (id == built.message_id.bare()).then(|| sent.clone()))?;
+        return parsed.verify(&sent, std::slice::from_ref(&w.b.cert), &limits);
+    }
+    let parsed = mdn::parse(&headers, &body, &limits)?;
+    assert_eq!(parsed.from.as_ref().map(As2Id::as_str), Some("PartnerB"));
+    assert_eq!(parsed.to.as_ref().map(As2Id::as_str), Some("Partner A"));
+    assert_eq!(parsed.original_recipient.as_deref(), Some("PartnerB"));
+    assert_eq!(parsed.final_recipient.as_deref(), Some("PartnerB"));
+    assert_eq!(
+        parsed.original_message_id.as_deref(),
+        Some(built.message_id.as_str())
+    );
+    assert!(
+        parsed
+            .reporting_ua
+            .as_deref()
+            .unwrap()
+            .starts_with("as2-proto/")
+    );
+    assert!(!parsed.text.is_empty());
+    parsed.verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
+}
+
+fn tamper(body: &mut [u8], needle: &[u8]) {
+    let at = body
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{:?} not in body", String::from_utf8_lossy(needle)));
+    body[at] ^= 0x01;
+}
+
+#[test]
+fn processed_signed_sync_round_trip() {
+    let w = World::new();
+    let built = send(&w, &Send::default(), 1);
+    let signer = Signer::new(&w.b.cert, &w.b.key);
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::signed(signer),
+        &mut NoDuplicateCheck,
+        false,
+        2,
+    );
+    assert_eq!(reply.response.status, 200);
+    let mdn = reply.mdn.as_ref().unwrap();
+    assert_eq!(mdn.signed, Some(DigestAlgorithm::Sha256));
+    assert_eq!(mdn.original_message_id, built.message_id.as_str());
+    // AS2 headers swapped, own Message-ID, Date, AS2-Version.
+    let get = |name: &str| {
+        mdn.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("AS2-From"), Some("PartnerB"));
+    assert_eq!(get("AS2-To"), Some("\"Partner A\""));
+    assert_eq!(get("AS2-Version"), Some("1.2"));
+    assert_eq!(get("Message-ID"), Some(mdn.message_id.as_str()));
+    assert_ne!(mdn.message_id, built.message_id);
+    assert!(get("Date").is_some_and(|d| d.ends_with(" GMT")));
+    assert!(
+        get("Content-Type")
+            .unwrap()
+            .starts_with("multipart/signed;")
+    );
+    let body = String::from_utf8_lossy(&mdn.body);
+    assert!(body.contains("Content-Type: multipart/report; report-type=disposition-notification"));
+    assert!(body.contains("Original-Recipient: rfc822; PartnerB\r\n"));
+    assert!(body.contains(&format!(
+        "Original-Message-ID: {}\r\n",
+        built.message_id.as_str()
+    )));
+    assert!(body.contains(&format!(
+        "Received-Content-MIC: {}\r\n",
+        built.mic.as_ref().unwrap().to_field(MicNameStyle::Dashed)
+    )));
+
+    let verdict = sender_verifies(&w, &built, &reply).unwrap();
+    assert!(verdict.is_success());
+    assert!(verdict.is_authentic());
+    assert_eq!(verdict.status, MdnStatus::Processed);
+    assert_eq!(verdict.mic, MicCheck::Matched);
+    assert_eq!(verdict.failure_code(), None);
+    assert_eq!(
+        verdict.disposition.as_str(),
+        "automatic-action/MDN-sent-automatically; processed"
+    );
+    match &verdict.authenticity {
+        Authenticity::Signed(v) => {
+            assert_eq!(v.digest, DigestAlgorithm::Sha256);
+            assert_eq!(v.signer, w.b.cert);
+            assert!(v.algorithm_protection, "RFC 6211 on by default");
+        }
+        other => panic!("not signed: {other:?}"),
+    }
+}
+
+#[test]
+fn each_digest_sync_and_async_signed_and_unsigned() {
+    let w = World::new();
+    let signer = Signer::new(&w.b.cert, &w.b.key);
+    let mut seed = 10;
+    for digest in [
+        DigestAlgorithm::Sha1,
+        DigestAlgorithm::Sha256,
+        DigestAlgorithm::Sha384,
+        DigestAlgorithm::Sha512,
+    ] {
+        for mode in [
+            MdnRequest::Sync,
+            MdnRequest::Async("https://a.example/as2/mdn".into()),
+        ] {
+            for signed_mdn in [true, false] {
+                seed += 1;
+                let s = Send {
+                    sign: Some(digest),
+                    mdn: mode.clone(),
+                    micalgs: if signed_mdn { vec![digest] } else { vec![] },
+                    ..Send::default()
+                };
+                let built = send(&w, &s, seed);
+                let reply = receive(
+                    &w,
+                    &http(&built.headers),
+                    &built.body,
+                    &MdnSettings::signed(signer),
+                    &mut NoDuplicateCheck,
+                    false,
+                    seed + 1000,
+                );
+                let mdn = reply.mdn.as_ref().unwrap();
+                let label = format!("{digest:?} {mode:?} signed={signed_mdn}");
+                assert_eq!(mdn.signed, signed_mdn.then_some(digest), "{label}");
+                match &mode {
+                    MdnRequest::Async(url) => {
+                        assert_eq!(mdn.async_url.as_deref(), Some(url.as_str()), "{label}");
+                        assert_ne!(reply.response.body, mdn.body, "{label}");
+                    }
+                    _ => assert_eq!(mdn.async_url, None, "{label}"),
+                }
+                let verdict = sender_verifies(&w, &built, &reply).unwrap();
+                assert!(verdict.is_success(), "{label}: {verdict:?}");
+                assert_eq!(verdict.is_authentic(), signed_mdn, "{label}");
+                assert_eq!(verdict.mic, MicCheck::Matched, "{label}");
+                if let Authenticity::Signed(v) = &verdict.authenticity {
+                    assert_eq!(v.digest, digest, "{label}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn signs_with_the_first_supported_micalg_not_the_last() {
+    let w = World::new();
+    let built = send(&w, &Send::default(), 20);
+    // Rewrite the request: md5 (unsupported) first, then sha384, then sha256.
+    let mut headers = built.headers.clone();
+    for (n, v) in &mut headers {
+        if n == "Disposition-Notification-Options" {
+            *v = "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, md5, SHA384, sha-256".into();
+        }
+    }
+    let signer = Signer::new(&w.b.cert, &w.b.key);
+    let reply = receive(
+        &w,
+        &http(&headers),
+        &built.body,
+        &MdnSettings::signed(signer),
+        &mut NoDuplicateCheck,
+        false,
+        21,
+    );
+    assert_eq!(
+        reply.mdn.as_ref().unwrap().signed,
+        Some(DigestAlgorithm::Sha384)
+    );
+    let verdict = sender_verifies(&w, &built, &reply).unwrap();
+    assert!(verdict.is_success());
+}
+
+/// One outcome of the inbound parser and the disposition it must produce.
+struct Outcome {
+    name: &'static str,
+    status: MdnStatus,
+    code: Option<ErrorCode>,
+}
+
+#[test]
+fn every_disposition_round_trips() {
+    let w = World::new();
+    let stranger = w.pki.party("stranger", 2048);
+    let signer = Signer::new(&w.b.cert, &w.b.key);
+    let settings = MdnSettings::signed(signer);
+    let limits = Limits::default();
+    let mut checked = 0;
+    let mut check = |outcome: Outcome, built: &BuiltMessage, reply: mdn::Reply| {
+        // OpenSSL (text mode, as S/MIME mail agents verify) accepts every signed MDN too.
+        if reply.mdn.as_ref().is_some_and(|m| m.signed.is_some()) {
+            openssl_verify(&w.pki, &reply.response);
+        }
+        let mdn = reply.mdn.as_ref().expect(outcome.name);
+        assert_eq!(mdn.disposition.status, outcome.status, "{}", outcome.name);
+        let verdict = sender_verifies(&w, built, &reply)
+            .unwrap_or_else(|e| panic!("{}: sender could not verify: {e}", outcome.name));
+        assert_eq!(verdict.status, outcome.status, "{}", outcome.name);
+        let accepted = matches!(outcome.status, MdnStatus::Processed | MdnStatus::Warning(_));
+        assert_eq!(verdict.is_success(), accepted, "{}", outcome.name);
+        assert_eq!(verdict.failure_code(), outcome.code, "{}", outcome.name);
+        checked += 1;
+    };
+
+    // processed
+    let built = send(&w, &Send::default(), 30);
+    let mut seen = HashSet::new();
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &settings,
+        &mut seen,
+        false,
+        31,
+    );
+    check(
+        Outcome {
+            name: "processed",
+            status: MdnStatus::Processed,
+            code: None,
+        },
+        &built,
+        reply,
+    );
+    // processed/Warning: duplicate-document (the same message again)
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &settings,
+        &mut seen,
+        false,
+        32,
+    );
+    check(
+        Outcome {
+            name: "duplicate",
+            status: MdnStatus::Warning("duplicate-document".into()),
+            code: None,
+        },
+        &built,
+        reply,
+    );
+
+    // processed/Error: decryption-failed (encrypted to someone else)
+    let mut msg_to_stranger = OutboundMessage::new(
+        As2Id::new("Partner A").unwrap(),
+        As2Id::new("PartnerB").unwrap(),
+        PAYLOAD,
+    );
+    msg_to_stranger.mdn = MdnRequest::Sync;
+    msg_to_stranger.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+    msg_to_stranger.signing = Some((Signer::new(&w.a.cert, &w.a.key), SignOptions::default()));
+    msg_to_stranger.encryption.0 = vec![&stranger.cert];
+    let built = outbound::build(&msg_to_stranger, common::now(), &mut common::rng(33)).unwrap();
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &settings,
+        &mut NoDuplicateCheck,
+        false,
+        34,
+    );
+    check(
+        Outcome {
+            name: "decryption-failed",
+            status: MdnStatus::Error("decryption-failed".into()),
+            code: Some(ErrorCode::DecryptFailed),
+        },
+        &built,
+        reply,
+    );
+
+    // processed/Error: authentication-failed (signed by a key the agreement does not know)
+    let mut by_stranger = msg_to_stranger.clone();
+    by_stranger.encryption.0 = vec![&w.b.cert];
+    by_stranger.signing = Some((
+        Signer::new(&stranger.cert, &stranger.key),
+        SignOptions::default(),
+    ));
+    let built = outbound::build(&by_stranger, common::now(), &mut common::rng(35)).unwrap();
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &settings,
+        &mut NoDuplicateCheck,
+        false,
+        36,
+    );
+    check(
+        Outcome {
+            name: "authentication-failed",
+            status: MdnStatus::Error("authentication-failed".into()),
+            code: Some(ErrorCode::VerificationFailed),
+        },
+        &built,
+        reply,
+    );
+
+    // processed/Error: integrity-check-failed (content changed after signing)
+    let s = Send {
+        encrypt: false,
+        ..Send::default()
+    };
+    let mut unencrypted = send(&w, &Send { ..s.clone() }, 37);
+    let mut plain = OutboundMessage::new(
+        As2Id::new("Partner A").unwrap(),
+        As2Id::new("PartnerB").unwrap(),
+        PAYLOAD,
+    );
+    plain.mdn = MdnRequest::Sync;
+    plain.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+    plain.signing = Some((Signer::new(&w.a.cert, &w.a.key), SignOptions::default()));
+    let mut tampered = outbound::build(&plain, common::now(), &mut common::rng(38)).unwrap();
+    tamper(&mut tampered.body, b"RECEIVER");
+    let reply = receive(
+        &w,
+        &http(&tampered.headers),
+        &tampered.body,
+        &settings,
+        &mut NoDuplicateCheck,
+        false,
+        39,
+    );
+    check(
+        Outcome {
+            name: "integrity-check-failed",
+            status: MdnStatus::Error("integrity-check-failed".into()),
+            code: Some(ErrorCode::VerificationFailed),
+        },
+        &tampered,
+        reply,
+    );
+
+    // processed/Error: insufficient-message-security (agreement requires encryption)
+    let reply = receive(
+        &w,
+        &http(&unencrypted.headers),
+        &unencrypted.body,
+        &settings,
+        &mut NoDuplicateCheck,
+        true,
+        40,
+    );
+    check(
+        Outcome {
+            name: "insufficient-message-security",
+            status: MdnStatus::Error("insufficient-message-security".into()),
+            code: Some(ErrorCode::InsufficientMessageSecurityUnencrypted),
+        },
+        &unencrypted,
+        reply,
+    );
+
+    // processed/Error: unknown-trading-relationship (no agreement)
+    let headers = http(&unencrypted.headers);
+    let incoming = inbound::handle(&headers, &unencrypted.body, &limits).unwrap();
+    let report = Report::rejected(&incoming.unknown_partner());
+    let reply = mdn::reply(
+        &incoming,
+        &report,
+        &settings,
+        common::now(),
+        &mut common::rng(41),
+    )
+    .unwrap();
+    assert_eq!(report.code, Some(ErrorCode::AgreementNotFound));
+    check(
+        Outcome {
+            name: "unknown-trading-relationship",
+            status: MdnStatus::Error("unknown-trading-relationship".into()),
+            code: Some(ErrorCode::AgreementNotFound),
+        },
+        &unencrypted,
+        reply,
+    );
+
+    // processed/Error: decompression-failed (built straight from the error)
+    let report = Report::error(&Error::DecompressionFailed);
+    let reply = mdn::reply(
+        &incoming,
+        &report,
+        &settings,
+        common::now(),
+        &mut common::rng(42),
+    )
+    .unwrap();
+    check(
+        Outcome {
+            name: "decompression-failed",
+            status: MdnStatus::Error("decompression-failed".into()),
+            code: Some(ErrorCode::DecompressionFailed),
+        },
+        &unencrypted,
+        reply,
+    );
+
+    // failed/Failure: unsupported format (a multipart payload)
+    let report = Report::error(&Error::UnsupportedFormat("multipart payload"));
+    let reply = mdn::reply(
+        &incoming,
+        &report,
+        &settings,
+        common::now(),
+        &mut common::rng(43),
+    )
+    .unwrap();
+    check(
+        Outcome {
+            name: "unsupported format",
+            status: MdnStatus::Failed("unsupported format".into()),
+            code: Some(ErrorCode::InvalidSmimeFormat),
+        },
+        &unencrypted,
+        reply,
+    );
+
+    // failed/Failure: unsupported MIC-algorithms (only md5 offered, as required): unsigned.
+    for (n, v) in &mut unencrypted.headers {
+        if n == "Disposition-Notification-Options" {
+            *v = "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=required, md5".into();
+        }
+    }
+    let reply = receive(
+        &w,
+        &http(&unencrypted.headers),
+        &unencrypted.body,
+        &settings,
+        &mut NoDuplicateCheck,
+        false,
+        44,
+    );
+    // A sender offering only md5 cannot insist on a signature it could check.
+    unencrypted.signed_mdn_requested = false;
+    assert_eq!(
+        reply.mdn.as_ref().unwrap().signed,
+        None,
+        "cannot sign with an algorithm the sender accepts"
+    );
+    check(
+        Outcome {
+            name: "unsupported MIC-algorithms",
+            status: MdnStatus::Failed("unsupported MIC-algorithms".into()),
+            code: Some(ErrorCode::VerificationFailed),
+        },
+        &unencrypted,
+        reply,
+    );
+    assert_eq!(checked, 10);
+}
+
+#[test]
+fn no_mdn_requested_gets_a_plain_acknowledgement() {
+    let w = World::new();
+    let s = Send {
+        mdn: MdnRequest::None,
+        micalgs: vec![],
+        ..Send::default()
+    };
+    let built = send(&w, &s, 50);
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::new(),
+        &mut NoDuplicateCheck,
+        false,
+        51,
+    );
+    assert!(reply.mdn.is_none());
+    assert_eq!(reply.response.status, 200);
+    // Refused without an MDN: the HTTP status carries it.
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body[..built.body.len() / 2],
+        &MdnSettings::new(),
+        &mut NoDuplicateCheck,
+        false,
+        52,
+    );
+    assert!(reply.mdn.is_none());
+    assert_eq!(reply.response.status, 400);
+    assert!(
+        String::from_utf8_lossy(&reply.response.body)
+            .contains("DECRYPT_FAILED_INVALID_SMIME_FORMAT")
+    );
+}
+
+#[test]
+fn signed_receipt_without_a_signing_key() {
+    let w = World::new();
+    let built = send(&w, &Send::default(), 60);
+    // Unsigned by default policy...
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::new(),
+        &mut NoDuplicateCheck,
+        false,
+        61,
+    );
+    assert_eq!(reply.mdn.as_ref().unwrap().signed, None);
+    // ...which the sender refuses, since it asked for a signed receipt.
+    let err = sender_verifies(&w, &built, &reply).unwrap_err();
+    assert_eq!(err, Error::Policy(PolicyError::SignatureRequired));
+    assert_eq!(err.code(), ErrorCode::VerificationFailed);
+    // A sender that accepts unsigned receipts gets a successful verdict.
+    let limits = Limits::default();
+    let parsed = mdn::parse(
+        &http(&reply.response.headers),
+        &reply.response.body,
+        &limits,
+    )
+    .unwrap();
+    let relaxed = SentMessage::new(built.message_id.clone(), built.mic.clone());
+    let verdict = parsed.verify(&relaxed, &[], &limits).unwrap();
+    assert!(verdict.is_success());
+    assert!(!verdict.is_authentic());
+    // An agreement that insists on signing fails instead.
+    let mut strict = MdnSettings::new();
+    strict.require_signing = true;
+    let h = http(&built.headers);
+    let incoming = inbound::handle(&h, &built.body, &limits).unwrap();
+    let report = Report::with_status(MdnStatus::Processed, built.mic.clone());
+    let err = mdn::reply(
+        &incoming,
+        &report,
+        &strict,
+        common::now(),
+        &mut common::rng(62),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::SigningFailed(_)));
+}
+
+fn signed_reply(w: &World, seed: u64) -> (BuiltMessage, mdn::Reply) {
+    let built = send(w, &Send::default(), seed);
+    let reply = receive(
+        w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::signed(Signer::new(&w.b.cert, &w.b.key)),
+        &mut NoDuplicateCheck,
+        false,
+        seed + 1,
+    );
+    (built, reply)
+}
+
+#[test]
+fn tampered_mdn_text_fails() {
+    let w = World::new();
+    let (built, mut reply) = signed_reply(&w, 70);
+    // "processed" -> "procesSed" in the signed Disposition field.
+    let body = &mut reply.response.body;
+    let at = body
+        .windows(18)
+        .position(|w| w == b"automatically; pro")
+        .unwrap();
+    body[at + 20] ^= 0x20;
+    let limits = Limits::default();
+    let parsed = mdn::parse(&http(&reply.response.headers), body, &limits).unwrap();
+    let err = parsed
+        .verify(
+            &SentMessage::from(&built),
+            std::slice::from_ref(&w.b.cert),
+            &limits,
+        )
+        .unwrap_err();
+    assert_eq!(err, Error::Verification(VerificationError::DigestMismatch));
+    assert_eq!(err.code(), ErrorCode::VerificationFailed);
+}
+
+#[test]
+fn wrong_signer_fails() {
+    let w = World::new();
+    let (built, reply) = signed_reply(&w, 80);
+    let limits = Limits::default();
+    let parsed = mdn::parse(
+        &http(&reply.response.headers),
+        &reply.response.body,
+        &limits,
+    )
+    .unwrap();
+    // Verified against the wrong partner certificate: the embedded one is not trusted.
+    let err = parsed
+        .verify(
+            &SentMessage::from(&built),
+            std::slice::from_ref(&w.a.cert),
+            &limits,
+        )
+        .unwrap_err();
+    assert_eq!(err, Error::Verification(VerificationError::SignerNotFound));
+    let err = parsed
+        .verify(&SentMessage::from(&built), &[], &limits)
+        .unwrap_err();
+    assert_eq!(err, Error::Verification(VerificationError::SignerNotFound));
+}
+
+#[test]
+fn mic_mismatch_is_never_success() {
+    let w = World::new();
+    let (built, reply) = signed_reply(&w, 90);
+    let limits = Limits::default();
+    let parsed = mdn::parse(
+        &http(&reply.response.headers),
+        &reply.response.body,
+        &limits,
+    )
+    .unwrap();
+    let mut sent = SentMessage::from(&built);
+    let ours = built.mic.clone().unwrap();
+    // Same algorithm, other digest.
+    let mut other = ours.clone();
+    other.digest[0] ^= 1;
+    sent.mic = Some(other);
+    let verdict = parsed
+        .verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
+        .unwrap();
+    assert_eq!(verdict.status, MdnStatus::Processed);
+    assert!(matches!(verdict.mic, MicCheck::Mismatched { .. }));
+    assert!(!verdict.is_success());
+    assert_eq!(verdict.failure_code(), Some(ErrorCode::VerificationFailed));
+    let err = verdict.mic_error().unwrap();
+    assert_eq!(err, Error::Verification(VerificationError::MicMismatch));
+    assert_eq!(err.code(), ErrorCode::VerificationFailed);
+    // Same digest bytes under another algorithm name is a mismatch too.
+    sent.mic = Some(Mic {
+        algorithm: DigestAlgorithm::Sha1,
+        digest: ours.digest[..20].to_vec(),
+    });
+    let verdict = parsed
+        .verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
+        .unwrap();
+    assert!(!verdict.is_success());
+    // Missing MIC.
+    let report = Report::with_status(MdnStatus::Processed, None);
+    let h = http(&built.headers);
+    let incoming = inbound::handle(&h, &built.body, &limits).unwrap();
+    let reply = mdn::reply(
+        &incoming,
+        &report,
+        &MdnSettings::new(),
+        common::now(),
+        &mut common::rng(91),
+    )
+    .unwrap();
+    let parsed = mdn::parse(
+        &http(&reply.response.headers),
+        &reply.response.body,
+        &limits,
+    )
+    .unwrap();
+    let verdict = parsed
+        .verify(
+            &SentMessage::new(built.message_id.clone(), Some(ours)),
+            &[],
+            &limits,
+        )
+        .unwrap();
+    assert_eq!(verdict.mic, MicCheck::Missing);
+    assert!(!verdict.is_success());
+    assert_eq!(
+        verdict.mic_error(),
+        Some(Error::Verification(VerificationError::MicMissing))
+    );
+}
+
+#[test]
+fn wrong_or_unknown_original_message_id() {
+    let w = World::new();
+    let (built, reply) = signed_reply(&w, 100);
+    let limits = Limits::default();
+    let parsed = mdn::parse(
+        &http(&reply.response.headers),
+        &reply.response.body,
+        &limits,
+    )
+    .unwrap();
+    let mut sent = SentMessage::from(&built);
+    sent.message_id = MessageId::parse(b"<another@partner-a>").unwrap();
+    let err = parsed
+        .verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidHeader {
+                header: "Original-Message-ID",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    let err = parsed.find(|_| None::<SentMessage>).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidHeader {
+            header: "Original-Message-ID",
+            reason: "names no message we sent"
+        }
+    ));
+    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    // The lookup gets the bare id.
+    let found = parsed
+        .find(|id| (id == built.message_id.bare()).then_some(7))
+        .unwrap();
+    assert_eq!(found, 7);
+}
+
+#[test]
+fn openssl_verifies_our_signed_mdn() {
+    let w = World::new();
+    let (_, reply) = signed_reply(&w, 110);
+    let text = openssl_verify(&w.pki, &reply.response);
+    assert!(text.contains("message/disposition-notification"), "{text}");
+    assert!(text.contains("Disposition: automatic-action/MDN-sent-automatically; processed"));
+}
+
+/// `openssl cms -verify` on the MDN as an S/MIME mail; returns the verified content.
+fn openssl_verify(pki: &Pki, response: &mdn::HttpResponse) -> String {
+    let ct = response
+        .headers
+        .iter()
+        .find(|(n, _)| n == "Content-Type")
+        .unwrap()
+        .1
+        .clone();
+    let mut smime = format!("MIME-Version: 1.0\r\nContent-Type: {ct}\r\n\r\n").into_bytes();
+    smime.extend_from_slice(&response.body);
+    let path = pki.write("mdn.eml", &smime);
+    let out = common::openssl(
+        pki.path(),
+        &[
+            "cms",
+            "-verify",
+            "-inform",
+            "SMIME",
+            "-in",
+            path.to_str().unwrap(),
+            "-CAfile",
+            "ca.crt",
+            "-purpose",
+            "any",
+        ],
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// MDNs as real products write them.
+
+const SENT_ID: &str = "<20261121-0001@partner-a.example>";
+
+/// A report body with the given fields, text part headers and line ends.
+fn report_body(boundary: &str, text_headers: &str, fields: &str) -> String {
+    format!(
+        "--{boundary}\r\n{text_headers}\r\nYour message was received.\r\n\r\n--{boundary}\r\nContent-Type: message/disposition-notification\r\n\r\n{fields}\r\n--{boundary}--\r\n"
+    )
+}
+
+fn product_headers(content_type: &str, extra: &[(&str, &str)]) -> HttpHeaders {
+    let mut v: Vec<(String, Vec<u8>)> =
+        vec![("Content-Type".into(), content_type.as_bytes().to_vec())];
+    for (n, val) in extra {
+        v.push(((*n).to_owned(), val.as_bytes().to_vec()));
+    }
+    v.into_iter().collect()
+}
+
+fn sent(mic: Option<&str>) -> SentMessage {
+    SentMessage::new(
+        MessageId::parse(SENT_ID.as_bytes()).unwrap(),
+        mic.map(|m| Mic::parse_field(m).unwrap()),
+    )
+}
+
+/// Name, text part headers, disposition-notification fields, HTTP headers.
+type ProductCase = (
+    &'static str,
+    &'static str,
+    String,
+    Vec<(&'static str, &'static str)>,
+);
+
+const MIC: &str = "mu0DXf4XDq5sU3Oeiw1mLwd24bLp/erETo3WUupXZR0=, sha256";
+
+#[test]
+fn unsigned_mdns_from_real_products() {
+    let limits = Limits::default();
+    let cases: [ProductCase; 4] = [
+        (
+            "TIBCO: no Original-Recipient",
+            "Content-Type: text/plain\r\n",
+            format!(
+                "Reporting-UA: TIBCO BusinessConnect\r\nFinal-Recipient: rfc822; PartnerB\r\nOriginal-Message-ID: {SENT_ID}\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\nReceived-Content-MIC: {MIC}\r\n"
+            ),
+            vec![
+                ("AS2-From", "PartnerB"),
+                ("AS2-To", "\"Partner A\""),
+                ("Message-ID", "<t1@tibco>"),
+            ],
+        ),
+        (
+            "SEEBURGER: recipients without rfc822;",
+            "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n",
+            format!(
+                "Reporting-UA: SEEBURGER BIS\r\nOriginal-Recipient: PartnerB\r\nFinal-Recipient: PartnerB\r\nOriginal-Message-ID: {SENT_ID}\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\nReceived-Content-MIC: {}\r\n",
+                MIC.replace("sha256", "SHA-256")
+            ),
+            vec![("AS2-From", "PartnerB"), ("AS2-To", "Partner A")],
+        ),
+        (
+            "IBM Sterling: any case, any order, no spaces, text part without Content-Type",
+            "",
+            format!(
+                "received-content-mic: {MIC}\r\ndisposition: Automatic-action/mdn-sent-automatically;processed\r\nORIGINAL-MESSAGE-ID: {SENT_ID}\r\nfinal-recipient: rfc822;PartnerB\r\n"
+            ),
+            vec![("as2-from", "\"PartnerB\""), ("as2-to", "\"Partner A\"")],
+        ),
+        (
+            "async MDN with no Message-ID, last field without line end, folded field",
+            "Content-Type: text/plain\r\n",
+            format!(
+                "Original-Message-ID:\r\n {SENT_ID}\r\nDisposition: automatic-action/MDN-sent-automatically;\r\n\tprocessed\r\nReceived-Content-MIC: {MIC}"
+            ),
+            vec![("AS2-From", "PartnerB"), ("AS2-To", "Partner A")],
+        ),
+    ];
+    for (name, text_headers, fields, extra) in cases {
+        let body = report_body("b0und", text_headers, &fields);
+        for crlf in [true, false] {
+            let body = if crlf {
+                body.clone()
+            } else {
+                body.replace("\r\n", "\n")
+            };
+            let headers = product_headers(
+                "multipart/report; report-type=\"disposition-notification\"; boundary=\"b0und\"",
+                &extra,
+            );
+            let parsed = mdn::parse(&headers, body.as_bytes(), &limits)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!parsed.is_signed());
+            assert_eq!(
+                parsed.original_message_id.as_deref(),
+                Some(SENT_ID),
+                "{name}"
+            );
+            assert_eq!(parsed.disposition.status, MdnStatus::Processed, "{name}");
+            assert_eq!(parsed.text, "Your message was received.", "{name}");
+            assert_eq!(
+                parsed.from.as_ref().map(As2Id::as_str),
+                Some("PartnerB"),
+                "{name}"
+            );
+            let verdict = parsed.verify(&sent(Some(MIC)), &[], &limits).unwrap();
+            assert!(verdict.is_success(), "{name} (crlf={crlf}): {verdict:?}");
+            assert_eq!(verdict.mic, MicCheck::Matched, "{name}");
+        }
+    }
+}
+
+/// Signs `entity` with the OpenSSL CLI (detached, DER) as `who`.
+fn openssl_sign(pki: &Pki, who: &Identity, entity: &[u8], name: &str) -> Vec<u8> {
+    let input = pki.write(&format!("{name}.in"), entity);
+    let out = pki.path().join(format!("{name}.p7s"));
+    common::openssl(
+        pki.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-md",
+            "sha256",
+            "-outform",
+            "DER",
+            "-in",
+            input.to_str().unwrap(),
+            "-signer",
+            who.cert_path.to_str().unwrap(),
+            "-inkey",
+            who.key_path.to_str().unwrap(),
+            "-out",
+            out.to_str().unwrap(),
+        ],
+    );
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn signed_mdns_from_real_products() {
+    let w = World::new();
+    let limits = Limits::default();
+    let fields = format!(
+        "Reporting-UA: IBM Sterling B2B Integrator\r\nOriginal-Recipient: rfc822; PartnerB\r\nFinal-Recipient: rfc822; PartnerB\r\nOriginal-Message-ID: {SENT_ID}\r\nDisposition: Automatic-action/mdn-sent-automatically;processed\r\nReceived-Content-MIC: {MIC}\r\n"
+    );
+    let report = format!(
+        "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"inner\"\r\n\r\n{}",
+        report_body("inner", "", &fields)
+    );
+    let der = openssl_sign(&w.pki, &w.b, report.as_bytes(), "sterling");
+    let b64 = {
+        let mut pem = common::openssl(w.pki.path(), &["base64", "-in", "sterling.p7s"]);
+        pem.retain(|b| *b != b'\r');
+        String::from_utf8(pem).unwrap().replace('\n', "\r\n")
+    };
+    // Raw DER with no Content-Transfer-Encoding (IBM Sterling), base64 without saying so,
+    // and the proper base64 form; the signature part in x-pkcs7-signature too.
+    let signature_parts: Vec<(&str, Vec<u8>)> = vec![
+        ("raw DER, no CTE", [b"Content-Type: application/pkcs7-signature\r\n\r\n".to_vec(), der.clone()].concat()),
+        ("base64, no CTE", format!("Content-Type: application/x-pkcs7-signature; name=smime.p7s\r\n\r\n{b64}").into_bytes()),
+        ("base64", format!("Content-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}").into_bytes()),
+    ];
+    for (name, sig_part) in signature_parts {
+        let mut body = b"--outer\r\n".to_vec();
+        body.extend_from_slice(report.as_bytes());
+        body.extend_from_slice(b"\r\n--outer\r\n");
+        body.extend_from_slice(&sig_part);
+        body.extend_from_slice(b"\r\n--outer--\r\n");
+        let headers = product_headers(
+            "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha256; boundary=outer",
+            &[("AS2-From", "PartnerB"), ("AS2-To", "\"Partner A\"")],
+        );
+        let parsed = mdn::parse(&headers, &body, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(parsed.is_signed(), "{name}");
+        let mut s = sent(Some(MIC));
+        s.require_signed_mdn = true;
+        let verdict = parsed
+            .verify(&s, std::slice::from_ref(&w.b.cert), &limits)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(verdict.is_success(), "{name}");
+        assert!(verdict.is_authentic(), "{name}");
+        // Signed by B, but the sender trusts only A's certificate.
+        let err = parsed
+            .verify(&s, std::slice::from_ref(&w.a.cert), &limits)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Verification(VerificationError::SignerNotFound),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn negative_mdns_from_real_products() {
+    let limits = Limits::default();
+    for (disposition, status, code) in [
+        (
+            "automatic-action/MDN-sent-automatically; processed/error: decryption-failed",
+            MdnStatus::Error("decryption-failed".into()),
+            Some(ErrorCode::DecryptFailed),
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: authentication-failed",
+            MdnStatus::Error("authentication-failed".into()),
+            Some(ErrorCode::VerificationFailed),
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; failed/Failure: unsupported MIC-algorithms",
+            MdnStatus::Failed("unsupported MIC-algorithms".into()),
+            Some(ErrorCode::VerificationFailed),
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: unexpected-processing-error",
+            MdnStatus::Error("unexpected-processing-error".into()),
+            None,
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document",
+            MdnStatus::Warning("duplicate-document".into()),
+            None,
+        ),
+    ] {
+        let fields = format!("Original-Message-ID: {SENT_ID}\r\nDisposition: {disposition}\r\n");
+        let body = report_body("b", "Content-Type: text/plain\r\n", &fields);
+        let headers = product_headers(
+            "multipart/report; report-type=disposition-notification; boundary=b",
+            &[],
+        );
+        let parsed = mdn::parse(&headers, body.as_bytes(), &limits).unwrap();
+        assert_eq!(parsed.disposition, DispositionField::parse(disposition));
+        let verdict = parsed.verify(&sent(None), &[], &limits).unwrap();
+        assert_eq!(verdict.status, status, "{disposition}");
+        assert_eq!(verdict.failure_code(), code, "{disposition}");
+        assert_eq!(
+            verdict.is_success(),
+            matches!(status, MdnStatus::Warning(_)),
+            "{disposition}"
+        );
+    }
+}
+
+#[test]
+fn not_an_mdn() {
+    let limits = Limits::default();
+    for (ct, body) in [
+        ("application/EDI-X12", &b"ISA*00~"[..]),
+        ("multipart/report; report-type=disposition-notification; boundary=b", b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--\r\n"),
+        ("multipart/report; boundary=b", b"--b\r\nContent-Type: message/disposition-notification\r\n\r\nReporting-UA: x\r\n\r\n--b--\r\n"),
+    ] {
+        let headers = product_headers(ct, &[]);
+        let err = mdn::parse(&headers, body, &limits).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedFormat(_) | Error::InvalidHeader { .. }),
+            "{ct}: {err:?}"
+        );
+    }
+    // Content-Type missing entirely.
+    let err = mdn::parse(&HttpHeaders::new(), b"x", &limits).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidHeader {
+            header: "Content-Type",
+            ..
+        }
+    ));
+    // Over the body limit.
+    let mut small = Limits::default();
+    small.max_body_size = 4;
+    let err = mdn::parse(
+        &product_headers("multipart/report; boundary=b", &[]),
+        b"12345",
+        &small,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded { .. }));
+}
+
+/// An older partner that expects `unknown-trading-partner` instead of the reference's
+/// `unknown-trading-relationship`.
+struct LegacyPartner;
+
+impl as2_proto::record::ErrorPolicy for LegacyPartner {
+    fn disposition(&self, error: &Error) -> as2_proto::Disposition {
+        match error {
+            Error::UnknownTradingPartner => {
+                as2_proto::Disposition::Error("unknown-trading-partner".into())
+            }
+            other => other.disposition(),
+        }
+    }
+}
+
+#[test]
+fn error_policy_overrides_the_modifier() {
+    let w = World::new();
+    let built = send(&w, &Send::default(), 120);
+    let limits = Limits::default();
+    let headers = http(&built.headers);
+    let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
+    let report = Report::rejected_with(&incoming.unknown_partner(), &LegacyPartner);
+    assert_eq!(report.code, Some(ErrorCode::AgreementNotFound));
+    let settings = MdnSettings::signed(Signer::new(&w.b.cert, &w.b.key));
+    let reply = mdn::reply(
+        &incoming,
+        &report,
+        &settings,
+        common::now(),
+        &mut common::rng(121),
+    )
+    .unwrap();
+    let verdict = sender_verifies(&w, &built, &reply).unwrap();
+    assert_eq!(
+        verdict.status,
+        MdnStatus::Error("unknown-trading-partner".into())
+    );
+    assert_eq!(verdict.failure_code(), Some(ErrorCode::AgreementNotFound));
+    // Other errors keep the reference mapping.
+    let report = Report::error_with(&Error::DecryptionFailed, &LegacyPartner);
+    assert_eq!(
+        report.disposition.as_str(),
+        "automatic-action/MDN-sent-automatically; processed/Error: decryption-failed"
+    );
+}
