@@ -1007,6 +1007,32 @@ fn json_and_toml_describe_the_same_configuration() {
     );
 }
 
+#[test]
+fn the_examples_configurations_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config");
+    for (file, local, partner) in [
+        ("partner-a.toml", "PartnerA", "PartnerB"),
+        ("partner-b.toml", "PartnerB", "PartnerA"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let directory = PartnerConfig::from_toml(&text)
+            .unwrap()
+            .load(&mut |p: &Path| std::fs::read(dir.join(p)))
+            .unwrap();
+        let agreement = directory.agreement(&id(partner), &id(local)).unwrap();
+        assert_eq!(agreement.local().as2_id().as_str(), local);
+        let connector = directory.connectors().next().unwrap().id.clone();
+        let now = agreement.local().certificates()[0]
+            .certificate()
+            .not_before()
+            + Duration::from_secs(86_400);
+        let active = directory.connector(&connector).unwrap();
+        let message = active.outbound(b"x", now).unwrap();
+        assert_eq!(message.to.as_str(), partner);
+        assert!(message.signing.is_some() && !message.encryption.0.is_empty());
+    }
+}
+
 const MINIMAL: &str = r#"
 [[certificates]]
 id = "c1"
@@ -1293,6 +1319,78 @@ fn key_material_inline_der_and_encrypted() {
                 ConfigProblem::InvalidKey(_)
             ));
         }
+    }
+}
+
+#[test]
+fn pkcs12_supplies_certificate_key_and_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["local-cert1.crt", "local-cert1.key", "local-ca.crt"] {
+        std::fs::copy(fixtures().join(name), d.join(name)).unwrap();
+    }
+    common::openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "local-cert1.crt",
+            "-inkey",
+            "local-cert1.key",
+            "-certfile",
+            "local-ca.crt",
+            "-passout",
+            "pass:p12pass",
+            "-out",
+            "id.p12",
+        ],
+    );
+    let json = |extra: &str| {
+        format!(
+            r#"{{
+              "certificates": [{{ "id": "mine", "usage": "ENCRYPTION_AND_SIGNING" {extra} }}],
+              "local_profiles": [{{ "id": "l", "as2_id": "MyCompany_OID", "certificates": ["mine"] }}]
+            }}"#
+        )
+    };
+    let mut read = |p: &Path| std::fs::read(d.join(p));
+    let config = PartnerConfig::from_json(&json(
+        r#", "pkcs12": { "file": "id.p12" }, "private_key_password": "p12pass""#,
+    ))
+    .unwrap();
+    let directory = config.load(&mut read).unwrap();
+    let mine = &directory.profile("l").unwrap().certificates()[0];
+    assert_eq!(*mine.certificate(), cert("local-cert1.crt"));
+    assert_eq!(mine.chain(), [cert("local-ca.crt")]);
+    assert!(mine.private_key().unwrap().matches(mine.certificate()));
+
+    // The wrong password is a key error naming the certificate entry.
+    let err = PartnerConfig::from_json(&json(
+        r#", "pkcs12": { "file": "id.p12" }, "private_key_password": "nope""#,
+    ))
+    .unwrap()
+    .load(&mut read)
+    .unwrap_err();
+    let (item, problem) = config_problem(&err);
+    assert_eq!(*item, ConfigItem::Certificate("mine".into()));
+    assert!(
+        matches!(problem, ConfigProblem::InvalidKey(_)),
+        "{problem:?}"
+    );
+
+    // Exactly one source of the certificate, and no separate key beside a PKCS#12 file.
+    for extra in [
+        "",
+        r#", "pkcs12": { "file": "id.p12" }, "certificate": { "file": "local-cert1.crt" }"#,
+        r#", "pkcs12": { "file": "id.p12" }, "private_key": { "file": "local-cert1.key" }"#,
+    ] {
+        let err = PartnerConfig::from_json(&json(extra)).unwrap_err();
+        assert_eq!(
+            *config_problem(&err).1,
+            ConfigProblem::CertificateSource,
+            "{extra}"
+        );
     }
 }
 

@@ -20,7 +20,9 @@ use super::error::{ConfigItem, ConfigProblem, PartnerError};
 use super::profile::{Profile, ProfileType, Status};
 use crate::cert::{Certificate, PrivateKey};
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::message::headers::As2Id;
+use crate::pkcs12::Pkcs12;
 
 /// Certificate or key bytes: inline PEM text, or a file the caller reads.
 ///
@@ -112,15 +114,20 @@ pub struct CertificateConfig {
     pub description: Option<String>,
     /// `SIGNING`, `ENCRYPTION` or `ENCRYPTION_AND_SIGNING`.
     pub usage: CertificateUsage,
-    /// The certificate; PEM may continue with the chain.
-    pub certificate: KeyMaterial,
+    /// The certificate; PEM may continue with the chain. Give either this or `pkcs12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<KeyMaterial>,
+    /// A PKCS#12 (`.p12`/`.pfx`) file holding the certificate, its private key and its
+    /// chain, opened with `private_key_password` (none means the empty password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs12: Option<KeyMaterial>,
     /// The chain (intermediates, then optionally the root), if not after the certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<KeyMaterial>,
-    /// The private key (local profiles' certificates only).
+    /// The private key (local profiles' certificates only; not with `pkcs12`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<KeyMaterial>,
-    /// The password of an encrypted private key.
+    /// The password of an encrypted private key or of the PKCS#12 file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_password: Option<String>,
     /// The Active Date (RFC 3339: `2020-06-01` or `2020-06-01T00:00:00Z`).
@@ -150,6 +157,7 @@ impl fmt::Debug for CertificateConfig {
             .field("description", &self.description)
             .field("usage", &self.usage)
             .field("certificate", &self.certificate)
+            .field("pkcs12", &self.pkcs12)
             .field("chain", &self.chain)
             .field("private_key", &self.private_key)
             .field(
@@ -168,21 +176,40 @@ impl CertificateConfig {
     pub fn load(&self, read: &mut ReadFile<'_>) -> Result<ProfileCertificate, Error> {
         let error =
             |problem| PartnerError::config(ConfigItem::Certificate(self.id.clone()), problem);
-        let mut certs = certificates(&self.certificate.bytes(read).map_err(error)?)
-            .map_err(error)?
-            .into_iter();
-        let leaf = certs
-            .next()
-            .ok_or_else(|| error(ConfigProblem::InvalidCertificate("no certificate".into())))?;
-        let mut certs: Vec<Certificate> = certs.collect();
+        let password = self.private_key_password.as_deref();
+        let (leaf, mut certs, mut key) = match (&self.certificate, &self.pkcs12, &self.private_key)
+        {
+            (Some(material), None, _) => {
+                let mut certs = certificates(&material.bytes(read).map_err(error)?)
+                    .map_err(error)?
+                    .into_iter();
+                let leaf = certs.next().ok_or_else(|| {
+                    error(ConfigProblem::InvalidCertificate("no certificate".into()))
+                })?;
+                (leaf, certs.collect::<Vec<_>>(), None)
+            }
+            (None, Some(material), None) => {
+                let bytes = material.bytes(read).map_err(error)?;
+                let p12 = Pkcs12::parse(
+                    &bytes,
+                    password.unwrap_or_default().as_bytes(),
+                    &Limits::default(),
+                )
+                .map_err(|e| error(ConfigProblem::InvalidKey(e.to_string())))?;
+                (p12.certificate, p12.chain, Some(p12.key))
+            }
+            _ => return Err(error(ConfigProblem::CertificateSource)),
+        };
+        if let Some(material) = &self.private_key {
+            let bytes = material.bytes(read).map_err(error)?;
+            key = Some(private_key(&bytes, password).map_err(error)?);
+        }
         if let Some(chain) = &self.chain {
             certs.extend(certificates(&chain.bytes(read).map_err(error)?).map_err(error)?);
         }
         let mut loaded =
             ProfileCertificate::new(self.id.clone(), self.usage, leaf).with_chain(certs);
-        if let Some(key) = &self.private_key {
-            let bytes = key.bytes(read).map_err(error)?;
-            let key = private_key(&bytes, self.private_key_password.as_deref()).map_err(error)?;
+        if let Some(key) = key {
             loaded = loaded.with_private_key(key)?;
         }
         let mode = if self.lenient_dates {
@@ -320,6 +347,14 @@ impl PartnerConfig {
             {
                 return Err(PartnerError::config(item, ConfigProblem::DatesOutOfOrder));
             }
+            let one_source = match (&c.certificate, &c.pkcs12) {
+                (Some(_), None) => true,
+                (None, Some(_)) => c.private_key.is_none(),
+                _ => false,
+            };
+            if !one_source {
+                return Err(PartnerError::config(item, ConfigProblem::CertificateSource));
+            }
         }
         let mut profile_ids = HashSet::new();
         for (profiles, kind) in [
@@ -351,7 +386,10 @@ impl PartnerConfig {
                                 id: id.clone(),
                             })
                         })?;
-                    if kind == ProfileType::Local && cert.private_key.is_none() {
+                    if kind == ProfileType::Local
+                        && cert.private_key.is_none()
+                        && cert.pkcs12.is_none()
+                    {
                         return Err(PartnerError::config(
                             ConfigItem::Certificate(id.clone()),
                             ConfigProblem::MissingPrivateKey,

@@ -422,6 +422,9 @@ pub enum ConfigProblem {
     EncryptionRequiredOverHttp,
     /// `ASYNC` MDN response without `async_mdn_url`, or a URL with another response type.
     AsyncMdnUrl,
+    /// A certificate entry needs exactly one of `certificate` and `pkcs12`, and no
+    /// `private_key` beside `pkcs12`.
+    CertificateSource,
 }
 
 impl fmt::Display for ConfigProblem {
@@ -479,6 +482,9 @@ impl fmt::Display for ConfigProblem {
             Self::EncryptionRequiredOverHttp => {
                 f.write_str("encryption algorithm NONE is allowed only with an https URL")
             }
+            Self::CertificateSource => f.write_str(
+                "give exactly one of certificate and pkcs12 (a PKCS#12 file holds the private key)",
+            ),
             Self::AsyncMdnUrl => {
                 f.write_str("async_mdn_url is required with mdn_response ASYNC and only then")
             }
