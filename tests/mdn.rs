@@ -131,13 +131,13 @@ fn sender_verifies(
                 .response
                 .headers
                 .iter()
-                .any(|(n, v)| n == "Content-Type" && v.starts_with("text/plain"))
+                .any(|(n, v)| n == "Content-Type" && v.starts_with(b"text/plain"))
         );
         (http(&mdn.headers), mdn.body.clone())
     } else {
-        assert_eq!(reply.response.headers, mdn.headers);
+        assert_eq!(reply.response.headers, http(&mdn.headers));
         assert_eq!(reply.response.body, mdn.body);
-        (http(&reply.response.headers), reply.response.body.clone())
+        (reply.response.headers.clone(), reply.response.body.clone())
     };
     let sent = SentMessage::from(built);
     if mdn.async_url.is_some() {
@@ -668,7 +668,7 @@ fn signed_receipt_without_a_signing_key() {
     // A sender that accepts unsigned receipts gets a successful verdict.
     let limits = Limits::default();
     let parsed = mdn::parse(
-        &http(&reply.response.headers),
+        &reply.response.headers,
         &reply.response.body,
         &limits,
     )
@@ -720,7 +720,7 @@ fn tampered_mdn_text_fails() {
         .unwrap();
     body[at + 20] ^= 0x20;
     let limits = Limits::default();
-    let parsed = mdn::parse(&http(&reply.response.headers), body, &limits).unwrap();
+    let parsed = mdn::parse(&reply.response.headers, body, &limits).unwrap();
     let err = parsed
         .verify(
             &SentMessage::from(&built),
@@ -738,7 +738,7 @@ fn wrong_signer_fails() {
     let (built, reply) = signed_reply(&w, 80);
     let limits = Limits::default();
     let parsed = mdn::parse(
-        &http(&reply.response.headers),
+        &reply.response.headers,
         &reply.response.body,
         &limits,
     )
@@ -764,7 +764,7 @@ fn mic_mismatch_is_never_success() {
     let (built, reply) = signed_reply(&w, 90);
     let limits = Limits::default();
     let parsed = mdn::parse(
-        &http(&reply.response.headers),
+        &reply.response.headers,
         &reply.response.body,
         &limits,
     )
@@ -807,7 +807,7 @@ fn mic_mismatch_is_never_success() {
     )
     .unwrap();
     let parsed = mdn::parse(
-        &http(&reply.response.headers),
+        &reply.response.headers,
         &reply.response.body,
         &limits,
     )
@@ -833,7 +833,7 @@ fn wrong_or_unknown_original_message_id() {
     let (built, reply) = signed_reply(&w, 100);
     let limits = Limits::default();
     let parsed = mdn::parse(
-        &http(&reply.response.headers),
+        &reply.response.headers,
         &reply.response.body,
         &limits,
     )
@@ -881,13 +881,7 @@ fn openssl_verifies_our_signed_mdn() {
 
 /// `openssl cms -verify` on the MDN as an S/MIME mail; returns the verified content.
 fn openssl_verify(pki: &Pki, response: &mdn::HttpResponse) -> String {
-    let ct = response
-        .headers
-        .iter()
-        .find(|(n, _)| n == "Content-Type")
-        .unwrap()
-        .1
-        .clone();
+    let ct = response.headers.get_str("Content-Type").unwrap();
     let mut smime = format!("MIME-Version: 1.0\r\nContent-Type: {ct}\r\n\r\n").into_bytes();
     smime.extend_from_slice(&response.body);
     let path = pki.write("mdn.eml", &smime);

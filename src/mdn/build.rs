@@ -8,7 +8,7 @@ use super::{DispositionField, MdnStatus};
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
-use crate::message::headers::{AS2_VERSION, DispositionOptions, MessageId};
+use crate::message::headers::{AS2_VERSION, DispositionOptions, HttpResponse, MessageId};
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
 use crate::message::outbound::{boundary, http_date, sanitize_header_value, sign_entity};
 use crate::mic::{Mic, MicNameStyle};
@@ -170,18 +170,6 @@ pub struct BuiltMdn {
     pub async_url: Option<String>,
 }
 
-/// An HTTP response for the caller to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers, in order (add Content-Length from `body.len()`).
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-}
-
 /// The answer to an AS2 request: the HTTP response, and the MDN if one was requested.
 ///
 /// Synchronous MDN: `response` carries the MDN (`mdn` holds the same MDN with its
@@ -220,11 +208,14 @@ pub fn reply<R: CryptoRng + ?Sized>(
         });
     }
     Ok(Reply {
-        response: HttpResponse {
-            status: 200,
-            headers: mdn.headers.clone(),
-            body: mdn.body.clone(),
-        },
+        response: HttpResponse::new(
+            200,
+            mdn.headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect(),
+            mdn.body.clone(),
+        ),
         mdn: Some(mdn),
     })
 }
@@ -242,17 +233,14 @@ fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) ->
             format!("AS2 message refused: {code} {}\r\n", report.disposition),
         )
     };
-    HttpResponse {
-        status,
-        headers: vec![
-            ("AS2-Version".into(), AS2_VERSION.into()),
-            ("AS2-From".into(), incoming.to.to_header()),
-            ("AS2-To".into(), incoming.from.to_header()),
-            ("Date".into(), http_date(now)),
-            ("Content-Type".into(), "text/plain; charset=us-ascii".into()),
-        ],
-        body: text.into_bytes(),
-    }
+    let headers = [
+        ("AS2-Version", AS2_VERSION.to_owned()),
+        ("AS2-From", incoming.to.to_header()),
+        ("AS2-To", incoming.from.to_header()),
+        ("Date", http_date(now)),
+        ("Content-Type", "text/plain; charset=us-ascii".to_owned()),
+    ];
+    HttpResponse::new(status, headers.into_iter().collect(), text.into_bytes())
 }
 
 /// Builds the MDN for `incoming` reporting `report`: `multipart/report`, signed when the

@@ -27,7 +27,8 @@ use crate::error::{Disposition, ErrorCode};
 mod build;
 mod parse;
 
-pub use build::{BuiltMdn, HttpResponse, MdnSettings, Reply, Report, build, reply};
+pub use crate::message::headers::HttpResponse;
+pub use build::{BuiltMdn, MdnSettings, Reply, Report, build, reply};
 pub use parse::{Authenticity, Mdn, MicCheck, SentMessage, Verdict, parse};
 
 /// The AS2 action and sending mode (RFC 4130 §7.5.3).

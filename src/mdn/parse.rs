@@ -13,7 +13,7 @@ use crate::cms::signed::{SignerSource, Verified};
 use crate::error::{Error, ErrorCode, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::message::headers::{As2Id, HttpHeaders, MessageId};
-use crate::message::inbound::verify_multipart_signed;
+use crate::message::inbound::{SignerTrust, verify_multipart_signed};
 use crate::message::outbound::BuiltMessage;
 use crate::mic::Mic;
 use crate::mime::{self, Part};
@@ -347,6 +347,27 @@ impl Mdn<'_> {
             mic,
             original_message_id: original.to_owned(),
         })
+    }
+}
+
+impl Mdn<'_> {
+    /// [`Mdn::verify`], then the partner profile's trust check on the signer (rotation
+    /// window, dates, chain to its trust anchors), e.g. a
+    /// [`ProfileTrust`](crate::partner::ProfileTrust) from
+    /// [`ActiveConnector::partner_trust`](crate::partner::ActiveConnector::partner_trust).
+    /// A signer outside its window fails with an error naming the certificate and dates.
+    pub fn verify_trusted(
+        &self,
+        sent: &SentMessage,
+        certificates: &[Certificate],
+        trust: &dyn SignerTrust,
+        limits: &Limits,
+    ) -> Result<Verdict, Error> {
+        let verdict = self.verify(sent, certificates, limits)?;
+        if let Authenticity::Signed(verified) = &verdict.authenticity {
+            trust.check(&verified.signer)?;
+        }
+        Ok(verdict)
     }
 }
 

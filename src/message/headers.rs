@@ -65,6 +65,42 @@ impl<N: Into<String>, V: Into<Vec<u8>>> FromIterator<(N, V)> for HttpHeaders {
     }
 }
 
+/// An HTTP response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers (a synchronous MDN's Content-Type among them).
+    pub headers: HttpHeaders,
+    /// The body (a synchronous MDN, or empty).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response.
+    pub fn new(status: u16, headers: HttpHeaders, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Fails with `HTTP_ERROR_RESPONSE_FROM_PARTNER` unless the status is 2xx.
+    pub fn check_status(&self, url: &str) -> Result<(), Error> {
+        if (200..300).contains(&self.status) {
+            Ok(())
+        } else {
+            Err(crate::partner::PartnerError::HttpStatus {
+                url: url.to_owned(),
+                status: self.status,
+            }
+            .into())
+        }
+    }
+}
+
 /// An AS2 identifier (AS2-From / AS2-To): 1 to 128 printable ASCII characters,
 /// case-sensitive.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

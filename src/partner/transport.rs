@@ -3,9 +3,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use super::error::{PartnerError, TransportError, TransportErrorKind};
-use crate::error::Error;
+use super::error::{TransportError, TransportErrorKind};
 use crate::message::headers::HttpHeaders;
+pub use crate::message::headers::HttpResponse;
 
 /// A request as the transport saw it (recorded by [`MemoryTransport`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,42 +43,6 @@ impl HttpRequest {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect()
-    }
-}
-
-/// An HTTP response.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct HttpResponse {
-    /// The status code.
-    pub status: u16,
-    /// The headers (a synchronous MDN's Content-Type among them).
-    pub headers: HttpHeaders,
-    /// The body (a synchronous MDN, or empty).
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// A response.
-    pub fn new(status: u16, headers: HttpHeaders, body: Vec<u8>) -> Self {
-        HttpResponse {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// Fails with `HTTP_ERROR_RESPONSE_FROM_PARTNER` unless the status is 2xx.
-    pub fn check_status(&self, url: &str) -> Result<(), Error> {
-        if (200..300).contains(&self.status) {
-            Ok(())
-        } else {
-            Err(PartnerError::HttpStatus {
-                url: url.to_owned(),
-                status: self.status,
-            }
-            .into())
-        }
     }
 }
 

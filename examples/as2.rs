@@ -1,0 +1,899 @@
+//! `as2`: a command-line tool for testing AS2 partners offline, with a fixed file contract
+//! so any AS2 implementation can be checked against it.
+//!
+//! ```text
+//! cargo run --example as2 -- send --pki DIR --from A --to B --payload FILE --out DIR [options]
+//! cargo run --example as2 -- receive --headers FILE --body FILE --pki DIR --out DIR [options]
+//! cargo run --example as2 -- verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR [options]
+//! cargo run --example as2 -- inspect --headers FILE --body FILE [--pki DIR]
+//! ```
+//!
+//! Keys live in `--pki DIR`: `DIR/ca/ca.crt` (trust anchor) and, for each party, a folder
+//! named by its AS2 ID with `sign.key`/`sign.crt` and `enc.key`/`enc.crt` (PKCS#8 PEM keys,
+//! PEM certificates). Header files are JSON objects `{"Name": "value"}` (a list of
+//! `[name, value]` pairs is accepted too). Exit codes: 0 accepted, 1 cleanly rejected
+//! (details in the JSON), 2 usage error; anything else is a crash.
+//!
+//! This is an example: it reads files and the clock, which the library never does.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use as2_proto::cms::algorithm::{
+    ContentEncryption, DigestAlgorithm, KeyTransport, SignatureScheme,
+};
+use as2_proto::cms::enveloped::EnvelopedData;
+use as2_proto::cms::signed::{SignOptions, SignedData, Signer};
+use as2_proto::cms::{self, ContentType};
+use as2_proto::mdn::{self, Authenticity, MdnSettings, MdnStatus, MicCheck, Report, SentMessage};
+use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
+use as2_proto::message::inbound::{
+    self, DuplicateCheck, InboundPolicy, IncomingKind, Layer, SignerTrust,
+};
+use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
+use as2_proto::mic::{Mic, MicNameStyle};
+use as2_proto::partner::{DateEnforcement, verify_chain};
+use as2_proto::{Certificate, Error, Limits, PrivateKey};
+use serde_json::{Value, json};
+
+/// A usage error (exit code 2).
+struct Usage(String);
+
+type CliResult = Result<ExitCode, Usage>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        return usage("missing command");
+    };
+    let result = Args::parse(rest).and_then(|a| match command.as_str() {
+        "send" => send(&a),
+        "receive" => receive(&a),
+        "verify-mdn" => verify_mdn(&a),
+        "inspect" => inspect(&a),
+        "help" | "--help" | "-h" => {
+            println!("{}", HELP);
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(Usage(format!("unknown command {other:?}"))),
+    });
+    match result {
+        Ok(code) => code,
+        Err(Usage(why)) => usage(&why),
+    }
+}
+
+const HELP: &str = "\
+usage:
+  as2 send --pki DIR --from A --to B --payload FILE --out DIR
+           [--sign sha1|sha256|sha384|sha512] [--sign-alg pkcs1v15|pss]
+           [--encrypt aes_128_cbc|aes_192_cbc|aes_256_cbc|tripledes_192_cbc]
+           [--key-enc-alg pkcs1v15|oaep] [--compress none|before|after]
+           [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256] [--mdn-url URL]
+           [--content-type TYPE] [--filename NAME] [--message-id LEFT]
+           [--sign-stem STEM] [--enc-stem STEM]
+  as2 receive --headers FILE --body FILE --pki DIR --out DIR [--require-signature]
+           [--require-encryption] [--verify-cert STEM|Party/STEM] [--seen-ids FILE]
+           [--record-id] [--no-cert-validation] [--sign-stem STEM] [--enc-stem STEM]
+  as2 verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR [--expected-mic \"<b64>, <alg>\"]
+           [--orig-message-id ID] [--require-signed] [--verify-cert STEM|Party/STEM]
+           [--no-cert-validation] [--out FILE]
+  as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]";
+
+fn usage(why: &str) -> ExitCode {
+    eprintln!("as2: {why}\n{HELP}");
+    ExitCode::from(2)
+}
+
+/// `--name value` options and `--flag` switches.
+struct Args {
+    values: Vec<(String, String)>,
+    flags: HashSet<String>,
+}
+
+const SWITCHES: &[&str] = &[
+    "require-signature",
+    "require-encryption",
+    "record-id",
+    "no-cert-validation",
+    "require-signed",
+];
+
+impl Args {
+    fn parse(args: &[String]) -> Result<Args, Usage> {
+        let mut values = Vec::new();
+        let mut flags = HashSet::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let name = arg
+                .strip_prefix("--")
+                .ok_or_else(|| Usage(format!("unexpected argument {arg:?}")))?;
+            if SWITCHES.contains(&name) {
+                flags.insert(name.to_owned());
+            } else {
+                let value = it
+                    .next()
+                    .ok_or_else(|| Usage(format!("--{name} needs a value")))?;
+                values.push((name.to_owned(), value.clone()));
+            }
+        }
+        Ok(Args { values, flags })
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, Usage> {
+        self.get(name)
+            .ok_or_else(|| Usage(format!("--{name} is required")))
+    }
+
+    fn path(&self, name: &str) -> Result<PathBuf, Usage> {
+        self.required(name).map(PathBuf::from)
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flags.contains(name)
+    }
+
+    /// Rejects options the command does not know.
+    fn only(&self, known: &[&str]) -> Result<(), Usage> {
+        for name in self.values.iter().map(|(n, _)| n).chain(self.flags.iter()) {
+            if !known.contains(&name.as_str()) {
+                return Err(Usage(format!("unknown option --{name}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Files
+
+fn read(path: &Path) -> Result<Vec<u8>, Usage> {
+    std::fs::read(path).map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+fn write(path: &Path, data: &[u8]) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create output directory");
+    }
+    std::fs::write(path, data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+fn write_json(path: &Path, value: &Value) {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON");
+    text.push('\n');
+    write(path, text.as_bytes());
+}
+
+/// Headers as a JSON object in wire order (serde_json's map would sort them).
+fn headers_json(headers: &[(String, String)]) -> String {
+    let members: Vec<String> = headers
+        .iter()
+        .map(|(n, v)| format!("  {}: {}", json!(n), json!(v)))
+        .collect();
+    format!("{{\n{}\n}}\n", members.join(",\n"))
+}
+
+fn read_headers(path: &Path) -> Result<HttpHeaders, Usage> {
+    let text = read(path)?;
+    let value: Value = serde_json::from_slice(&text)
+        .map_err(|e| Usage(format!("{}: not JSON: {e}", path.display())))?;
+    let pairs: Vec<(String, String)> = match value {
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(n, v)| Ok((n, header_value(v)?)))
+            .collect::<Result<_, Usage>>()?,
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Array(pair) if pair.len() == 2 => {
+                    let mut pair = pair.into_iter();
+                    let name = pair.next().and_then(|n| n.as_str().map(str::to_owned));
+                    match (name, pair.next()) {
+                        (Some(n), Some(v)) => Ok((n, header_value(v)?)),
+                        _ => Err(Usage("header pairs must be [name, value]".into())),
+                    }
+                }
+                _ => Err(Usage("header pairs must be [name, value]".into())),
+            })
+            .collect::<Result<_, Usage>>()?,
+        _ => return Err(Usage(format!("{}: expected an object", path.display()))),
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(n, v)| (n, v.into_bytes()))
+        .collect())
+}
+
+fn header_value(v: Value) -> Result<String, Usage> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(Usage(format!("header value {other} is not a string"))),
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    DigestAlgorithm::Sha256
+        .digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The PKI directory
+
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(args: &Args) -> Result<Pki, Usage> {
+        let dir = args.path("pki")?;
+        if !dir.is_dir() {
+            return Err(Usage(format!("--pki {} is not a directory", dir.display())));
+        }
+        Ok(Pki { dir })
+    }
+
+    /// Whether `party` has a folder (AS2 IDs are folder names; refuse path tricks).
+    fn has(&self, party: &str) -> bool {
+        safe_component(party) && self.dir.join(party).is_dir()
+    }
+
+    fn cert(&self, party: &str, stem: &str) -> Result<Certificate, String> {
+        let path = self.dir.join(party).join(format!("{stem}.crt"));
+        let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn key(&self, party: &str, stem: &str) -> Result<PrivateKey, String> {
+        let path = self.dir.join(party).join(format!("{stem}.key"));
+        let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        PrivateKey::from_pem(&pem, None).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn anchors(&self) -> Vec<Certificate> {
+        std::fs::read(self.dir.join("ca/ca.crt"))
+            .ok()
+            .and_then(|pem| Certificate::chain_from_pem(&pem).ok())
+            .unwrap_or_default()
+    }
+
+    /// `STEM` (of `default_party`) or `Party/STEM`.
+    fn named_cert(&self, spec: &str, default_party: &str) -> Result<Certificate, String> {
+        match spec.split_once('/') {
+            Some((party, stem)) if safe_component(party) && safe_component(stem) => {
+                self.cert(party, stem)
+            }
+            None if safe_component(spec) => self.cert(default_party, spec),
+            _ => Err(format!("bad certificate name {spec:?}")),
+        }
+    }
+}
+
+fn safe_component(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
+}
+
+/// Chain and date checks of a partner's signing certificate, run by the inbound parser
+/// after the signature verified.
+#[derive(Debug)]
+struct ChainTrust {
+    anchors: Vec<Certificate>,
+    now: SystemTime,
+}
+
+impl SignerTrust for ChainTrust {
+    fn check(&self, signer: &Certificate) -> Result<(), Error> {
+        verify_chain(
+            "partner signing certificate",
+            signer,
+            &[],
+            &self.anchors,
+            self.now,
+            DateEnforcement::Enforce,
+        )
+    }
+}
+
+fn digest_named(name: &str) -> Result<DigestAlgorithm, Usage> {
+    DigestAlgorithm::from_name(name).ok_or_else(|| Usage(format!("unknown digest {name:?}")))
+}
+
+fn mic_json(mic: Option<&Mic>) -> Value {
+    mic.map_or(Value::Null, |m| {
+        Value::String(m.to_field(MicNameStyle::Dashed))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// send
+
+fn send(args: &Args) -> CliResult {
+    args.only(&[
+        "pki",
+        "from",
+        "to",
+        "payload",
+        "out",
+        "sign",
+        "sign-alg",
+        "encrypt",
+        "key-enc-alg",
+        "compress",
+        "mdn",
+        "mdn-alg",
+        "mdn-url",
+        "content-type",
+        "filename",
+        "message-id",
+        "sign-stem",
+        "enc-stem",
+    ])?;
+    let pki = Pki::new(args)?;
+    let from = As2Id::new(args.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
+    let to = As2Id::new(args.required("to")?).map_err(|e| Usage(format!("--to: {e}")))?;
+    let payload = read(&args.path("payload")?)?;
+    let out = args.path("out")?;
+    let sign_stem = args.get("sign-stem").unwrap_or("sign");
+    let enc_stem = args.get("enc-stem").unwrap_or("enc");
+
+    let sign_digest = args.get("sign").map(digest_named).transpose()?;
+    let scheme = match args.get("sign-alg").unwrap_or("pkcs1v15") {
+        "pkcs1v15" => SignatureScheme::Pkcs1v15,
+        "pss" => SignatureScheme::Pss,
+        other => return Err(Usage(format!("unknown --sign-alg {other:?}"))),
+    };
+    let cipher = match args.get("encrypt") {
+        None | Some("none") => None,
+        Some("aes_128_cbc") => Some(ContentEncryption::Aes128Cbc),
+        Some("aes_192_cbc") => Some(ContentEncryption::Aes192Cbc),
+        Some("aes_256_cbc") => Some(ContentEncryption::Aes256Cbc),
+        Some("tripledes_192_cbc") => Some(ContentEncryption::TripleDesCbc),
+        Some(other) => return Err(Usage(format!("unknown --encrypt {other:?}"))),
+    };
+    let key_transport = match args.get("key-enc-alg").unwrap_or("pkcs1v15") {
+        "pkcs1v15" => KeyTransport::RsaPkcs1v15,
+        "oaep" => KeyTransport::RsaOaep(DigestAlgorithm::Sha256),
+        other => return Err(Usage(format!("unknown --key-enc-alg {other:?}"))),
+    };
+    let compression = match args.get("compress").unwrap_or("none") {
+        "none" => Compression::None,
+        "before" => Compression::BeforeSigning,
+        "after" => Compression::AfterSigning,
+        other => return Err(Usage(format!("unknown --compress {other:?}"))),
+    };
+    let mdn_alg = digest_named(args.get("mdn-alg").unwrap_or("sha256"))?;
+    let (mdn, signed_mdn) = match args.get("mdn").unwrap_or("none") {
+        "none" => (MdnRequest::None, false),
+        "sync" => (MdnRequest::Sync, false),
+        "sync-signed" => (MdnRequest::Sync, true),
+        mode @ ("async" | "async-signed") => {
+            let url = args
+                .get("mdn-url")
+                .ok_or_else(|| Usage("--mdn async needs --mdn-url".into()))?;
+            (MdnRequest::Async(url.to_owned()), mode.ends_with("-signed"))
+        }
+        other => return Err(Usage(format!("unknown --mdn {other:?}"))),
+    };
+
+    let load_failed = |e: String| Usage(format!("key material: {e}"));
+    let sign_cert;
+    let sign_key;
+    let enc_cert;
+    let mut msg = OutboundMessage::new(from.clone(), to.clone(), &payload);
+    if let Some(digest) = sign_digest {
+        sign_cert = pki.cert(from.as_str(), sign_stem).map_err(load_failed)?;
+        sign_key = pki.key(from.as_str(), sign_stem).map_err(load_failed)?;
+        let mut options = SignOptions::default();
+        options.digest = digest;
+        options.scheme = scheme;
+        msg.signing = Some((Signer::new(&sign_cert, &sign_key), options));
+    }
+    if let Some(cipher) = cipher {
+        enc_cert = pki.cert(to.as_str(), enc_stem).map_err(load_failed)?;
+        msg.encryption.0 = vec![&enc_cert];
+        msg.encryption.1.cipher = cipher;
+        msg.encryption.1.key_transport = key_transport;
+    }
+    msg.compression = compression;
+    msg.mdn = mdn;
+    if signed_mdn {
+        msg.signed_mdn_micalgs = vec![mdn_alg];
+    }
+    if let Some(ct) = args.get("content-type") {
+        msg.content_type = ct.to_owned();
+    }
+    msg.file_name = args.get("filename").map(str::to_owned).or_else(|| {
+        args.get("payload")
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    });
+    msg.subject = Some(format!("AS2 message from {from} to {to}"));
+    if let Some(left) = args.get("message-id") {
+        let id = format!("<{left}@{}>", from.message_id_domain());
+        msg.message_id =
+            Some(MessageId::parse(id.as_bytes()).map_err(|e| Usage(format!("--message-id: {e}")))?);
+    }
+    let built = match outbound::build(&msg, SystemTime::now(), &mut rand::rng()) {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("as2 send: {e} ({})", e.code());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut headers = built.headers.clone();
+    headers.push(("Content-Length".into(), built.body.len().to_string()));
+    write(&out.join("headers.json"), headers_json(&headers).as_bytes());
+    write(&out.join("body.bin"), &built.body);
+    write_json(
+        &out.join("meta.json"),
+        &json!({
+            "message_id": built.message_id.bare(),
+            "mic": mic_json(built.mic.as_ref()),
+        }),
+    );
+    println!(
+        "sent {} ({} bytes) -> {}",
+        built.message_id.as_str(),
+        built.body.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------
+// receive
+
+/// Message-IDs already received, one per line without angle brackets.
+struct SeenIds(HashSet<String>);
+
+impl DuplicateCheck for SeenIds {
+    fn check_and_record(&mut self, _from: &As2Id, message_id: &MessageId) -> bool {
+        !self.0.insert(message_id.bare().to_owned())
+    }
+}
+
+fn receive(args: &Args) -> CliResult {
+    args.only(&[
+        "headers",
+        "body",
+        "pki",
+        "out",
+        "require-signature",
+        "require-encryption",
+        "verify-cert",
+        "seen-ids",
+        "record-id",
+        "no-cert-validation",
+        "sign-stem",
+        "enc-stem",
+    ])?;
+    let pki = Pki::new(args)?;
+    let headers = read_headers(&args.path("headers")?)?;
+    let body = read(&args.path("body")?)?;
+    let out = args.path("out")?;
+    let sign_stem = args.get("sign-stem").unwrap_or("sign");
+    let enc_stem = args.get("enc-stem").unwrap_or("enc");
+    let seen_path = args.get("seen-ids").map(PathBuf::from);
+    let mut seen = SeenIds(match &seen_path {
+        Some(p) if p.exists() => String::from_utf8_lossy(&read(p)?)
+            .lines()
+            .map(|l| l.trim().trim_matches(['<', '>']).to_owned())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        _ => HashSet::new(),
+    });
+    let limits = Limits::default();
+    let now = SystemTime::now();
+    let mut rng = rand::rng();
+
+    let incoming = match inbound::handle(&headers, &body, &limits) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            // No AS2 headers to answer to: a bad request, no MDN possible.
+            write_json(
+                &out.join("result.json"),
+                &json!({
+                    "status": "processed/Error",
+                    "detailed_status": e.disposition().text(),
+                    "disposition": format!("automatic-action/MDN-sent-automatically; {}", e.disposition()),
+                    "error_code": e.code().as_str(),
+                    "error": e.to_string(),
+                    "message_id": Value::Null,
+                    "signed": false, "encrypted": false, "compressed": false,
+                    "mic": Value::Null, "payload_sha256": Value::Null, "mdn": Value::Null,
+                }),
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if incoming.kind == IncomingKind::Mdn {
+        return Err(Usage(
+            "this is an MDN: use `as2 verify-mdn --mdn-headers ... --mdn-body ...`".into(),
+        ));
+    }
+    let us = incoming.to.as_str().to_owned();
+    let sender = incoming.from.as_str().to_owned();
+
+    // Our keys (as AS2-To) and the sender's certificate; a missing party is no agreement.
+    let decryption: Vec<(Certificate, PrivateKey)> = if pki.has(&us) {
+        match (pki.cert(&us, enc_stem), pki.key(&us, enc_stem)) {
+            (Ok(c), Ok(k)) => vec![(c, k)],
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let mdn_signer = match (
+        pki.has(&us),
+        pki.cert(&us, sign_stem),
+        pki.key(&us, sign_stem),
+    ) {
+        (true, Ok(c), Ok(k)) => Some((c, k)),
+        _ => None,
+    };
+    let partner_cert = if pki.has(&sender) {
+        match args.get("verify-cert") {
+            Some(spec) => Some(pki.named_cert(spec, &sender).map_err(Usage)?),
+            None => pki.cert(&sender, sign_stem).ok(),
+        }
+    } else {
+        None
+    };
+    let known = pki.has(&us) && pki.has(&sender);
+    let partner: Vec<Certificate> = partner_cert.into_iter().collect();
+    let trust = ChainTrust {
+        anchors: pki.anchors(),
+        now,
+    };
+    let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
+    policy.require_encryption = args.flag("require-encryption");
+    policy.require_signature = args.flag("require-signature");
+    if !args.flag("no-cert-validation") {
+        policy.signer_trust = Some(&trust);
+    }
+    let outcome = if known {
+        incoming.accept(&policy, &mut seen, &mut rng)
+    } else {
+        Err(incoming.unknown_partner())
+    };
+    let report = match &outcome {
+        Ok(received) => Report::received(received),
+        Err(rejected) => Report::rejected(rejected),
+    };
+    let signer = mdn_signer.as_ref().map(|(c, k)| Signer::new(c, k));
+    let settings = match signer {
+        Some(s) => MdnSettings::signed(s),
+        None => MdnSettings::new(),
+    };
+    let reply = match mdn::reply(&incoming, &report, &settings, now, &mut rng) {
+        Ok(reply) => Some(reply),
+        Err(e) => {
+            eprintln!("as2 receive: cannot build the MDN: {e}");
+            None
+        }
+    };
+
+    let (status, detailed) = match &report.disposition.status {
+        MdnStatus::Processed => ("processed", Value::Null),
+        MdnStatus::Warning(w) => ("processed/Warning", json!(w)),
+        MdnStatus::Error(m) => ("processed/Error", json!(m)),
+        MdnStatus::Failed(m) => ("failed/Failure", json!(m)),
+        _ => ("processed/Error", json!(report.disposition.as_str())),
+    };
+    let (layers, mic, error) = match &outcome {
+        Ok(r) => (r.layers.clone(), r.mic.clone(), None),
+        Err(r) => (r.layers.clone(), r.mic.clone(), Some(&r.error)),
+    };
+    let delivered = outcome.as_ref().ok().filter(|r| !r.duplicate);
+    if let Some(received) = delivered {
+        write(&out.join("payload.bin"), &received.payload);
+    }
+    let mdn_json = match reply.as_ref().and_then(|r| r.mdn.as_ref()) {
+        Some(m) => {
+            let mut mdn_headers = m.headers.clone();
+            mdn_headers.push(("Content-Length".into(), m.body.len().to_string()));
+            write(
+                &out.join("mdn/headers.json"),
+                headers_json(&mdn_headers).as_bytes(),
+            );
+            write(&out.join("mdn/body.bin"), &m.body);
+            json!({
+                "mode": if m.async_url.is_some() { "ASYNC" } else { "SYNC" },
+                "url": m.async_url,
+                "signed": m.signed.is_some(),
+            })
+        }
+        None => Value::Null,
+    };
+    write_json(
+        &out.join("result.json"),
+        &json!({
+            "status": status,
+            "detailed_status": detailed,
+            "disposition": report.disposition.as_str(),
+            "error_code": error.map(|e| e.code().as_str()),
+            "error": error.map(ToString::to_string),
+            "message_id": incoming.message_id.as_ref().map(|m| m.bare()),
+            "signed": layers.iter().any(|l| matches!(l, Layer::Signed(_))),
+            "encrypted": layers.iter().any(|l| matches!(l, Layer::Encrypted(_))),
+            "compressed": layers.contains(&Layer::Compressed),
+            "mic": mic_json(mic.as_ref()),
+            "payload_sha256": delivered.map(|r| sha256_hex(&r.payload)),
+            "mdn": mdn_json,
+        }),
+    );
+    if let (Some(path), Some(_), true) = (&seen_path, delivered, args.flag("record-id")) {
+        let id = incoming.message_id.as_ref().map(|m| m.bare()).unwrap_or("");
+        let mut text = std::fs::read_to_string(path).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(id);
+        text.push('\n');
+        write(path, text.as_bytes());
+    }
+    println!("{}", report.disposition);
+    Ok(if report.is_accepted() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// verify-mdn
+
+fn verify_mdn(args: &Args) -> CliResult {
+    args.only(&[
+        "mdn-headers",
+        "mdn-body",
+        "pki",
+        "expected-mic",
+        "orig-message-id",
+        "require-signed",
+        "verify-cert",
+        "no-cert-validation",
+        "out",
+    ])?;
+    let pki = Pki::new(args)?;
+    let headers = read_headers(&args.path("mdn-headers")?)?;
+    let body = read(&args.path("mdn-body")?)?;
+    let expected_mic = match args.get("expected-mic") {
+        Some(text) => Some(
+            Mic::parse_field(text)
+                .ok_or_else(|| Usage(format!("--expected-mic {text:?} is not \"<b64>, <alg>\"")))?,
+        ),
+        None => None,
+    };
+    let limits = Limits::default();
+    let mut report = json!({
+        "accepted": false, "disposition": Value::Null, "status": Value::Null,
+        "signed": Value::Null, "signature_valid": Value::Null, "mic_match": Value::Null,
+        "original_message_id": Value::Null, "error": Value::Null, "error_code": Value::Null,
+    });
+    let finish = |report: &Value| -> ExitCode {
+        match args.get("out") {
+            Some(path) => write_json(Path::new(path), report),
+            None => println!("{}", serde_json::to_string_pretty(report).expect("JSON")),
+        }
+        if report["accepted"] == json!(true) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    };
+    let fail = |report: &mut Value, e: &Error| {
+        report["error"] = json!(e.to_string());
+        report["error_code"] = json!(e.code().as_str());
+    };
+    let parsed = match mdn::parse(&headers, &body, &limits) {
+        Ok(p) => p,
+        Err(e) => {
+            fail(&mut report, &e);
+            return Ok(finish(&report));
+        }
+    };
+    report["disposition"] = json!(parsed.disposition.as_str());
+    report["signed"] = json!(parsed.is_signed());
+    report["original_message_id"] = json!(parsed.original_message_id);
+    // The message we sent: the one named on the command line, else the one the MDN names.
+    let orig = args
+        .get("orig-message-id")
+        .map(str::to_owned)
+        .or_else(|| parsed.original_message_id.clone())
+        .unwrap_or_default();
+    let orig = if orig.starts_with('<') {
+        orig
+    } else {
+        format!("<{orig}>")
+    };
+    let message_id =
+        MessageId::parse(orig.as_bytes()).map_err(|e| Usage(format!("--orig-message-id: {e}")))?;
+    let mut sent = SentMessage::new(message_id, expected_mic);
+    sent.require_signed_mdn = args.flag("require-signed");
+    let partner = parsed
+        .from
+        .as_ref()
+        .map(|id| id.as_str().to_owned())
+        .unwrap_or_default();
+    let cert = match args.get("verify-cert") {
+        Some(spec) => Some(pki.named_cert(spec, &partner).map_err(Usage)?),
+        None if pki.has(&partner) => pki.cert(&partner, "sign").ok(),
+        None => None,
+    };
+    let certs: Vec<Certificate> = cert.into_iter().collect();
+    match parsed.verify(&sent, &certs, &limits) {
+        Ok(verdict) => {
+            let mut chain_ok = true;
+            if let Authenticity::Signed(v) = &verdict.authenticity {
+                report["signature_valid"] = json!(true);
+                if !args.flag("no-cert-validation") {
+                    let trust = ChainTrust {
+                        anchors: pki.anchors(),
+                        now: SystemTime::now(),
+                    };
+                    if let Err(e) = trust.check(&v.signer) {
+                        fail(&mut report, &e);
+                        report["signature_valid"] = json!(false);
+                        chain_ok = false;
+                    }
+                }
+            }
+            report["status"] = json!(verdict.status.to_string());
+            report["mic_match"] = match &verdict.mic {
+                MicCheck::Matched => json!(true),
+                MicCheck::Mismatched { .. } | MicCheck::Missing => json!(false),
+                _ => Value::Null,
+            };
+            if let Some(e) = verdict.mic_error() {
+                fail(&mut report, &e);
+            }
+            report["accepted"] =
+                json!(chain_ok && verdict.status == MdnStatus::Processed && verdict.is_success());
+        }
+        Err(e) => {
+            if parsed.is_signed() && matches!(e, Error::Verification(_)) {
+                report["signature_valid"] = json!(false);
+            }
+            fail(&mut report, &e);
+        }
+    }
+    Ok(finish(&report))
+}
+
+// ---------------------------------------------------------------------------------------
+// inspect
+
+fn inspect(args: &Args) -> CliResult {
+    args.only(&["headers", "body", "pki", "as"])?;
+    let headers = read_headers(&args.path("headers")?)?;
+    let body = read(&args.path("body")?)?;
+    let limits = Limits::default();
+    println!("HTTP headers:");
+    for (name, value) in headers.iter() {
+        println!("  {name}: {}", String::from_utf8_lossy(value));
+    }
+    let incoming = match inbound::handle(&headers, &body, &limits) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("not an AS2 request: {e} ({})", e.code());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!(
+        "{:?} from {} to {}, {} bytes, Content-Type {}",
+        incoming.kind,
+        incoming.from,
+        incoming.to,
+        body.len(),
+        incoming.content_type
+    );
+    if let Some(r) = &incoming.receipt {
+        println!(
+            "MDN requested: {}{}, micalg {:?}",
+            if r.is_async() { "async" } else { "sync" },
+            if r.signed() { ", signed" } else { "" },
+            r.options.micalg_names()
+        );
+    }
+    if incoming.kind == IncomingKind::Mdn {
+        match incoming.parse_mdn(&limits) {
+            Ok(m) => {
+                println!("MDN for {:?}", m.original_message_id);
+                println!("  Disposition: {}", m.disposition);
+                println!("  Received-Content-MIC: {:?}", m.received_mic);
+                println!("  signed: {}", m.is_signed());
+            }
+            Err(e) => println!("unreadable MDN: {e}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Without keys: the outer layer only.
+    let ct = incoming.content_type.to_ascii_lowercase();
+    if ct.contains("pkcs7-mime") {
+        let der = if headers
+            .get_str("Content-Transfer-Encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("base64"))
+        {
+            as2_proto::mime::base64_decode(&body).unwrap_or_default()
+        } else {
+            body.clone()
+        };
+        match cms::content_type(&der, &limits) {
+            Ok(ContentType::EnvelopedData) => match EnvelopedData::parse(&der, &limits) {
+                Ok(e) => println!("outer layer: EnvelopedData, {:?}", e.content_encryption()),
+                Err(e) => println!("outer layer: damaged EnvelopedData: {e}"),
+            },
+            Ok(ContentType::SignedData) => match SignedData::parse(&der, &limits) {
+                Ok(s) => println!(
+                    "outer layer: SignedData, {} embedded certificate(s)",
+                    s.certificates().len()
+                ),
+                Err(e) => println!("outer layer: damaged SignedData: {e}"),
+            },
+            Ok(other) => println!("outer layer: {other:?}"),
+            Err(e) => println!("outer layer: unreadable CMS: {e}"),
+        }
+    } else if ct.starts_with("multipart/signed") {
+        println!("outer layer: multipart/signed (detached signature)");
+    } else {
+        println!("outer layer: none (plain payload)");
+    }
+    // With keys: unwrap as the receiver, without writing anything.
+    if let Some(dir) = args.get("pki") {
+        let pki = Pki {
+            dir: PathBuf::from(dir),
+        };
+        let us = args.get("as").unwrap_or(incoming.to.as_str()).to_owned();
+        let decryption: Vec<(Certificate, PrivateKey)> =
+            match (pki.cert(&us, "enc"), pki.key(&us, "enc")) {
+                (Ok(c), Ok(k)) => vec![(c, k)],
+                _ => Vec::new(),
+            };
+        let partner: Vec<Certificate> = pki
+            .cert(incoming.from.as_str(), "sign")
+            .into_iter()
+            .collect();
+        let policy = InboundPolicy::new(&decryption, &partner, &limits);
+        let mut none = as2_proto::message::inbound::NoDuplicateCheck;
+        match incoming.accept(&policy, &mut none, &mut rand::rng()) {
+            Ok(r) => {
+                println!("layers: {:?}", r.layers);
+                if let Some(v) = &r.signature {
+                    println!(
+                        "signer: {:?}, {:?}, signed at {:?}",
+                        v.signer, v.signature, v.signing_time
+                    );
+                }
+                println!(
+                    "payload: {} bytes, {}, file name {:?}, sha256 {}",
+                    r.payload.len(),
+                    r.content_type,
+                    r.file_name,
+                    sha256_hex(&r.payload)
+                );
+                println!("MIC: {:?}", r.mic.map(|m| m.to_field(MicNameStyle::Dashed)));
+            }
+            Err(r) => println!(
+                "refused after layers {:?}: {} ({})",
+                r.layers,
+                r.error,
+                r.error.code()
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,323 @@
+//! The main job end to end, with no network and no setup: `cargo run --example exchange`.
+//!
+//! PartnerA sends `examples/data/po-4711.x12` to PartnerB through a connector (zlib
+//! compression, SHA-256 signature, AES-256-CBC encryption, signed synchronous MDN
+//! requested). PartnerB receives it through an agreement, stores the payload and answers
+//! with a signed MDN; PartnerA verifies the MDN and its MIC. Both sides write payloads,
+//! `.mdn` files and JSON status records in the reference layout (`processed/`, `failed/`)
+//! under a temporary directory. A second transfer is tampered with on the wire and ends
+//! in `failed/` on both sides with its error code.
+//!
+//! The "network" is a [`MemoryTransport`] that hands each request to PartnerB's handler in
+//! the same process; `examples/server.rs` and `examples/client.rs` do the same over HTTP.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use as2_proto::cms::algorithm::DigestAlgorithm;
+use as2_proto::mdn::{self, MdnSettings, Report, SentMessage};
+use as2_proto::message::headers::HttpHeaders;
+use as2_proto::message::inbound;
+use as2_proto::message::outbound;
+use as2_proto::partner::{
+    CertificateUsage, DateEnforcement, HttpResponse, MemoryDirectory, MemoryDuplicateStore,
+    MemoryTransport, PartnerConfig, PartnerDirectory, Storage, StorageError, Transport,
+};
+use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
+use as2_proto::{Error, Limits};
+
+/// A [`Storage`] on the local filesystem: write to a temporary name, then rename.
+struct FsStorage {
+    root: PathBuf,
+}
+
+impl Storage for FsStorage {
+    fn put(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let target = self.root.join(path);
+        let fail = |e: std::io::Error| StorageError::new(path, e.to_string());
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let temp = target.with_extension("part");
+        std::fs::write(&temp, bytes).map_err(fail)?;
+        std::fs::rename(&temp, &target).map_err(fail)
+    }
+}
+
+fn load(config: &str) -> Result<MemoryDirectory, Box<dyn std::error::Error>> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let path = examples.join("config").join(config);
+    let text = std::fs::read_to_string(&path)?;
+    let dir = path.parent().unwrap_or(&examples).to_path_buf();
+    Ok(PartnerConfig::from_toml(&text)?.load(&mut |p| std::fs::read(dir.join(p)))?)
+}
+
+/// PartnerB's AS2 endpoint: what a server does with one POST.
+struct Receiver {
+    directory: MemoryDirectory,
+    duplicates: Mutex<MemoryDuplicateStore>,
+    storage: FsStorage,
+}
+
+impl Receiver {
+    fn handle(&self, headers: &HttpHeaders, body: &[u8]) -> HttpResponse {
+        let now = SystemTime::now();
+        let limits = Limits::default();
+        let mut rng = rand::rng();
+        let incoming = match inbound::handle(headers, body, &limits) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                return HttpResponse::new(400, HttpHeaders::new(), e.to_string().into_bytes());
+            }
+        };
+        let mut record = StatusRecord::inbound(&incoming, now);
+        record.transfer_size = Some(body.len() as u64);
+        let agreement = match self.directory.agreement(&incoming.from, &incoming.to) {
+            Ok(a) => a,
+            Err(e) => {
+                println!(
+                    "  B: no agreement for {} -> {}: {e}",
+                    incoming.from, incoming.to
+                );
+                let reply = mdn::reply(
+                    &incoming,
+                    &Report::error(&e),
+                    &MdnSettings::new(),
+                    now,
+                    &mut rng,
+                )
+                .expect("unsigned error MDN");
+                return reply.response;
+            }
+        };
+        record.agreement_id = Some(agreement.agreement().id.clone());
+        let setup = agreement.inbound(now, DateEnforcement::Enforce);
+        let outcome = {
+            let mut duplicates = self.duplicates.lock().expect("duplicate store");
+            setup.accept(&incoming, &limits, &mut *duplicates, &mut rng)
+        };
+        let (report, status) = match &outcome {
+            Ok(received) => {
+                record.set_received(received);
+                (Report::received(received), StatusCode::Completed)
+            }
+            Err(rejected) => {
+                record.set_rejected(rejected, &ReferenceErrorPolicy);
+                (Report::rejected(rejected), StatusCode::Failed)
+            }
+        };
+        let signer = setup.mdn_signer().ok();
+        let mut settings = match signer {
+            Some(s) => MdnSettings::signed(s),
+            None => MdnSettings::new(),
+        };
+        let digest = incoming
+            .receipt
+            .as_ref()
+            .and_then(|r| r.options.preferred_micalg())
+            .unwrap_or(DigestAlgorithm::Sha256);
+        settings.sign_options = setup.mdn_sign_options(digest);
+        let reply = mdn::reply(&incoming, &report, &settings, now, &mut rng).expect("MDN");
+
+        // Files in the reference layout under the agreement's base directory.
+        let message_id = incoming
+            .message_id
+            .as_ref()
+            .map(|m| m.bare())
+            .unwrap_or("unknown");
+        let file_name = outcome.as_ref().ok().and_then(|r| r.file_name.as_deref());
+        let paths = record::inbound_paths(file_name, message_id, status);
+        let base = &agreement.agreement().base_directory;
+        let at = |p: &record::RelativePath| format!("{base}/{p}");
+        if let Ok(received) = &outcome
+            && !received.duplicate
+        {
+            self.storage
+                .put(&at(&paths.payload), &received.payload)
+                .expect("store payload");
+        }
+        record.file_path = Some(at(&paths.payload));
+        if let Some(m) = &reply.mdn {
+            record.mdn_message_id = Some(m.message_id.bare().to_owned());
+            record.mdn_subject = Some("Message Disposition Notification".into());
+            record.disposition = Some(m.disposition.as_str().to_owned());
+            let mut raw = headers_block(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            raw.extend_from_slice(&m.body);
+            self.storage.put(&at(&paths.mdn), &raw).expect("store MDN");
+        }
+        self.storage
+            .put(&at(&paths.record), record.to_json().as_bytes())
+            .expect("store record");
+        println!("  B: {} -> {}", report.disposition, at(&paths.payload));
+        reply.response
+    }
+}
+
+/// Headers as they would appear on the wire, for the stored `.mdn` file.
+fn headers_block<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// PartnerA sends `payload` as `file_name` through its connector; `tamper` damages the
+/// body on the wire. Returns whether the transfer completed.
+fn send(
+    directory: &MemoryDirectory,
+    transport: &dyn Transport,
+    storage: &FsStorage,
+    file_name: &str,
+    payload: &[u8],
+    tamper: bool,
+) -> Result<bool, Error> {
+    let now = SystemTime::now();
+    let limits = Limits::default();
+    let mut rng = rand::rng();
+    let connector = directory.connector("c-to-partner-b")?;
+    let mut message = connector.outbound(payload, now)?;
+    message.file_name = Some(file_name.to_owned());
+    message.content_type = "application/EDI-X12".into();
+    let built = outbound::build(&message, now, &mut rng)?;
+    let transfer_id = format!("t-{}", &built.message_id.bare()[..8]);
+    println!(
+        "A: sending {file_name} ({} bytes) as {} ({} bytes on the wire)",
+        payload.len(),
+        built.message_id,
+        built.body.len()
+    );
+    let mut body = built.body.clone();
+    if tamper {
+        let at = body.len() / 2;
+        body[at] ^= 0x55;
+        println!("   (a byte of the body is flipped on the wire)");
+    }
+    let mut record = StatusRecord::outbound(&message, built.message_id.bare(), now);
+    record.connector_id = Some(connector.connector().id.clone());
+    record.transfer_id = Some(transfer_id.clone());
+    record.transfer_size = Some(payload.len() as u64);
+    record.file_path = Some(format!("outbox/{file_name}"));
+
+    let response = transport
+        .post(connector.url(), &built.headers, &body)
+        .map_err(|e| Error::UnsupportedFormat(Box::leak(e.to_string().into_boxed_str())))?;
+    let headers = &response.headers;
+    let sent = SentMessage::from(&built);
+    // Every signing certificate of the partner (old and new during rotation); the
+    // profile's trust then checks the signer's window and chain.
+    let trust = connector.partner_trust(now, DateEnforcement::Enforce);
+    let certificates: Vec<_> = connector
+        .partner()
+        .certificates_for(CertificateUsage::Signing)
+        .map(|c| c.certificate().clone())
+        .collect();
+    let verdict = response
+        .check_status(connector.url())
+        .and_then(|()| mdn::parse(headers, &response.body, &limits))
+        .and_then(|parsed| {
+            record.mdn_message_id = parsed.message_id.as_ref().map(|m| m.bare().to_owned());
+            record.mdn_subject = headers.get_str("Subject").map(str::to_owned);
+            parsed.verify_trusted(&sent, &certificates, &trust, &limits)
+        });
+    let completed = match &verdict {
+        Ok(v) => {
+            record.disposition = Some(v.disposition.as_str().to_owned());
+            println!(
+                "A: MDN {} (signed: {}, MIC {:?})",
+                v.disposition,
+                v.is_authentic(),
+                v.mic
+            );
+            if let Some(code) = v.failure_code() {
+                record.failure_code = Some(code.as_str().to_owned());
+                record.failure_message = Some(format!("partner reported {}", v.status));
+            }
+            v.is_success()
+        }
+        Err(e) => {
+            println!("A: the MDN does not verify: {e}");
+            record.set_failure(e, &ReferenceErrorPolicy);
+            false
+        }
+    };
+    let status = if completed {
+        StatusCode::Completed
+    } else {
+        StatusCode::Failed
+    };
+    record.status_code = Some(status);
+    let paths = record::outbound_paths(file_name, &transfer_id, built.message_id.bare(), status);
+    let at = |p: &record::RelativePath| format!("PartnerA/outbox/{p}");
+    let mut raw = headers_block(response.headers.iter());
+    raw.extend_from_slice(&response.body);
+    storage.put(&at(&paths.mdn), &raw).expect("store MDN");
+    storage
+        .put(&at(&paths.record), record.to_json().as_bytes())
+        .expect("store record");
+    println!("A: transfer {}: {}", status.as_str(), at(&paths.record));
+    Ok(completed)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = tempfile::Builder::new()
+        .prefix("as2-exchange-")
+        .tempdir()?
+        .keep();
+    println!(
+        "as2-proto exchange: PartnerA -> PartnerB, files under {}\n",
+        root.display()
+    );
+    let a = load("partner-a.toml")?;
+    let b = load("partner-b.toml")?;
+    let receiver = Arc::new(Receiver {
+        directory: b,
+        duplicates: Mutex::new(MemoryDuplicateStore::new(100_000)),
+        storage: FsStorage { root: root.clone() },
+    });
+    let endpoint = Arc::clone(&receiver);
+    let transport = MemoryTransport::routing(move |request| {
+        Ok(endpoint.handle(&request.http_headers(), &request.body))
+    });
+    let storage = FsStorage { root: root.clone() };
+    let payload =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/po-4711.x12"))?;
+    storage.put("PartnerA/outbox/po-4711.x12", &payload)?;
+
+    println!("1. A signed, compressed and encrypted purchase order, signed MDN requested:");
+    let first = send(&a, &transport, &storage, "po-4711.x12", &payload, false)?;
+    println!("\n2. The same kind of transfer, damaged in transit:");
+    let second = send(&a, &transport, &storage, "po-4712.x12", &payload, true)?;
+
+    println!("\nFiles written:");
+    let mut files = Vec::new();
+    list(&root, &root, &mut files)?;
+    for f in files {
+        println!("  {f}");
+    }
+    if !first || second {
+        return Err("unexpected outcome: the first transfer must complete, the second fail".into());
+    }
+    println!("\nOK: the first transfer completed, the tampered one failed as it should.");
+    Ok(())
+}
+
+fn list(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let path = e.path();
+        if path.is_dir() {
+            list(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            out.push(format!("{} ({} bytes)", rel.display(), e.metadata()?.len()));
+        }
+    }
+    Ok(())
+}
