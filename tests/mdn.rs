@@ -667,12 +667,7 @@ fn signed_receipt_without_a_signing_key() {
     assert_eq!(err.code(), ErrorCode::VerificationFailed);
     // A sender that accepts unsigned receipts gets a successful verdict.
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let relaxed = SentMessage::new(built.message_id.clone(), built.mic.clone());
     let verdict = parsed.verify(&relaxed, &[], &limits).unwrap();
     assert!(verdict.is_success());
@@ -737,12 +732,7 @@ fn wrong_signer_fails() {
     let w = World::new();
     let (built, reply) = signed_reply(&w, 80);
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     // Verified against the wrong partner certificate: the embedded one is not trusted.
     let err = parsed
         .verify(
@@ -763,12 +753,7 @@ fn mic_mismatch_is_never_success() {
     let w = World::new();
     let (built, reply) = signed_reply(&w, 90);
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let mut sent = SentMessage::from(&built);
     let ours = built.mic.clone().unwrap();
     // Same algorithm, other digest.
@@ -806,12 +791,7 @@ fn mic_mismatch_is_never_success() {
         &mut common::rng(91),
     )
     .unwrap();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let verdict = parsed
         .verify(
             &SentMessage::new(built.message_id.clone(), Some(ours)),
@@ -832,12 +812,7 @@ fn wrong_or_unknown_original_message_id() {
     let w = World::new();
     let (built, reply) = signed_reply(&w, 100);
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let mut sent = SentMessage::from(&built);
     sent.message_id = MessageId::parse(b"<another@partner-a>").unwrap();
     let err = parsed
