@@ -102,6 +102,7 @@ pub mod mime;
 pub mod partner;
 pub mod pkcs12;
 pub mod record;
+mod time;
 
 pub use cert::{Certificate, PrivateKey, unix_time};
 pub use error::{
