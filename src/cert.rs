@@ -103,7 +103,7 @@ impl Certificate {
             let public_key = RsaPublicKey::from_public_key_der(spki.raw).ok();
             (
                 range_of(&issuer),
-                serial.contents_offset..serial.contents_offset + serial.contents.len(),
+                serial.contents_offset..serial.contents_offset.saturating_add(serial.contents.len()),
                 range_of(&subject),
                 subject_key_id,
                 not_before,
@@ -283,7 +283,7 @@ impl PrivateKey {
 
     /// The key size in bits.
     pub fn bits(&self) -> usize {
-        self.key.size() * 8
+        self.key.size().saturating_mul(8)
     }
 
     /// Whether `cert` holds this key's public half.
@@ -310,7 +310,7 @@ impl fmt::Debug for PrivateKey {
 }
 
 fn range_of(tlv: &Tlv<'_>) -> Range<usize> {
-    tlv.offset..tlv.offset + tlv.raw.len()
+    tlv.offset..tlv.offset.saturating_add(tlv.raw.len())
 }
 
 fn strip_sign(serial: &[u8]) -> &[u8] {
@@ -398,7 +398,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Seconds since the Unix epoch as a [`SystemTime`]; a convenience for tests and callers
-/// that keep times as integers.
+/// that keep times as integers. Values past 9999-12-31T23:59:59Z are clamped to it.
 pub fn unix_time(secs: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    // Clamped to 9999-12-31T23:59:59Z so the addition cannot overflow on any platform.
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs.min(253_402_300_799)))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }

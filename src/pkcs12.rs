@@ -473,6 +473,8 @@ fn pkcs12_kdf_with<D: Digest>(
         for block in i.chunks_mut(v) {
             let mut carry = 1u16;
             for (x, y) in block.iter_mut().rev().zip(b.iter().rev()) {
+                // At most 255 + 255 + 1: no overflow in u16.
+                #[allow(clippy::arithmetic_side_effects)]
                 let sum = u16::from(*x) + u16::from(*y) + carry;
                 *x = sum.to_be_bytes()[1];
                 carry = sum >> 8;

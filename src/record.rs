@@ -394,6 +394,9 @@ pub fn rfc3339(time: SystemTime) -> String {
 /// Parses an RFC 3339 timestamp (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`), such as a
 /// record's `timestamp`. Digits beyond nanoseconds are ignored. Errors are
 /// [`Error::Malformed`] with the offset of the offending byte.
+// Fields are at most four digits and offsets at most the text length plus six, so the
+// arithmetic below cannot overflow; fraction digits accumulate with saturation.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn parse_rfc3339(text: &str) -> Result<SystemTime, Error> {
     let b = text.as_bytes();
     let bad = |offset: usize| Error::malformed("RFC 3339 timestamp", offset.min(b.len()));
@@ -650,6 +653,8 @@ pub fn outbound_paths(
 }
 
 /// `stem.id1[.id2].ext`, each piece neutralised, within [`MAX_FILE_NAME_LEN`].
+// Every piece is capped (ids, extension, name) far below `usize::MAX`.
+#[allow(clippy::arithmetic_side_effects)]
 fn build_name(file_name: &str, ids: &[(&str, usize)]) -> String {
     let (stem, ext) = split_file_name(file_name);
     let ids: Vec<String> = ids.iter().map(|&(id, cap)| id_part(id, cap)).collect();
@@ -704,7 +709,7 @@ fn id_part(id: &str, cap: usize) -> String {
     }
     let kept = truncate(trimmed, cap.saturating_sub(HASH_SUFFIX_LEN)).trim_end_matches(is_trimmed);
     let digest = Sha256::digest(bare.as_bytes());
-    let mut part = String::with_capacity(kept.len() + HASH_SUFFIX_LEN);
+    let mut part = String::with_capacity(kept.len().saturating_add(HASH_SUFFIX_LEN));
     part.push_str(kept);
     part.push('~');
     for byte in digest.iter().take(8) {

@@ -6,6 +6,10 @@
 //! for the proleptic Gregorian calendar; callers keep years within 0..=9999 (the RFC 3339
 //! range), where every intermediate value is far inside `i64`.
 
+// Every caller passes day counts derived from 64-bit second counts (|days| < 2^47) or
+// years of four digits, so no intermediate below exceeds 2^60: plain arithmetic is safe.
+#![allow(clippy::arithmetic_side_effects)]
+
 use std::time::{Duration, SystemTime};
 
 /// Seconds since the Unix epoch (negative before it), saturating far outside any date

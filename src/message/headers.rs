@@ -164,7 +164,7 @@ impl As2Id {
     /// The header value: quoted when it contains spaces, quotes or backslashes.
     pub fn to_header(&self) -> String {
         if self.0.bytes().any(|b| matches!(b, b' ' | b'"' | b'\\')) {
-            let mut out = String::with_capacity(self.0.len() + 2);
+            let mut out = String::with_capacity(self.0.len().saturating_add(2));
             out.push('"');
             for c in self.0.chars() {
                 if matches!(c, '"' | '\\') {

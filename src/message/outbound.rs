@@ -173,7 +173,7 @@ fn smime_entity(smime_type: &str, file: &str, body: Vec<u8>) -> Entity {
 
 /// Quotes a MIME parameter value.
 pub(crate) fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
+    let mut out = String::with_capacity(value.len().saturating_add(2));
     out.push('"');
     for c in value.chars() {
         match c {
@@ -373,7 +373,7 @@ pub fn http_date(time: SystemTime) -> String {
     let month_name = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
-    .get((month - 1) as usize)
+    .get(usize::try_from(month.saturating_sub(1)).unwrap_or(0))
     .copied()
     .unwrap_or("Jan");
     format!("{weekday}, {day:02} {month_name} {year} {hour:02}:{minute:02}:{second:02} GMT")

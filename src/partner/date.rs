@@ -17,6 +17,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserializer, Serializer};
 
 /// Reads exactly `n` ASCII digits.
+// At most four digits are read, so `value` stays below 10^4.
+#[allow(clippy::arithmetic_side_effects)]
 fn digits(text: &mut &[u8], n: usize) -> Option<u32> {
     let (head, rest) = text.split_at_checked(n)?;
     let mut value = 0u32;
@@ -41,6 +43,9 @@ fn byte(text: &mut &[u8], expected: &[u8]) -> Option<u8> {
 }
 
 /// Parses an RFC 3339 date or date-time (see the module docs).
+// Every field is at most four digits (year) or two (the rest), so the second counts
+// below stay within a few times 10^11.
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) fn parse(text: &str) -> Option<SystemTime> {
     let mut t = text.trim().as_bytes();
     let year = i64::from(digits(&mut t, 4)?);
