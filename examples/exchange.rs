@@ -204,9 +204,7 @@ fn send(
     record.transfer_size = Some(payload.len() as u64);
     record.file_path = Some(format!("outbox/{file_name}"));
 
-    let response = transport
-        .post(connector.url(), &built.headers, &body)
-        .map_err(|e| Error::UnsupportedFormat(Box::leak(e.to_string().into_boxed_str())))?;
+    let response = transport.post(connector.url(), &built.headers, &body)?;
     let headers = &response.headers;
     let sent = SentMessage::from(&built);
     // Every signing certificate of the partner (old and new during rotation); the

@@ -53,6 +53,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Disposition, Error, ErrorCode};
 use crate::message::inbound::{Incoming, Received, Rejected};
 use crate::message::outbound::OutboundMessage;
+use crate::time::{civil_from_days, days_from_civil, days_in_month, unix_micros};
 
 /// The action and sending modes of every AS2 MDN (RFC 4130 §7.4.3), which prefix the
 /// disposition type in a record's `disposition`.
@@ -488,62 +489,6 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, Error> {
             .and_then(|t| t.checked_add(Duration::from_nanos(u64::from(nanos))))
     };
     time.ok_or_else(|| bad(0))
-}
-
-/// Whole seconds since the epoch (negative before it) and the microseconds within the
-/// second, flooring towards the past.
-fn unix_micros(time: SystemTime) -> (i64, u32) {
-    match time.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(after) => (
-            i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
-            after.subsec_micros(),
-        ),
-        Err(before) => {
-            let before = before.duration();
-            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
-            let nanos = before.subsec_nanos();
-            if nanos == 0 {
-                (-secs, 0)
-            } else {
-                // 1.2 s before the epoch is -2 s + 0.8 s.
-                ((-secs).saturating_sub(1), (1_000_000_000 - nanos) / 1000)
-            }
-        }
-    }
-}
-
-/// Year, month, day of a day count from 1970-01-01 (Howard Hinnant's `civil_from_days`).
-/// Callers keep `days` within the years 0 to 9999.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// Days from 1970-01-01 to a date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        _ => 31,
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -511,68 +511,55 @@ fn every_disposition_round_trips() {
         reply,
     );
 
-    // processed/Error: unknown-trading-relationship (no agreement)
+    // Errors raised outside `accept` (no agreement) or built straight from an error.
     let headers = http(&unencrypted.headers);
     let incoming = inbound::handle(&headers, &unencrypted.body, &limits).unwrap();
-    let report = Report::rejected(&incoming.unknown_partner());
-    let reply = mdn::reply(
-        &incoming,
-        &report,
-        &settings,
-        common::now(),
-        &mut common::rng(41),
-    )
-    .unwrap();
-    assert_eq!(report.code, Some(ErrorCode::AgreementNotFound));
-    check(
-        Outcome {
-            name: "unknown-trading-relationship",
-            status: MdnStatus::Error("unknown-trading-relationship".into()),
-            code: Some(ErrorCode::AgreementNotFound),
-        },
-        &unencrypted,
-        reply,
+    assert_eq!(
+        Report::rejected(&incoming.unknown_partner()).code,
+        Some(ErrorCode::AgreementNotFound)
     );
-
-    // processed/Error: decompression-failed (built straight from the error)
-    let report = Report::error(&Error::DecompressionFailed);
-    let reply = mdn::reply(
-        &incoming,
-        &report,
-        &settings,
-        common::now(),
-        &mut common::rng(42),
-    )
-    .unwrap();
-    check(
-        Outcome {
-            name: "decompression-failed",
-            status: MdnStatus::Error("decompression-failed".into()),
-            code: Some(ErrorCode::DecompressionFailed),
-        },
-        &unencrypted,
-        reply,
-    );
-
-    // failed/Failure: unsupported format (a multipart payload)
-    let report = Report::error(&Error::UnsupportedFormat("multipart payload"));
-    let reply = mdn::reply(
-        &incoming,
-        &report,
-        &settings,
-        common::now(),
-        &mut common::rng(43),
-    )
-    .unwrap();
-    check(
-        Outcome {
-            name: "unsupported format",
-            status: MdnStatus::Failed("unsupported format".into()),
-            code: Some(ErrorCode::InvalidSmimeFormat),
-        },
-        &unencrypted,
-        reply,
-    );
+    for (seed, (error, name, status, code)) in [
+        (
+            Error::UnknownTradingPartner,
+            "unknown-trading-relationship",
+            MdnStatus::Error("unknown-trading-relationship".into()),
+            ErrorCode::AgreementNotFound,
+        ),
+        (
+            Error::DecompressionFailed,
+            "decompression-failed",
+            MdnStatus::Error("decompression-failed".into()),
+            ErrorCode::DecompressionFailed,
+        ),
+        (
+            Error::UnsupportedFormat("multipart payload"),
+            "unsupported format",
+            MdnStatus::Failed("unsupported format".into()),
+            ErrorCode::InvalidSmimeFormat,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let report = Report::error(&error);
+        let reply = mdn::reply(
+            &incoming,
+            &report,
+            &settings,
+            common::now(),
+            &mut common::rng(41 + seed as u64),
+        )
+        .unwrap();
+        check(
+            Outcome {
+                name,
+                status,
+                code: Some(code),
+            },
+            &unencrypted,
+            reply,
+        );
+    }
 
     // failed/Failure: unsupported MIC-algorithms (only md5 offered, as required): unsigned.
     for (n, v) in &mut unencrypted.headers {
@@ -667,12 +654,7 @@ fn signed_receipt_without_a_signing_key() {
     assert_eq!(err.code(), ErrorCode::VerificationFailed);
     // A sender that accepts unsigned receipts gets a successful verdict.
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let relaxed = SentMessage::new(built.message_id.clone(), built.mic.clone());
     let verdict = parsed.verify(&relaxed, &[], &limits).unwrap();
     assert!(verdict.is_success());
@@ -737,12 +719,7 @@ fn wrong_signer_fails() {
     let w = World::new();
     let (built, reply) = signed_reply(&w, 80);
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     // Verified against the wrong partner certificate: the embedded one is not trusted.
     let err = parsed
         .verify(
@@ -763,12 +740,7 @@ fn mic_mismatch_is_never_success() {
     let w = World::new();
     let (built, reply) = signed_reply(&w, 90);
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let mut sent = SentMessage::from(&built);
     let ours = built.mic.clone().unwrap();
     // Same algorithm, other digest.
@@ -806,12 +778,7 @@ fn mic_mismatch_is_never_success() {
         &mut common::rng(91),
     )
     .unwrap();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let verdict = parsed
         .verify(
             &SentMessage::new(built.message_id.clone(), Some(ours)),
@@ -832,12 +799,7 @@ fn wrong_or_unknown_original_message_id() {
     let w = World::new();
     let (built, reply) = signed_reply(&w, 100);
     let limits = Limits::default();
-    let parsed = mdn::parse(
-        &reply.response.headers,
-        &reply.response.body,
-        &limits,
-    )
-    .unwrap();
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
     let mut sent = SentMessage::from(&built);
     sent.message_id = MessageId::parse(b"<another@partner-a>").unwrap();
     let err = parsed

@@ -171,3 +171,78 @@ fn signed_message_stored_with_lf_line_ends_still_verifies() {
         as2_proto::cms::algorithm::DigestAlgorithm::Sha256.digest(entity)
     );
 }
+
+#[test]
+fn legacy_algorithms_can_be_refused() {
+    use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm};
+    use as2_proto::message::headers::As2Id;
+    use as2_proto::message::outbound::{self, OutboundMessage};
+    use as2_proto::{AlgorithmKind, Error};
+    let pki = common::Pki::new();
+    let us = pki.party("us", 2048);
+    let partner = pki.party("partner", 2048);
+    let limits = Limits::default();
+    let keys = [(us.cert.clone(), us.key.clone())];
+    let certs = [partner.cert.clone()];
+    for (cipher, digest, refused) in [
+        (
+            ContentEncryption::TripleDesCbc,
+            DigestAlgorithm::Sha256,
+            Some(AlgorithmKind::ContentEncryption),
+        ),
+        (
+            ContentEncryption::Aes128Cbc,
+            DigestAlgorithm::Sha1,
+            Some(AlgorithmKind::Digest),
+        ),
+        (ContentEncryption::Aes128Cbc, DigestAlgorithm::Sha256, None),
+    ] {
+        let mut msg = OutboundMessage::new(
+            As2Id::new("partner").unwrap(),
+            As2Id::new("us").unwrap(),
+            b"UNB+UNOC:3'",
+        );
+        let mut options = SignOptions::default();
+        options.digest = digest;
+        msg.signing = Some((Signer::new(&partner.cert, &partner.key), options));
+        msg.encryption.0 = vec![&us.cert];
+        msg.encryption.1.cipher = cipher;
+        let built = outbound::build(&msg, common::now(), &mut common::rng(3)).unwrap();
+        let h: HttpHeaders = built
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let incoming = inbound::handle(&h, &built.body, &limits).unwrap();
+        // Accepted by default (interop), refused when legacy algorithms are switched off.
+        let lenient = InboundPolicy::new(&keys, &certs, &limits);
+        assert!(
+            incoming
+                .accept(&lenient, &mut NoDuplicateCheck, &mut common::rng(4))
+                .is_ok()
+        );
+        let mut strict = InboundPolicy::new(&keys, &certs, &limits);
+        strict.accept_legacy_algorithms = false;
+        let outcome = incoming.accept(&strict, &mut NoDuplicateCheck, &mut common::rng(5));
+        match (refused, outcome) {
+            (None, Ok(_)) => {}
+            (Some(kind), Err(rejected)) => {
+                assert!(
+                    matches!(rejected.error, Error::UnsupportedAlgorithm { kind: k, .. } if k == kind),
+                    "{cipher:?}/{digest:?}: {:?}",
+                    rejected.error
+                );
+                let code = if kind == AlgorithmKind::Digest {
+                    ErrorCode::VerificationFailed
+                } else {
+                    ErrorCode::UnsupportedEncryptionAlg
+                };
+                assert_eq!(rejected.error.code(), code);
+            }
+            (want, got) => panic!(
+                "{cipher:?}/{digest:?}: want {want:?}, got {:?}",
+                got.map(|_| ())
+            ),
+        }
+    }
+}

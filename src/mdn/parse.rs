@@ -270,18 +270,21 @@ impl Mdn<'_> {
         self.signature.is_some()
     }
 
-    /// Finds the message this MDN answers with `lookup` (given the bare Original-Message-ID,
-    /// without angle brackets). An MDN naming no message, or one we did not send, is
-    /// [`Error::InvalidHeader`] on `Original-Message-ID` (`INVALID_REQUEST`).
-    pub fn find<T>(&self, lookup: impl FnOnce(&str) -> Option<T>) -> Result<T, Error> {
-        let id = self
-            .original_message_id
+    /// The Original-Message-ID, which an MDN must carry.
+    fn original(&self) -> Result<&str, Error> {
+        self.original_message_id
             .as_deref()
             .ok_or(Error::InvalidHeader {
                 header: "Original-Message-ID",
                 reason: "missing from the MDN",
-            })?;
-        lookup(bare(id)).ok_or(Error::InvalidHeader {
+            })
+    }
+
+    /// Finds the message this MDN answers with `lookup` (given the bare Original-Message-ID,
+    /// without angle brackets). An MDN naming no message, or one we did not send, is
+    /// [`Error::InvalidHeader`] on `Original-Message-ID` (`INVALID_REQUEST`).
+    pub fn find<T>(&self, lookup: impl FnOnce(&str) -> Option<T>) -> Result<T, Error> {
+        lookup(bare(self.original()?)).ok_or(Error::InvalidHeader {
             header: "Original-Message-ID",
             reason: "names no message we sent",
         })
@@ -301,13 +304,7 @@ impl Mdn<'_> {
         certificates: &[Certificate],
         limits: &Limits,
     ) -> Result<Verdict, Error> {
-        let original = self
-            .original_message_id
-            .as_deref()
-            .ok_or(Error::InvalidHeader {
-                header: "Original-Message-ID",
-                reason: "missing from the MDN",
-            })?;
+        let original = self.original()?;
         if bare(original) != sent.message_id.bare() {
             return Err(Error::InvalidHeader {
                 header: "Original-Message-ID",

@@ -18,7 +18,7 @@ use crate::cms::compressed::CompressedData;
 use crate::cms::enveloped::EnvelopedData;
 use crate::cms::signed::{SignedData, SignerSource, Verified};
 use crate::cms::{self, ContentType};
-use crate::error::{Error, LayerKind, PolicyError, VerificationError};
+use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::mic::Mic;
 use crate::mime::{self, ContentDisposition, MimeLimits, Part};
@@ -229,6 +229,11 @@ pub struct InboundPolicy<'a> {
     /// A further check of each signer found among `partner_certificates` (validity
     /// window, chain); `None` trusts every certificate supplied.
     pub signer_trust: Option<&'a dyn SignerTrust>,
+    /// Accept the legacy algorithms partners still send (3DES content encryption, SHA-1
+    /// signatures). On by default for interoperability (the reference accepts both
+    /// inbound); turn it off to refuse them with `UnsupportedAlgorithm`
+    /// (`ERROR_DECRYPT_UNSUPPORTED_ENCRYPTION_ALG` / `VERIFICATION_FAILED`).
+    pub accept_legacy_algorithms: bool,
 }
 
 impl<'a> InboundPolicy<'a> {
@@ -246,6 +251,7 @@ impl<'a> InboundPolicy<'a> {
             binary_canonicalization: false,
             limits,
             signer_trust: None,
+            accept_legacy_algorithms: true,
         }
     }
 }
@@ -458,6 +464,15 @@ impl<'a> Incoming<'a> {
                         // Refuse a second envelope before spending work on it.
                         state.ensure_new(LayerKind::Encryption)?;
                         let envelope = EnvelopedData::parse(&der, policy.limits)?;
+                        let cipher = envelope.content_encryption();
+                        if !policy.accept_legacy_algorithms
+                            && cipher == ContentEncryption::TripleDesCbc
+                        {
+                            return Err(Error::UnsupportedAlgorithm {
+                                kind: AlgorithmKind::ContentEncryption,
+                                oid: cipher.oid(),
+                            });
+                        }
                         state.push(
                             Layer::Encrypted(envelope.content_encryption()),
                             LayerKind::Encryption,
@@ -602,6 +617,12 @@ impl<'a> Incoming<'a> {
 fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, Error> {
     if verified.source != SignerSource::Supplied {
         return Err(VerificationError::SignerNotFound.into());
+    }
+    if !policy.accept_legacy_algorithms && verified.digest == DigestAlgorithm::Sha1 {
+        return Err(Error::UnsupportedAlgorithm {
+            kind: AlgorithmKind::Digest,
+            oid: DigestAlgorithm::Sha1.oid(),
+        });
     }
     if let Some(trust) = policy.signer_trust {
         trust.check(&verified.signer)?;

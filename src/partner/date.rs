@@ -7,65 +7,14 @@
 //! well as quoted strings, and a local time without offset is taken as UTC.
 
 use core::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+
+use crate::time::{
+    civil_from_days, days_from_civil, days_in_month, from_unix_seconds, unix_seconds,
+};
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserializer, Serializer};
-
-/// Seconds since the Unix epoch (negative before 1970), saturating far outside the range
-/// any certificate uses.
-pub(crate) fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
-}
-
-/// The time `secs` seconds after (or before, if negative) the Unix epoch.
-pub(crate) fn from_unix_seconds(secs: i64) -> Option<SystemTime> {
-    if secs >= 0 {
-        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
-    } else {
-        SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month, day) of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Both are within 1..=31 and 1..=12 by construction.
-    (year, month as u32, day as u32)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 /// Reads exactly `n` ASCII digits.
 fn digits(text: &mut &[u8], n: usize) -> Option<u32> {
@@ -99,7 +48,10 @@ pub(crate) fn parse(text: &str) -> Option<SystemTime> {
     let month = digits(&mut t, 2)?;
     byte(&mut t, b"-")?;
     let day = digits(&mut t, 2)?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+    if !(1..=12).contains(&month)
+        || day == 0
+        || i64::from(day) > days_in_month(year, i64::from(month))
+    {
         return None;
     }
     let mut seconds = 0i64;
@@ -142,7 +94,9 @@ pub(crate) fn parse(text: &str) -> Option<SystemTime> {
     if !t.is_empty() {
         return None;
     }
-    from_unix_seconds(days_from_civil(year, month, day) * 86_400 + seconds - offset)
+    from_unix_seconds(
+        days_from_civil(year, i64::from(month), i64::from(day)) * 86_400 + seconds - offset,
+    )
 }
 
 /// A [`SystemTime`] shown as `YYYY-MM-DDTHH:MM:SSZ`.
