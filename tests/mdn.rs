@@ -788,6 +788,31 @@ fn mic_mismatch_is_never_success() {
         .unwrap();
     assert_eq!(verdict.mic, MicCheck::Missing);
     assert!(!verdict.is_success());
+    // A caller that lost the MIC of a signed message does not pass silently.
+    let signed_reply = signed_reply(&w, 92).1;
+    let parsed_signed = mdn::parse(
+        &signed_reply.response.headers,
+        &signed_reply.response.body,
+        &limits,
+    )
+    .unwrap();
+    let mut lost = SentMessage::new(
+        MessageId::parse(
+            parsed_signed
+                .original_message_id
+                .as_deref()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap(),
+        None,
+    );
+    lost.require_mic = true;
+    let verdict = parsed_signed
+        .verify(&lost, std::slice::from_ref(&w.b.cert), &limits)
+        .unwrap();
+    assert_eq!(verdict.mic, MicCheck::Missing);
+    assert!(!verdict.is_success());
     assert_eq!(
         verdict.mic_error(),
         Some(Error::Verification(VerificationError::MicMissing))

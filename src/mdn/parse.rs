@@ -111,7 +111,8 @@ pub enum MicCheck {
         /// As received.
         received: String,
     },
-    /// The MDN carries no MIC although the message was signed.
+    /// The MDN carries no MIC although the message was signed (or we kept none for a
+    /// message that requires one).
     Missing,
     /// The MDN carries no MIC for an unsigned message (acceptable).
     NotReturned,
@@ -326,6 +327,8 @@ impl Mdn<'_> {
             None => Authenticity::Unsigned,
         };
         let mic = match (&sent.mic, &self.received_mic) {
+            // A signed message's MIC that the caller lost cannot be taken as proof.
+            (None, _) if sent.require_mic => MicCheck::Missing,
             (None, _) => MicCheck::NotExpected,
             (Some(_), None) if sent.require_mic => MicCheck::Missing,
             (Some(_), None) => MicCheck::NotReturned,
