@@ -91,8 +91,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // No panics on input: outside unit tests, every unwrap, expect, panic, unchecked index or
-// unchecked arithmetic needs an `allow` beside a comment proving it safe. `cms` and `mime`
-// are still under audit and allowed wholesale below (see the issue note).
+// unchecked arithmetic needs an `allow` beside a comment proving it safe. `cms`
+// is still under audit and allowed wholesale below (see the issue note).
 #![cfg_attr(
     not(test),
     warn(
@@ -113,8 +113,6 @@ mod limits;
 pub mod mdn;
 pub mod message;
 pub mod mic;
-// Audit of the no-panic lints pending (issue 6).
-#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 pub mod mime;
 pub mod partner;
 pub mod pkcs12;

@@ -296,6 +296,8 @@ fn ascii_lower_string(bytes: &[u8]) -> String {
 /// Finds the line starting at `pos` in `buf`: returns
 /// `(content_end, next_line_start, terminated)`; `content_end` excludes the
 /// CRLF or LF terminator.
+// `i > 0` guards the one subtraction; `lf` is an index into `buf`.
+#[allow(clippy::arithmetic_side_effects)]
 fn line_at(buf: &[u8], pos: usize) -> (usize, usize, bool) {
     let rest = buf.get(pos..).unwrap_or(&[]);
     match rest.iter().position(|&b| b == b'\n') {
@@ -477,6 +479,8 @@ struct PendingHeader {
 }
 
 /// Parses the header block in `buf[start..end]`; offsets are absolute in `buf`.
+// Positions only advance within `region` (bounded by its length) while a byte exists.
+#[allow(clippy::arithmetic_side_effects)]
 fn parse_block<'a>(
     buf: &'a [u8],
     start: usize,
@@ -1024,6 +1028,8 @@ impl TransferEncoding {
 
 const B64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+// Each arm's range keeps the result within 0..64.
+#[allow(clippy::arithmetic_side_effects)]
 fn b64_value(b: u8) -> Option<u8> {
     match b {
         b'A'..=b'Z' => Some(b - b'A'),
@@ -1039,6 +1045,8 @@ fn b64_value(b: u8) -> Option<u8> {
 /// ignored anywhere; any other non-alphabet byte is an error. Padding is
 /// optional, but if present it must be exactly right and nothing but
 /// whitespace may follow it. Non-zero trailing bits are ignored.
+// `bits` stays below 14 and `pads` below 3; capacity is at most `input.len()`.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn base64_decode(input: &[u8]) -> Result<Vec<u8>, MimeError> {
     let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
     let mut acc: u32 = 0;
@@ -1085,6 +1093,8 @@ pub fn base64_decode(input: &[u8]) -> Result<Vec<u8>, MimeError> {
     Ok(out)
 }
 
+// Each arm's range keeps the result within 0..16.
+#[allow(clippy::arithmetic_side_effects)]
 fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -1099,6 +1109,8 @@ fn hex_value(b: u8) -> Option<u8> {
 /// whitespace between `=` and the line end, and a final `=` at end of input);
 /// trailing whitespace on lines is removed; hard line ends are kept as they
 /// are (CRLF or LF). Any other use of `=` is an error.
+// `i` and `end` are indices into `input` and `end > pos` guards `end - 1`.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn quoted_printable_decode(input: &[u8]) -> Result<Vec<u8>, MimeError> {
     let mut out = Vec::with_capacity(input.len());
     let mut pos = 0usize;
@@ -1163,6 +1175,8 @@ pub fn base64_encode(input: &[u8]) -> String {
 
 /// Encodes base64 for a MIME body: lines of at most 76 characters, each
 /// (including the last) terminated by CRLF. Empty input gives an empty string.
+// Capacity arithmetic on the length of a string that already exists.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn base64_encode_mime(input: &[u8]) -> String {
     let flat = base64_encode(input);
     let mut out = String::with_capacity(flat.len() + flat.len() / 76 * 2 + 2);
@@ -1267,6 +1281,8 @@ struct Delimiter {
 
 /// Checks for a delimiter line whose `--` is at `p`. `min_start` is the
 /// lowest offset the preceding line break may occupy.
+// `q` only advances while `region.get(q)` holds a byte, so `q + 2` <= `region.len() + 1`.
+#[allow(clippy::arithmetic_side_effects)]
 fn delimiter_at(region: &[u8], p: usize, min_start: usize, boundary: &[u8]) -> Option<Delimiter> {
     let rest = region.get(p..)?;
     let after = rest.strip_prefix(b"--")?.strip_prefix(boundary)?;
@@ -1653,6 +1669,8 @@ impl<'a> Part<'a> {
 /// Converts every bare LF to CRLF, leaving existing CRLF and bare CR alone
 /// (RFC 5751 §3.1.1 text canonicalisation). Borrows when nothing changes.
 /// Idempotent.
+// Capacity arithmetic on the length of a slice that already exists (at most doubling).
+#[allow(clippy::arithmetic_side_effects)]
 pub fn canonicalize_text(input: &[u8]) -> Cow<'_, [u8]> {
     if !has_bare_lf(input) {
         return Cow::Borrowed(input);
@@ -1677,6 +1695,8 @@ pub fn canonicalize_text(input: &[u8]) -> Cow<'_, [u8]> {
 /// text multipart stays byte-exact; delimiter lines, preamble and epilogue
 /// are normalised). With `treat_as_binary` the raw entity is returned as is.
 /// Borrows when nothing changes.
+// Capacity arithmetic on the length of a slice that already exists.
+#[allow(clippy::arithmetic_side_effects)]
 pub fn canonical_entity<'a>(part: &Part<'a>, treat_as_binary: bool) -> Cow<'a, [u8]> {
     let raw = part.raw();
     if treat_as_binary || !has_bare_lf(raw) {
