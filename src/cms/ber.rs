@@ -236,7 +236,7 @@ fn parse_identifier(input: &[u8]) -> Result<(Tag, usize), ()> {
                     constructed,
                     number,
                 },
-                i + 2,
+                i.saturating_add(2),
             ));
         }
     }
@@ -257,7 +257,7 @@ fn parse_tlv<'a>(
     let rest = input.get(pos..).ok_or_else(bad)?;
     let (tag, id_len) = parse_identifier(rest).map_err(|()| bad())?;
     let len_byte = *rest.get(id_len).ok_or_else(bad)?;
-    let mut header_len = id_len + 1;
+    let mut header_len = id_len.saturating_add(1);
     let declared: Option<usize> = match len_byte {
         0x80 => None,
         0xff => return Err(bad()),
@@ -267,16 +267,19 @@ fn parse_tlv<'a>(
             if n > core::mem::size_of::<usize>() {
                 return Err(bad());
             }
-            let bytes = rest.get(header_len..header_len + n).ok_or_else(bad)?;
-            header_len += n;
+            let bytes = rest
+                .get(header_len..header_len.saturating_add(n))
+                .ok_or_else(bad)?;
+            header_len = header_len.saturating_add(n);
             let mut len: usize = 0;
             for byte in bytes {
+                // At most size_of::<usize>() bytes (checked above): the shifts lose nothing.
                 len = (len << 8) | usize::from(*byte);
             }
             Some(len)
         }
     };
-    let contents_start = pos + header_len;
+    let contents_start = pos.checked_add(header_len).ok_or_else(bad)?;
     match declared {
         Some(len) => {
             // Trust no declared length: it must fit in what is actually there.
@@ -304,16 +307,17 @@ fn parse_tlv<'a>(
             // Walk the children to find the end-of-contents octets.
             let mut cursor = contents_start;
             loop {
-                match input.get(cursor..cursor + 2) {
+                match input.get(cursor..cursor.saturating_add(2)) {
                     Some([0, 0]) => break,
                     Some(_) => {
-                        let child = parse_tlv(input, cursor, base, depth + 1, limits, what)?;
-                        cursor += child.raw.len();
+                        let child =
+                            parse_tlv(input, cursor, base, depth.saturating_add(1), limits, what)?;
+                        cursor = cursor.saturating_add(child.raw.len());
                     }
                     None => return Err(bad()),
                 }
             }
-            let raw = input.get(pos..cursor + 2).ok_or_else(bad)?;
+            let raw = input.get(pos..cursor.saturating_add(2)).ok_or_else(bad)?;
             let contents = input.get(contents_start..cursor).ok_or_else(bad)?;
             Ok(Tlv {
                 tag,
@@ -348,7 +352,7 @@ impl<'a> Tlv<'a> {
             input: self.contents,
             pos: 0,
             base: self.contents_offset,
-            depth: self.depth + 1,
+            depth: self.depth.saturating_add(1),
             limits: self.limits,
         })
     }
@@ -403,7 +407,7 @@ impl<'a> Tlv<'a> {
             if !segment.tag.same_type(Tag::OCTET_STRING) {
                 return Err(Error::malformed(what, segment.offset));
             }
-            *chunks += 1;
+            *chunks = chunks.saturating_add(1);
             if *chunks > self.limits.max_chunks {
                 return Err(Error::LimitExceeded {
                     limit: Limit::BerChunks,
@@ -503,17 +507,18 @@ pub fn write_header(out: &mut Vec<u8>, tag: Tag, len: usize) {
         let mut groups = [0u8; 5];
         let mut n = tag.number;
         let mut count = 0;
-        loop {
-            groups[count] = (n & 0x7f) as u8;
-            count += 1;
+        // A u32 has at most five 7-bit groups, so `count` stays within `groups`.
+        while let Some(slot) = groups.get_mut(count) {
+            *slot = (n & 0x7f) as u8;
+            count = count.saturating_add(1);
             n >>= 7;
             if n == 0 {
                 break;
             }
         }
-        for i in (0..count).rev() {
+        for (i, group) in groups.iter().enumerate().take(count).rev() {
             let more = if i > 0 { 0x80 } else { 0 };
-            out.push(groups[i] | more);
+            out.push(group | more);
         }
     }
     write_length(out, len);
@@ -527,7 +532,7 @@ pub fn write_length(out: &mut Vec<u8>, len: usize) {
     }
     let bytes = len.to_be_bytes();
     let skip = bytes.iter().take_while(|b| **b == 0).count();
-    let significant = &bytes[skip..];
+    let significant = bytes.get(skip..).unwrap_or_default();
     out.push(0x80 | significant.len() as u8);
     out.extend_from_slice(significant);
 }
@@ -536,12 +541,12 @@ pub fn write_length(out: &mut Vec<u8>, len: usize) {
 pub fn header_len(len: usize) -> usize {
     let mut v = Vec::with_capacity(10);
     write_length(&mut v, len);
-    1 + v.len()
+    v.len().saturating_add(1)
 }
 
 /// Encodes a complete DER TLV with a one-octet identifier.
 pub fn encode(tag: Tag, contents: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(header_len(contents.len()) + contents.len());
+    let mut out = Vec::with_capacity(header_len(contents.len()).saturating_add(contents.len()));
     write_header(&mut out, tag, contents.len());
     out.extend_from_slice(contents);
     out
@@ -550,7 +555,7 @@ pub fn encode(tag: Tag, contents: &[u8]) -> Vec<u8> {
 /// Encodes a constructed DER value from already-encoded children.
 pub fn encode_constructed(tag: Tag, children: &[&[u8]]) -> Vec<u8> {
     let len = children.iter().map(|c| c.len()).sum();
-    let mut out = Vec::with_capacity(header_len(len) + len);
+    let mut out = Vec::with_capacity(header_len(len).saturating_add(len));
     write_header(&mut out, tag, len);
     for child in children {
         out.extend_from_slice(child);
