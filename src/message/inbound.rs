@@ -18,7 +18,7 @@ use crate::cms::compressed::CompressedData;
 use crate::cms::enveloped::EnvelopedData;
 use crate::cms::signed::{SignedData, SignerSource, Verified};
 use crate::cms::{self, ContentType};
-use crate::error::{Error, LayerKind, PolicyError, VerificationError};
+use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::mic::Mic;
 use crate::mime::{self, ContentDisposition, MimeLimits, Part};
@@ -653,13 +653,34 @@ impl Unwrap {
     /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content. Until a
     /// signature has verified what came out of the envelope, a failure to parse it is
     /// reported as a decryption failure, so the structure of the plaintext is no oracle.
-    fn hide_decrypted_structure(&self, error: Error) -> Error {
+    /// That includes garbled identifiers (an unknown compression or content type OID),
+    /// exceeded limits and unsupported layouts; an unsupported content-encryption or
+    /// key-transport algorithm is a fact about the envelope and stays as it is.
+    /// Nothing learnt from the damaged plaintext is kept either: the layers found inside
+    /// the envelope and any MIC computed over it are dropped.
+    fn hide_decrypted_structure(&mut self, error: Error) -> Error {
         let decrypted = self.layers.iter().any(|l| matches!(l, Layer::Encrypted(_)));
-        let structural = matches!(
-            error,
-            Error::Mime(_) | Error::Malformed { .. } | Error::DecompressionFailed
-        );
+        let structural = match &error {
+            Error::Mime(_)
+            | Error::Malformed { .. }
+            | Error::DecompressionFailed
+            | Error::LimitExceeded { .. }
+            | Error::UnsupportedFormat(_) => true,
+            Error::UnsupportedAlgorithm { kind, .. } => !matches!(
+                kind,
+                AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport
+            ),
+            _ => false,
+        };
         if decrypted && self.signature.is_none() && structural {
+            if let Some(envelope) = self
+                .layers
+                .iter()
+                .position(|l| matches!(l, Layer::Encrypted(_)))
+            {
+                self.layers.truncate(envelope + 1);
+            }
+            self.mic = None;
             Error::DecryptionFailed
         } else {
             error
