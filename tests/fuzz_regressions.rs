@@ -202,10 +202,10 @@ fn collect_part(part: &mime::Part<'_>, out: &mut Vec<Vec<u8>>, depth: usize) {
         _ => None,
     };
     out.push(der);
-    if let (Some(inner), true) = (inner, depth < 4) {
-        if let Ok(p) = mime::parse_part(&inner, &limits.mime()) {
-            collect_part(&p, out, depth + 1);
-        }
+    if let (Some(inner), true) = (inner, depth < 4)
+        && let Ok(p) = mime::parse_part(&inner, &limits.mime())
+    {
+        collect_part(&p, out, depth + 1);
     }
 }
 
@@ -266,7 +266,7 @@ fn built_messages() -> Vec<(String, Vec<u8>)> {
                     ContentEncryption::Aes256Cbc,
                     ContentEncryption::TripleDesCbc,
                 ][usize::from(n) % 3];
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     o.key_transport = KeyTransport::RsaOaep(DigestAlgorithm::Sha256);
                 }
                 m.encryption = (vec![&keys.decryption[0].0], o);

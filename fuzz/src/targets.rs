@@ -35,8 +35,11 @@ use as2_proto::{Certificate, Error, Limit, Limits, PrivateKey, mime, record, uni
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
+/// A target: a name and the function the fuzzer calls.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Every target by name, in the order `.ci/run` and the regression test run them.
-pub const ALL: &[(&str, fn(&[u8]))] = &[
+pub const ALL: &[Target] = &[
     ("inbound", inbound),
     ("inbound_built", inbound_built),
     ("mdn", mdn),
@@ -616,10 +619,10 @@ fn walk(reader: &mut Reader<'_>, input: &[u8], limits: &Limits) {
                 "to_der is not idempotent"
             );
         }
-        if tlv.tag.constructed {
-            if let Ok(mut children) = tlv.children("fuzz") {
-                walk(&mut children, input, limits);
-            }
+        if tlv.tag.constructed
+            && let Ok(mut children) = tlv.children("fuzz")
+        {
+            walk(&mut children, input, limits);
         }
     }
 }
@@ -652,9 +655,9 @@ fn signed_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
     let options = sign_options(
         mode & 3,
         mode & 4 != 0,
-        payload.len() % 2 == 0,
-        payload.len() % 3 == 0,
-        payload.len() % 5 == 0,
+        payload.len().is_multiple_of(2),
+        payload.len().is_multiple_of(3),
+        payload.len().is_multiple_of(5),
     );
     let encapsulated = mode & 8 != 0;
     let signer = Signer::new(&keys.partner_sign.0, &keys.partner_sign.1);
@@ -761,17 +764,14 @@ fn enveloped_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
 /// compressed then decompressed gives it back.
 pub fn compressed(data: &[u8]) {
     let limits = Limits::default();
-    if let Ok(cd) = CompressedData::parse(data, &limits) {
-        if let Ok(out) = cd.decompress(&limits) {
-            assert!(out.len() <= limits.max_decompressed_size);
-            assert!(
-                out.len()
-                    <= cd
-                        .compressed()
-                        .len()
-                        .saturating_mul(limits.max_expansion_ratio)
-            );
-        }
+    if let Ok(cd) = CompressedData::parse(data, &limits)
+        && let Ok(out) = cd.decompress(&limits)
+    {
+        let by_ratio = cd
+            .compressed()
+            .len()
+            .saturating_mul(limits.max_expansion_ratio);
+        assert!(out.len() <= limits.max_decompressed_size && out.len() <= by_ratio);
     }
     let mut options = CompressOptions::default();
     options.level = data.first().map_or(6, |b| b % 11);
