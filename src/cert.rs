@@ -103,7 +103,8 @@ impl Certificate {
             let public_key = RsaPublicKey::from_public_key_der(spki.raw).ok();
             (
                 range_of(&issuer),
-                serial.contents_offset..serial.contents_offset.saturating_add(serial.contents.len()),
+                serial.contents_offset
+                    ..serial.contents_offset.saturating_add(serial.contents.len()),
                 range_of(&subject),
                 subject_key_id,
                 not_before,

@@ -6,6 +6,37 @@
 //! the content is decrypted in every case before the outcome is decided, so the work done
 //! does not depend on where the failure was. PKCS#1 v1.5 key transport uses `rsa`'s
 //! implicit rejection (a synthetic key on bad padding, Marvin-safe).
+//!
+//! # Timing
+//!
+//! What is promised (and tested in `tests/oracle.rs`, by the observable outcome only):
+//!
+//! - Once our RecipientInfo is found, every failure (wrong key, bad RSA padding, a
+//!   content key of the wrong length, bad CBC padding) is the one value
+//!   [`Error::DecryptionFailed`], with one code (`DECRYPT_FAILED`) and one MDN modifier
+//!   (`decryption-failed`). [`message::inbound`](crate::message::inbound) extends this to
+//!   decrypted content that fails to parse before a signature has verified it, so an
+//!   error MDN is byte for byte the same for all of these.
+//! - The same steps run in every case: the RSA private-key operation (blinded with the
+//!   caller's random source), then CBC decryption of the whole content with the
+//!   recovered key or, if unwrapping failed, a zero key of the right length; the result
+//!   is decided only after both.
+//!
+//! What is not promised:
+//!
+//! - Constant time. The RSA operation is only as side-channel resistant as the `rsa`
+//!   crate's; the CBC padding check is the `cbc`/`cipher` crates' and is not documented
+//!   as constant-time; allocation and copying depend on the input size.
+//! - Equal work after decryption. Content that decrypts (CBC has no integrity, so a
+//!   damaged ciphertext often does) is then parsed, decompressed and verified by the
+//!   layers above, and how far that gets depends on the plaintext. Only a signature
+//!   inside the envelope detects tampering: require one
+//!   (`InboundPolicy::require_signature`) where that matters.
+//! - Sameness for facts that are public anyway: a malformed envelope, one with no
+//!   RecipientInfo for us ([`Error::NoMatchingRecipient`]) or one with an unsupported
+//!   key-transport or content cipher ([`Error::UnsupportedAlgorithm`]) fails before any
+//!   private-key operation, with its own error.
+//! - Anything about time: no test measures it.
 
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};

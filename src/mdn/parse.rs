@@ -306,7 +306,8 @@ impl Mdn<'_> {
         limits: &Limits,
     ) -> Result<Verdict, Error> {
         let original = self.original()?;
-        if bare(original) != sent.message_id.bare() {
+        // One normalisation for both sides: `MessageId::bare` keeps quotes this one drops.
+        if bare(original) != bare(sent.message_id.as_str()) {
             return Err(Error::InvalidHeader {
                 header: "Original-Message-ID",
                 reason: "does not match the message sent",

@@ -356,6 +356,7 @@ impl<'a> Incoming<'a> {
             layers: Vec::new(),
             signature: None,
             mic: None,
+            authentic: false,
         };
         match self.unwrap(policy, &mut state, rng) {
             Ok((payload, content_type, file_name)) => {
@@ -492,8 +493,9 @@ impl<'a> Incoming<'a> {
                     }
                     ContentType::SignedData => {
                         let signed = SignedData::parse(&der, policy.limits)?;
-                        let verified =
-                            trusted(policy, signed.verify(None, policy.partner_certificates)?)?;
+                        let verified = signed.verify(None, policy.partner_certificates)?;
+                        state.authentic = true;
+                        let verified = trusted(policy, verified)?;
                         state.record_signature(verified)?;
                         let content = signed
                             .into_content()
@@ -524,6 +526,7 @@ impl<'a> Incoming<'a> {
                     policy.limits,
                     policy.binary_canonicalization,
                 )?;
+                state.authentic = true;
                 let verified = trusted(policy, verified)?;
                 state.record_signature(verified)?;
                 next = Current::Entity(Cow::Owned(raw.to_vec()));
@@ -687,19 +690,43 @@ struct Unwrap {
     layers: Vec<Layer>,
     signature: Option<Verified>,
     mic: Option<Mic>,
+    /// A signature has verified over what came out of the envelope (even if the policy
+    /// then refuses the signer or its algorithm): the plaintext is not damaged.
+    authentic: bool,
 }
 
 impl Unwrap {
     /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content. Until a
     /// signature has verified what came out of the envelope, a failure to parse it is
     /// reported as a decryption failure, so the structure of the plaintext is no oracle.
-    fn hide_decrypted_structure(&self, error: Error) -> Error {
+    /// That includes garbled identifiers (an unknown compression or content type OID),
+    /// exceeded limits and unsupported layouts; an unsupported content-encryption or
+    /// key-transport algorithm is a fact about the envelope and stays as it is.
+    /// Nothing learnt from the damaged plaintext is kept either: the layers found inside
+    /// the envelope and any MIC computed over it are dropped.
+    fn hide_decrypted_structure(&mut self, error: Error) -> Error {
         let decrypted = self.layers.iter().any(|l| matches!(l, Layer::Encrypted(_)));
-        let structural = matches!(
-            error,
-            Error::Mime(_) | Error::Malformed { .. } | Error::DecompressionFailed
-        );
-        if decrypted && self.signature.is_none() && structural {
+        let structural = match &error {
+            Error::Mime(_)
+            | Error::Malformed { .. }
+            | Error::DecompressionFailed
+            | Error::LimitExceeded { .. }
+            | Error::UnsupportedFormat(_) => true,
+            Error::UnsupportedAlgorithm { kind, .. } => !matches!(
+                kind,
+                AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport
+            ),
+            _ => false,
+        };
+        if decrypted && !self.authentic && structural {
+            if let Some(envelope) = self
+                .layers
+                .iter()
+                .position(|l| matches!(l, Layer::Encrypted(_)))
+            {
+                self.layers.truncate(envelope.saturating_add(1));
+            }
+            self.mic = None;
             Error::DecryptionFailed
         } else {
             error

@@ -242,6 +242,13 @@ pub fn build<R: CryptoRng + ?Sized>(
     now: SystemTime,
     rng: &mut R,
 ) -> Result<BuiltMessage, Error> {
+    // A type the receiver cannot parse would make the whole message unreadable.
+    mime::ContentType::parse(message.content_type.as_bytes()).map_err(|_| {
+        Error::InvalidHeader {
+            header: "Content-Type",
+            reason: "the payload's content type is not a valid MIME type",
+        }
+    })?;
     let mut payload_headers = vec![
         ("Content-Type".to_owned(), message.content_type.clone()),
         ("Content-Transfer-Encoding".to_owned(), "binary".to_owned()),
@@ -394,6 +401,24 @@ mod tests {
         assert_eq!(
             http_date(unix_time(1_709_164_800)),
             "Thu, 29 Feb 2024 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn refuses_a_content_type_no_receiver_can_parse() {
+        // Found by the inbound_built fuzz target: the receiver (this crate too) failed on
+        // the MIME headers of the decrypted entity.
+        let from = As2Id::new("A").unwrap();
+        let mut message = OutboundMessage::new(from.clone(), from, b"x");
+        message.content_type = "l\u{1}\u{3}I".into();
+        let mut rng =
+            <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(7);
+        assert_eq!(
+            build(&message, unix_time(0), &mut rng).unwrap_err(),
+            Error::InvalidHeader {
+                header: "Content-Type",
+                reason: "the payload's content type is not a valid MIME type",
+            }
         );
     }
 

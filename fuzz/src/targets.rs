@@ -1,0 +1,885 @@
+//! The fuzz target bodies, one function per target, shared by the cargo-fuzz binaries
+//! (`fuzz/fuzz_targets/*.rs`) and by `tests/fuzz_regressions.rs`, which replays every
+//! crash input and seed through them in the normal `cargo test`.
+//!
+//! Each function takes the raw fuzz input. Beyond "no panic", a target asserts what it
+//! can: what we build parses back to what went in, our own MDN answers read back with the
+//! status we sent, a tampered envelope never yields the original payload, a decryption
+//! failure carries no detail. Keys are fixed test keys from `tests/data/`.
+//!
+//! Requests (the `inbound` and `mdn` targets) are written as an HTTP header block
+//! (`Name: value` lines, CRLF or LF) and an empty line, then the body: see
+//! [`split_request`] and [`request_bytes`].
+
+use std::sync::LazyLock;
+use std::time::SystemTime;
+
+use arbitrary::{Arbitrary, Unstructured};
+use as2_proto::cms::algorithm::{
+    ContentEncryption, DigestAlgorithm, KeyTransport, SignatureScheme,
+};
+use as2_proto::cms::ber::Reader;
+use as2_proto::cms::compressed::{self, CompressOptions, CompressedData};
+use as2_proto::cms::enveloped::{self, EncryptOptions, EnvelopedData};
+use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer, SignerSource};
+use as2_proto::mdn::{self, MdnSettings, MicCheck, Report, SentMessage};
+use as2_proto::message::headers::{
+    As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
+};
+use as2_proto::message::inbound::{
+    self, InboundPolicy, Incoming, IncomingKind, Layer, NoDuplicateCheck, Received, Rejected,
+};
+use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
+use as2_proto::mic::{Mic, MicNameStyle};
+use as2_proto::{Certificate, Error, Limit, Limits, PrivateKey, mime, record, unix_time};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+/// A target: a name and the function the fuzzer calls.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target by name, in the order `.ci/run` and the regression test run them.
+pub const ALL: &[Target] = &[
+    ("inbound", inbound),
+    ("inbound_built", inbound_built),
+    ("mdn", mdn),
+    ("mime", mime),
+    ("ber", ber),
+    ("signed", signed),
+    ("enveloped", enveloped),
+    ("compressed", compressed),
+    ("headers", headers),
+    ("keys", keys),
+];
+
+/// The fixed identities: we are `as2proto_B`, the partner is `pyas2lib_A` (the PKI of
+/// `tests/data/pyas2lib/pki`, so the pyas2lib fixtures decrypt and verify).
+pub struct Keys {
+    /// Our decryption identity (`as2proto_B/enc`).
+    pub decryption: Vec<(Certificate, PrivateKey)>,
+    /// Our MDN signing identity (`as2proto_B/sign`).
+    pub our_sign: (Certificate, PrivateKey),
+    /// The partner's signing identity (`pyas2lib_A/sign`).
+    pub partner_sign: (Certificate, PrivateKey),
+    /// The partner's encryption identity (`pyas2lib_A/enc`), a second recipient.
+    pub partner_enc: (Certificate, PrivateKey),
+    /// An identity that is never a recipient (`tests/data/keys/doc`).
+    pub stranger: (Certificate, PrivateKey),
+    /// The certificates we trust for signatures: the partner's, then ours (so that MDNs
+    /// we sign ourselves verify too).
+    pub trusted: Vec<Certificate>,
+}
+
+fn identity(cert: &[u8], key: &[u8]) -> (Certificate, PrivateKey) {
+    (
+        Certificate::from_pem(cert).expect("fixed test certificate"),
+        PrivateKey::from_pem(key, None).expect("fixed test key"),
+    )
+}
+
+/// The fixed identities, parsed once.
+pub static KEYS: LazyLock<Keys> = LazyLock::new(|| {
+    let our_enc = identity(
+        include_bytes!("../../tests/data/pyas2lib/pki/as2proto_B/enc.crt"),
+        include_bytes!("../../tests/data/pyas2lib/pki/as2proto_B/enc.key"),
+    );
+    let our_sign = identity(
+        include_bytes!("../../tests/data/pyas2lib/pki/as2proto_B/sign.crt"),
+        include_bytes!("../../tests/data/pyas2lib/pki/as2proto_B/sign.key"),
+    );
+    let partner_sign = identity(
+        include_bytes!("../../tests/data/pyas2lib/pki/pyas2lib_A/sign.crt"),
+        include_bytes!("../../tests/data/pyas2lib/pki/pyas2lib_A/sign.key"),
+    );
+    let partner_enc = identity(
+        include_bytes!("../../tests/data/pyas2lib/pki/pyas2lib_A/enc.crt"),
+        include_bytes!("../../tests/data/pyas2lib/pki/pyas2lib_A/enc.key"),
+    );
+    let stranger = identity(
+        include_bytes!("../../tests/data/keys/doc.crt"),
+        include_bytes!("../../tests/data/keys/doc.key"),
+    );
+    let trusted = vec![partner_sign.0.clone(), our_sign.0.clone()];
+    Keys {
+        decryption: vec![our_enc],
+        our_sign,
+        partner_sign,
+        partner_enc,
+        stranger,
+        trusted,
+    }
+});
+
+/// A fixed "now" inside the fixed certificates' validity.
+pub fn now() -> SystemTime {
+    unix_time(1_800_000_000)
+}
+
+/// A fixed random source: runs are reproducible.
+pub fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(0x00a5_2f22)
+}
+
+/// Splits a request written as `Name: value` lines, an empty line, then the body. Lines
+/// without a colon are skipped; values are trimmed as an HTTP server would.
+pub fn split_request(data: &[u8]) -> (HttpHeaders, &[u8]) {
+    let mut headers = HttpHeaders::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (
+                rest.get(..i).unwrap_or_default(),
+                rest.get(i + 1..).unwrap_or_default(),
+            ),
+            None => (rest, &[][..]),
+        };
+        rest = next;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = String::from_utf8_lossy(line.get(..colon).unwrap_or_default());
+            let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
+            headers.push(name.trim().to_owned(), value.to_vec());
+        }
+    }
+    (headers, rest)
+}
+
+/// The inverse of [`split_request`] (for writing seeds).
+pub fn request_bytes<N: AsRef<str>, V: AsRef<[u8]>>(headers: &[(N, V)], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in headers {
+        out.extend_from_slice(n.as_ref().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_ref());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+fn http_headers(pairs: &[(String, String)]) -> HttpHeaders {
+    let mut h = HttpHeaders::new();
+    for (n, v) in pairs {
+        h.push(n.clone(), v.as_bytes().to_vec());
+    }
+    h
+}
+
+// ---------------------------------------------------------------------------------------
+// inbound: the whole entry point, raw bytes
+// ---------------------------------------------------------------------------------------
+
+/// The inbound entry point on a raw request: [`inbound::handle`], then
+/// [`Incoming::accept`] with our keys (or MDN parsing and verification for an MDN), then
+/// the reply: our MDN must parse back with the status and MIC we reported, and verify.
+pub fn inbound(data: &[u8]) {
+    let (headers, body) = split_request(data);
+    let limits = Limits::default();
+    let Ok(incoming) = inbound::handle(&headers, body, &limits) else {
+        return;
+    };
+    if incoming.kind == IncomingKind::Mdn {
+        if let Ok(mdn) = incoming.parse_mdn(&limits) {
+            check_mdn(&mdn, &limits);
+        }
+        return;
+    }
+    let keys = &*KEYS;
+    let policy = InboundPolicy::new(&keys.decryption, &keys.trusted, &limits);
+    let outcome = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng());
+    if let Err(rejected) = &outcome {
+        check_rejected(rejected);
+    }
+    answer(&incoming, &outcome, &limits);
+}
+
+/// A decryption failure carries no detail: one error, one code, one modifier.
+fn check_rejected(rejected: &Rejected) {
+    if rejected.error.code() == as2_proto::ErrorCode::DecryptFailed {
+        assert_eq!(rejected.error, Error::DecryptionFailed);
+        assert_eq!(rejected.error.disposition().text(), "decryption-failed");
+    }
+}
+
+/// Replies to `incoming` and reads our own MDN back.
+fn answer(incoming: &Incoming<'_>, outcome: &Result<Received, Rejected>, limits: &Limits) {
+    let keys = &*KEYS;
+    let report = match outcome {
+        Ok(received) => Report::received(received),
+        Err(rejected) => Report::rejected(rejected),
+    };
+    let settings = MdnSettings::signed(Signer::new(&keys.our_sign.0, &keys.our_sign.1));
+    let reply = match mdn::reply(incoming, &report, &settings, now(), &mut rng()) {
+        Ok(reply) => reply,
+        // Signing can fail only for the key; building only for a missing Message-ID.
+        Err(e) => panic!("no reply to an accepted request: {e:?}"),
+    };
+    let Some(built) = reply.mdn else {
+        return;
+    };
+    let headers = http_headers(&built.headers);
+    let parsed = match mdn::parse(&headers, &built.body, limits) {
+        Ok(p) => p,
+        Err(e) => panic!("our own MDN does not parse: {e:?}"),
+    };
+    assert_eq!(parsed.disposition.status, report.disposition.status);
+    assert_eq!(parsed.is_signed(), built.signed.is_some());
+    let message_id = incoming
+        .message_id
+        .clone()
+        .expect("handle() requires a Message-ID on messages");
+    let sent = SentMessage::new(message_id, report.mic.clone());
+    let verdict = match parsed.verify(&sent, &keys.trusted, limits) {
+        Ok(v) => v,
+        Err(e) => panic!("our own MDN does not verify: {e:?}"),
+    };
+    assert_eq!(verdict.status, report.disposition.status);
+    if report.mic.is_some() {
+        assert_eq!(verdict.mic, MicCheck::Matched);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// inbound_built: structure-aware, build -> mutate -> accept
+// ---------------------------------------------------------------------------------------
+
+/// What the structure-aware target builds.
+#[derive(Arbitrary, Debug)]
+struct BuildCase {
+    payload: Vec<u8>,
+    content_type: ContentTypeChoice,
+    file_name: Option<String>,
+    subject: Option<String>,
+    compression: u8,
+    sign: Option<(u8, bool, bool, bool, bool)>,
+    encrypt: Option<(u8, u8, bool)>,
+    mdn: u8,
+    signed_mdn_micalgs: Vec<u8>,
+    legacy_names: bool,
+    binary_canonicalization: bool,
+    mutations: Vec<(u16, u8)>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum ContentTypeChoice {
+    Known(u8),
+    Any(String),
+}
+
+const CONTENT_TYPES: &[&str] = &[
+    "application/octet-stream",
+    "application/edi-x12",
+    "application/EDIFACT",
+    "application/xml",
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "application/pkcs7-mime",
+    "multipart/mixed; boundary=x",
+];
+
+fn digest(choice: u8) -> DigestAlgorithm {
+    match choice % 4 {
+        0 => DigestAlgorithm::Sha1,
+        1 => DigestAlgorithm::Sha256,
+        2 => DigestAlgorithm::Sha384,
+        _ => DigestAlgorithm::Sha512,
+    }
+}
+
+fn cipher(choice: u8) -> ContentEncryption {
+    match choice % 4 {
+        0 => ContentEncryption::Aes128Cbc,
+        1 => ContentEncryption::Aes192Cbc,
+        2 => ContentEncryption::Aes256Cbc,
+        _ => ContentEncryption::TripleDesCbc,
+    }
+}
+
+fn key_transport(choice: u8) -> KeyTransport {
+    match choice % 4 {
+        0 => KeyTransport::RsaPkcs1v15,
+        1 => KeyTransport::RsaOaep(DigestAlgorithm::Sha1),
+        2 => KeyTransport::RsaOaep(DigestAlgorithm::Sha256),
+        _ => KeyTransport::RsaOaep(DigestAlgorithm::Sha512),
+    }
+}
+
+fn sign_options(d: u8, pss: bool, protection: bool, certs: bool, ski: bool) -> SignOptions {
+    let mut o = SignOptions::default();
+    o.digest = digest(d);
+    o.scheme = if pss {
+        SignatureScheme::Pss
+    } else {
+        SignatureScheme::Pkcs1v15
+    };
+    o.algorithm_protection = protection;
+    o.include_certificates = certs;
+    o.use_subject_key_id = ski;
+    o
+}
+
+/// Builds a message from options chosen by the input, applies the input's byte
+/// mutations to the body, and accepts it. Unmutated, the payload, content type, file
+/// name, layers and MIC must come back exactly; mutated, an accepted *signed* message
+/// must still carry the original payload (the signature covers it).
+pub fn inbound_built(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(case) = BuildCase::arbitrary(&mut u) else {
+        return;
+    };
+    let keys = &*KEYS;
+    let limits = Limits::default();
+    let from = As2Id::new("pyas2lib_A").expect("valid id");
+    let to = As2Id::new("as2proto_B").expect("valid id");
+    let mut message = OutboundMessage::new(from, to, &case.payload);
+    message.content_type = match &case.content_type {
+        ContentTypeChoice::Known(i) => CONTENT_TYPES
+            .get(usize::from(*i) % CONTENT_TYPES.len())
+            .copied()
+            .unwrap_or_default()
+            .to_owned(),
+        ContentTypeChoice::Any(s) => s.clone(),
+    };
+    message.file_name = case.file_name.clone();
+    message.subject = case.subject.clone();
+    message.compression = match case.compression % 3 {
+        0 => Compression::None,
+        1 => Compression::BeforeSigning,
+        _ => Compression::AfterSigning,
+    };
+    if let Some((d, pss, protection, certs, ski)) = case.sign {
+        let signer = Signer::new(&keys.partner_sign.0, &keys.partner_sign.1);
+        message.signing = Some((signer, sign_options(d, pss, protection, certs, ski)));
+    }
+    if let Some((c, t, ski)) = case.encrypt {
+        let mut o = EncryptOptions::default();
+        o.cipher = cipher(c);
+        o.key_transport = key_transport(t);
+        o.use_subject_key_id = ski;
+        message.encryption = (vec![&keys.decryption[0].0], o);
+    }
+    message.mdn = match case.mdn % 3 {
+        0 => MdnRequest::None,
+        1 => MdnRequest::Sync,
+        _ => MdnRequest::Async("https://example.invalid/mdn".into()),
+    };
+    message.signed_mdn_micalgs = case
+        .signed_mdn_micalgs
+        .iter()
+        .take(4)
+        .map(|d| digest(*d))
+        .collect();
+    message.mic_style = if case.legacy_names {
+        MicNameStyle::Legacy
+    } else {
+        MicNameStyle::Dashed
+    };
+    let Ok(built) = outbound::build(&message, now(), &mut rng()) else {
+        return;
+    };
+    let mut body = built.body.clone();
+    let mut mutated = false;
+    for (at, xor) in &case.mutations {
+        if body.is_empty() || *xor == 0 {
+            continue;
+        }
+        let i = usize::from(*at) % body.len();
+        if let Some(b) = body.get_mut(i) {
+            *b ^= xor;
+            mutated = true;
+        }
+    }
+    let headers = http_headers(&built.headers);
+    let incoming = match inbound::handle(&headers, &body, &limits) {
+        Ok(i) => i,
+        Err(e) => panic!("our own message's headers are refused: {e:?}"),
+    };
+    let mut policy = InboundPolicy::new(&keys.decryption, &keys.trusted, &limits);
+    policy.binary_canonicalization = case.binary_canonicalization;
+    let outcome = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng());
+    // A payload that is itself S/MIME or multipart is unwrapped further by the receiver.
+    let layered = mime::ContentType::parse(message.content_type.as_bytes()).is_ok_and(|ct| {
+        ct.is_multipart() || ct.is("application/pkcs7-mime") || ct.is("application/x-pkcs7-mime")
+    });
+    match (&outcome, mutated) {
+        _ if layered => {}
+        (Ok(received), false) => {
+            assert_eq!(received.payload, case.payload);
+            let expected_type = mime::ContentType::parse(message.content_type.as_bytes())
+                .expect("build() accepted this content type")
+                .mime_type();
+            assert_eq!(received.content_type, expected_type);
+            assert_eq!(
+                received.file_name.as_deref(),
+                message
+                    .file_name
+                    .as_deref()
+                    .map(|n| n.replace(['\r', '\n'], ""))
+                    .as_deref()
+            );
+            assert_eq!(received.signature.is_some(), built.signed);
+            assert_eq!(received.compressed(), case.compression % 3 != 0);
+            assert_eq!(
+                received.encryption(),
+                case.encrypt.map(|(c, _, _)| cipher(c))
+            );
+            assert_eq!(
+                received
+                    .layers
+                    .iter()
+                    .filter(|l| matches!(l, Layer::Signed(_)))
+                    .count(),
+                usize::from(built.signed)
+            );
+            if built.signed || message.mdn != MdnRequest::None {
+                assert_eq!(received.mic, built.mic);
+            }
+        }
+        (Err(rejected), false) => {
+            // Only payload-dependent refusals are expected for a message we built.
+            match &rejected.error {
+                Error::UnsupportedFormat(_) => {}
+                e => panic!("our own message is refused: {e:?}\n{case:?}"),
+            }
+        }
+        (Ok(received), true) => {
+            if received.signature.is_some() {
+                assert_eq!(received.payload, case.payload, "a signed payload changed");
+            }
+        }
+        (Err(rejected), true) => check_rejected(rejected),
+    }
+    answer(&incoming, &outcome, &limits);
+}
+
+// ---------------------------------------------------------------------------------------
+// mdn
+// ---------------------------------------------------------------------------------------
+
+/// MDN parsing and verification on a raw request (headers, empty line, body).
+pub fn mdn(data: &[u8]) {
+    let (headers, body) = split_request(data);
+    let limits = Limits::default();
+    if let Ok(mdn) = mdn::parse(&headers, body, &limits) {
+        check_mdn(&mdn, &limits);
+    }
+}
+
+fn check_mdn(mdn: &mdn::Mdn<'_>, limits: &Limits) {
+    let again = mdn::DispositionField::parse(mdn.disposition.as_str());
+    assert_eq!(again, mdn.disposition);
+    let _ = mdn.find(|id| Some(id.len()));
+    let Some(original) = &mdn.original_message_id else {
+        return;
+    };
+    let Ok(id) = MessageId::parse(original.as_bytes()) else {
+        return;
+    };
+    // Expect exactly the MIC the MDN carries, so that the signature path is reached.
+    let mic = mdn.received_mic.as_deref().and_then(Mic::parse_field);
+    let sent = SentMessage::new(id, mic.clone());
+    if let Ok(verdict) = mdn.verify(&sent, &KEYS.trusted, limits) {
+        if mic.is_some() {
+            assert_eq!(verdict.mic, MicCheck::Matched);
+        }
+        let _ = (
+            verdict.is_success(),
+            verdict.failure_code(),
+            verdict.mic_error(),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// mime
+// ---------------------------------------------------------------------------------------
+
+/// The MIME parser on an entity, on a body with its Content-Type in the first line, and
+/// the header-value parsers; canonicalisation is idempotent and base64 round-trips.
+pub fn mime(data: &[u8]) {
+    let limits = Limits::default().mime();
+    if let Ok(part) = mime::parse_part(data, &limits) {
+        check_part(&part, data);
+        // Canonicalisation is idempotent: the canonical form of the canonical form is
+        // itself (it may no longer parse, e.g. a header line grown past the limit).
+        let canonical = mime::canonical_entity(&part, false);
+        if let Ok(again) = mime::parse_part(&canonical, &limits) {
+            assert_eq!(mime::canonical_entity(&again, false), canonical);
+        }
+    }
+    let (first, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (data, &[][..]),
+    };
+    if let Ok(part) = mime::Part::from_body(body, first, &limits) {
+        check_part(&part, body);
+    }
+    if let Ok(ct) = mime::ContentType::parse(data) {
+        let _ = (
+            ct.mime_type(),
+            ct.boundary(),
+            ct.micalg(),
+            ct.charset(),
+            ct.name(),
+        );
+    }
+    if let Ok(cd) = mime::ContentDisposition::parse(data) {
+        let _ = cd.filename();
+    }
+    let canonical = mime::canonicalize_text(data);
+    assert_eq!(mime::canonicalize_text(&canonical), canonical);
+    let _ = mime::quoted_printable_decode(data);
+    let _ = mime::base64_decode(data);
+    assert_eq!(
+        mime::base64_decode(mime::base64_encode(data).as_bytes()).as_deref(),
+        Ok(data)
+    );
+    assert_eq!(
+        mime::base64_decode(mime::base64_encode_mime(data).as_bytes()).as_deref(),
+        Ok(data)
+    );
+}
+
+fn check_part(part: &mime::Part<'_>, root: &[u8]) {
+    assert_eq!(part.root(), root);
+    let range = part.range();
+    let (header, body) = (part.header_range(), part.body_range());
+    assert!(range.start <= header.start && header.end <= body.start && body.end <= range.end);
+    assert_eq!(root.get(range), Some(part.raw()));
+    assert_eq!(root.get(header), Some(part.header_bytes()));
+    assert_eq!(root.get(body.clone()), Some(part.body()));
+    for h in part.headers().iter() {
+        let _ = h.unfolded_value();
+        assert_eq!(
+            root.get(h.offset.clone()).map(<[u8]>::len),
+            Some(h.offset.len())
+        );
+    }
+    let _ = part.decoded_body();
+    let _ = mime::canonical_entity(part, false);
+    assert_eq!(&*mime::canonical_entity(part, true), part.raw());
+    for child in part.children() {
+        let r = child.range();
+        assert!(body.start <= r.start && r.end <= body.end);
+        assert!(child.depth() == part.depth() + 1);
+        check_part(child, root);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ber
+// ---------------------------------------------------------------------------------------
+
+/// The BER reader (public as `cms::ber`), walking every value: offsets point into the
+/// input, and `to_der` gives a definite-length encoding that reads back to the same
+/// value and octets.
+pub fn ber(data: &[u8]) {
+    let limits = Limits::default();
+    walk(&mut Reader::new(data, &limits), data, &limits);
+    let _ = as2_proto::cms::content_type(data, &limits);
+}
+
+fn walk(reader: &mut Reader<'_>, input: &[u8], limits: &Limits) {
+    while !reader.is_empty() {
+        let Ok(tlv) = reader.read("fuzz") else {
+            return;
+        };
+        assert_eq!(
+            input.get(tlv.offset..tlv.offset + tlv.raw.len()),
+            Some(tlv.raw)
+        );
+        assert_eq!(
+            input.get(tlv.contents_offset..tlv.contents_offset + tlv.contents.len()),
+            Some(tlv.contents)
+        );
+        let _ = (tlv.oid("fuzz"), tlv.small_uint("fuzz"));
+        let octets = tlv.octets("fuzz");
+        if let Ok(der) = tlv.to_der() {
+            let mut again = Reader::new(&der, limits);
+            let copy = match again.read("der") {
+                Ok(t) => t,
+                Err(e) => panic!("to_der output does not read back: {e:?}"),
+            };
+            assert!(again.is_empty(), "to_der output has trailing bytes");
+            assert!(!copy.indefinite);
+            assert!(copy.tag.same_type(tlv.tag));
+            if let Ok(octets) = &octets {
+                assert_eq!(copy.octets("der").as_deref(), Ok(&**octets));
+            }
+            assert_eq!(
+                copy.to_der().as_deref(),
+                Ok(&*der),
+                "to_der is not idempotent"
+            );
+        }
+        if tlv.tag.constructed
+            && let Ok(mut children) = tlv.children("fuzz")
+        {
+            walk(&mut children, input, limits);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// signed
+// ---------------------------------------------------------------------------------------
+
+/// SignedData parsing and verification. Inputs whose first byte has a zero low nibble
+/// also sign the rest with options from the high nibble and check that it verifies.
+pub fn signed(data: &[u8]) {
+    let limits = Limits::default();
+    if let Some((&mode, rest)) = data.split_first()
+        && mode & 0x0f == 0
+    {
+        signed_round_trip(mode >> 4, rest, &limits);
+    }
+    let Ok(sd) = SignedData::parse(data, &limits) else {
+        return;
+    };
+    let trusted = &KEYS.trusted;
+    let _ = (sd.content_type(), sd.certificates().len());
+    let _ = sd.verify(None, trusted);
+    let _ = sd.verify(Some(b"payload"), trusted);
+    let _ = sd.into_content();
+}
+
+fn signed_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
+    let keys = &*KEYS;
+    let options = sign_options(
+        mode & 3,
+        mode & 4 != 0,
+        payload.len().is_multiple_of(2),
+        payload.len().is_multiple_of(3),
+        payload.len().is_multiple_of(5),
+    );
+    let encapsulated = mode & 8 != 0;
+    let signer = Signer::new(&keys.partner_sign.0, &keys.partner_sign.1);
+    let signature = if encapsulated {
+        signed::sign_encapsulated(payload, &signer, &options, now(), &mut rng())
+    } else {
+        signed::sign_detached(payload, &signer, &options, now(), &mut rng())
+    }
+    .expect("signing with a fixed 2048-bit key works");
+    let sd = SignedData::parse(&signature, limits).expect("our SignedData parses");
+    let detached = (!encapsulated).then_some(payload);
+    let verified = sd
+        .verify(detached, std::slice::from_ref(&keys.partner_sign.0))
+        .expect("our signature verifies");
+    assert_eq!(verified.digest, options.digest);
+    assert_eq!(verified.source, SignerSource::Supplied);
+    if encapsulated {
+        assert_eq!(sd.content(), Some(payload));
+    } else {
+        let mut other = payload.to_vec();
+        other.push(0);
+        assert!(sd.verify(Some(&other), &keys.trusted).is_err());
+    }
+    // Another trusted set: the embedded certificate may be found, but never "Supplied".
+    if let Ok(v) = sd.verify(detached, std::slice::from_ref(&keys.stranger.0)) {
+        assert_eq!(v.source, SignerSource::Embedded);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// enveloped
+// ---------------------------------------------------------------------------------------
+
+/// EnvelopedData parsing and decryption with our key. Inputs whose first byte has a zero
+/// low nibble also encrypt the rest (options from the high nibble) and check that it
+/// decrypts for both recipients, not for a stranger, and never after tampering.
+pub fn enveloped(data: &[u8]) {
+    let limits = Limits::default();
+    if let Some((&mode, rest)) = data.split_first()
+        && mode & 0x0f == 0
+    {
+        enveloped_round_trip(mode >> 4, rest, &limits);
+    }
+    let Ok(envelope) = EnvelopedData::parse(data, &limits) else {
+        return;
+    };
+    let _ = envelope.content_encryption();
+    let (cert, key) = &KEYS.decryption[0];
+    let recipient = envelope.is_recipient(cert);
+    match envelope.decrypt(cert, key, &mut rng()) {
+        Ok(_) => assert!(recipient),
+        Err(Error::NoMatchingRecipient) => assert!(!recipient),
+        Err(
+            Error::DecryptionFailed
+            | Error::UnsupportedAlgorithm { .. }
+            | Error::Malformed { .. }
+            | Error::LimitExceeded { .. },
+        ) => assert!(recipient),
+        Err(e) => panic!("unexpected decryption error {e:?}"),
+    }
+}
+
+fn enveloped_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
+    let keys = &*KEYS;
+    let mut options = EncryptOptions::default();
+    options.cipher = cipher(mode);
+    options.key_transport = key_transport(mode >> 2);
+    options.use_subject_key_id = payload.len() % 2 == 1;
+    let ours = &keys.decryption[0];
+    let recipients = [&ours.0, &keys.partner_enc.0];
+    let mut envelope =
+        enveloped::encrypt(payload, &recipients, &options, &mut rng()).expect("encryption works");
+    let parsed = EnvelopedData::parse(&envelope, limits).expect("our EnvelopedData parses");
+    assert_eq!(parsed.content_encryption(), options.cipher);
+    for (cert, key) in [ours, &keys.partner_enc] {
+        assert!(parsed.is_recipient(cert));
+        assert_eq!(
+            parsed.decrypt(cert, key, &mut rng()).as_deref(),
+            Ok(payload)
+        );
+    }
+    assert!(!parsed.is_recipient(&keys.stranger.0));
+    assert_eq!(
+        parsed.decrypt(&keys.stranger.0, &keys.stranger.1, &mut rng()),
+        Err(Error::NoMatchingRecipient)
+    );
+    // Damage the last ciphertext byte (the end of the envelope): never the payload back,
+    // and a failure is the one opaque error.
+    if let Some(last) = envelope.last_mut() {
+        *last ^= 0x01;
+    }
+    let damaged = EnvelopedData::parse(&envelope, limits).expect("still well-formed");
+    match damaged.decrypt(&ours.0, &ours.1, &mut rng()) {
+        Ok(plain) => assert_ne!(plain, payload),
+        Err(e) => assert_eq!(e, Error::DecryptionFailed),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// compressed
+// ---------------------------------------------------------------------------------------
+
+/// CompressedData: the input parsed and decompressed within limits, and the input
+/// compressed then decompressed gives it back.
+pub fn compressed(data: &[u8]) {
+    let limits = Limits::default();
+    if let Ok(cd) = CompressedData::parse(data, &limits)
+        && let Ok(out) = cd.decompress(&limits)
+    {
+        let by_ratio = cd
+            .compressed()
+            .len()
+            .saturating_mul(limits.max_expansion_ratio);
+        assert!(out.len() <= limits.max_decompressed_size && out.len() <= by_ratio);
+    }
+    let mut options = CompressOptions::default();
+    options.level = data.first().map_or(6, |b| b % 11);
+    let packed = compressed::compress(data, options);
+    let cd = CompressedData::parse(&packed, &limits).expect("our CompressedData parses");
+    match cd.decompress(&limits) {
+        Ok(out) => assert_eq!(out, data),
+        Err(Error::LimitExceeded {
+            limit: Limit::ExpansionRatio,
+            ..
+        }) => assert!(data.len() > cd.compressed().len() * limits.max_expansion_ratio),
+        Err(e) => panic!("our CompressedData does not decompress: {e:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// headers
+// ---------------------------------------------------------------------------------------
+
+/// AS2 header and field parsers: MIC, Disposition-Notification-Options, EDIINT-Features,
+/// Message-ID, AS2-From/To, AS2-Version, Disposition, and the status-record readers.
+/// Every value that parses survives being written and parsed again.
+pub fn headers(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Some(mic) = Mic::parse_field(&text) {
+        for style in [MicNameStyle::Dashed, MicNameStyle::Legacy] {
+            assert_eq!(Mic::parse_field(&mic.to_field(style)), Some(mic.clone()));
+        }
+    }
+    let options = DispositionOptions::parse(data);
+    let _ = (
+        options.signed_receipt_requested(),
+        options.signed_receipt_required(),
+        options.micalg_names().len(),
+    );
+    if let Some(preferred) = options.preferred_micalg() {
+        let again = DispositionOptions::parse(
+            DispositionOptions::signed_request(&[preferred], MicNameStyle::Legacy).as_bytes(),
+        );
+        assert_eq!(again.preferred_micalg(), Some(preferred));
+        assert!(again.signed_receipt_requested());
+    }
+    let _ = EdiintFeatures::parse(data).has("CEM");
+    if let Ok(id) = MessageId::parse(data) {
+        assert_eq!(MessageId::parse(id.as_str().as_bytes()).as_ref(), Ok(&id));
+        let _ = id.bare();
+    }
+    if let Ok(id) = As2Id::from_header("AS2-From", data) {
+        assert_eq!(
+            As2Id::from_header("AS2-From", id.to_header().as_bytes()).as_ref(),
+            Ok(&id)
+        );
+        let _ = id.message_id_domain();
+    }
+    if let Ok(id) = As2Id::new(&text) {
+        assert_eq!(
+            As2Id::from_header("AS2-To", id.to_header().as_bytes()).as_ref(),
+            Ok(&id)
+        );
+    }
+    let _ = check_as2_version(Some(data));
+    let field = mdn::DispositionField::parse(&text);
+    assert_eq!(mdn::DispositionField::parse(field.as_str()), field);
+    let _ = field.status.error_code();
+    if let Ok(time) = record::parse_rfc3339(&text) {
+        assert_eq!(record::parse_rfc3339(&record::rfc3339(time)), Ok(time));
+    }
+    if let Ok(r) = record::StatusRecord::from_json(&text) {
+        let _ = r.to_json();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// keys
+// ---------------------------------------------------------------------------------------
+
+/// Certificate, PKCS#8 (plain and encrypted), PKCS#1 and PEM loading. A certificate that
+/// loads reloads from its DER identically; a key that loads is checked against the fixed
+/// certificates. PKCS#12 is not covered yet (the module is not merged).
+pub fn keys(data: &[u8]) {
+    let mut certs = Vec::new();
+    certs.extend(Certificate::from_der(data).ok());
+    certs.extend(Certificate::from_pem(data).ok());
+    certs.extend(Certificate::chain_from_pem(data).unwrap_or_default());
+    for cert in &certs {
+        let again = Certificate::from_der(cert.der()).expect("a loaded certificate reloads");
+        assert_eq!(again.der(), cert.der());
+        assert_eq!(again.serial(), cert.serial());
+        let _ = (
+            cert.issuer_der(),
+            cert.subject_der(),
+            cert.subject_key_id(),
+            cert.not_before(),
+            cert.not_after(),
+            cert.rsa_public_key().is_ok(),
+        );
+    }
+    let mut keys = Vec::new();
+    keys.extend(PrivateKey::from_pkcs8_der(data).ok());
+    keys.extend(PrivateKey::from_pkcs1_der(data).ok());
+    keys.extend(PrivateKey::from_pkcs8_encrypted_der(data, b"fuzz").ok());
+    keys.extend(PrivateKey::from_pem(data, None).ok());
+    keys.extend(PrivateKey::from_pem(data, Some(b"fuzz")).ok());
+    for key in &keys {
+        let _ = key.bits();
+        let _ = key.matches(&KEYS.stranger.0);
+        for cert in &certs {
+            let _ = key.matches(cert);
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! Fuzzing, replayed in the normal test run.
+//!
+//! Every input a fuzzer crashed on is kept in `tests/data/fuzz/<target>/` and replayed
+//! here through the very target code the fuzzer runs (`fuzz/src/targets.rs`, included
+//! below), so a fixed crash stays fixed. The seed corpora in `fuzz/seeds/<target>/` are
+//! replayed too: they reach deep (they decrypt and verify with the fixed keys), so the
+//! targets' own assertions run on real messages in every `cargo test`.
+//!
+//! `write_fuzz_seeds` (ignored) regenerates the seed corpora; see `fuzz/README.md`.
+
+#[path = "../fuzz/src/targets.rs"]
+#[allow(dead_code)]
+mod targets;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport};
+use as2_proto::cms::compressed::{self, CompressOptions};
+use as2_proto::cms::enveloped::{self, EncryptOptions};
+use as2_proto::cms::signed::{self, Signer};
+use as2_proto::cms::{self, ContentType};
+use as2_proto::mdn::{self, MdnSettings, Report};
+use as2_proto::message::headers::As2Id;
+use as2_proto::message::inbound::{self, InboundPolicy, NoDuplicateCheck};
+use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
+use as2_proto::{Error, Limits, mime, record};
+use targets::{KEYS, now, request_bytes, rng, split_request};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files in `dir`, sorted (none when it does not exist).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    out.retain(|p| p.is_file() && p.file_name().is_some_and(|n| n != "README.md"));
+    out.sort();
+    out
+}
+
+/// Runs `target` on every file of `dir`, naming the file if it panics; returns the count.
+fn replay(name: &str, target: fn(&[u8]), dir: &Path) -> usize {
+    let inputs = files(dir);
+    for path in &inputs {
+        let data = std::fs::read(path).expect("read input");
+        let outcome = std::panic::catch_unwind(|| target(&data));
+        assert!(outcome.is_ok(), "{name}: {} panics", path.display());
+    }
+    inputs.len()
+}
+
+fn target(name: &str) -> fn(&[u8]) {
+    targets::ALL
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+        .expect("known target")
+}
+
+macro_rules! replay_tests {
+    ($($name:ident),* $(,)?) => {
+        mod crashes {
+            $(
+                /// Crash inputs found by this target.
+                #[test]
+                fn $name() {
+                    let dir = super::root().join("tests/data/fuzz").join(stringify!($name));
+                    super::replay(stringify!($name), super::target(stringify!($name)), &dir);
+                }
+            )*
+        }
+        mod seeds {
+            $(
+                /// The seed corpus of this target.
+                #[test]
+                fn $name() {
+                    let dir = super::root().join("fuzz/seeds").join(stringify!($name));
+                    let n = super::replay(stringify!($name), super::target(stringify!($name)), &dir);
+                    assert!(n > 0, "no seeds for {}", stringify!($name));
+                }
+            )*
+        }
+    };
+}
+
+replay_tests!(
+    inbound,
+    inbound_built,
+    mdn,
+    mime,
+    ber,
+    signed,
+    enveloped,
+    compressed,
+    headers,
+    keys
+);
+
+#[test]
+fn every_target_is_replayed() {
+    let names: Vec<&str> = targets::ALL.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "inbound",
+            "inbound_built",
+            "mdn",
+            "mime",
+            "ber",
+            "signed",
+            "enveloped",
+            "compressed",
+            "headers",
+            "keys"
+        ]
+    );
+}
+
+#[test]
+fn request_format_round_trips() {
+    let headers = [("AS2-From", &b"A"[..]), ("Content-Type", b"text/plain")];
+    let bytes = request_bytes(&headers, b"body\r\n\r\nmore");
+    let (parsed, body) = split_request(&bytes);
+    assert_eq!(parsed.get("as2-from"), Some(&b"A"[..]));
+    assert_eq!(parsed.get("Content-Type"), Some(&b"text/plain"[..]));
+    assert_eq!(body, b"body\r\n\r\nmore");
+    let (parsed, body) = split_request(b"X: 1\nY:2\n\nrest");
+    assert_eq!(parsed.get("Y"), Some(&b"2"[..]));
+    assert_eq!(body, b"rest");
+}
+
+// ---------------------------------------------------------------------------------------
+// Seed corpora
+// ---------------------------------------------------------------------------------------
+
+struct Seeds {
+    dir: PathBuf,
+}
+
+impl Seeds {
+    fn put(&self, target: &str, name: &str, data: &[u8]) {
+        let dir = self.dir.join(target);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(name), data).expect("write seed");
+    }
+}
+
+fn json_headers(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let text = std::fs::read_to_string(path).expect("headers.json");
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).expect("headers.json is an object");
+    map.into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().as_bytes().to_vec()))
+        .collect()
+}
+
+/// Every CMS structure in a request, after decryption too, filed by its content type.
+fn cms_blobs(request: &[u8], out: &mut Vec<Vec<u8>>) {
+    let (headers, body) = split_request(request);
+    let limits = Limits::default();
+    let Some(ct) = headers.get("Content-Type") else {
+        return;
+    };
+    let Ok(top) = mime::Part::from_body_with_encoding(
+        body,
+        ct,
+        headers.get("Content-Transfer-Encoding"),
+        &limits.mime(),
+    ) else {
+        return;
+    };
+    collect_part(&top, out, 0);
+}
+
+fn collect_part(part: &mime::Part<'_>, out: &mut Vec<Vec<u8>>, depth: usize) {
+    let limits = Limits::default();
+    for child in part.children() {
+        collect_part(child, out, depth + 1);
+    }
+    let ct = part.content_type();
+    if !(ct.is("application/pkcs7-mime") || ct.is("application/pkcs7-signature")) {
+        return;
+    }
+    let Ok(der) = part.decoded_body() else { return };
+    let der = der.into_owned();
+    let inner = match cms::content_type(&der, &limits) {
+        Ok(ContentType::EnvelopedData) => enveloped::EnvelopedData::parse(&der, &limits)
+            .ok()
+            .and_then(|e| {
+                let (c, k) = &KEYS.decryption[0];
+                e.decrypt(c, k, &mut rng()).ok()
+            }),
+        Ok(ContentType::CompressedData) => compressed::CompressedData::parse(&der, &limits)
+            .ok()
+            .and_then(|c| c.decompress(&limits).ok()),
+        Ok(ContentType::SignedData) => signed::SignedData::parse(&der, &limits)
+            .ok()
+            .and_then(|s| s.into_content().map(|c| c.into_owned())),
+        _ => None,
+    };
+    out.push(der);
+    if let (Some(inner), true) = (inner, depth < 4)
+        && let Ok(p) = mime::parse_part(&inner, &limits.mime())
+    {
+        collect_part(&p, out, depth + 1);
+    }
+}
+
+fn built_messages() -> Vec<(String, Vec<u8>)> {
+    let keys = &*KEYS;
+    let payloads: [(&str, &[u8], &str); 3] = [
+        (
+            "x12",
+            b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       ~\nGS*PO~\n",
+            "application/edi-x12",
+        ),
+        (
+            "bin",
+            &[0u8, 1, 2, 0xff, b'\r', b'\n', 0x80, b'\n'],
+            "application/octet-stream",
+        ),
+        ("text", b"line one\nline two\r\n", "text/plain"),
+    ];
+    let mut out = Vec::new();
+    let mut n = 0u8;
+    for (label, payload, content_type) in payloads {
+        for (sign, encrypt, compression, mdn) in [
+            (false, false, Compression::None, MdnRequest::None),
+            (true, false, Compression::None, MdnRequest::Sync),
+            (false, true, Compression::None, MdnRequest::Sync),
+            (true, true, Compression::BeforeSigning, MdnRequest::Sync),
+            (
+                true,
+                true,
+                Compression::AfterSigning,
+                MdnRequest::Async("https://a.invalid/mdn".into()),
+            ),
+            (false, false, Compression::BeforeSigning, MdnRequest::Sync),
+        ] {
+            n = n.wrapping_add(1);
+            let mut m = OutboundMessage::new(
+                As2Id::new("pyas2lib_A").unwrap(),
+                As2Id::new("as2proto_B").unwrap(),
+                payload,
+            );
+            m.content_type = content_type.into();
+            m.file_name = Some(format!("file \"{n}\".{label}"));
+            m.compression = compression;
+            if sign {
+                let mut o = signed::SignOptions::default();
+                o.digest = [
+                    DigestAlgorithm::Sha256,
+                    DigestAlgorithm::Sha1,
+                    DigestAlgorithm::Sha512,
+                ][usize::from(n) % 3];
+                m.signed_mdn_micalgs = vec![o.digest];
+                m.signing = Some((Signer::new(&keys.partner_sign.0, &keys.partner_sign.1), o));
+            }
+            if encrypt {
+                let mut o = EncryptOptions::default();
+                o.cipher = [
+                    ContentEncryption::Aes128Cbc,
+                    ContentEncryption::Aes256Cbc,
+                    ContentEncryption::TripleDesCbc,
+                ][usize::from(n) % 3];
+                if n.is_multiple_of(2) {
+                    o.key_transport = KeyTransport::RsaOaep(DigestAlgorithm::Sha256);
+                }
+                m.encryption = (vec![&keys.decryption[0].0], o);
+            }
+            m.mdn = mdn;
+            let built = outbound::build(&m, now(), &mut rng()).unwrap();
+            let bytes = request_bytes(
+                &built
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+                    .collect::<Vec<_>>(),
+                &built.body,
+            );
+            out.push((format!("built-{n:02}-{label}"), bytes));
+        }
+    }
+    out
+}
+
+/// Our MDN replies to `request` (a message): as accepted and as refused.
+fn replies(request: &[u8]) -> Vec<Vec<u8>> {
+    let keys = &*KEYS;
+    let limits = Limits::default();
+    let (headers, body) = split_request(request);
+    let Ok(incoming) = inbound::handle(&headers, body, &limits) else {
+        return Vec::new();
+    };
+    let policy = InboundPolicy::new(&keys.decryption, &keys.trusted, &limits);
+    let report = match incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng()) {
+        Ok(r) => Report::received(&r),
+        Err(r) => Report::rejected(&r),
+    };
+    let settings = MdnSettings::signed(Signer::new(&keys.our_sign.0, &keys.our_sign.1));
+    let mut out = Vec::new();
+    for report in [report, Report::error(&Error::DecryptionFailed)] {
+        if let Ok(reply) = mdn::reply(&incoming, &report, &settings, now(), &mut rng())
+            && let Some(m) = reply.mdn
+        {
+            let h: Vec<(String, Vec<u8>)> = m
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+                .collect();
+            out.push(request_bytes(&h, &m.body));
+        }
+    }
+    out
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI must be installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dir.join(args.last().unwrap())).unwrap_or(out.stdout)
+}
+
+/// Regenerates `fuzz/seeds/` from the test data and the crate's own builders:
+/// `cargo test --test fuzz_regressions -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand (see fuzz/README.md)"]
+fn write_fuzz_seeds() {
+    let seeds = Seeds {
+        dir: root().join("fuzz/seeds"),
+    };
+    let _ = std::fs::remove_dir_all(&seeds.dir);
+    let data = root().join("tests/data");
+    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut mdns: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(data.join("pyas2lib"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("headers.json").is_file())
+        .collect();
+    cases.sort();
+    for case in cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let body = std::fs::read(case.join("body.bin")).unwrap();
+        messages.push((
+            format!("pyas2lib-{name}"),
+            request_bytes(&json_headers(&case.join("headers.json")), &body),
+        ));
+        if case.join("mdn/headers.json").is_file() {
+            let body = std::fs::read(case.join("mdn/body.bin")).unwrap();
+            mdns.push((
+                format!("pyas2lib-{name}"),
+                request_bytes(&json_headers(&case.join("mdn/headers.json")), &body),
+            ));
+        }
+    }
+    messages.extend(built_messages());
+    let mut blobs = Vec::new();
+    for (name, bytes) in &messages {
+        if name.starts_with("pyas2lib-") || name.ends_with("x12") {
+            for (i, reply) in replies(bytes).into_iter().enumerate() {
+                mdns.push((format!("reply-{i}-{name}"), reply));
+            }
+        }
+        cms_blobs(bytes, &mut blobs);
+        seeds.put("inbound", name, bytes);
+        seeds.put("mime", name, bytes);
+    }
+    for (name, bytes) in &mdns {
+        seeds.put("mdn", name, bytes);
+        seeds.put("inbound", &format!("mdn-{name}"), bytes);
+        seeds.put("mime", &format!("mdn-{name}"), bytes);
+    }
+
+    // CMS: everything found in the messages, plus the BER fixture and our own encodings.
+    blobs.push(std::fs::read(data.join("cms/compressed_chunked_indefinite.ber")).unwrap());
+    let keys = &*KEYS;
+    let signer = Signer::new(&keys.partner_sign.0, &keys.partner_sign.1);
+    let options = signed::SignOptions::default();
+    blobs.push(signed::sign_encapsulated(b"hello", &signer, &options, now(), &mut rng()).unwrap());
+    blobs.push(compressed::compress(
+        b"hello hello hello",
+        CompressOptions::default(),
+    ));
+    blobs.push(
+        enveloped::encrypt(
+            b"hello",
+            &[&keys.decryption[0].0],
+            &EncryptOptions::default(),
+            &mut rng(),
+        )
+        .unwrap(),
+    );
+    blobs.sort();
+    blobs.dedup();
+    let limits = Limits::default();
+    for (i, blob) in blobs.iter().enumerate() {
+        let name = format!("cms-{i:02}");
+        seeds.put("ber", &name, blob);
+        let target = match cms::content_type(blob, &limits) {
+            Ok(ContentType::SignedData) => "signed",
+            Ok(ContentType::EnvelopedData) => "enveloped",
+            Ok(ContentType::CompressedData) => "compressed",
+            _ => continue,
+        };
+        seeds.put(target, &name, blob);
+    }
+    // Round-trip mode seeds: a zero low nibble, options in the high nibble.
+    for mode in 0u8..16 {
+        let mut seed = vec![mode << 4];
+        seed.extend_from_slice(b"ISA*00*payload~\r\n");
+        seeds.put("signed", &format!("round-trip-{mode:x}"), &seed);
+        seeds.put("enveloped", &format!("round-trip-{mode:x}"), &seed);
+    }
+    seeds.put("compressed", "text", b"hello hello hello hello\n");
+
+    // Structure-aware: random bytes are as good a start as any.
+    let mut r = rng();
+    for i in 0..8usize {
+        let mut seed = vec![0u8; 32 << i.min(5)];
+        rand_chacha::rand_core::Rng::fill_bytes(&mut r, &mut seed);
+        seeds.put("inbound_built", &format!("random-{i}"), &seed);
+    }
+
+    // Header and field values.
+    let limits = Limits::default();
+    let (h, b) = split_request(&messages[0].1);
+    let incoming = inbound::handle(&h, b, &limits).unwrap();
+    let status = record::StatusRecord::inbound(&incoming, now()).to_json();
+    for (i, value) in [
+        "7v7F++fQaNiCo5oUq0SxdyBdR1bQ8WD8q8P8X6p7R3Y=, sha-256",
+        "I1VL1pqtz+l0tmiJGKHCBIjZIFrsulenGtxpf5tWxwk=, sha256",
+        "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=optional, sha256, sha1",
+        "signed-receipt-protocol=optional,pkcs7-signature;signed-receipt-micalg=required,SHA-512",
+        "CEM, multiple-attachments, AS2-Reliability",
+        "<5f1c3a@PartnerA>",
+        "\"Partner \\\"A\\\"\"",
+        "1.2",
+        "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document",
+        "Automatic-action/mdn-sent-automatically;failed/Failure:unsupported format",
+        "2027-01-15T08:30:00.123Z",
+        status.as_str(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        seeds.put("headers", &format!("value-{i:02}"), value.as_bytes());
+    }
+
+    // Keys and certificates in every format the loaders take.
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let pki = data.join("pyas2lib/pki");
+    for (i, (cert, key)) in [
+        (
+            pki.join("as2proto_B/enc.crt"),
+            pki.join("as2proto_B/enc.key"),
+        ),
+        (
+            pki.join("pyas2lib_A/sign.crt"),
+            pki.join("pyas2lib_A/sign.key"),
+        ),
+        (data.join("keys/doc.crt"), data.join("keys/doc.key")),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        seeds.put(
+            "keys",
+            &format!("{i}-cert.pem"),
+            &std::fs::read(cert).unwrap(),
+        );
+        seeds.put(
+            "keys",
+            &format!("{i}-pkcs8.pem"),
+            &std::fs::read(key).unwrap(),
+        );
+        let der = openssl(t, &["x509", "-in", c, "-outform", "DER", "-out", "c.der"]);
+        seeds.put("keys", &format!("{i}-cert.der"), &der);
+        let der = openssl(
+            t,
+            &[
+                "pkcs8", "-topk8", "-nocrypt", "-in", k, "-outform", "DER", "-out", "k8.der",
+            ],
+        );
+        seeds.put("keys", &format!("{i}-pkcs8.der"), &der);
+        let der = openssl(
+            t,
+            &[
+                "rsa",
+                "-in",
+                k,
+                "-traditional",
+                "-outform",
+                "DER",
+                "-out",
+                "k1.der",
+            ],
+        );
+        seeds.put("keys", &format!("{i}-pkcs1.der"), &der);
+        let pem = openssl(t, &["rsa", "-in", k, "-traditional", "-out", "k1.pem"]);
+        seeds.put("keys", &format!("{i}-pkcs1.pem"), &pem);
+        for (form, file) in [("DER", "e.der"), ("PEM", "e.pem")] {
+            let enc = openssl(
+                t,
+                &[
+                    "pkcs8",
+                    "-topk8",
+                    "-v2",
+                    "aes-256-cbc",
+                    "-iter",
+                    "1000",
+                    "-passout",
+                    "pass:fuzz",
+                    "-in",
+                    k,
+                    "-outform",
+                    form,
+                    "-out",
+                    file,
+                ],
+            );
+            seeds.put(
+                "keys",
+                &format!("{i}-pkcs8-encrypted.{}", form.to_lowercase()),
+                &enc,
+            );
+        }
+    }
+    let mut chain = std::fs::read(pki.join("as2proto_B/enc.crt")).unwrap();
+    chain.extend(std::fs::read(pki.join("ca/ca.crt")).unwrap());
+    seeds.put("keys", "chain.pem", &chain);
+}
