@@ -7,6 +7,8 @@
 //! does not depend on where the failure was. PKCS#1 v1.5 key transport uses `rsa`'s
 //! implicit rejection (a synthetic key on bad padding, Marvin-safe).
 
+use std::borrow::Cow;
+
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use rand_core::CryptoRng;
@@ -227,6 +229,43 @@ fn decrypt_in_place(
         .map(<[u8]>::len))
 }
 
+/// Copies `ciphertext` into a new buffer and decrypts it there (CBC, PKCS #7 padding) a
+/// chunk at a time, while each chunk is in cache. Returns the buffer and the unpadded
+/// length, or `None` for the length on any failure.
+fn decrypt_copying<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> (Vec<u8>, Option<usize>)
+where
+    C: cipher::BlockCipherDecrypt,
+    cbc::Decryptor<C>: KeyIvInit + BlockModeDecrypt,
+{
+    let mut out = Vec::with_capacity(ciphertext.len());
+    let block = <cbc::Decryptor<C> as cipher::BlockSizeUser>::block_size();
+    let Ok(mut decryptor) = cbc::Decryptor::<C>::new_from_slices(key, iv) else {
+        out.extend_from_slice(ciphertext);
+        return (out, None);
+    };
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(block) {
+        out.extend_from_slice(ciphertext);
+        return (out, None);
+    }
+    // All blocks but the last, then the last with its padding.
+    let (body, last) = ciphertext.split_at(ciphertext.len() - block);
+    for chunk in body.chunks(CHUNK) {
+        let start = out.len();
+        out.extend_from_slice(chunk);
+        if let Some(region) = out.get_mut(start..) {
+            let (blocks, _) = cipher::Block::<cbc::Decryptor<C>>::slice_as_chunks_mut(region);
+            decryptor.decrypt_blocks(blocks);
+        }
+    }
+    let start = out.len();
+    out.extend_from_slice(last);
+    let tail = out
+        .get_mut(start..)
+        .and_then(|tail| decryptor.decrypt_padded::<Pkcs7>(tail).ok())
+        .map(<[u8]>::len);
+    (out, tail.map(|t| start + t))
+}
+
 /// A parsed EnvelopedData, borrowing from the input.
 #[derive(Debug)]
 pub struct EnvelopedData<'a> {
@@ -345,11 +384,18 @@ impl<'a> EnvelopedData<'a> {
             Ok(k) if k.len() == key_len => (k, true),
             _ => (vec![0u8; key_len], false),
         };
-        let mut buffer = self
-            .encrypted_content
-            .octets("encryptedContent")?
-            .into_owned();
-        let plain_len = decrypt_in_place(self.cipher, &content_key, &self.iv, &mut buffer);
+        let (mut buffer, plain_len) = match self.encrypted_content.octets("encryptedContent")? {
+            // Chunked (constructed) content was already gathered into a new buffer.
+            Cow::Owned(mut buffer) => {
+                let len = decrypt_in_place(self.cipher, &content_key, &self.iv, &mut buffer);
+                (buffer, len)
+            }
+            Cow::Borrowed(ciphertext) => with_cipher!(self.cipher, C => decrypt_copying::<C>(
+                &content_key,
+                &self.iv,
+                ciphertext,
+            )),
+        };
         match plain_len {
             Some(len) if key_ok => {
                 buffer.truncate(len);
@@ -454,5 +500,26 @@ mod tests {
                 assert_eq!(&plain[19..], &content[..]);
             }
         }
+    }
+
+    #[test]
+    fn copying_decryption_refuses_bad_padding_and_lengths() {
+        let key = [1u8; 32];
+        let iv = [2u8; 16];
+        let mut buffer = [b"abc".as_slice(), &[0u8; 13]].concat();
+        cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+            .unwrap()
+            .encrypt_padded::<Pkcs7>(&mut buffer, 3)
+            .unwrap();
+        let (out, len) = decrypt_copying::<aes::Aes256>(&key, &iv, &buffer);
+        assert_eq!((&out[..3], len), (b"abc".as_slice(), Some(3)));
+        let mut damaged = buffer.clone();
+        damaged[15] ^= 0x55;
+        assert_eq!(decrypt_copying::<aes::Aes256>(&key, &iv, &damaged).1, None);
+        assert_eq!(
+            decrypt_copying::<aes::Aes256>(&key, &iv, &buffer[..15]).1,
+            None
+        );
+        assert_eq!(decrypt_copying::<aes::Aes256>(&key, &iv, &[]).1, None);
     }
 }
