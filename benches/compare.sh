@@ -5,7 +5,8 @@
 #   - pyas2lib 1.4.4:   Message.build / Message.parse (benches/pyas2lib_roundtrip.py),
 # for X12-like payloads (benches/gen_payload.py) with a SHA-256 RSA signature and
 # AES-256-CBC encryption (2048-bit keys from examples/pki). Then C zlib (Python's zlib)
-# against miniz_oxide (the `compression` criterion bench) on 10 MiB of the same text.
+# against zlib-rs and miniz_oxide (the `compression` criterion bench) on 10 MiB of the same
+# text.
 #
 #   bash benches/compare.sh [SIZE...]      sizes like 1KiB 1MiB 10MiB 50MiB (the default)
 #
@@ -153,16 +154,18 @@ for level in range(1, 10):
         best = t if best is None else min(best, t)
     print(f"C zlib {zlib.ZLIB_RUNTIME_VERSION}\t{level}\t{len(data) / best / 2**20:.1f}\t{len(data) / size:.2f}")
 PYEOF
-    echo "running the compression bench (miniz_oxide levels 1-9)..." >&2
+    echo "running the compression bench (zlib-rs and miniz_oxide, levels 1-9)..." >&2
     nice -n 10 cargo bench --quiet --bench compression -- deflate >"$work/miniz.txt" 2>&1
     python3 - "$repo/target/criterion" "$work/miniz.txt" >>"$zlib_tsv" <<'PYEOF'
 import json, os, re, sys
 root, log = sys.argv[1], open(sys.argv[2]).read()
-ratios = {int(m[0]): m[1] for m in re.findall(r"miniz_oxide level (\d): \d+ -> \d+ bytes, ratio ([\d.]+)", log)}
-for level in range(1, 10):
-    est = json.load(open(os.path.join(root, "deflate_x12_10MiB", "miniz_oxide", str(level), "new", "estimates.json")))
-    secs = est["median"]["point_estimate"] / 1e9
-    print(f"miniz_oxide\t{level}\t{10 / secs:.1f}\t{ratios.get(level, '?')}")
+ratios = {(m[0], int(m[1])): m[2] for m in
+          re.findall(r"(miniz_oxide|zlib-rs) level (\d): \d+ -> \d+ bytes, ratio ([\d.]+)", log)}
+for name in ("zlib-rs", "miniz_oxide"):
+    for level in range(1, 10):
+        path = os.path.join(root, "deflate_x12_10MiB", name, str(level), "new", "estimates.json")
+        secs = json.load(open(path))["median"]["point_estimate"] / 1e9
+        print(f"{name}\t{level}\t{10 / secs:.1f}\t{ratios.get((name, level), '?')}")
 PYEOF
 fi
 

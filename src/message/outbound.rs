@@ -300,6 +300,13 @@ fn sign_pieces<'a, R: CryptoRng + ?Sized>(
     Ok((Entity { headers, body }, mic))
 }
 
+/// The entity streamed through the compressor, piece by piece.
+fn compress_entity(entity: Entity<'_>, options: CompressOptions) -> Result<Vec<u8>, Error> {
+    let pieces = entity.into_pieces()?;
+    let pieces: Vec<&[u8]> = pieces.iter().map(|p| &**p).collect();
+    Ok(compressed::compress_pieces(&pieces, options))
+}
+
 /// Whether a line of the entity starts with `--boundary` (which would end the part
 /// early). Every piece of an entity we build starts at a line start (pieces before it end
 /// with a line break, or it is the first), so each piece is searched on its own.
@@ -361,7 +368,7 @@ pub fn build<R: CryptoRng + ?Sized>(
         entity = smime_entity(
             "compressed-data",
             "smime.p7z",
-            compressed::compress(&entity.into_bytes()?, message.compress_options),
+            compress_entity(entity, message.compress_options)?,
         );
     }
     if let Some((signer, options)) = &message.signing {
@@ -380,7 +387,7 @@ pub fn build<R: CryptoRng + ?Sized>(
         entity = smime_entity(
             "compressed-data",
             "smime.p7z",
-            compressed::compress(&entity.into_bytes()?, message.compress_options),
+            compress_entity(entity, message.compress_options)?,
         );
     }
     let (recipients, encrypt_options) = &message.encryption;
