@@ -1313,18 +1313,24 @@ fn delimiter_at(region: &[u8], p: usize, min_start: usize, boundary: &[u8]) -> O
 }
 
 /// Finds the next delimiter line in `root[from..end]`; every candidate is a
-/// line start (`from` itself, or just after an LF).
+/// line start (`from` itself, or just after an LF). The search is for
+/// `--boundary` itself (SIMD substring search), so a large binary body is
+/// skipped at memory speed rather than line by line. Overlapping matches are
+/// never line starts (a boundary holds no LF), so non-overlapping search
+/// misses none.
 fn find_delimiter(root: &[u8], from: usize, end: usize, boundary: &[u8]) -> Option<Delimiter> {
     let region = root.get(..end)?;
-    let mut p = from;
-    while p < end {
-        if let Some(d) = delimiter_at(region, p, from, boundary) {
-            return Some(d);
+    let haystack = region.get(from..)?;
+    let mut marker = Vec::with_capacity(boundary.len().saturating_add(2));
+    marker.extend_from_slice(b"--");
+    marker.extend_from_slice(boundary);
+    memchr::memmem::find_iter(haystack, &marker).find_map(|i| {
+        let line_start = i == 0 || haystack.get(i.checked_sub(1)?) == Some(&b'\n');
+        if !line_start {
+            return None;
         }
-        let i = region.get(p..)?.iter().position(|&b| b == b'\n')?;
-        p = p.checked_add(i)?.checked_add(1)?;
-    }
-    None
+        delimiter_at(region, from.checked_add(i)?, from, boundary)
+    })
 }
 
 fn validate_boundary(boundary: &[u8]) -> Result<(), MimeError> {
@@ -2469,6 +2475,20 @@ second\r\n\
             assert!(!mp.parts[0].content_type_present());
             assert_eq!(mp.parts[1].body(), b"second");
             assert_eq!(mp.epilogue, input.len()..input.len());
+        }
+    }
+
+    #[test]
+    fn self_overlapping_boundary() {
+        // "---" (the delimiter for boundary "-") overlaps itself; a line of four dashes is
+        // content, five close the body, and "---" inside a line is no delimiter.
+        let body = b"x---y\r\n---\r\n\r\none\r\n----\r\n-----\r\n";
+        for (is_lf, input) in variants(body) {
+            let mp = parse_multipart_body(&input, 0..input.len(), b"-", &lim()).unwrap();
+            assert!(mp.closed);
+            assert_eq!(mp.parts.len(), 1);
+            assert_eq!(mp.parts[0].body(), &v(is_lf, b"one\r\n----")[..]);
+            assert_eq!(&input[mp.preamble.clone()], b"x---y");
         }
     }
 

@@ -130,9 +130,40 @@ pub fn sign_encapsulated<R: CryptoRng + ?Sized>(
     sign(content, true, signer, options, now, rng)
 }
 
+/// Creates a detached signature for content whose digest (with `options.digest`) the
+/// caller has already computed, e.g. while streaming it: the outbound builder hashes the
+/// MIME entity once and uses that digest for the signature and the MIC.
+pub(crate) fn sign_detached_digest<R: CryptoRng + ?Sized>(
+    content_digest: &[u8],
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    if content_digest.len() != options.digest.output_len() {
+        return Err(Error::SigningFailed(
+            "digest length does not match the digest algorithm",
+        ));
+    }
+    sign_digest(content_digest, None, signer, options, now, rng)
+}
+
 fn sign<R: CryptoRng + ?Sized>(
     content: &[u8],
     encapsulate: bool,
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    let content_digest = options.digest.digest(content);
+    let encapsulated = encapsulate.then_some(content);
+    sign_digest(&content_digest, encapsulated, signer, options, now, rng)
+}
+
+fn sign_digest<R: CryptoRng + ?Sized>(
+    content_digest: &[u8],
+    encapsulated: Option<&[u8]>,
     signer: &Signer<'_>,
     options: &SignOptions,
     now: SystemTime,
@@ -156,7 +187,7 @@ fn sign<R: CryptoRng + ?Sized>(
         attribute(oid::SIGNING_TIME, &encode_time(now)?),
         attribute(
             oid::MESSAGE_DIGEST,
-            &ber::encode(Tag::OCTET_STRING, &digest.digest(content)),
+            &ber::encode(Tag::OCTET_STRING, content_digest),
         ),
     ];
     if options.algorithm_protection {
@@ -215,7 +246,7 @@ fn sign<R: CryptoRng + ?Sized>(
         certs.extend(signer.chain.iter().map(Certificate::der));
         certificates = ber::encode_constructed(Tag::context(0, true), &certs);
     }
-    let encap = super::encapsulated(oid::DATA, encapsulate.then_some(content));
+    let encap = super::encapsulated(oid::DATA, encapsulated);
     let signed_data = ber::encode_constructed(
         Tag::SEQUENCE,
         &[

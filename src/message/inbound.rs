@@ -8,6 +8,7 @@
 //! or a [`Rejected`] that still carries everything an error MDN needs.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use rand_core::CryptoRng;
 
@@ -337,10 +338,62 @@ impl From<Error> for Rejected {
     }
 }
 
-/// The entity being unwrapped: the top level (headers in HTTP) or a nested MIME entity.
+/// The entity being unwrapped: the top level (headers in HTTP) or a nested MIME entity,
+/// `range` of a buffer that is either borrowed from the request body or owned (what a
+/// layer decrypted or decompressed). Inner layers narrow the range instead of copying, so
+/// the payload is copied at most once (the decryption's output) and an owned buffer
+/// becomes the received payload in place.
 enum Current<'a> {
     Top,
-    Entity(Cow<'a, [u8]>),
+    Entity(Cow<'a, [u8]>, Range<usize>),
+}
+
+impl<'a> Current<'a> {
+    /// A whole buffer.
+    fn whole(bytes: Cow<'a, [u8]>) -> Self {
+        let len = bytes.len();
+        Current::Entity(bytes, 0..len)
+    }
+
+    /// The entity's bytes (the request body at the top level).
+    fn bytes<'s>(&'s self, body: &'s [u8]) -> &'s [u8] {
+        match self {
+            Current::Top => body,
+            Current::Entity(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The entity at `range` of this one (offsets relative to [`Current::bytes`]).
+    fn narrow(self, body: &'a [u8], range: Range<usize>) -> Result<Self, Error> {
+        let (bytes, base) = match self {
+            Current::Top => (Cow::Borrowed(body), 0..body.len()),
+            Current::Entity(bytes, base) => (bytes, base),
+        };
+        let start = base.start.checked_add(range.start);
+        let end = base.start.checked_add(range.end);
+        match (start, end) {
+            (Some(start), Some(end)) if start <= end && end <= base.end => {
+                Ok(Current::Entity(bytes, start..end))
+            }
+            _ => Err(Error::UnsupportedFormat("MIME part outside its entity")),
+        }
+    }
+
+    /// The bytes at `range` of this entity as a vector: an owned buffer is cut down in
+    /// place (one move of the bytes, no new allocation), a borrowed one copied.
+    fn into_vec(self, body: &'a [u8], range: Range<usize>) -> Result<Vec<u8>, Error> {
+        match self.narrow(body, range)? {
+            Current::Entity(Cow::Owned(mut bytes), range) => {
+                bytes.truncate(range.end);
+                bytes.drain(..range.start);
+                Ok(bytes)
+            }
+            Current::Entity(Cow::Borrowed(bytes), range) => {
+                Ok(bytes.get(range).unwrap_or_default().to_vec())
+            }
+            Current::Top => Ok(Vec::new()),
+        }
+    }
 }
 
 impl<'a> Incoming<'a> {
@@ -433,20 +486,28 @@ impl<'a> Incoming<'a> {
         loop {
             // Each layer's buffer is moved in, never copied.
             let current = match core::mem::replace(&mut next, Current::Top) {
-                Current::Entity(bytes) if !looks_like_mime(&bytes, &mime_limits) => {
+                entity @ Current::Entity(..)
+                    if !looks_like_mime(entity.bytes(self.body), &mime_limits) =>
+                {
                     // Decrypted content with no MIME headers at all (Mendelson sends the bare
                     // payload): deliver it as application/octet-stream.
                     self.check_policy(policy, state)?;
+                    let bytes = entity.bytes(self.body);
                     if state.mic.is_none() {
-                        state.mic = self.unsigned_mic(receipt_options, &bytes);
+                        state.mic = self.unsigned_mic(receipt_options, bytes);
                     }
-                    return Ok((bytes.into_owned(), "application/octet-stream".into(), None));
+                    let all = 0..bytes.len();
+                    return Ok((
+                        entity.into_vec(self.body, all)?,
+                        "application/octet-stream".into(),
+                        None,
+                    ));
                 }
                 other => other,
             };
             let part = match &current {
                 Current::Top => self.top_part(&mime_limits)?,
-                Current::Entity(bytes) => mime::parse_part(bytes, &mime_limits)?,
+                Current::Entity(..) => mime::parse_part(current.bytes(self.body), &mime_limits)?,
             };
             let ct = part.content_type();
             if policy.require_encryption
@@ -483,13 +544,13 @@ impl<'a> Incoming<'a> {
                             .iter()
                             .find(|(cert, _)| envelope.is_recipient(cert))
                             .ok_or(Error::NoMatchingRecipient)?;
-                        next = Current::Entity(Cow::Owned(envelope.decrypt(cert, key, rng)?));
+                        next = Current::whole(Cow::Owned(envelope.decrypt(cert, key, rng)?));
                     }
                     ContentType::CompressedData => {
                         state.push(Layer::Compressed, LayerKind::Compression)?;
                         let out = CompressedData::parse(&der, policy.limits)?
                             .decompress(policy.limits)?;
-                        next = Current::Entity(Cow::Owned(out));
+                        next = Current::whole(Cow::Owned(out));
                     }
                     ContentType::SignedData => {
                         let signed = SignedData::parse(&der, policy.limits)?;
@@ -501,7 +562,7 @@ impl<'a> Incoming<'a> {
                             .into_content()
                             .ok_or(VerificationError::ContentMismatch)?
                             .into_owned();
-                        next = Current::Entity(Cow::Owned(content));
+                        next = Current::whole(Cow::Owned(content));
                     }
                     ContentType::Data => {
                         return Err(Error::UnsupportedFormat("bare id-data content"));
@@ -518,7 +579,7 @@ impl<'a> Incoming<'a> {
                         "multipart/signed must have exactly two parts",
                     ));
                 };
-                let raw = signed_part.raw();
+                let signed_range = signed_part.range();
                 let verified = verify_multipart_signed(
                     signed_part,
                     signature_part,
@@ -529,7 +590,7 @@ impl<'a> Incoming<'a> {
                 state.authentic = true;
                 let verified = trusted(policy, verified)?;
                 state.record_signature(verified)?;
-                next = Current::Entity(Cow::Owned(raw.to_vec()));
+                next = current.narrow(self.body, signed_range)?;
                 continue;
             }
             if ct.is_multipart() {
@@ -542,7 +603,7 @@ impl<'a> Incoming<'a> {
             if state.mic.is_none() {
                 let entity: Cow<'_, [u8]> = match &current {
                     Current::Top => Cow::Owned(self.top_entity()?),
-                    Current::Entity(_) => {
+                    Current::Entity(..) => {
                         mime::canonical_entity(&part, policy.binary_canonicalization)
                     }
                 };
@@ -551,7 +612,7 @@ impl<'a> Incoming<'a> {
             // At the top level the entity's headers travel as HTTP headers.
             let disposition = match &current {
                 Current::Top => self.headers.get("Content-Disposition").map(Cow::Borrowed),
-                Current::Entity(_) => part
+                Current::Entity(..) => part
                     .header("Content-Disposition")
                     .map(|h| h.unfolded_value()),
             };
@@ -561,8 +622,16 @@ impl<'a> Incoming<'a> {
                     d.filename()
                         .map(|f| String::from_utf8_lossy(f).into_owned())
                 });
-            let payload = part.decoded_body()?.into_owned();
-            return Ok((payload, ct.mime_type(), file_name));
+            let mime_type = ct.mime_type();
+            let payload = match part.decoded_body()? {
+                Cow::Owned(decoded) => decoded,
+                // An identity transfer encoding: the body as it lies in the buffer.
+                Cow::Borrowed(_) => {
+                    let body_range = part.body_range();
+                    current.into_vec(self.body, body_range)?
+                }
+            };
+            return Ok((payload, mime_type, file_name));
         }
     }
 

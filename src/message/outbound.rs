@@ -6,6 +6,7 @@
 //! an exact length so the caller can send a Content-Length (many partners reject chunked
 //! requests).
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use rand_core::CryptoRng;
@@ -131,30 +132,54 @@ pub struct BuiltMessage {
     pub signed: bool,
 }
 
-/// A MIME entity under construction: header lines and body.
-pub(crate) struct Entity {
+/// A MIME entity under construction: header lines, and a body kept as consecutive
+/// pieces so that the payload is never copied between layers. It is hashed where it lies
+/// and copied once, into the output (the envelope, or the body of an unencrypted message).
+pub(crate) struct Entity<'a> {
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    body: Vec<Cow<'a, [u8]>>,
 }
 
-impl Entity {
+impl<'a> Entity<'a> {
     /// The header lines and the body.
     pub(crate) fn into_parts(self) -> (Vec<(String, String)>, Vec<u8>) {
-        (self.headers, self.body)
+        let body = concat(&self.body);
+        (self.headers, body)
     }
 
-    /// The whole entity: headers with CRLF line ends, a blank line, the body.
-    fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+    /// The whole entity as pieces: the header block with CRLF line ends and the blank
+    /// line, then the body's pieces.
+    fn into_pieces(self) -> Result<Vec<Cow<'a, [u8]>>, Error> {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        Ok(mime::write_entity(&headers, &self.body)?)
+        let mut pieces = Vec::with_capacity(self.body.len().saturating_add(1));
+        pieces.push(Cow::Owned(mime::write_entity(&headers, &[])?));
+        pieces.extend(self.body);
+        Ok(pieces)
+    }
+
+    /// The whole entity in one buffer.
+    fn into_bytes(self) -> Result<Vec<u8>, Error> {
+        Ok(concat(&self.into_pieces()?))
     }
 }
 
-fn smime_entity(smime_type: &str, file: &str, body: Vec<u8>) -> Entity {
+fn concat(pieces: &[Cow<'_, [u8]>]) -> Vec<u8> {
+    let len = pieces
+        .iter()
+        .map(|p| p.len())
+        .fold(0, usize::saturating_add);
+    let mut out = Vec::with_capacity(len);
+    for piece in pieces {
+        out.extend_from_slice(piece);
+    }
+    out
+}
+
+fn smime_entity<'a>(smime_type: &str, file: &str, body: Vec<u8>) -> Entity<'a> {
     Entity {
         headers: vec![
             (
@@ -167,7 +192,7 @@ fn smime_entity(smime_type: &str, file: &str, body: Vec<u8>) -> Entity {
                 format!("attachment; filename=\"{file}\""),
             ),
         ],
-        body,
+        body: vec![Cow::Owned(body)],
     }
 }
 
@@ -198,17 +223,48 @@ pub(crate) fn boundary<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
 
 /// Builds `multipart/signed` around `entity` (RFC 1847 / RFC 5751 §3.4.3), returning the
 /// signed entity and the MIC (the signature's message digest over the entity).
-pub(crate) fn sign_entity<R: CryptoRng + ?Sized>(
-    entity: &[u8],
+pub(crate) fn sign_entity<'a, R: CryptoRng + ?Sized>(
+    entity: &'a [u8],
     signer: &Signer<'_>,
     options: &SignOptions,
     style: MicNameStyle,
     now: SystemTime,
     rng: &mut R,
-) -> Result<(Entity, Mic), Error> {
-    let signature = signed::sign_detached(entity, signer, options, now, rng)?;
-    let mic = Mic::compute(options.digest, entity);
+) -> Result<(Entity<'a>, Mic), Error> {
+    sign_pieces(
+        vec![Cow::Borrowed(entity)],
+        signer,
+        options,
+        style,
+        now,
+        rng,
+    )
+}
+
+/// [`sign_entity`] for an entity given as pieces. The entity is hashed once, piece by
+/// piece; that digest is both the signature's message-digest attribute and the MIC.
+fn sign_pieces<'a, R: CryptoRng + ?Sized>(
+    entity: Vec<Cow<'a, [u8]>>,
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    style: MicNameStyle,
+    now: SystemTime,
+    rng: &mut R,
+) -> Result<(Entity<'a>, Mic), Error> {
+    let mut hasher = options.digest.hasher();
+    for piece in &entity {
+        hasher.update(piece);
+    }
+    let digest = hasher.finish();
+    let signature = signed::sign_detached_digest(&digest, signer, options, now, rng)?;
+    let mic = Mic {
+        algorithm: options.digest,
+        digest,
+    };
     let boundary = boundary(rng);
+    if has_delimiter_line(&entity, boundary.as_bytes()) {
+        return Err(mime::MimeError::BoundaryInPart { index: 0 }.into());
+    }
     let sig_part = Entity {
         headers: vec![
             (
@@ -221,10 +277,18 @@ pub(crate) fn sign_entity<R: CryptoRng + ?Sized>(
                 "attachment; filename=\"smime.p7s\"".into(),
             ),
         ],
-        body: mime::base64_encode_mime(&signature).into_bytes(),
+        body: vec![Cow::Owned(
+            mime::base64_encode_mime(&signature).into_bytes(),
+        )],
     }
-    .to_bytes()?;
-    let body = mime::write_multipart(&boundary, &[entity, &sig_part])?;
+    .into_bytes()?;
+    // The layout of mime::write_multipart: `--b CRLF part CRLF --b CRLF part CRLF --b-- CRLF`.
+    let mut body = Vec::with_capacity(entity.len().saturating_add(3));
+    body.push(Cow::Owned(format!("--{boundary}\r\n").into_bytes()));
+    body.extend(entity);
+    body.push(Cow::Owned(format!("\r\n--{boundary}\r\n").into_bytes()));
+    body.push(Cow::Owned(sig_part));
+    body.push(Cow::Owned(format!("\r\n--{boundary}--\r\n").into_bytes()));
     let headers: Vec<(String, String)> = vec![(
         "Content-Type".into(),
         format!(
@@ -234,6 +298,28 @@ pub(crate) fn sign_entity<R: CryptoRng + ?Sized>(
         ),
     )];
     Ok((Entity { headers, body }, mic))
+}
+
+/// The entity streamed through the compressor, piece by piece.
+fn compress_entity(entity: Entity<'_>, options: CompressOptions) -> Result<Vec<u8>, Error> {
+    let pieces = entity.into_pieces()?;
+    let pieces: Vec<&[u8]> = pieces.iter().map(|p| &**p).collect();
+    Ok(compressed::compress_pieces(&pieces, options))
+}
+
+/// Whether a line of the entity starts with `--boundary` (which would end the part
+/// early). Every piece of an entity we build starts at a line start (pieces before it end
+/// with a line break, or it is the first), so each piece is searched on its own.
+fn has_delimiter_line(pieces: &[Cow<'_, [u8]>], boundary: &[u8]) -> bool {
+    let mut marker = Vec::with_capacity(boundary.len().saturating_add(2));
+    marker.extend_from_slice(b"--");
+    marker.extend_from_slice(boundary);
+    let finder = memchr::memmem::Finder::new(&marker);
+    pieces.iter().any(|piece| {
+        finder
+            .find_iter(piece)
+            .any(|i| i == 0 || i.checked_sub(1).and_then(|j| piece.get(j)) == Some(&b'\n'))
+    })
 }
 
 /// Builds the message.
@@ -261,7 +347,7 @@ pub fn build<R: CryptoRng + ?Sized>(
     }
     let mut entity = Entity {
         headers: payload_headers,
-        body: message.payload.to_vec(),
+        body: vec![Cow::Borrowed(message.payload)],
     };
     // Unsigned: the MIC covers the payload entity with the preferred requested algorithm.
     let mut mic = None;
@@ -272,18 +358,29 @@ pub fn build<R: CryptoRng + ?Sized>(
             .first()
             .copied()
             .unwrap_or(DigestAlgorithm::Sha256);
-        mic = Some(Mic::compute(alg, &entity.to_bytes()?));
+        let mut hasher = alg.hasher();
+        let headers: Vec<(&str, &str)> = entity
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        hasher.update(&mime::write_entity(&headers, &[])?);
+        hasher.update(message.payload);
+        mic = Some(Mic {
+            algorithm: alg,
+            digest: hasher.finish(),
+        });
     }
     if message.compression == Compression::BeforeSigning {
         entity = smime_entity(
             "compressed-data",
             "smime.p7z",
-            compressed::compress(&entity.to_bytes()?, message.compress_options),
+            compress_entity(entity, message.compress_options)?,
         );
     }
     if let Some((signer, options)) = &message.signing {
-        let (signed_entity, signed_mic) = sign_entity(
-            &entity.to_bytes()?,
+        let (signed_entity, signed_mic) = sign_pieces(
+            entity.into_pieces()?,
             signer,
             options,
             message.mic_style,
@@ -297,15 +394,17 @@ pub fn build<R: CryptoRng + ?Sized>(
         entity = smime_entity(
             "compressed-data",
             "smime.p7z",
-            compressed::compress(&entity.to_bytes()?, message.compress_options),
+            compress_entity(entity, message.compress_options)?,
         );
     }
     let (recipients, encrypt_options) = &message.encryption;
     if !recipients.is_empty() {
+        let pieces = entity.into_pieces()?;
+        let pieces: Vec<&[u8]> = pieces.iter().map(|p| &**p).collect();
         entity = smime_entity(
             "enveloped-data",
             "smime.p7m",
-            enveloped::encrypt(&entity.to_bytes()?, recipients, encrypt_options, rng)?,
+            enveloped::encrypt_pieces(&pieces, recipients, encrypt_options, rng)?,
         );
     }
 
@@ -344,10 +443,17 @@ pub fn build<R: CryptoRng + ?Sized>(
             headers.push(("Receipt-Delivery-Option".into(), url.clone()));
         }
     }
-    headers.extend(entity.headers);
+    // The outermost body: moved when it is one owned buffer (an envelope, compressed
+    // data), else the pieces are copied into place once.
+    let (entity_headers, body) = match <[_; 1]>::try_from(entity.body) {
+        Ok([Cow::Owned(body)]) => (entity.headers, body),
+        Ok([piece]) => (entity.headers, piece.into_owned()),
+        Err(pieces) => (entity.headers, concat(&pieces)),
+    };
+    headers.extend(entity_headers);
     Ok(BuiltMessage {
         headers,
-        body: entity.body,
+        body,
         message_id,
         mic,
         signed_mdn_requested: wants_mdn && !message.signed_mdn_micalgs.is_empty(),
@@ -426,5 +532,76 @@ mod tests {
     fn quoting() {
         assert_eq!(quote(r#"a "b".edi"#), r#""a \"b\".edi""#);
         assert_eq!(quote("x\r\ny"), "\"xy\"");
+    }
+
+    #[test]
+    fn delimiter_lines_only_at_line_starts() {
+        let pieces = |list: &[&'static [u8]]| -> Vec<Cow<'static, [u8]>> {
+            list.iter().map(|p| Cow::Borrowed(*p)).collect()
+        };
+        assert!(has_delimiter_line(&pieces(&[b"--b1\r\n"]), b"b1"));
+        assert!(has_delimiter_line(
+            &pieces(&[b"H: v\r\n\r\n", b"x\n--b1"]),
+            b"b1"
+        ));
+        assert!(has_delimiter_line(
+            &pieces(&[b"H: v\r\n\r\n", b"--b1--"]),
+            b"b1"
+        ));
+        assert!(!has_delimiter_line(
+            &pieces(&[b"x--b1\r\n", b"a --b1"]),
+            b"b1"
+        ));
+        assert!(!has_delimiter_line(&pieces(&[b"-b1\n--b2"]), b"b1"));
+    }
+
+    /// The pieces-based signer writes exactly what signing the whole entity and
+    /// `mime::write_multipart` write, and its MIC is the signature's digest.
+    #[test]
+    fn signing_pieces_matches_the_contiguous_layout() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_chacha::rand_core::SeedableRng;
+        let cert = Certificate::from_pem(include_bytes!("../../tests/data/keys/doc.crt")).unwrap();
+        let key =
+            crate::PrivateKey::from_pem(include_bytes!("../../tests/data/keys/doc.key"), None)
+                .unwrap();
+        let signer = Signer::new(&cert, &key);
+        let options = SignOptions::default();
+        let now = unix_time(1_800_000_000);
+        let head = b"Content-Type: application/edi-x12\r\n\r\n".to_vec();
+        let payload = b"ISA*00*~\nGS*PO~\n".repeat(1000);
+        let whole = [head.as_slice(), &payload].concat();
+
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let (entity, mic) = sign_pieces(
+            vec![Cow::Owned(head), Cow::Borrowed(&payload)],
+            &signer,
+            &options,
+            MicNameStyle::Dashed,
+            now,
+            &mut rng,
+        )
+        .unwrap();
+        let (headers, body) = entity.into_parts();
+
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let signature = signed::sign_detached(&whole, &signer, &options, now, &mut rng).unwrap();
+        let boundary = boundary(&mut rng);
+        let sig_part = mime::write_entity(
+            &[
+                (
+                    "Content-Type",
+                    "application/pkcs7-signature; name=\"smime.p7s\"",
+                ),
+                ("Content-Transfer-Encoding", "base64"),
+                ("Content-Disposition", "attachment; filename=\"smime.p7s\""),
+            ],
+            mime::base64_encode_mime(&signature).as_bytes(),
+        )
+        .unwrap();
+        let expected = mime::write_multipart(&boundary, &[&whole, &sig_part]).unwrap();
+        assert_eq!(body, expected);
+        assert!(headers[0].1.contains(&format!("boundary=\"{boundary}\"")));
+        assert_eq!(mic, Mic::compute(DigestAlgorithm::Sha256, &whole));
     }
 }
