@@ -91,8 +91,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // No panics on input: outside unit tests, every unwrap, expect, panic, unchecked index or
-// unchecked arithmetic needs an `allow` beside a comment proving it safe (three CMS
-// modules are still under audit: see `cms/mod.rs`).
+// unchecked arithmetic needs an `allow` beside a comment proving it safe.
 #![cfg_attr(
     not(test),
     warn(

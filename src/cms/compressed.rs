@@ -37,6 +37,8 @@ pub fn compress(content: &[u8], options: CompressOptions) -> Vec<u8> {
 
 /// [`compress`] for content given as consecutive pieces, which are streamed through the
 /// compressor without being joined first.
+// Header lengths (a few octets each) added to the lengths of buffers in memory: no overflow.
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) fn compress_pieces(pieces: &[&[u8]], options: CompressOptions) -> Vec<u8> {
     let compressed = deflate_zlib(pieces, options.level.min(9)).unwrap_or_else(|| {
         // zlib-rs reports errors only for invalid parameters or failed allocations; keep

@@ -107,6 +107,9 @@ pub fn encrypt<R: CryptoRng + ?Sized>(
 /// [`encrypt`] for content given as consecutive pieces (e.g. MIME headers, the payload
 /// borrowed from the caller, a signature part): each piece is copied once, into the
 /// output, and encrypted there while it is still in cache.
+// The content length is summed with `checked_add`; the rest adds a few header octets
+// to it, far from `usize::MAX` for any buffer that exists.
+#[allow(clippy::arithmetic_side_effects)]
 pub(crate) fn encrypt_pieces<R: CryptoRng + ?Sized>(
     pieces: &[&[u8]],
     recipients: &[&Certificate],
@@ -203,6 +206,9 @@ const CHUNK: usize = 64 * 1024;
 
 /// Appends `pieces` to `out` and encrypts them there with CBC and PKCS #7 padding, a
 /// chunk at a time.
+// `done <= out.len()` throughout, `whole <= pending`, and the padded length exceeds
+// the buffer by at most one block.
+#[allow(clippy::arithmetic_side_effects)]
 fn encrypt_appending<C>(
     key: &[u8],
     iv: &[u8],
@@ -263,6 +269,9 @@ fn decrypt_in_place(
 /// Copies `ciphertext` into a new buffer and decrypts it there (CBC, PKCS #7 padding) a
 /// chunk at a time, while each chunk is in cache. Returns the buffer and the unpadded
 /// length, or `None` for the length on any failure.
+// `ciphertext.len() >= block` is checked before `len - block`; `start + t` is within
+// `out`, which was just extended past `start`.
+#[allow(clippy::arithmetic_side_effects)]
 fn decrypt_copying<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> (Vec<u8>, Option<usize>)
 where
     C: cipher::BlockCipherDecrypt,
@@ -334,7 +343,7 @@ impl<'a> EnvelopedData<'a> {
         let mut s = set.children("recipientInfos")?;
         while !s.is_empty() {
             let info = s.read("RecipientInfo")?;
-            count += 1;
+            count = count.saturating_add(1);
             if count > limits.max_recipients {
                 return Err(Limit::Recipients.exceeded(limits));
             }

@@ -6,13 +6,8 @@
 
 pub mod algorithm;
 pub mod ber;
-// The no-panic lint audit of these three is pending (issue 6): they are being reworked
-// for performance.
-#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 pub mod compressed;
-#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 pub mod enveloped;
-#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 pub mod signed;
 
 use const_oid::ObjectIdentifier;

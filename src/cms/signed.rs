@@ -194,7 +194,9 @@ fn sign_digest<R: CryptoRng + ?Sized>(
         // CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm,
         //     signatureAlgorithm [1] IMPLICIT AlgorithmIdentifier OPTIONAL, ... }
         let mut signature_implicit = signature_id.clone();
-        signature_implicit[0] = 0xa1;
+        if let Some(tag) = signature_implicit.first_mut() {
+            *tag = 0xa1;
+        }
         let protection = ber::encode_constructed(Tag::SEQUENCE, &[&digest_id, &signature_implicit]);
         attributes.push(attribute(oid::CMS_ALGORITHM_PROTECTION, &protection));
     }
@@ -203,7 +205,9 @@ fn sign_digest<R: CryptoRng + ?Sized>(
     let mut signed_attrs = ber::encode_constructed(Tag::SET, &refs);
     let to_sign = digest.digest(&signed_attrs);
     // In the SignerInfo the same bytes carry the IMPLICIT [0] tag.
-    signed_attrs[0] = 0xa0;
+    if let Some(tag) = signed_attrs.first_mut() {
+        *tag = 0xa0;
+    }
 
     let key = signer.key.rsa();
     let signature = with_digest!(digest, D => match options.scheme {
@@ -361,7 +365,7 @@ impl<'a> SignedData<'a> {
             let mut count = 0usize;
             while !c.is_empty() {
                 let choice = c.read("CertificateChoices")?;
-                count += 1;
+                count = count.saturating_add(1);
                 if count > limits.max_certificates {
                     return Err(Limit::Certificates.exceeded(limits));
                 }
