@@ -96,7 +96,8 @@ replay_tests!(
     enveloped,
     compressed,
     headers,
-    keys
+    keys,
+    pkcs12
 );
 
 #[test]
@@ -114,7 +115,8 @@ fn every_target_is_replayed() {
             "enveloped",
             "compressed",
             "headers",
-            "keys"
+            "keys",
+            "pkcs12"
         ]
     );
 }

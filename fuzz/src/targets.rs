@@ -50,6 +50,7 @@ pub const ALL: &[Target] = &[
     ("compressed", compressed),
     ("headers", headers),
     ("keys", keys),
+    ("pkcs12", pkcs12),
 ];
 
 /// The fixed identities: we are `as2proto_B`, the partner is `pyas2lib_A` (the PKI of
@@ -880,6 +881,29 @@ pub fn keys(data: &[u8]) {
         let _ = key.matches(&KEYS.stranger.0);
         for cert in &certs {
             let _ = key.matches(cert);
+        }
+    }
+}
+
+/// `Pkcs12::parse` with the seeds' password (`fuzz`) and a small key-derivation budget (so
+/// a hostile iteration count is refused quickly): a loaded key store's key matches its
+/// certificate, and every certificate reloads from its DER identically.
+pub fn pkcs12(data: &[u8]) {
+    let mut limits = Limits::default();
+    limits.max_kdf_iterations = 100_000;
+    for password in [&b"fuzz"[..], b""] {
+        match as2_proto::Pkcs12::parse(data, password, &limits) {
+            Ok(store) => {
+                assert!(store.key.matches(&store.certificate), "key and certificate");
+                for cert in std::iter::once(&store.certificate).chain(&store.chain) {
+                    let again = Certificate::from_der(cert.der()).expect("reloads");
+                    assert_eq!(again.der(), cert.der());
+                }
+            }
+            Err(Error::LimitExceeded { limit, value }) => {
+                assert_eq!((limit, value), (Limit::KdfIterations, 100_000));
+            }
+            Err(_) => {}
         }
     }
 }
