@@ -203,7 +203,7 @@ proptest! {
         prop_assert_eq!(&received.payload, &payload);
         let expected_type = mime::ContentType::parse(o.content_type.as_bytes()).unwrap().mime_type();
         prop_assert_eq!(&received.content_type, &expected_type);
-        let expected_name = o.file_name.as_ref().map(|n| n.replace(['\r', '\n'], ""));
+        let expected_name = o.file_name.as_ref().map(|n| n.replace(['\r', '\n', '\0'], ""));
         prop_assert_eq!(&received.file_name, &expected_name);
         prop_assert_eq!(received.encryption(), o.encryption.map(|(c, _)| c));
         prop_assert_eq!(received.compressed(), o.compression != Compression::None);

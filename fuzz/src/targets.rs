@@ -419,7 +419,7 @@ pub fn inbound_built(data: &[u8]) {
                 message
                     .file_name
                     .as_deref()
-                    .map(|n| n.replace(['\r', '\n'], ""))
+                    .map(|n| n.replace(['\r', '\n', '\0'], ""))
                     .as_deref()
             );
             assert_eq!(received.signature.is_some(), built.signed);

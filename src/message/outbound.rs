@@ -206,7 +206,8 @@ pub(crate) fn quote(value: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            '\r' | '\n' => {}
+            // Never valid in a header value (HTTP or MIME).
+            '\r' | '\n' | '\0' => {}
             _ => out.push(c),
         }
     }
@@ -461,11 +462,11 @@ pub fn build<R: CryptoRng + ?Sized>(
     })
 }
 
-/// Drops CR and LF so a caller's text cannot inject or fold headers.
+/// Drops CR, LF and NUL so a caller's text cannot inject or fold headers.
 pub(crate) fn sanitize_header_value(value: &str) -> String {
     value
         .chars()
-        .filter(|c| !matches!(c, '\r' | '\n'))
+        .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
         .collect()
 }
 
@@ -532,6 +533,9 @@ mod tests {
     fn quoting() {
         assert_eq!(quote(r#"a "b".edi"#), r#""a \"b\".edi""#);
         assert_eq!(quote("x\r\ny"), "\"xy\"");
+        // Found by the inbound_built fuzz target: a NUL went out in an HTTP header.
+        assert_eq!(quote("x\0y"), "\"xy\"");
+        assert_eq!(sanitize_header_value("a\0b\r\nc"), "abc");
     }
 
     #[test]
