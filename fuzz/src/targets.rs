@@ -838,7 +838,12 @@ pub fn headers(data: &[u8]) {
     assert_eq!(mdn::DispositionField::parse(field.as_str()), field);
     let _ = field.status.error_code();
     if let Ok(time) = record::parse_rfc3339(&text) {
-        assert_eq!(record::parse_rfc3339(&record::rfc3339(time)), Ok(time));
+        // Written with microseconds, so the written form (not the time) is the fixed point.
+        let written = record::rfc3339(time);
+        assert_eq!(
+            record::parse_rfc3339(&written).map(record::rfc3339),
+            Ok(written)
+        );
     }
     if let Ok(r) = record::StatusRecord::from_json(&text) {
         let _ = r.to_json();
