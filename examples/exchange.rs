@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, MdnSettings, Report, SentMessage};
-use as2_proto::message::headers::HttpHeaders;
+use as2_proto::message::headers::{HttpHeaders, head_bytes};
 use as2_proto::message::inbound;
 use as2_proto::message::outbound;
 use as2_proto::partner::{
@@ -142,7 +142,7 @@ impl Receiver {
             record.mdn_message_id = Some(m.message_id.bare().to_owned());
             record.mdn_subject = Some("Message Disposition Notification".into());
             record.disposition = Some(m.disposition.as_str().to_owned());
-            let mut raw = headers_block(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            let mut raw = head_bytes(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
             raw.extend_from_slice(&m.body);
             self.storage.put(&at(&paths.mdn), &raw).expect("store MDN");
         }
@@ -152,19 +152,6 @@ impl Receiver {
         println!("  B: {} -> {}", report.disposition, at(&paths.payload));
         reply.response
     }
-}
-
-/// Headers as they would appear on the wire, for the stored `.mdn` file.
-fn headers_block<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (n, v) in headers {
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// PartnerA sends `payload` as `file_name` through its connector; `tamper` damages the
@@ -252,7 +239,7 @@ fn send(
     record.status_code = Some(status);
     let paths = record::outbound_paths(file_name, &transfer_id, built.message_id.bare(), status);
     let at = |p: &record::RelativePath| format!("PartnerA/outbox/{p}");
-    let mut raw = headers_block(response.headers.iter());
+    let mut raw = head_bytes(response.headers.iter());
     raw.extend_from_slice(&response.body);
     storage.put(&at(&paths.mdn), &raw).expect("store MDN");
     storage

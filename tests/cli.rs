@@ -89,12 +89,13 @@ fn send(dir: &Path, extra: &[&str]) -> (PathBuf, Value) {
 fn receive(dir: &Path, sent: &Path, name: &str, extra: &[&str]) -> (i32, PathBuf, Value) {
     let out = dir.join(name);
     let pki = pki();
+    let (headers, body) = (sent.join("headers.json"), sent.join("body.bin"));
     let mut args = vec![
         "receive",
         "--headers",
-        s(&sent.join("headers.json")).to_owned().leak(),
+        s(&headers),
         "--body",
-        s(&sent.join("body.bin")).to_owned().leak(),
+        s(&body),
         "--pki",
         &pki,
         "--out",
@@ -110,12 +111,16 @@ fn receive(dir: &Path, sent: &Path, name: &str, extra: &[&str]) -> (i32, PathBuf
 fn verify_mdn(received: &Path, extra: &[&str]) -> (i32, Value) {
     let report = received.join("mdn-report.json");
     let pki = pki();
+    let (headers, body) = (
+        received.join("mdn/headers.json"),
+        received.join("mdn/body.bin"),
+    );
     let mut args = vec![
         "verify-mdn",
         "--mdn-headers",
-        s(&received.join("mdn/headers.json")).to_owned().leak(),
+        s(&headers),
         "--mdn-body",
-        s(&received.join("mdn/body.bin")).to_owned().leak(),
+        s(&body),
         "--pki",
         &pki,
         "--out",

@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime};
 
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, MdnStatus, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{HttpHeaders, HttpResponse, MessageId};
+use as2_proto::message::headers::{HttpHeaders, HttpResponse, MessageId, head_bytes};
 use as2_proto::message::inbound::{self, Incoming, IncomingKind};
 use as2_proto::message::outbound::{self, MdnRequest};
 use as2_proto::mic::{Mic, MicNameStyle};
@@ -377,19 +377,6 @@ fn numbered(relative: &str, n: u32) -> String {
     } else {
         format!("{dir}/{file}")
     }
-}
-
-/// Headers as they appear on the wire, then a blank line: the head of a stored `.mdn`.
-pub fn headers_block<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -823,7 +810,7 @@ impl Gateway {
             record.file_path = Some(relative.to_owned());
         }
         if let Some(m) = mdn {
-            let mut raw = headers_block(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            let mut raw = head_bytes(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
             raw.extend_from_slice(&m.body);
             self.data.put_new(&format!("{base}/{}", paths.mdn), &raw)?;
         }
@@ -897,7 +884,7 @@ impl Gateway {
         record.mdn_message_id = parsed.message_id.as_ref().map(|m| m.bare().to_owned());
         record.mdn_subject = headers.get_str("Subject").map(str::to_owned);
         let status = judge(&mut record, Ok(&verdict));
-        let mut raw = headers_block(headers.iter());
+        let mut raw = head_bytes(headers.iter());
         raw.extend_from_slice(body);
         match self.finish_outbound(&sent, record, status, Some(&raw)) {
             Ok(_) => text(200, "MDN received\r\n".into()),
@@ -1323,7 +1310,7 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
                 warn!(%message_id, error = %e, "the MDN does not verify");
             }
             let status = judge(&mut record, verdict.as_ref());
-            let mut raw = headers_block(response.headers.iter());
+            let mut raw = head_bytes(response.headers.iter());
             raw.extend_from_slice(&response.body);
             let finished = gateway.finish_outbound(&sent, record, status, Some(&raw))?;
             Ok(ClientOutcome::Finished(Box::new(finished)))

@@ -101,6 +101,21 @@ impl HttpResponse {
     }
 }
 
+/// Header fields as they appear on the wire, `Name: value` CRLF each, then the empty line:
+/// the head of a stored `.mdn` file or request. Values are written as given (received
+/// values are stored verbatim).
+pub fn head_bytes<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// An AS2 identifier (AS2-From / AS2-To): 1 to 128 printable ASCII characters,
 /// case-sensitive.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
