@@ -473,7 +473,9 @@ fn check_message_fixture(dir: &Path, case: &str, meta: &Json) {
         }
     }
 
-    let policy = InboundPolicy::new(&decryption, &partner, &limits);
+    // The agreement for a partner that signs (or not): a signature required when it does.
+    let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
+    policy.require_signature = meta.get("signed").bool();
     let received = incoming
         .accept(&policy, &mut NoDuplicateCheck, &mut common::rng(1))
         .unwrap_or_else(|r| panic!("{case}: rejected: {} (layers {:?})", r.error, r.layers));
@@ -1196,7 +1198,8 @@ fn our_mdn_to_peer(peer: &Peer, work: &Path, case: &str, damage: Option<f64>) ->
         body[at] ^= 0x5a;
     }
     let incoming = inbound::handle(&headers, &body, &limits).unwrap();
-    let policy = InboundPolicy::new(&decryption, &partner, &limits);
+    let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
+    policy.require_signature = meta.get("signed").bool();
     let mut rng = common::rng(7);
     let report = match incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng) {
         Ok(received) => Report::received(&received),

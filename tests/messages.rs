@@ -34,7 +34,13 @@ fn bare_payload_inside_envelope_is_octet_stream() {
     let incoming = inbound::handle(&h, &envelope, &limits).unwrap();
     assert_eq!(incoming.from.as_str(), "Partner A");
     let keys = [(us.cert.clone(), us.key.clone())];
-    let policy = InboundPolicy::new(&keys, &[], &limits);
+    let mut policy = InboundPolicy::new(&keys, &[], &limits);
+    // Refused unless the agreement allows this form: garbage decrypts to it too.
+    let refused = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap_err();
+    assert_eq!(refused.error.code(), ErrorCode::DecryptFailed);
+    policy.accept_bare_payload = true;
     let received = incoming
         .accept(&policy, &mut NoDuplicateCheck, &mut rng)
         .unwrap();
@@ -126,7 +132,14 @@ fn unknown_partner_and_duplicate_layers() {
     let rejected = incoming
         .accept(&policy, &mut NoDuplicateCheck, &mut rng)
         .unwrap_err();
-    assert_eq!(rejected.error.code(), ErrorCode::DuplicateMessage);
+    // A second envelope is found in unauthenticated plaintext: the sender is told only
+    // that decryption failed, the operator the real cause.
+    assert_eq!(rejected.error.code(), ErrorCode::DecryptFailed);
+    assert_eq!(
+        rejected.cause().code(),
+        ErrorCode::DuplicateMessage,
+        "{rejected:?}"
+    );
 }
 
 #[test]

@@ -1,21 +1,32 @@
-//! No decryption oracle: every way decryption can fail looks the same from outside.
+//! No decryption oracle: every ciphertext that does not yield an authentic message gives
+//! the same outcome, and an automated padding-oracle attack learns nothing.
 //!
-//! Four failures are built from one encrypted (and compressed) message: the wrong
+//! The failures are built from one encrypted (and compressed) message: the wrong
 //! recipient key, bad RSA PKCS#1 v1.5 padding (a corrupted encrypted key), bad CBC
-//! padding (a corrupted padding byte in the last block) and a bad inner structure (a corrupted middle block,
-//! which CBC decrypts "successfully" into garbage). Through `message::inbound` each must
-//! give the same `Error`, `code()`, `disposition()`, the same `Rejected`, and the same
-//! error MDN byte for byte. Timing is not asserted (see the `cms::enveloped` docs for
-//! what is and is not promised).
+//! padding (a corrupted byte in the next-to-last block), a bad inner structure (a
+//! corrupted middle block, which CBC decrypts "successfully" into garbage), and, where a
+//! signature is required, a stripped signature (one IV byte turns `Content-Type` into
+//! `Content-Typx`), a garbled first block and an unsigned message. Through
+//! `message::inbound` each must give the same `Error`, `code()`, `disposition()`, layers
+//! and MIC, and the same MDN byte for byte, while the operator still learns the real
+//! cause (`Rejected::concealed`). Timing is not asserted (see the `cms::enveloped` docs).
+//!
+//! `vaudenay_*` runs Vaudenay's CBC padding-oracle attack (Eurocrypt 2002): first against
+//! a deliberate padding oracle (the strict `EnvelopedData::decrypt`), where it recovers a
+//! block of plaintext, which shows the attack works; then against the inbound path under
+//! every policy, where every query looks the same and it learns nothing.
 
 use std::ops::Range;
 
 use as2_proto::cms::algorithm::{ContentEncryption, KeyTransport};
-use as2_proto::cms::ber::Reader;
+use as2_proto::cms::ber::{self, Reader, Tag};
 use as2_proto::cms::enveloped::{EncryptOptions, EnvelopedData};
+use as2_proto::cms::signed::{SignOptions, Signer};
 use as2_proto::mdn::{self, MdnSettings, Report};
 use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
-use as2_proto::message::inbound::{self, InboundPolicy, Layer, NoDuplicateCheck, Rejected};
+use as2_proto::message::inbound::{
+    self, InboundPolicy, Layer, NoDuplicateCheck, Received, Rejected,
+};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::{Certificate, Disposition, Error, ErrorCode, Limits, PrivateKey, unix_time};
 use rand_chacha::ChaCha20Rng;
@@ -28,10 +39,19 @@ fn identity(cert: &[u8], key: &[u8]) -> (Certificate, PrivateKey) {
     )
 }
 
+/// Our decryption identity.
 fn ours() -> (Certificate, PrivateKey) {
     identity(
         include_bytes!("data/pyas2lib/pki/as2proto_B/enc.crt"),
         include_bytes!("data/pyas2lib/pki/as2proto_B/enc.key"),
+    )
+}
+
+/// The partner's signing identity.
+fn partner() -> (Certificate, PrivateKey) {
+    identity(
+        include_bytes!("data/pyas2lib/pki/pyas2lib_A/sign.crt"),
+        include_bytes!("data/pyas2lib/pki/pyas2lib_A/sign.key"),
     )
 }
 
@@ -43,12 +63,17 @@ fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
-/// An encrypted, compressed message to `recipient` asking for a sync MDN, as HTTP
-/// headers and body (the body is the EnvelopedData DER).
-fn message(recipient: &Certificate, options: EncryptOptions) -> (HttpHeaders, Vec<u8>) {
+/// An encrypted, compressed (and, if `signed`, signed) message to `recipient` asking for
+/// a sync MDN, as HTTP headers and body (the body is the EnvelopedData DER).
+fn message(
+    recipient: &Certificate,
+    options: EncryptOptions,
+    signed: bool,
+) -> (HttpHeaders, Vec<u8>) {
     let payload = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *\
         260101*1200*U*00401*000000001*0*P*>~GS*PO*SENDER*RECEIVER*20260101*1200*1*X*004010~"
         .repeat(4);
+    let (sign_cert, sign_key) = partner();
     let mut m = OutboundMessage::new(
         As2Id::new("PartnerA").unwrap(),
         As2Id::new("PartnerB").unwrap(),
@@ -56,6 +81,9 @@ fn message(recipient: &Certificate, options: EncryptOptions) -> (HttpHeaders, Ve
     );
     m.content_type = "application/edi-x12".into();
     m.compression = Compression::BeforeSigning;
+    if signed {
+        m.signing = Some((Signer::new(&sign_cert, &sign_key), SignOptions::default()));
+    }
     m.encryption = (vec![recipient], options);
     m.mdn = MdnRequest::Sync;
     m.message_id = Some(MessageId::parse(b"<oracle-test@PartnerA>").unwrap());
@@ -67,14 +95,20 @@ fn message(recipient: &Certificate, options: EncryptOptions) -> (HttpHeaders, Ve
     (headers, built.body)
 }
 
-/// Where the encrypted key and the encrypted content are in an EnvelopedData DER.
+/// The parts of an EnvelopedData DER an attacker reuses or replaces.
 struct Layout {
     encrypted_key: Range<usize>,
+    iv: Range<usize>,
     encrypted_content: Range<usize>,
+    /// version and recipientInfos, as received.
+    head: Vec<u8>,
+    /// contentType and contentEncryptionAlgorithm of the EncryptedContentInfo.
+    content_head: Vec<u8>,
 }
 
 fn layout(der: &[u8]) -> Layout {
     let limits = Limits::default();
+    let range = |t: &ber::Tlv<'_>| t.contents_offset..t.contents_offset + t.contents.len();
     let mut top = Reader::new(der, &limits);
     let info = top.read("ContentInfo").unwrap();
     let mut r = info.children("ContentInfo").unwrap();
@@ -86,7 +120,7 @@ fn layout(der: &[u8]) -> Layout {
         .read("EnvelopedData")
         .unwrap();
     let mut e = enveloped.children("EnvelopedData").unwrap();
-    e.read("version").unwrap();
+    let version = e.read("version").unwrap();
     let recipients = e.read("recipientInfos").unwrap();
     let eci = e.read("encryptedContentInfo").unwrap();
     let ri = recipients.children("set").unwrap().read("ri").unwrap();
@@ -96,146 +130,240 @@ fn layout(der: &[u8]) -> Layout {
     }
     let key = k.read("encryptedKey").unwrap();
     let mut c = eci.children("eci").unwrap();
-    c.read("contentType").unwrap();
-    c.read("contentEncryptionAlgorithm").unwrap();
+    let content_type = c.read("contentType").unwrap();
+    let algorithm = c.read("contentEncryptionAlgorithm").unwrap();
+    let mut a = algorithm.children("algorithm").unwrap();
+    a.read("oid").unwrap();
+    let iv = a.read("iv").unwrap();
     let content = c.read("encryptedContent").unwrap();
-    let range =
-        |t: &as2_proto::cms::ber::Tlv<'_>| t.contents_offset..t.contents_offset + t.contents.len();
     Layout {
         encrypted_key: range(&key),
+        iv: range(&iv),
         encrypted_content: range(&content),
+        head: [version.raw, recipients.raw].concat(),
+        content_head: [content_type.raw, algorithm.raw].concat(),
     }
 }
 
-/// The inbound outcome for `body` with the decryption identity `decryption`, and the
-/// sync MDN we answer with.
+impl Layout {
+    /// The same envelope (recipients, cipher, IV) around another ciphertext: what an
+    /// attacker who captured one message can send us.
+    fn with_ciphertext(&self, ciphertext: &[u8]) -> Vec<u8> {
+        let eci = ber::encode_constructed(
+            Tag::SEQUENCE,
+            &[
+                &self.content_head,
+                &ber::encode(Tag::context(0, false), ciphertext),
+            ],
+        );
+        let enveloped = ber::encode_constructed(Tag::SEQUENCE, &[&self.head, &eci]);
+        ber::encode_constructed(
+            Tag::SEQUENCE,
+            &[
+                &ber::encode(
+                    Tag::OID,
+                    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03],
+                ),
+                &ber::encode_constructed(Tag::context(0, true), &[&enveloped]),
+            ],
+        )
+    }
+}
+
+/// What a receiver is configured to accept.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// The default with the partner's certificate: a signature is required.
+    SignatureRequired,
+    /// Unsigned messages allowed (a partner that cannot sign).
+    Unsigned,
+    /// Unsigned messages and payloads without MIME headers allowed (Mendelson's form).
+    UnsignedBare,
+}
+
+/// The inbound outcome for `body` with the decryption identity `decryption` under
+/// `mode`, and the sync MDN we answer with (signed when a signature is required).
 fn receive(
     headers: &HttpHeaders,
     body: &[u8],
     decryption: &[(Certificate, PrivateKey)],
-) -> (Rejected, HttpHeaders, Vec<u8>) {
+    mode: Mode,
+) -> (Result<Received, Rejected>, u16, HttpHeaders, Vec<u8>) {
     let limits = Limits::default();
     let incoming = inbound::handle(headers, body, &limits).unwrap();
-    let policy = InboundPolicy::new(decryption, &[], &limits);
-    let rejected = incoming
-        .accept(&policy, &mut NoDuplicateCheck, &mut rng(2))
-        .expect_err("every case must be refused");
-    let report = Report::rejected(&rejected);
+    let partner_certs = [partner().0];
+    let mut policy = InboundPolicy::new(decryption, &partner_certs, &limits);
+    assert!(
+        policy.require_signature,
+        "the default with partner certificates"
+    );
+    match mode {
+        Mode::SignatureRequired => {}
+        Mode::Unsigned => policy.require_signature = false,
+        Mode::UnsignedBare => {
+            policy.require_signature = false;
+            policy.accept_bare_payload = true;
+        }
+    }
+    let outcome = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng(2));
+    let report = match &outcome {
+        Ok(received) => Report::received(received),
+        Err(rejected) => Report::rejected(rejected),
+    };
+    let (our_cert, our_key) = ours();
+    let settings = match mode {
+        Mode::SignatureRequired => MdnSettings::signed(Signer::new(&our_cert, &our_key)),
+        _ => MdnSettings::new(),
+    };
     let reply = mdn::reply(
         &incoming,
         &report,
-        &MdnSettings::new(),
+        &settings,
         unix_time(1_800_000_100),
         &mut rng(3),
     )
     .unwrap();
-    (rejected, reply.response.headers, reply.response.body)
+    (
+        outcome,
+        reply.response.status,
+        reply.response.headers,
+        reply.response.body,
+    )
 }
 
-fn flip(body: &[u8], at: usize) -> Vec<u8> {
+fn flip(body: &[u8], at: usize, xor: u8) -> Vec<u8> {
     let mut out = body.to_vec();
-    out[at] ^= 0x5a;
+    out[at] ^= xor;
     out
 }
 
 #[test]
 fn every_decryption_failure_is_the_same_outcome() {
     let (cert, key) = ours();
-    for cipher in [
-        ContentEncryption::Aes128Cbc,
-        ContentEncryption::Aes256Cbc,
-        ContentEncryption::TripleDesCbc,
-    ] {
-        let mut options = EncryptOptions::default();
-        options.cipher = cipher;
-        options.key_transport = KeyTransport::RsaPkcs1v15;
-        let (headers, body) = message(&cert, options);
-        let layout = layout(&body);
-        let block = cipher.block_len();
-        let content = layout.encrypted_content.clone();
-        assert_eq!(content.len() % block, 0);
-        let blocks = content.len() / block;
-        assert!(blocks >= 8, "the message must have a middle block");
-        let right = vec![(cert.clone(), key.clone())];
-        let wrong = vec![(cert.clone(), stranger_key())];
+    let right = vec![(cert.clone(), key.clone())];
+    let wrong = vec![(cert.clone(), stranger_key())];
+    for (mode, signed) in [(Mode::SignatureRequired, true), (Mode::Unsigned, false)] {
+        for cipher in [
+            ContentEncryption::Aes128Cbc,
+            ContentEncryption::Aes256Cbc,
+            ContentEncryption::TripleDesCbc,
+        ] {
+            let mut options = EncryptOptions::default();
+            options.cipher = cipher;
+            options.key_transport = KeyTransport::RsaPkcs1v15;
+            let (headers, body) = message(&cert, options.clone(), signed);
+            let layout = layout(&body);
+            let block = cipher.block_len();
+            let content = layout.encrypted_content.clone();
+            assert_eq!(content.len() % block, 0);
+            let blocks = content.len() / block;
+            assert!(blocks >= 8, "the message must have a middle block");
 
-        // The message itself is accepted: each failure below is caused by its one change.
-        let limits = Limits::default();
-        let policy = InboundPolicy::new(&right, &[], &limits);
-        let received = inbound::handle(&headers, &body, &limits)
-            .unwrap()
-            .accept(&policy, &mut NoDuplicateCheck, &mut rng(2))
-            .unwrap();
-        assert_eq!(
-            received.layers,
-            [Layer::Encrypted(cipher), Layer::Compressed]
-        );
+            // The message itself is accepted: each failure below is caused by its one change.
+            let (outcome, ..) = receive(&headers, &body, &right, mode);
+            let received = outcome.unwrap();
+            assert_eq!(received.signature.is_some(), signed);
+            assert!(received.layers.contains(&Layer::Encrypted(cipher)));
 
-        let key_middle = layout.encrypted_key.start + layout.encrypted_key.len() / 2;
-        // The last byte of the next-to-last block: CBC XORs it into the last plaintext
-        // byte, the padding length, which becomes 0x5a ^ (1..=16): never valid padding.
-        let last_block = content.end - block - 1;
-        let middle_block = content.start + (blocks / 2) * block + 1;
-        let cases = [
-            ("wrong recipient key", receive(&headers, &body, &wrong)),
-            (
-                "bad RSA padding",
-                receive(&headers, &flip(&body, key_middle), &right),
-            ),
-            (
-                "bad CBC padding",
-                receive(&headers, &flip(&body, last_block), &right),
-            ),
-            (
-                "bad inner structure",
-                receive(&headers, &flip(&body, middle_block), &right),
-            ),
-        ];
+            let key_middle = layout.encrypted_key.start + layout.encrypted_key.len() / 2;
+            // The last byte of the next-to-last block: CBC XORs it into the last plaintext
+            // byte, the padding length, which becomes 0x5a ^ (1..=16): never valid padding.
+            let last_block = content.end - block - 1;
+            let middle_block = content.start + (blocks / 2) * block + 1;
+            let mut cases = vec![
+                (
+                    "wrong recipient key",
+                    receive(&headers, &body, &wrong, mode),
+                ),
+                (
+                    "bad RSA padding",
+                    receive(&headers, &flip(&body, key_middle, 0x5a), &right, mode),
+                ),
+                (
+                    "bad CBC padding",
+                    receive(&headers, &flip(&body, last_block, 0x5a), &right, mode),
+                ),
+                (
+                    "bad inner structure",
+                    receive(&headers, &flip(&body, middle_block, 0x5a), &right, mode),
+                ),
+            ];
+            if signed {
+                // The plaintext starts `Content-Type:`; CBC XORs the IV into the first block,
+                // so one IV byte turns it into `Content-Typx:`, no longer a signed entity.
+                // (With 3DES's 8-byte blocks, byte 11 is in the second block: flipping the
+                // first ciphertext block does it, garbling `Content-` as well.)
+                let at = match 11usize.checked_sub(block) {
+                    None => layout.iv.start + 11,
+                    Some(i) => content.start + i,
+                };
+                let strip = flip(&body, at, b'e' ^ b'x');
+                let (unsigned_headers, unsigned_body) = message(&cert, options, false);
+                cases.extend([
+                    (
+                        "stripped signature",
+                        receive(&headers, &strip, &right, mode),
+                    ),
+                    (
+                        "garbled first block",
+                        receive(
+                            &headers,
+                            &flip(&body, content.start + 3, 0x5a),
+                            &right,
+                            mode,
+                        ),
+                    ),
+                    (
+                        "unsigned message",
+                        receive(&unsigned_headers, &unsigned_body, &right, mode),
+                    ),
+                ]);
+            }
 
-        // The CMS layer alone: the first three fail in decrypt(); the fourth decrypts
-        // (CBC has no integrity) and only the inbound layer sees the damage.
-        let cms = |der: &[u8], key: &PrivateKey| {
-            EnvelopedData::parse(der, &limits)
-                .unwrap()
-                .decrypt(&cert, key, &mut rng(4))
-        };
-        assert_eq!(cms(&body, &stranger_key()), Err(Error::DecryptionFailed));
-        assert_eq!(
-            cms(&flip(&body, key_middle), &key),
-            Err(Error::DecryptionFailed)
-        );
-        assert_eq!(
-            cms(&flip(&body, last_block), &key),
-            Err(Error::DecryptionFailed)
-        );
-        assert!(cms(&flip(&body, middle_block), &key).is_ok());
-
-        let (first_name, (first, first_headers, first_body)) = &cases[0];
-        for (name, (rejected, mdn_headers, mdn_body)) in &cases {
-            assert_eq!(rejected.error, Error::DecryptionFailed, "{name} ({cipher})");
-            assert_eq!(rejected.error.code(), ErrorCode::DecryptFailed, "{name}");
+            // The CMS layer alone: the strict decrypt() tells bad keys and paddings apart
+            // (which is why the inbound path does not use it).
+            let limits = Limits::default();
+            let cms = |der: &[u8], key: &PrivateKey| {
+                EnvelopedData::parse(der, &limits)
+                    .unwrap()
+                    .decrypt(&cert, key, &mut rng(4))
+            };
+            assert_eq!(cms(&body, &stranger_key()), Err(Error::DecryptionFailed));
             assert_eq!(
-                rejected.error.disposition(),
-                Disposition::Error("decryption-failed".into()),
-                "{name}"
+                cms(&flip(&body, last_block, 0x5a), &key),
+                Err(Error::DecryptionFailed)
             );
-            assert_eq!(rejected.error.to_string(), "decryption failed", "{name}");
-            assert_eq!(rejected.layers, [Layer::Encrypted(cipher)], "{name}");
-            assert_eq!(rejected.mic, None, "{name}");
-            assert_eq!(
-                Report::rejected(rejected).disposition.as_str(),
-                "automatic-action/MDN-sent-automatically; processed/Error: decryption-failed"
+            assert!(cms(&flip(&body, middle_block, 0x5a), &key).is_ok());
+
+            let (first_name, (_, first_status, first_headers, first_body)) = &cases[0];
+            for (name, (outcome, status, mdn_headers, mdn_body)) in &cases {
+                let name = format!("{name} ({cipher}, {mode:?})");
+                let rejected = outcome.as_ref().expect_err(&name);
+                assert_eq!(rejected.error, Error::DecryptionFailed, "{name}");
+                assert_eq!(rejected.error.code(), ErrorCode::DecryptFailed, "{name}");
+                assert_eq!(
+                    rejected.error.disposition(),
+                    Disposition::Error("decryption-failed".into()),
+                    "{name}"
+                );
+                assert_eq!(rejected.error.to_string(), "decryption failed", "{name}");
+                assert_eq!(rejected.layers, [Layer::Encrypted(cipher)], "{name}");
+                assert_eq!(rejected.mic, None, "{name}");
+                // The operator is told the real cause.
+                let cause = rejected.concealed.as_ref().expect(&name);
+                assert_ne!(*cause, Error::DecryptionFailed, "{name}");
+                assert_eq!(rejected.cause(), cause);
+                // The whole answer, MDN included, is identical byte for byte.
+                assert_eq!(status, first_status, "{name} vs {first_name}");
+                assert_eq!(mdn_headers, first_headers, "{name} vs {first_name}");
+                assert_eq!(mdn_body, first_body, "{name} vs {first_name}");
+            }
+            let text = String::from_utf8_lossy(first_body);
+            assert!(
+                text.contains("processed/Error: decryption-failed"),
+                "{text}"
             );
-            // The whole answer, MDN included, is identical byte for byte.
-            assert_eq!(mdn_headers, first_headers, "{name} vs {first_name}");
-            assert_eq!(mdn_body, first_body, "{name} vs {first_name}");
-            assert_eq!(format!("{rejected:?}"), format!("{first:?}"));
         }
-        let text = String::from_utf8_lossy(first_body);
-        assert!(
-            text.contains("processed/Error: decryption-failed"),
-            "{text}"
-        );
     }
 }
 
@@ -246,14 +374,166 @@ fn oaep_failures_are_the_same_outcome_too() {
     let mut options = EncryptOptions::default();
     options.key_transport =
         KeyTransport::RsaOaep(as2_proto::cms::algorithm::DigestAlgorithm::Sha256);
-    let (headers, body) = message(&cert, options);
+    let (headers, body) = message(&cert, options, true);
     let layout = layout(&body);
     let right = vec![(cert.clone(), key)];
     let wrong = vec![(cert.clone(), stranger_key())];
     let at = layout.encrypted_key.start + 7;
-    let (a, ah, ab) = receive(&headers, &body, &wrong);
-    let (b, bh, bb) = receive(&headers, &flip(&body, at), &right);
-    assert_eq!(a.error, Error::DecryptionFailed);
-    assert_eq!(format!("{a:?}"), format!("{b:?}"));
-    assert_eq!((ah, ab), (bh, bb));
+    for mode in [Mode::SignatureRequired, Mode::Unsigned] {
+        let (a, a_status, ah, ab) = receive(&headers, &body, &wrong, mode);
+        let (b, b_status, bh, bb) = receive(&headers, &flip(&body, at, 0x5a), &right, mode);
+        let (a, b) = (a.unwrap_err(), b.unwrap_err());
+        assert_eq!(a.error, Error::DecryptionFailed);
+        assert_eq!((&a.error, &a.layers, &a.mic), (&b.error, &b.layers, &b.mic));
+        assert_eq!((a_status, ah, ab), (b_status, bh, bb));
+    }
+}
+
+/// Vaudenay's attack on one block `target` (preceded by `previous`) through `oracle`,
+/// which sends the two-block ciphertext `X || target` and returns what the sender
+/// observes. A query whose observation differs from the usual one is taken as "valid
+/// padding". Returns the plaintext block, or `None` when no query stood out (nothing
+/// learnt), with the number of queries made.
+fn vaudenay(
+    previous: &[u8],
+    target: &[u8],
+    oracle: &mut dyn FnMut(&[u8]) -> Vec<u8>,
+) -> (Option<Vec<u8>>, usize) {
+    let b = target.len();
+    let mut queries = 0;
+    let mut ask = |x: &[u8]| {
+        queries += 1;
+        oracle(&[x, target].concat())
+    };
+    // intermediate[j] = D(target)[j]; the plaintext is intermediate ^ previous.
+    let mut intermediate = vec![0u8; b];
+    for j in (0..b).rev() {
+        let pad = (b - j) as u8;
+        let x_for = |guess: u8, filler: u8| {
+            let mut x = vec![filler; b];
+            x[j] = guess;
+            for k in j + 1..b {
+                x[k] = intermediate[k] ^ pad;
+            }
+            x
+        };
+        // The usual observation: the majority of three queries (at most one of any
+        // three guesses gives valid padding).
+        let first: Vec<Vec<u8>> = (0..3u8).map(|g| ask(&x_for(g, 0xa5))).collect();
+        let usual = if first[0] == first[1] || first[0] == first[2] {
+            first[0].clone()
+        } else {
+            first[1].clone()
+        };
+        let mut found = None;
+        for guess in 0..=255u8 {
+            let seen = match guess {
+                0..=2 => first[usize::from(guess)].clone(),
+                _ => ask(&x_for(guess, 0xa5)),
+            };
+            if seen == usual {
+                continue;
+            }
+            // At the last byte, `.. 02 | 02` is valid padding too: changing the byte
+            // before must keep a true `01` valid.
+            if j + 1 == b && j > 0 && ask(&x_for(guess, 0x5a)) == usual {
+                continue;
+            }
+            found = Some(guess);
+            break;
+        }
+        let Some(guess) = found else {
+            return (None, queries);
+        };
+        intermediate[j] = guess ^ pad;
+    }
+    let plain = intermediate
+        .iter()
+        .zip(previous)
+        .map(|(i, p)| i ^ p)
+        .collect();
+    (Some(plain), queries)
+}
+
+#[test]
+fn vaudenay_attack_recovers_plaintext_from_a_padding_oracle_but_learns_nothing_from_us() {
+    let (cert, key) = ours();
+    let limits = Limits::default();
+    let right = vec![(cert.clone(), key.clone())];
+    let mut options = EncryptOptions::default();
+    options.cipher = ContentEncryption::Aes128Cbc;
+    let (headers, body) = message(&cert, options, true);
+    let layout = layout(&body);
+    let ciphertext = &body[layout.encrypted_content.clone()];
+    let b = 16;
+    // The secret: the third block of the plaintext, preceded by the second ciphertext
+    // block. (The test reads it only to compare; the attack never sees it.)
+    let plaintext = EnvelopedData::parse(&body, &limits)
+        .unwrap()
+        .decrypt(&cert, &key, &mut rng(9))
+        .unwrap();
+    let secret = &plaintext[2 * b..3 * b];
+    let (previous, target) = (&ciphertext[b..2 * b], &ciphertext[2 * b..3 * b]);
+    assert_eq!(
+        layout.with_ciphertext(ciphertext),
+        body,
+        "re-encoding is exact"
+    );
+
+    // 1. Against a padding oracle (the strict CMS decrypt, which fails on bad padding):
+    // the attack works and recovers the block.
+    let mut padding_oracle = |c: &[u8]| {
+        let der = layout.with_ciphertext(c);
+        let ok = EnvelopedData::parse(&der, &limits)
+            .unwrap()
+            .decrypt(&cert, &key, &mut rng(5))
+            .is_ok();
+        vec![u8::from(ok)]
+    };
+    let (recovered, queries) = vaudenay(previous, target, &mut padding_oracle);
+    assert_eq!(
+        recovered.as_deref(),
+        Some(secret),
+        "after {queries} queries"
+    );
+
+    // 2. Against our inbound path, reading everything the sender can observe: the
+    // HTTP status, the MDN headers and every MDN byte (the date and IDs are fixed here, so
+    // they need no masking). Under every policy no query stands out.
+    for mode in [Mode::SignatureRequired, Mode::Unsigned, Mode::UnsignedBare] {
+        let mut observations = std::collections::BTreeSet::new();
+        let mut inbound_oracle = |c: &[u8]| {
+            let der = layout.with_ciphertext(c);
+            let (outcome, status, mdn_headers, mdn_body) = receive(&headers, &der, &right, mode);
+            let mut seen = format!("{status} {mdn_headers:?}\n").into_bytes();
+            let text = String::from_utf8_lossy(&mdn_body);
+            match (&outcome, mode) {
+                // Where unsigned, header-less payloads are accepted, whatever decrypts is
+                // delivered, and the MDN returns its MIC: a hash of 16 unknown bytes,
+                // different for every query whatever the padding. Compare the rest.
+                (Ok(_), Mode::UnsignedBare) => {
+                    for line in text.lines() {
+                        if !line.starts_with("Received-Content-MIC") {
+                            seen.extend_from_slice(line.as_bytes());
+                        }
+                    }
+                }
+                (Ok(received), _) => panic!("{mode:?}: accepted {received:?}"),
+                (Err(_), _) => seen.extend_from_slice(&mdn_body),
+            }
+            observations.insert(seen.clone());
+            seen
+        };
+        let (recovered, queries) = vaudenay(previous, target, &mut inbound_oracle);
+        assert_eq!(recovered, None, "{mode:?}: the attack learnt a block");
+        assert!(
+            queries >= 256,
+            "{mode:?}: every guess of the last byte was tried"
+        );
+        assert_eq!(
+            observations.len(),
+            1,
+            "{mode:?}: {queries} queries, all alike"
+        );
+    }
 }

@@ -975,7 +975,7 @@ fn json_and_toml_describe_the_same_configuration() {
     // Defaults of agreements and connectors.
     let agreement = &from_toml.agreements[0];
     assert!(agreement.require_encryption);
-    assert!(agreement.require_signature);
+    assert_eq!(agreement.require_signature, Some(true));
     assert_eq!(agreement.duplicate_handling, DuplicateHandling::Warn);
     assert!(agreement.mdn_algorithm_protection);
     let connector = &from_toml.connectors[0];
@@ -1661,7 +1661,9 @@ fn duplicate_handling_and_unsigned_messages() {
     assert!(!again.duplicate);
     assert_eq!(again.payload, b"twice");
 
-    // The agreement requires a signature: an unsigned message is refused.
+    // The agreement requires a signature: an unsigned message is refused. It was
+    // encrypted, so the sender is told only that decryption failed (a missing signature
+    // after decryption is what stripping looks like), the operator the real cause.
     let connector = parties.theirs.connector("c-to-mycompany").unwrap();
     let mut message = connector.outbound(b"unsigned", t).unwrap();
     message.signing = None;
@@ -1669,9 +1671,10 @@ fn duplicate_handling_and_unsigned_messages() {
     let rejected = parties
         .we_receive(&built, t, DateEnforcement::Enforce)
         .unwrap_err();
+    assert_eq!(rejected.error, Error::DecryptionFailed);
     assert_eq!(
-        rejected.error,
-        Error::Policy(as2_proto::PolicyError::SignatureRequired)
+        rejected.cause(),
+        &Error::Policy(as2_proto::PolicyError::SignatureRequired)
     );
 
     // A message whose headers name another partner than the agreement's is refused.

@@ -200,6 +200,12 @@ pub fn inbound(data: &[u8]) {
 
 /// A decryption failure carries no detail: one error, one code, one modifier.
 fn check_rejected(rejected: &Rejected) {
+    // A cause hidden from the sender is always hidden behind the one decryption failure,
+    // with nothing learnt from the plaintext (no MIC).
+    if rejected.concealed.is_some() {
+        assert_eq!(rejected.error, Error::DecryptionFailed);
+        assert!(rejected.mic.is_none());
+    }
     if rejected.error.code() == as2_proto::ErrorCode::DecryptFailed {
         assert_eq!(rejected.error, Error::DecryptionFailed);
         assert_eq!(rejected.error.disposition().text(), "decryption-failed");
@@ -399,7 +405,10 @@ pub fn inbound_built(data: &[u8]) {
         Ok(i) => i,
         Err(e) => panic!("our own message's headers are refused: {e:?}"),
     };
+    // The agreement a partner who sends this way has: a signature required (the default
+    // with partner certificates) when it signs, unsigned messages allowed when it does not.
     let mut policy = InboundPolicy::new(&keys.decryption, &keys.trusted, &limits);
+    policy.require_signature = built.signed;
     policy.binary_canonicalization = case.binary_canonicalization;
     let outcome = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng());
     // A payload that is itself S/MIME or multipart is unwrapped further by the receiver.
@@ -448,6 +457,14 @@ pub fn inbound_built(data: &[u8]) {
             }
         }
         (Ok(received), true) => {
+            // Signature stripping: damage must never turn a message built signed into one
+            // accepted unsigned (whose payload is then whatever the damage made of it).
+            if built.signed {
+                assert!(
+                    received.signature.is_some(),
+                    "a message built signed was accepted unsigned\n{case:?}"
+                );
+            }
             if received.signature.is_some() {
                 assert_eq!(received.payload, case.payload, "a signed payload changed");
             }

@@ -252,44 +252,43 @@ where
         .map_err(fail)
 }
 
-/// Decrypts CBC in place and returns the unpadded length, or `None` on any failure.
-fn decrypt_in_place(
-    cipher: ContentEncryption,
-    key: &[u8],
-    iv: &[u8],
-    buffer: &mut [u8],
-) -> Option<usize> {
-    with_cipher!(cipher, C => cbc::Decryptor::<C>::new_from_slices(key, iv)
-        .ok()?
-        .decrypt_padded::<Pkcs7>(buffer)
-        .ok()
-        .map(<[u8]>::len))
+/// Decrypts every CBC block of `buffer` in place, padding included. Returns `false` (and
+/// leaves the buffer as it was) only for a key, IV or length the cipher cannot take, facts
+/// that do not depend on a secret.
+fn decrypt_in_place(cipher: ContentEncryption, key: &[u8], iv: &[u8], buffer: &mut [u8]) -> bool {
+    with_cipher!(cipher, C => {
+        let block = <cbc::Decryptor<C> as cipher::BlockSizeUser>::block_size();
+        match cbc::Decryptor::<C>::new_from_slices(key, iv) {
+            Ok(mut decryptor) if !buffer.is_empty() && buffer.len().is_multiple_of(block) => {
+                let (blocks, _) = cipher::Block::<cbc::Decryptor<C>>::slice_as_chunks_mut(buffer);
+                decryptor.decrypt_blocks(blocks);
+                true
+            }
+            _ => false,
+        }
+    })
 }
 
-/// Copies `ciphertext` into a new buffer and decrypts it there (CBC, PKCS #7 padding) a
-/// chunk at a time, while each chunk is in cache. Returns the buffer and the unpadded
-/// length, or `None` for the length on any failure.
-// `ciphertext.len() >= block` is checked before `len - block`; `start + t` is within
-// `out`, which was just extended past `start`.
-#[allow(clippy::arithmetic_side_effects)]
-fn decrypt_copying<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> (Vec<u8>, Option<usize>)
+/// Copies `ciphertext` into a new buffer and decrypts every CBC block there, padding
+/// included, a chunk at a time while each chunk is in cache. The flag is `false` (and the
+/// buffer holds the ciphertext) only for a key, IV or length the cipher cannot take.
+fn decrypt_copying<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> (Vec<u8>, bool)
 where
     C: cipher::BlockCipherDecrypt,
     cbc::Decryptor<C>: KeyIvInit + BlockModeDecrypt,
 {
     let mut out = Vec::with_capacity(ciphertext.len());
     let block = <cbc::Decryptor<C> as cipher::BlockSizeUser>::block_size();
-    let Ok(mut decryptor) = cbc::Decryptor::<C>::new_from_slices(key, iv) else {
+    let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv);
+    let Ok(mut decryptor) = decryptor else {
         out.extend_from_slice(ciphertext);
-        return (out, None);
+        return (out, false);
     };
     if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(block) {
         out.extend_from_slice(ciphertext);
-        return (out, None);
+        return (out, false);
     }
-    // All blocks but the last, then the last with its padding.
-    let (body, last) = ciphertext.split_at(ciphertext.len() - block);
-    for chunk in body.chunks(CHUNK) {
+    for chunk in ciphertext.chunks(CHUNK) {
         let start = out.len();
         out.extend_from_slice(chunk);
         if let Some(region) = out.get_mut(start..) {
@@ -297,13 +296,44 @@ where
             decryptor.decrypt_blocks(blocks);
         }
     }
-    let start = out.len();
-    out.extend_from_slice(last);
-    let tail = out
-        .get_mut(start..)
-        .and_then(|tail| decryptor.decrypt_padded::<Pkcs7>(tail).ok())
-        .map(<[u8]>::len);
-    (out, tail.map(|t| start + t))
+    (out, true)
+}
+
+/// The PKCS #7 padding (RFC 5652 §6.3) at the end of `plain`, a whole number of
+/// `block`-byte blocks: `(length, valid)`. The last block is read in full and the result
+/// computed with masks, without a branch on its bytes; an invalid padding has length 0.
+fn pkcs7_padding(plain: &[u8], block: usize) -> (usize, bool) {
+    let Some(last) = plain.len().checked_sub(block).and_then(|s| plain.get(s..)) else {
+        return (0, false);
+    };
+    let Some(&n) = last.last() else {
+        return (0, false);
+    };
+    // `block` is 8 or 16, so every count fits in a u8.
+    let block = u8::try_from(block).unwrap_or(u8::MAX);
+    // valid iff 1 <= n <= block and the last n bytes all equal n.
+    let mut bad = u8::from(n == 0) | u8::from(n > block);
+    for (i, &b) in last.iter().rev().enumerate() {
+        let i = u8::try_from(i).unwrap_or(u8::MAX);
+        // In the padding (i < n): the byte must equal n.
+        let in_padding = u8::from(i < n);
+        bad |= in_padding & u8::from(b != n);
+    }
+    let valid = bad == 0;
+    // 0 when invalid, n when valid, chosen by mask.
+    let mask = 0u8.wrapping_sub(u8::from(valid));
+    (usize::from(n & mask), valid)
+}
+
+/// Content decrypted by [`EnvelopedData::decrypt_unchecked`].
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The decryption, PKCS #7 padding removed when it was valid and kept when not.
+    pub content: Vec<u8>,
+    /// Whether the content key unwrapped to the right length and the padding was valid.
+    /// Garbage decrypts with valid padding as often as not, so this proves nothing; it is
+    /// for the operator's log, never for the sender.
+    pub well_formed: bool,
 }
 
 /// A parsed EnvelopedData, borrowing from the input.
@@ -398,12 +428,37 @@ impl<'a> EnvelopedData<'a> {
     /// Fails with [`Error::NoMatchingRecipient`] when `certificate` is not a recipient, with
     /// [`Error::UnsupportedAlgorithm`] for a key transport we do not implement, and with
     /// [`Error::DecryptionFailed`] for everything else. `rng` blinds the RSA operation.
+    ///
+    /// Whether this fails tells whether the CBC padding was valid: never let a sender
+    /// observe it for content that has not been authenticated (a padding oracle reveals
+    /// the plaintext). [`message::inbound`](crate::message::inbound) does not use this
+    /// function: it never checks the padding as such (see the module docs).
     pub fn decrypt<R: CryptoRng + ?Sized>(
         &self,
         certificate: &Certificate,
         key: &PrivateKey,
         rng: &mut R,
     ) -> Result<Vec<u8>, Error> {
+        let opened = self.decrypt_unchecked(certificate, key, rng)?;
+        if opened.well_formed {
+            Ok(opened.content)
+        } else {
+            Err(Error::DecryptionFailed)
+        }
+    }
+
+    /// Decrypts without deciding anything from the key unwrap or the padding: once our
+    /// RecipientInfo is found, the content is always decrypted (with a zero key when the
+    /// unwrapped key has the wrong length, RSA PKCS #1 v1.5 using implicit rejection
+    /// anyway) and returned, the padding removed only if it is valid. What comes out is
+    /// garbage as often as not and must be authenticated (a signature) or treated as
+    /// unauthenticated bytes; [`Opened::well_formed`] is for the operator only.
+    pub(crate) fn decrypt_unchecked<R: CryptoRng + ?Sized>(
+        &self,
+        certificate: &Certificate,
+        key: &PrivateKey,
+        rng: &mut R,
+    ) -> Result<Opened, Error> {
         let recipient = self
             .recipients
             .iter()
@@ -418,17 +473,17 @@ impl<'a> EnvelopedData<'a> {
                 oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, &wrapped)
             }
         };
-        // From here on, every failure looks the same and the content is always decrypted.
+        // From here on, the same steps run whatever the key unwrap gave.
         let key_len = self.cipher.key_len();
         let (content_key, key_ok) = match unwrapped {
             Ok(k) if k.len() == key_len => (k, true),
             _ => (vec![0u8; key_len], false),
         };
-        let (mut buffer, plain_len) = match self.encrypted_content.octets("encryptedContent")? {
+        let (mut content, decrypted) = match self.encrypted_content.octets("encryptedContent")? {
             // Chunked (constructed) content was already gathered into a new buffer.
             Cow::Owned(mut buffer) => {
-                let len = decrypt_in_place(self.cipher, &content_key, &self.iv, &mut buffer);
-                (buffer, len)
+                let ok = decrypt_in_place(self.cipher, &content_key, &self.iv, &mut buffer);
+                (buffer, ok)
             }
             Cow::Borrowed(ciphertext) => with_cipher!(self.cipher, C => decrypt_copying::<C>(
                 &content_key,
@@ -436,13 +491,17 @@ impl<'a> EnvelopedData<'a> {
                 ciphertext,
             )),
         };
-        match plain_len {
-            Some(len) if key_ok => {
-                buffer.truncate(len);
-                Ok(buffer)
-            }
-            _ => Err(Error::DecryptionFailed),
+        if !decrypted {
+            // A ciphertext length that is not a whole number of blocks, or an IV of the
+            // wrong size: visible in the envelope itself, so failing here reveals nothing.
+            return Err(Error::DecryptionFailed);
         }
+        let (padding, padding_ok) = pkcs7_padding(&content, self.cipher.block_len());
+        content.truncate(content.len().saturating_sub(padding));
+        Ok(Opened {
+            content,
+            well_formed: key_ok && padding_ok,
+        })
     }
 }
 
@@ -543,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn copying_decryption_refuses_bad_padding_and_lengths() {
+    fn copying_decryption_and_padding() {
         let key = [1u8; 32];
         let iv = [2u8; 16];
         let mut buffer = [b"abc".as_slice(), &[0u8; 13]].concat();
@@ -551,15 +610,41 @@ mod tests {
             .unwrap()
             .encrypt_padded::<Pkcs7>(&mut buffer, 3)
             .unwrap();
-        let (out, len) = decrypt_copying::<aes::Aes256>(&key, &iv, &buffer);
-        assert_eq!((&out[..3], len), (b"abc".as_slice(), Some(3)));
+        let (out, ok) = decrypt_copying::<aes::Aes256>(&key, &iv, &buffer);
+        assert!(ok);
+        assert_eq!(&out[..3], b"abc");
+        assert_eq!(pkcs7_padding(&out, 16), (13, true));
         let mut damaged = buffer.clone();
         damaged[15] ^= 0x55;
-        assert_eq!(decrypt_copying::<aes::Aes256>(&key, &iv, &damaged).1, None);
-        assert_eq!(
-            decrypt_copying::<aes::Aes256>(&key, &iv, &buffer[..15]).1,
-            None
-        );
-        assert_eq!(decrypt_copying::<aes::Aes256>(&key, &iv, &[]).1, None);
+        let (out, ok) = decrypt_copying::<aes::Aes256>(&key, &iv, &damaged);
+        assert!(ok);
+        assert_eq!(pkcs7_padding(&out, 16), (0, false));
+        assert!(!decrypt_copying::<aes::Aes256>(&key, &iv, &buffer[..15]).1);
+        assert!(!decrypt_copying::<aes::Aes256>(&key, &iv, &[]).1);
+    }
+
+    /// Every last block: the padding is valid exactly when PKCS #7 says so, and its length
+    /// is the last byte then, 0 otherwise.
+    #[test]
+    fn padding_rule_matches_pkcs7() {
+        for block in [8usize, 16] {
+            for n in 0..=255u8 {
+                for fill in [0u8, 1, n, n.wrapping_add(1)] {
+                    let mut last = vec![fill; block];
+                    *last.last_mut().unwrap() = n;
+                    let n_usize = usize::from(n);
+                    let expect_valid = n_usize >= 1
+                        && n_usize <= block
+                        && last[block - n_usize..].iter().all(|&b| b == n);
+                    let expect = if expect_valid {
+                        (n_usize, true)
+                    } else {
+                        (0, false)
+                    };
+                    assert_eq!(pkcs7_padding(&last, block), expect, "{block} {n} {fill}");
+                }
+            }
+        }
+        assert_eq!(pkcs7_padding(&[], 16), (0, false));
     }
 }

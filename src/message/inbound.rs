@@ -174,7 +174,7 @@ fn signed_report(ct: &mime::ContentType, body: &[u8]) -> bool {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// A duplicate-message check the caller implements (e.g. over a database).
@@ -221,8 +221,18 @@ pub struct InboundPolicy<'a> {
     pub partner_certificates: &'a [Certificate],
     /// Refuse unencrypted messages (`INSUFFICENT_MESSAGE_SECURITY_UNENCRYPTED`).
     pub require_encryption: bool,
-    /// Refuse unsigned messages.
+    /// Refuse unsigned messages. [`InboundPolicy::new`] sets it when partner certificates
+    /// are given: whoever can verify a partner's signature expects one, and only a
+    /// required signature stops an attacker from stripping it (damaging the ciphertext so
+    /// the plaintext no longer parses as signed) or from using the receiver as a
+    /// decryption oracle. Unsigned messages are accepted only when this is off.
     pub require_signature: bool,
+    /// Accept decrypted content with no MIME headers at all as an
+    /// `application/octet-stream` payload (Mendelson's unsigned form). Off by default,
+    /// and never with [`InboundPolicy::require_signature`]: CBC decrypts a damaged
+    /// ciphertext, or one under the wrong key, to header-less garbage, which this
+    /// delivers as a payload. Turn it on only for a partner that sends this form.
+    pub accept_bare_payload: bool,
     /// Treat every body as binary when canonicalising for the MIC and signature.
     pub binary_canonicalization: bool,
     /// Resource limits.
@@ -238,7 +248,8 @@ pub struct InboundPolicy<'a> {
 }
 
 impl<'a> InboundPolicy<'a> {
-    /// A policy requiring neither encryption nor signature.
+    /// A policy that requires a signature when `partner_certificates` is not empty (see
+    /// [`InboundPolicy::require_signature`]) and does not require encryption.
     pub fn new(
         decryption: &'a [(Certificate, PrivateKey)],
         partner_certificates: &'a [Certificate],
@@ -248,7 +259,8 @@ impl<'a> InboundPolicy<'a> {
             decryption,
             partner_certificates,
             require_encryption: false,
-            require_signature: false,
+            require_signature: !partner_certificates.is_empty(),
+            accept_bare_payload: false,
             binary_canonicalization: false,
             limits,
             signer_trust: None,
@@ -320,18 +332,32 @@ impl Received {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Rejected {
-    /// Why.
+    /// Why, as the sender is told: the error code and the MDN disposition derive from it.
     pub error: Error,
+    /// The real cause when [`Rejected::error`] is a [`Error::DecryptionFailed`] that hides
+    /// it: what went wrong after decryption before a signature had verified (a limit hit,
+    /// a malformed or unsupported structure, a missing or bad signature, a key unwrap or
+    /// padding that was not well formed). For the operator's log and the local status
+    /// record only; never send it to the partner (it would be a decryption oracle).
+    pub concealed: Option<Error>,
     /// Layers unwrapped before the failure.
     pub layers: Vec<Layer>,
     /// The MIC, if it was computed before the failure.
     pub mic: Option<Mic>,
 }
 
+impl Rejected {
+    /// The real cause: [`Rejected::concealed`] if there is one, else [`Rejected::error`].
+    pub fn cause(&self) -> &Error {
+        self.concealed.as_ref().unwrap_or(&self.error)
+    }
+}
+
 impl From<Error> for Rejected {
     fn from(error: Error) -> Self {
         Rejected {
             error,
+            concealed: None,
             layers: Vec::new(),
             mic: None,
         }
@@ -410,6 +436,8 @@ impl<'a> Incoming<'a> {
             signature: None,
             mic: None,
             authentic: false,
+            decrypted: false,
+            well_formed: true,
         };
         match self.unwrap(policy, &mut state, rng) {
             Ok((payload, content_type, file_name)) => {
@@ -427,11 +455,15 @@ impl<'a> Incoming<'a> {
                     duplicate,
                 })
             }
-            Err(error) => Err(Rejected {
-                error: state.hide_decrypted_structure(error),
-                layers: state.layers,
-                mic: state.mic,
-            }),
+            Err(error) => {
+                let (error, concealed) = state.conceal_until_authentic(error);
+                Err(Rejected {
+                    error,
+                    concealed,
+                    layers: state.layers,
+                    mic: state.mic,
+                })
+            }
         }
     }
 
@@ -490,7 +522,14 @@ impl<'a> Incoming<'a> {
                     if !looks_like_mime(entity.bytes(self.body), &mime_limits) =>
                 {
                     // Decrypted content with no MIME headers at all (Mendelson sends the bare
-                    // payload): deliver it as application/octet-stream.
+                    // payload unsigned): deliver it as application/octet-stream, but only
+                    // where the policy allows it. Damaged ciphertext decrypts to exactly
+                    // this, so otherwise it is a failure like any other before a signature.
+                    if policy.require_signature || !policy.accept_bare_payload {
+                        return Err(Error::UnsupportedFormat(
+                            "decrypted content has no MIME headers",
+                        ));
+                    }
                     self.check_policy(policy, state)?;
                     let bytes = entity.bytes(self.body);
                     if state.mic.is_none() {
@@ -544,7 +583,14 @@ impl<'a> Incoming<'a> {
                             .iter()
                             .find(|(cert, _)| envelope.is_recipient(cert))
                             .ok_or(Error::NoMatchingRecipient)?;
-                        next = Current::whole(Cow::Owned(envelope.decrypt(cert, key, rng)?));
+                        // The key unwrap and the CBC padding decide nothing here: a
+                        // sender who could tell a bad padding from a good one would have
+                        // a padding oracle. What comes out is judged only by what follows
+                        // (a signature, or, where unsigned messages are allowed, its form).
+                        let opened = envelope.decrypt_unchecked(cert, key, rng)?;
+                        state.decrypted = true;
+                        state.well_formed = opened.well_formed;
+                        next = Current::whole(Cow::Owned(opened.content));
                     }
                     ContentType::CompressedData => {
                         state.push(Layer::Compressed, LayerKind::Compression)?;
@@ -762,44 +808,48 @@ struct Unwrap {
     /// A signature has verified over what came out of the envelope (even if the policy
     /// then refuses the signer or its algorithm): the plaintext is not damaged.
     authentic: bool,
+    /// An envelope has been decrypted: what follows is unauthenticated plaintext.
+    decrypted: bool,
+    /// The envelope's content key unwrapped to the right length and its padding was
+    /// valid (for the operator only: garbage is as often well formed as not).
+    well_formed: bool,
 }
 
 impl Unwrap {
-    /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content. Until a
-    /// signature has verified what came out of the envelope, a failure to parse it is
-    /// reported as a decryption failure, so the structure of the plaintext is no oracle.
-    /// That includes garbled identifiers (an unknown compression or content type OID),
-    /// exceeded limits and unsupported layouts; an unsupported content-encryption or
-    /// key-transport algorithm is a fact about the envelope and stays as it is.
-    /// Nothing learnt from the damaged plaintext is kept either: the layers found inside
-    /// the envelope and any MIC computed over it are dropped.
-    fn hide_decrypted_structure(&mut self, error: Error) -> Error {
-        let decrypted = self.layers.iter().any(|l| matches!(l, Layer::Encrypted(_)));
-        let structural = match &error {
-            Error::Mime(_)
-            | Error::Malformed { .. }
-            | Error::DecompressionFailed
-            | Error::LimitExceeded { .. }
-            | Error::UnsupportedFormat(_) => true,
-            Error::UnsupportedAlgorithm { kind, .. } => !matches!(
-                kind,
-                AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport
-            ),
-            _ => false,
+    /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content, and an
+    /// attacker who replays our RecipientInfo with chosen blocks controls how. Until a
+    /// signature has verified what came out of the envelope, every failure is therefore
+    /// reported as the one [`Error::DecryptionFailed`]: a limit hit, a malformed,
+    /// garbled or unsupported structure, a signature that does not verify, a missing
+    /// signature the policy requires, a second envelope. Otherwise each would be an
+    /// oracle on the plaintext (a padding oracle is one of them). An unsupported
+    /// content-encryption or key-transport algorithm is a fact about the envelope
+    /// itself, found before decryption, and stays as it is.
+    ///
+    /// Returns the error to report and the real cause it hides, for the operator.
+    /// Nothing learnt from the damaged plaintext reaches the sender either: the layers
+    /// found inside the envelope and any MIC computed over it are dropped.
+    fn conceal_until_authentic(&mut self, error: Error) -> (Error, Option<Error>) {
+        let envelope = self
+            .layers
+            .iter()
+            .position(|l| matches!(l, Layer::Encrypted(_)));
+        let Some(envelope) = envelope.filter(|_| self.decrypted && !self.authentic) else {
+            return (error, None);
         };
-        if decrypted && !self.authentic && structural {
-            if let Some(envelope) = self
-                .layers
-                .iter()
-                .position(|l| matches!(l, Layer::Encrypted(_)))
-            {
-                self.layers.truncate(envelope.saturating_add(1));
-            }
-            self.mic = None;
-            Error::DecryptionFailed
-        } else {
+        self.layers.truncate(envelope.saturating_add(1));
+        self.mic = None;
+        let cause = if self.well_formed {
             error
-        }
+        } else {
+            // Reported as what followed it, with the fact that the key or padding was
+            // not well formed (usually the reason).
+            Error::Malformed {
+                what: "decrypted content: the content key or the CBC padding is not well formed",
+                offset: 0,
+            }
+        };
+        (Error::DecryptionFailed, Some(cause))
     }
 
     /// Fails with `DUPLICATE_MESSAGE` if a layer of `kind` was already found.

@@ -37,9 +37,9 @@ fn yes() -> bool {
 
 /// An inbound agreement between one of our local profiles and a partner profile.
 ///
-/// Profiles are referenced by id. Defaults follow the reference: encryption required,
-/// signature optional, duplicates answered with a warning, RFC 6211 algorithm protection on
-/// MDN signatures.
+/// Profiles are referenced by id. Defaults follow the reference (encryption required,
+/// duplicates answered with a warning, RFC 6211 algorithm protection on MDN signatures),
+/// and a signature is required when the partner has a signing certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -63,9 +63,18 @@ pub struct Agreement {
     /// true: the reference requires encryption over HTTP.
     #[serde(default = "yes")]
     pub require_encryption: bool,
-    /// Refuse unsigned messages. Default false.
+    /// Refuse unsigned messages: `Some(true)` or `Some(false)` to decide, `None` (the
+    /// default) to require a signature exactly when the partner profile has a signing
+    /// certificate. Only a required signature stops signature stripping and decryption
+    /// oracles (see [`InboundPolicy::require_signature`]); allow unsigned messages only for
+    /// partners that cannot sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signature: Option<bool>,
+    /// Accept a decrypted payload without MIME headers (Mendelson's unsigned form; see
+    /// [`InboundPolicy::accept_bare_payload`]). Default false; has no effect while a
+    /// signature is required.
     #[serde(default)]
-    pub require_signature: bool,
+    pub accept_bare_payload: bool,
     /// Duplicate Message-ID handling.
     #[serde(default)]
     pub duplicate_handling: DuplicateHandling,
@@ -91,7 +100,8 @@ impl Agreement {
             partner_profile: partner_profile.into(),
             base_directory: base_directory.into(),
             require_encryption: true,
-            require_signature: false,
+            require_signature: None,
+            accept_bare_payload: false,
             duplicate_handling: DuplicateHandling::Warn,
             mdn_algorithm_protection: true,
         }
@@ -244,7 +254,10 @@ impl<'a> InboundSetup<'a> {
         let a = &self.agreement.agreement;
         let mut policy = InboundPolicy::new(&self.decryption, &self.partner_certificates, limits);
         policy.require_encryption = a.require_encryption;
-        policy.require_signature = a.require_signature;
+        policy.require_signature = a
+            .require_signature
+            .unwrap_or(!self.partner_certificates.is_empty());
+        policy.accept_bare_payload = a.accept_bare_payload;
         policy.signer_trust = Some(&self.trust);
         policy
     }
