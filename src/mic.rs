@@ -1,9 +1,12 @@
 //! The Message Integrity Check (RFC 4130 §7.3.1): the digest a receiver returns in the MDN's
 //! `Received-Content-MIC` field so the sender can prove what was received.
 //!
-//! For a signed message the MIC is the digest of the signed MIME entity (headers included)
-//! with the signature's digest algorithm, which is exactly the signature's message-digest;
-//! for an unsigned message it is the digest of the payload entity with the first algorithm
+//! What the MIC covers depends on the layers the payload travelled in. For a signed message
+//! it is the digest of the signed MIME entity (headers included) with the signature's digest
+//! algorithm, which is exactly the signature's message-digest; the signature code computes
+//! it. For an unsigned message, [`Mic::of_unsigned`] holds the rule, for the sender
+//! ([`BuiltMessage::mic`](crate::message::outbound::BuiltMessage::mic)) and the receiver
+//! ([`Received::mic`](crate::message::inbound::Received::mic)) alike; its algorithm is the first
 //! of the sender's `signed-receipt-micalg` list that we support.
 
 use core::fmt;
@@ -54,6 +57,23 @@ impl DigestAlgorithm {
     }
 }
 
+/// An unsigned message's payload entity, described by how it travelled: that decides which of
+/// its bytes the MIC covers ([`Mic::of_unsigned`]).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum UnsignedPayload<'a> {
+    /// The entity travelled inside an envelope, a compressed-data layer or both: its
+    /// canonical bytes, header block and body, given as pieces that are hashed in order.
+    Enclosed(&'a [&'a [u8]]),
+    /// The entity was the message itself, with no layer at all (its MIME headers travelled
+    /// as HTTP headers): `body` is the HTTP body as transferred, with its
+    /// Content-Transfer-Encoding applied (not decoded).
+    Message {
+        /// The body as transferred.
+        body: &'a [u8],
+    },
+}
+
 /// A computed or received MIC: a digest and its algorithm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mic {
@@ -69,6 +89,43 @@ impl Mic {
         Mic {
             algorithm,
             digest: algorithm.digest(entity),
+        }
+    }
+
+    /// The MIC of an unsigned message, the one rule for sending and receiving.
+    ///
+    /// RFC 4130 §7.3.1 (unchanged in draft-ietf-ediint-rfc4130bis):
+    ///
+    /// > For any signed messages, the MIC to be returned is calculated on the RFC1767/RFC3023
+    /// > MIME header and content. [...] For encrypted, unsigned messages, the MIC to be
+    /// > returned is calculated on the decrypted RFC 1767/RFC3023 MIME header and content.
+    /// > The content after decryption MUST be canonicalized before the MIC is calculated.
+    /// > For unsigned, unencrypted messages, the MIC MUST be calculated over the message
+    /// > contents without the MIME or any other RFC 2822 headers, since these are sometimes
+    /// > altered or reordered by Mail Transport Agents (MTAs).
+    ///
+    /// RFC 5402 §4.1 adds that for an unsigned message the MIC covers the uncompressed
+    /// content "including all MIME header fields", so a compressed-only message is treated
+    /// like an encrypted one: [`UnsignedPayload::Enclosed`] covers the whole entity.
+    ///
+    /// [`UnsignedPayload::Message`] covers the body alone, *as transferred*: with its
+    /// Content-Transfer-Encoding applied, not decoded, and not canonicalised. That is what
+    /// the BouncyCastle-based phax/as2-lib digests (`BCCryptoHelper.calculateMIC` without
+    /// headers writes the content through `MimeUtility.encode(.., part.getEncoding())`), it
+    /// matches the other layerings, where the covered entity also carries its transfer
+    /// encoding, and it needs no decoding to check. OpenAS2 digests the decoded content
+    /// instead; the two agree for `Content-Transfer-Encoding: binary`, the AS2 default and
+    /// what we send. pyas2lib computes no MIC for unsigned messages.
+    /// `tests/interop_bouncycastle.rs` checks both directions against BouncyCastle.
+    pub fn of_unsigned(algorithm: DigestAlgorithm, payload: UnsignedPayload<'_>) -> Self {
+        let mut hasher = algorithm.hasher();
+        match payload {
+            UnsignedPayload::Enclosed(pieces) => pieces.iter().for_each(|p| hasher.update(p)),
+            UnsignedPayload::Message { body } => hasher.update(body),
+        }
+        Mic {
+            algorithm,
+            digest: hasher.finish(),
         }
     }
 
@@ -116,6 +173,30 @@ mod tests {
         }
         assert_eq!(DigestAlgorithm::from_name("md5"), None);
         assert_eq!(DigestAlgorithm::from_name("sha-224"), None);
+    }
+
+    #[test]
+    fn unsigned_mic_covers_headers_only_when_enclosed() {
+        let headers: &[u8] =
+            b"Content-Type: application/edi-x12\r\nContent-Transfer-Encoding: binary\r\n\r\n";
+        let body: &[u8] = b"ISA*00*~\r\nIEA*1*~\r\n";
+        let entity = [headers, body].concat();
+        for alg in [DigestAlgorithm::Sha1, DigestAlgorithm::Sha256] {
+            // RFC 4130 §7.3.1: a plain message's MIC is over its contents alone.
+            assert_eq!(
+                Mic::of_unsigned(alg, UnsignedPayload::Message { body }),
+                Mic::compute(alg, body)
+            );
+            // Encrypted or compressed: the entity with its MIME headers, however it is cut.
+            assert_eq!(
+                Mic::of_unsigned(alg, UnsignedPayload::Enclosed(&[headers, body])),
+                Mic::compute(alg, &entity)
+            );
+            assert_eq!(
+                Mic::of_unsigned(alg, UnsignedPayload::Enclosed(&[&entity])),
+                Mic::compute(alg, &entity)
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::cms::signed::{SignedData, SignerSource, Verified};
 use crate::cms::{self, ContentType};
 use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
-use crate::mic::Mic;
+use crate::mic::{Mic, UnsignedPayload};
 use crate::mime::{self, ContentDisposition, MimeLimits, Part};
 
 /// Whether a request carries a message or a receipt.
@@ -533,7 +533,8 @@ impl<'a> Incoming<'a> {
                     self.check_policy(policy, state)?;
                     let bytes = entity.bytes(self.body);
                     if state.mic.is_none() {
-                        state.mic = self.unsigned_mic(receipt_options, bytes);
+                        state.mic =
+                            self.unsigned_mic(receipt_options, UnsignedPayload::Enclosed(&[bytes]));
                     }
                     let all = 0..bytes.len();
                     return Ok((
@@ -647,13 +648,17 @@ impl<'a> Incoming<'a> {
             // The payload entity.
             self.check_policy(policy, state)?;
             if state.mic.is_none() {
-                let entity: Cow<'_, [u8]> = match &current {
-                    Current::Top => Cow::Owned(self.top_entity()?),
+                let body = self.body;
+                state.mic = match &current {
+                    Current::Top => {
+                        self.unsigned_mic(receipt_options, UnsignedPayload::Message { body })
+                    }
+                    // Unsigned, so this entity was decrypted or decompressed.
                     Current::Entity(..) => {
-                        mime::canonical_entity(&part, policy.binary_canonicalization)
+                        let entity = mime::canonical_entity(&part, policy.binary_canonicalization);
+                        self.unsigned_mic(receipt_options, UnsignedPayload::Enclosed(&[&entity]))
                     }
                 };
-                state.mic = self.unsigned_mic(receipt_options, &entity);
             }
             // At the top level the entity's headers travel as HTTP headers.
             let disposition = match &current {
@@ -681,29 +686,6 @@ impl<'a> Incoming<'a> {
         }
     }
 
-    /// The top-level payload entity for an unsigned, unencrypted message: the MIME headers
-    /// that travelled as HTTP headers, in their order, then the body.
-    fn top_entity(&self) -> Result<Vec<u8>, Error> {
-        const MIME_HEADERS: [&str; 5] = [
-            "Content-Type",
-            "Content-Transfer-Encoding",
-            "Content-Disposition",
-            "Content-ID",
-            "Content-Description",
-        ];
-        let values: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| MIME_HEADERS.iter().any(|m| m.eq_ignore_ascii_case(n)))
-            .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).trim().to_owned()))
-            .collect();
-        let refs: Vec<(&str, &str)> = values
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        Ok(mime::write_entity(&refs, self.body)?)
-    }
-
     fn check_policy(&self, policy: &InboundPolicy<'_>, state: &Unwrap) -> Result<(), Error> {
         if policy.require_encryption
             && !state
@@ -719,14 +701,18 @@ impl<'a> Incoming<'a> {
         Ok(())
     }
 
-    /// The MIC of an unsigned message: over the payload entity with the first supported
-    /// algorithm the sender asked for (SHA-256 when it named none we support).
-    fn unsigned_mic(&self, options: Option<&DispositionOptions>, entity: &[u8]) -> Option<Mic> {
+    /// The MIC of an unsigned message: over what [`Mic::of_unsigned`] says, with the first
+    /// supported algorithm the sender asked for (SHA-256 when it named none we support).
+    fn unsigned_mic(
+        &self,
+        options: Option<&DispositionOptions>,
+        payload: UnsignedPayload<'_>,
+    ) -> Option<Mic> {
         let options = options?;
         let alg = options
             .preferred_micalg()
             .unwrap_or(DigestAlgorithm::Sha256);
-        Some(Mic::compute(alg, entity))
+        Some(Mic::of_unsigned(alg, payload))
     }
 }
 

@@ -18,7 +18,7 @@ use crate::cms::compressed::{self, CompressOptions};
 use crate::cms::enveloped::{self, EncryptOptions};
 use crate::cms::signed::{self, SignOptions, Signer};
 use crate::error::Error;
-use crate::mic::{Mic, MicNameStyle};
+use crate::mic::{Mic, MicNameStyle, UnsignedPayload};
 use crate::mime;
 
 /// Where compression sits relative to the signature.
@@ -350,7 +350,9 @@ pub fn build<R: CryptoRng + ?Sized>(
         headers: payload_headers,
         body: vec![Cow::Borrowed(message.payload)],
     };
-    // Unsigned: the MIC covers the payload entity with the preferred requested algorithm.
+    // Unsigned: the MIC with the preferred requested algorithm, over what `Mic::of_unsigned`
+    // says (the payload entity when encrypted or compressed, else the payload alone, which
+    // is the body as transferred: Content-Transfer-Encoding is binary).
     let mut mic = None;
     let wants_mdn = message.mdn != MdnRequest::None;
     if message.signing.is_none() && wants_mdn {
@@ -359,17 +361,25 @@ pub fn build<R: CryptoRng + ?Sized>(
             .first()
             .copied()
             .unwrap_or(DigestAlgorithm::Sha256);
-        let mut hasher = alg.hasher();
-        let headers: Vec<(&str, &str)> = entity
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        hasher.update(&mime::write_entity(&headers, &[])?);
-        hasher.update(message.payload);
-        mic = Some(Mic {
-            algorithm: alg,
-            digest: hasher.finish(),
+        let enclosed = !message.encryption.0.is_empty() || message.compression != Compression::None;
+        mic = Some(if enclosed {
+            let headers: Vec<(&str, &str)> = entity
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let header_block = mime::write_entity(&headers, &[])?;
+            Mic::of_unsigned(
+                alg,
+                UnsignedPayload::Enclosed(&[&header_block, message.payload]),
+            )
+        } else {
+            Mic::of_unsigned(
+                alg,
+                UnsignedPayload::Message {
+                    body: message.payload,
+                },
+            )
         });
     }
     if message.compression == Compression::BeforeSigning {

@@ -1,0 +1,392 @@
+//! The MIC of an unsigned, unencrypted message against BouncyCastle-based AS2 products
+//! (RFC 4130 §7.3.1: the body alone, without the MIME headers), both ways.
+//!
+//! `tests/bouncycastle/Mic.java` is an independent implementation (JavaMail for MIME, the
+//! BouncyCastle provider for the digest) of how phax/as2-lib and OpenAS2 compute that MIC;
+//! `tests/bouncycastle/README.md` says how the committed fixtures were made.
+//!
+//! - Without Java: the committed messages a BouncyCastle sender made, with the MIC it
+//!   expects back, are received here and must give that MIC; a message we build with the
+//!   same body must expect the same MIC; the signed, encrypted-only and compressed-only
+//!   rules (headers included) are unchanged.
+//! - `--ignored` (needs Java 17 and the Debian BouncyCastle packages, see `.ci/run`):
+//!   compiles `Mic.java` and runs it live on messages we build and on messages it makes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use as2_proto::cms::algorithm::DigestAlgorithm;
+use as2_proto::cms::signed::{SignOptions, Signer};
+use as2_proto::message::headers::{As2Id, HttpHeaders};
+use as2_proto::message::inbound::{self, InboundPolicy, NoDuplicateCheck, Received};
+use as2_proto::message::outbound::{self, BuiltMessage, Compression, MdnRequest, OutboundMessage};
+use as2_proto::mic::{Mic, MicNameStyle};
+use as2_proto::{Certificate, Limits, PrivateKey};
+
+const JAVA_IGNORE: &str = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bouncycastle")
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// HTTP headers from `Name: value` lines (CRLF), up to the first empty line.
+fn parse_headers(block: &[u8]) -> HttpHeaders {
+    let text = std::str::from_utf8(block).expect("ASCII headers");
+    let mut headers = HttpHeaders::new();
+    for line in text.split("\r\n").take_while(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.push(name.trim(), value.trim().as_bytes());
+    }
+    headers
+}
+
+/// The header block the Java side reads: `Name: value` lines and an empty line.
+fn header_block(built: &BuiltMessage) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in &built.headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn to_http(built: &BuiltMessage) -> HttpHeaders {
+    built
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+        .collect()
+}
+
+/// Receives a message with no layer expected, as a receiver with the given keys.
+fn receive(
+    headers: &HttpHeaders,
+    body: &[u8],
+    keys: &[(Certificate, PrivateKey)],
+    partner: &[Certificate],
+) -> Received {
+    let limits = Limits::default();
+    let incoming = inbound::handle(headers, body, &limits).expect("handle");
+    let policy = InboundPolicy::new(keys, partner, &limits);
+    incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut common::rng(7))
+        .unwrap_or_else(|r| panic!("rejected: {}", r.error))
+}
+
+/// A plain (unsigned, unencrypted) message with a synchronous, signed-receipt request
+/// offering `digest`.
+fn build_plain(payload: &[u8], content_type: &str, digest: DigestAlgorithm) -> BuiltMessage {
+    let mut msg = OutboundMessage::new(
+        As2Id::new("as2proto").unwrap(),
+        As2Id::new("bcreceiver").unwrap(),
+        payload,
+    );
+    msg.content_type = content_type.into();
+    msg.file_name = Some("order.x12".into());
+    msg.mdn = MdnRequest::Sync;
+    msg.signed_mdn_micalgs = vec![digest];
+    outbound::build(&msg, common::now(), &mut common::rng(1)).expect("build")
+}
+
+/// Payloads: X12 with CRLF segments; binary with NUL, bare CR/LF, leading and trailing line
+/// breaks, every byte value.
+fn payloads() -> Vec<(&'static str, Vec<u8>)> {
+    let x12 = b"ISA*00*          *00*          *ZZ*AS2PROTO       *ZZ*BCRECEIVER     ~\r\n\
+GS*PO*AS2PROTO*BCRECEIVER*20240101*1200*1*X*004010~\r\nST*850*0001~\r\nSE*2*0001~\r\n\
+GE*1*1~\r\nIEA*1*000000001~\r\n"
+        .to_vec();
+    let mut binary = b"\x00NUL\r\n\r\nbare LF\nbare CR\r--boundary-like\r\n".to_vec();
+    binary.extend(0..=255u8);
+    binary.extend_from_slice(b"\r\n");
+    vec![
+        ("application/edi-x12", x12),
+        ("application/octet-stream", binary),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Without Java: the committed BouncyCastle fixtures.
+
+/// The fixture directories `Mic.java make` wrote (`headers`, `body`, `mic`).
+const FIXTURES: [&str; 2] = ["from-bc-binary", "from-bc-base64"];
+
+#[test]
+fn bouncycastle_plain_messages_get_their_mic_back() {
+    for name in FIXTURES {
+        let dir = fixtures().join(name);
+        let headers = parse_headers(&read(&dir.join("headers")));
+        let body = read(&dir.join("body"));
+        let expected = String::from_utf8(read(&dir.join("mic"))).unwrap();
+        let received = receive(&headers, &body, &[], &[]);
+        assert!(received.layers.is_empty(), "{name}: a plain message");
+        let mic = received.mic.expect("a receipt was requested, so a MIC");
+        assert_eq!(
+            mic.to_field(MicNameStyle::Dashed),
+            expected.trim(),
+            "{name}"
+        );
+        // The body as transferred: for base64 the encoded text, not the decoded payload.
+        assert_eq!(mic, Mic::compute(DigestAlgorithm::Sha256, &body), "{name}");
+    }
+}
+
+#[test]
+fn our_plain_message_expects_the_mic_a_bouncycastle_receiver_returns() {
+    // The binary fixture's body is the payload as a BouncyCastle sender sent it; sent by us
+    // (also with Content-Transfer-Encoding: binary) it must expect the MIC BC computed.
+    let dir = fixtures().join("from-bc-binary");
+    let payload = read(&dir.join("body"));
+    let expected = String::from_utf8(read(&dir.join("mic"))).unwrap();
+    let built = build_plain(&payload, "application/edi-x12", DigestAlgorithm::Sha256);
+    assert_eq!(built.body, payload);
+    let mic = built
+        .mic
+        .clone()
+        .expect("a receipt was requested, so a MIC");
+    assert_eq!(mic.to_field(MicNameStyle::Dashed), expected.trim());
+    // And our receiver returns the same.
+    let received = receive(&to_http(&built), &built.body, &[], &[]);
+    assert_eq!(received.mic, built.mic);
+}
+
+#[test]
+fn plain_mic_covers_the_body_only_for_every_payload_and_algorithm() {
+    for (content_type, payload) in payloads() {
+        for digest in [
+            DigestAlgorithm::Sha1,
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha384,
+            DigestAlgorithm::Sha512,
+        ] {
+            let built = build_plain(&payload, content_type, digest);
+            let want = Mic::compute(digest, &payload);
+            assert_eq!(built.mic.as_ref(), Some(&want), "{content_type} {digest:?}");
+            let received = receive(&to_http(&built), &built.body, &[], &[]);
+            assert_eq!(
+                received.mic.as_ref(),
+                Some(&want),
+                "{content_type} {digest:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn layered_unsigned_and_signed_messages_keep_headers_in_their_mic() {
+    let pki = common::Pki::new();
+    let sender = pki.party("sender", 2048);
+    let receiver = pki.party("receiver", 2048);
+    let keys = [(receiver.cert.clone(), receiver.key.clone())];
+    let partner = [sender.cert.clone()];
+    let payload = b"ISA*00*~\r\nIEA*1*~\r\n";
+    // (encrypt, compress, sign)
+    for (encrypt, compress, sign) in [
+        (true, false, false),
+        (false, true, false),
+        (true, true, false),
+        (false, false, true),
+        (true, false, true),
+    ] {
+        let label = format!("encrypt={encrypt} compress={compress} sign={sign}");
+        let mut msg = OutboundMessage::new(
+            As2Id::new("as2proto").unwrap(),
+            As2Id::new("bcreceiver").unwrap(),
+            payload,
+        );
+        msg.content_type = "application/edi-x12".into();
+        msg.mdn = MdnRequest::Sync;
+        msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+        if encrypt {
+            msg.encryption.0 = vec![&receiver.cert];
+        }
+        if compress {
+            msg.compression = Compression::BeforeSigning;
+        }
+        if sign {
+            msg.signing = Some((
+                Signer::new(&sender.cert, &sender.key),
+                SignOptions::default(),
+            ));
+        }
+        let built = outbound::build(&msg, common::now(), &mut common::rng(2)).unwrap();
+        let mic = built.mic.clone().expect("MIC");
+        // The payload entity with its headers, never the bare payload.
+        assert_ne!(
+            mic,
+            Mic::compute(DigestAlgorithm::Sha256, payload),
+            "{label}"
+        );
+        if !sign {
+            let entity = [
+                b"Content-Type: application/edi-x12\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                    .as_slice(),
+                payload,
+            ]
+            .concat();
+            assert_eq!(
+                mic,
+                Mic::compute(DigestAlgorithm::Sha256, &entity),
+                "{label}"
+            );
+        }
+        let received = receive(&to_http(&built), &built.body, &keys, &partner);
+        assert_eq!(received.mic, built.mic, "{label}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// With Java and BouncyCastle: Mic.java live.
+
+/// The jars `Mic.java` needs, as Debian installs them (override the folder with
+/// `AS2_BC_JARS`).
+const JARS: [&str; 6] = [
+    "bcprov.jar",
+    "bcutil.jar",
+    "bcpkix.jar",
+    "bcmail.jar",
+    "javax.mail.jar",
+    "javax.activation.jar",
+];
+
+struct Java {
+    classes: tempfile::TempDir,
+    classpath: String,
+}
+
+impl Java {
+    /// Compiles `Mic.java` once per test run.
+    fn get() -> &'static Java {
+        static JAVA: OnceLock<Java> = OnceLock::new();
+        JAVA.get_or_init(|| {
+            let jars = std::env::var_os("AS2_BC_JARS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/usr/share/java"));
+            let mut classpath = Vec::new();
+            for jar in JARS {
+                let path = jars.join(jar);
+                assert!(path.is_file(), "{} missing ({JAVA_IGNORE})", path.display());
+                classpath.push(path.display().to_string());
+            }
+            let classpath = classpath.join(":");
+            let classes = tempfile::tempdir().expect("tempdir");
+            let out = Command::new("javac")
+                .arg("-d")
+                .arg(classes.path())
+                .args(["-cp", &classpath])
+                .arg(fixtures().join("Mic.java"))
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run javac: {e} ({JAVA_IGNORE})"));
+            assert!(
+                out.status.success(),
+                "javac failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Java { classes, classpath }
+        })
+    }
+
+    /// Runs `java Mic args...` and returns its `name: value` output lines.
+    fn run(&self, args: &[&str]) -> Vec<(String, String)> {
+        let classpath = format!("{}:{}", self.classes.path().display(), self.classpath);
+        let out = Command::new("java")
+            .args(["-cp", &classpath, "Mic"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run java: {e} ({JAVA_IGNORE})"));
+        assert!(
+            out.status.success(),
+            "java Mic {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+}
+
+fn value<'a>(lines: &'a [(String, String)], key: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key:?} in {lines:?}"))
+}
+
+#[test]
+#[ignore = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored"]
+fn bouncycastle_computes_the_mic_our_plain_messages_expect() {
+    let java = Java::get();
+    let work = tempfile::tempdir().unwrap();
+    for (i, (content_type, payload)) in payloads().into_iter().enumerate() {
+        for digest in [
+            DigestAlgorithm::Sha1,
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha512,
+        ] {
+            let label = format!("{content_type} {digest:?}");
+            let built = build_plain(&payload, content_type, digest);
+            let headers = work.path().join(format!("{i}-{digest:?}.headers"));
+            let body = work.path().join(format!("{i}-{digest:?}.body"));
+            std::fs::write(&headers, header_block(&built)).unwrap();
+            std::fs::write(&body, &built.body).unwrap();
+            let name = digest.mic_name(MicNameStyle::Dashed);
+            let lines = java.run(&[
+                "mic",
+                headers.to_str().unwrap(),
+                body.to_str().unwrap(),
+                name,
+            ]);
+            let ours = built
+                .mic
+                .as_ref()
+                .expect("MIC")
+                .to_field(MicNameStyle::Dashed);
+            // Content-Transfer-Encoding: binary, so both products agree with us.
+            assert_eq!(value(&lines, "as2lib"), ours, "{label}: as2-lib rule");
+            assert_eq!(value(&lines, "openas2"), ours, "{label}: OpenAS2 rule");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored"]
+fn we_return_the_mic_a_bouncycastle_sender_expects() {
+    let java = Java::get();
+    let work = tempfile::tempdir().unwrap();
+    for cte in ["binary", "base64", "quoted-printable", "7bit"] {
+        for name in ["sha-256", "sha1", "sha-512"] {
+            let label = format!("{cte} {name}");
+            let dir = work.path().join(format!("{cte}-{name}"));
+            java.run(&["make", dir.to_str().unwrap(), cte, name]);
+            let headers = parse_headers(&read(&dir.join("headers")));
+            let body = read(&dir.join("body"));
+            let expected = String::from_utf8(read(&dir.join("mic"))).unwrap();
+            let received = receive(&headers, &body, &[], &[]);
+            let mic = received.mic.expect("a receipt was requested, so a MIC");
+            let want = Mic::parse_field(&expected).expect("BC's MIC field");
+            assert_eq!(mic, want, "{label}: ours {mic}, BC {expected}");
+            // What OpenAS2 would return differs once the body is transfer-encoded (it
+            // digests the decoded content); for binary it is the same.
+            let lines = java.run(&[
+                "mic",
+                dir.join("headers").to_str().unwrap(),
+                dir.join("body").to_str().unwrap(),
+                name,
+            ]);
+            assert_eq!(value(&lines, "as2lib"), expected.trim(), "{label}");
+            if cte == "binary" {
+                assert_eq!(value(&lines, "openas2"), expected.trim(), "{label}");
+            }
+        }
+    }
+}
