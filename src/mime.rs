@@ -685,7 +685,8 @@ impl Params {
     /// Continuations are read from `*0` up to the first missing number; a
     /// number of [`MAX_PARAM_SEGMENTS`] or more, or a value longer than
     /// [`MAX_PARAM_VALUE_LEN`] bytes, makes the encoded form unreadable (then
-    /// plain `name` is used). Work is linear in the size of the parameters.
+    /// plain `name` is used, if it is not longer than that either). Work is
+    /// linear in the size of the parameters.
     ///
     /// The result is whatever the sender wrote, separators and control
     /// characters included: make a path of it only through
@@ -696,8 +697,8 @@ impl Params {
             .or_else(|| self.continuations(name).filter(|v| !v.is_empty()))
             .or_else(|| {
                 self.get(name)
+                    .filter(|v| !v.is_empty() && v.len() <= MAX_PARAM_VALUE_LEN)
                     .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .filter(|v| !v.is_empty())
             })
     }
 
@@ -736,8 +737,10 @@ impl Params {
 /// parameter; a higher number makes the value unreadable.
 pub const MAX_PARAM_SEGMENTS: usize = 64;
 
-/// Longest RFC 2231 parameter value, in bytes after percent-decoding; a longer
-/// one is unreadable (file names are cut far shorter when stored anyway).
+/// Longest parameter value [`Params::decoded`] reads, in bytes (after
+/// percent-decoding); a longer one is unreadable. File names are cut far
+/// shorter when stored anyway, and the encoded form of a name this long fits
+/// a header line of the default [`MimeLimits::max_header_line`].
 pub const MAX_PARAM_VALUE_LEN: usize = 1024;
 
 /// What a parameter name is relative to an RFC 2231 base name.
@@ -2081,7 +2084,8 @@ pub fn generate_boundary(random: &[u8; 16]) -> String {
 /// Content-Type) for `file_name`, CR, LF and NUL dropped: `param="..."` when
 /// the name is printable ASCII, else `param*=UTF-8''...` (RFC 2231 §4, every
 /// byte outside RFC 5987's `attr-char` percent-encoded). `param` must be a
-/// token.
+/// token. A name longer than [`MAX_PARAM_VALUE_LEN`] bytes would not be read
+/// back: callers refuse it (as `outbound::build` does).
 ///
 /// No plain ASCII `param=` fallback is added beside the encoded form: Python's
 /// `email` package (what pyas2lib and django-pyas2 parse with) prefers a plain
@@ -2758,6 +2762,13 @@ mod tests {
             cd_name(&format!("attachment; filename*=UTF-8''{at_cap}B")),
             None
         );
+        // The same cap for a plain value.
+        let plain = "a".repeat(MAX_PARAM_VALUE_LEN);
+        assert_eq!(
+            cd_name(&format!("attachment; filename={plain}")),
+            Some(plain.clone())
+        );
+        assert_eq!(cd_name(&format!("attachment; filename={plain}b")), None);
         let halves = "a".repeat(MAX_PARAM_VALUE_LEN / 2);
         assert_eq!(
             cd_name(&format!(

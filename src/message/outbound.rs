@@ -333,6 +333,14 @@ pub fn build<R: CryptoRng + ?Sized>(
         ("Content-Transfer-Encoding".to_owned(), "binary".to_owned()),
     ];
     if let Some(name) = &message.file_name {
+        // What the receiver reads back (this crate's included).
+        const _: () = assert!(mime::MAX_PARAM_VALUE_LEN == 1024, "fix the reason below");
+        if name.len() > mime::MAX_PARAM_VALUE_LEN {
+            return Err(Error::InvalidHeader {
+                header: "Content-Disposition",
+                reason: "the file name is longer than 1024 bytes",
+            });
+        }
         payload_headers.push((
             "Content-Disposition".into(),
             format!("attachment; {}", mime::file_name_param("filename", name)),
@@ -516,6 +524,24 @@ mod tests {
             Error::InvalidHeader {
                 header: "Content-Type",
                 reason: "the payload's content type is not a valid MIME type",
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_a_file_name_the_receiver_would_not_read() {
+        let from = As2Id::new("A").unwrap();
+        let mut rng =
+            <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(7);
+        let mut message = OutboundMessage::new(from.clone(), from, b"x");
+        message.file_name = Some("é".repeat(mime::MAX_PARAM_VALUE_LEN / 2));
+        assert!(build(&message, unix_time(0), &mut rng).is_ok());
+        message.file_name = Some("é".repeat(mime::MAX_PARAM_VALUE_LEN / 2 + 1));
+        assert_eq!(
+            build(&message, unix_time(0), &mut rng).unwrap_err(),
+            Error::InvalidHeader {
+                header: "Content-Disposition",
+                reason: "the file name is longer than 1024 bytes",
             }
         );
     }
