@@ -74,7 +74,9 @@ fn receive(
 ) -> Received {
     let limits = Limits::default();
     let incoming = inbound::handle(headers, body, &limits).expect("handle");
-    let policy = InboundPolicy::new(keys, partner, &limits);
+    // This file is about the MIC; the agreement accepts unsigned messages too.
+    let mut policy = InboundPolicy::new(keys, partner, &limits);
+    policy.require_signature = false;
     incoming
         .accept(&policy, &mut NoDuplicateCheck, &mut common::rng(7))
         .unwrap_or_else(|r| panic!("rejected: {}", r.error))

@@ -255,3 +255,145 @@ fn committed_chunked_indefinite_fixture() {
         txt
     );
 }
+
+/// Reads each entity file named in argv with Python's `email` package, both the legacy
+/// parser (compat32, what pyas2lib and django-pyas2 use) and the current one
+/// (`policy.default`); prints, as JSON, the file names of the entity and its parts.
+const PYTHON_FILE_NAMES: &str = r#"
+import email, email.policy, json, sys
+out = []
+for path in sys.argv[1:]:
+    raw = open(path, "rb").read()
+    names = []
+    for policy in (email.policy.compat32, email.policy.default):
+        msg = email.message_from_bytes(raw, policy=policy)
+        names.append([part.get_filename() for part in msg.walk()])
+    out.append(names)
+print(json.dumps(out))
+"#;
+
+/// Writes one entity per name (names in the JSON file argv[1], files into argv[2]): with
+/// `policy.default`'s `set_content(filename=...)` (RFC 2231, continuations for long
+/// names) and compat32's `add_header(filename=(charset, language, name))`.
+const PYTHON_WRITER: &str = r#"
+import email.message, email.policy, json, os, sys
+names = json.load(open(sys.argv[1], encoding="utf-8"))
+for i, name in enumerate(names):
+    m = email.message.EmailMessage()
+    m.set_content(b"ISA~", maintype="application", subtype="edi-x12", filename=name)
+    open(os.path.join(sys.argv[2], f"default-{i}.eml"), "wb").write(bytes(m))
+    m = email.message.Message()
+    m.add_header("Content-Type", "application/edi-x12")
+    m.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+    m.set_payload("ISA~")
+    open(os.path.join(sys.argv[2], f"compat32-{i}.eml"), "wb").write(m.as_bytes())
+"#;
+
+const FILE_NAMES: [&str; 5] = [
+    "Bestellung-Größe-é.edi",
+    "注文.edi",
+    "plain name.edi",
+    "quote \" and backslash \\ and 'apostrophe' 100%.edi",
+    // Long enough for Python to write continuations.
+    "注文注文注文注文注文注文注文注文注文注文注文注文注文注文注文注文注文注文注文注文-Größe.edi",
+];
+
+/// Non-ASCII names as we write them (RFC 2231) are read back by Python's `email`, from
+/// an unsigned message (Content-Disposition among the HTTP headers) and from the payload
+/// part of a signed one.
+#[test]
+fn our_file_names_are_read_by_python_email() {
+    use as2_proto::cms::signed::{SignOptions, Signer};
+    use as2_proto::message::headers::{As2Id, head_bytes};
+    use as2_proto::message::outbound::{self, OutboundMessage};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = common::Pki::new();
+    let sender = pki.party("sender", 2048);
+    let mut paths = Vec::new();
+    for (i, name) in FILE_NAMES.iter().enumerate() {
+        for signed in [false, true] {
+            let mut msg = OutboundMessage::new(
+                As2Id::new("sender").expect("id"),
+                As2Id::new("receiver").expect("id"),
+                b"ISA*00*~",
+            );
+            msg.content_type = "application/edi-x12".into();
+            msg.file_name = Some((*name).to_owned());
+            if signed {
+                msg.signing = Some((
+                    Signer::new(&sender.cert, &sender.key),
+                    SignOptions::default(),
+                ));
+            }
+            let built =
+                outbound::build(&msg, common::now(), &mut common::rng(i as u64)).expect("build");
+            let mut entity = head_bytes(
+                built
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            );
+            entity.extend_from_slice(&built.body);
+            let path = dir.path().join(format!("{i}-{signed}.eml"));
+            std::fs::write(&path, entity).expect("write");
+            paths.push(path.display().to_string());
+        }
+    }
+    let mut argv = vec!["-c", PYTHON_FILE_NAMES];
+    argv.extend(paths.iter().map(String::as_str));
+    let out = common::python3(dir.path(), &argv);
+    let read: Vec<Vec<Vec<Option<String>>>> = serde_json::from_slice(&out).expect("json");
+    for (i, name) in FILE_NAMES.iter().enumerate() {
+        for (k, signed) in [false, true].into_iter().enumerate() {
+            let per_policy = &read[2 * i + k];
+            for (policy, names) in ["compat32", "default"].iter().zip(per_policy) {
+                // Unsigned: the entity itself; signed: its first part (the payload), not
+                // the signature part (smime.p7s).
+                let expected: Vec<Option<String>> = if signed {
+                    vec![None, Some((*name).to_owned()), Some("smime.p7s".into())]
+                } else {
+                    vec![Some((*name).to_owned())]
+                };
+                assert_eq!(names, &expected, "{policy}, signed {signed}");
+            }
+        }
+    }
+}
+
+/// What Python's `email` writes for non-ASCII names (RFC 2231, with continuations for a
+/// long name) is read by `mime::file_name`.
+#[test]
+fn python_email_file_names_are_read_by_us() {
+    use as2_proto::mime::{self, MimeLimits};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names_path = dir.path().join("names.json");
+    std::fs::write(&names_path, serde_json::to_vec(&FILE_NAMES).expect("json")).expect("write");
+    let names_arg = names_path.display().to_string();
+    let out_arg = dir.path().display().to_string();
+    common::python3(dir.path(), &["-c", PYTHON_WRITER, &names_arg, &out_arg]);
+    let mut continuations = 0;
+    for (i, name) in FILE_NAMES.iter().enumerate() {
+        for style in ["default", "compat32"] {
+            let raw = std::fs::read(dir.path().join(format!("{style}-{i}.eml"))).expect("read");
+            let part = mime::parse_part(&raw, &MimeLimits::default()).expect("parse");
+            let disposition = part
+                .header("Content-Disposition")
+                .map(|h| h.unfolded_value());
+            if disposition
+                .as_deref()
+                .is_some_and(|d| d.windows(11).any(|w| w == b"filename*1*"))
+            {
+                continuations += 1;
+            }
+            assert_eq!(
+                mime::file_name(disposition.as_deref(), part.content_type()).as_deref(),
+                Some(*name),
+                "{style}-{i}: {}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+    }
+    // The long name really came as continuations.
+    assert!(continuations >= 1);
+}

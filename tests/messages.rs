@@ -259,3 +259,179 @@ fn legacy_algorithms_can_be_refused() {
         }
     }
 }
+
+/// Receives `entity` (MIME headers and body) encrypted for us, as a product would send it.
+fn receive_entity(entity: &[u8], seed: u64) -> as2_proto::message::inbound::Received {
+    let pki = common::Pki::new();
+    let us = pki.party("us", 2048);
+    let mut rng = common::rng(seed);
+    let envelope = enveloped::encrypt(entity, &[&us.cert], &Default::default(), &mut rng).unwrap();
+    let h = headers("application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m");
+    let limits = Limits::default();
+    let incoming = inbound::handle(&h, &envelope, &limits).unwrap();
+    let keys = [(us.cert.clone(), us.key.clone())];
+    let policy = InboundPolicy::new(&keys, &[], &limits);
+    incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+        .unwrap()
+}
+
+#[test]
+fn rfc2231_file_names_from_partners() {
+    // RFC 2231 §4.1's example, as a file name, the parameters folded over lines.
+    let received = receive_entity(
+        b"Content-Type: application/octet-stream\r\n\
+          Content-Disposition: attachment;\r\n \
+          filename*0*=us-ascii'en'This%20is%20even%20more%20;\r\n \
+          filename*1*=%2A%2A%2Afun%2A%2A%2A%20;\r\n \
+          filename*2=\"isn't it!\"\r\n\r\nUNB+UNOC:3'",
+        11,
+    );
+    assert_eq!(received.payload, b"UNB+UNOC:3'");
+    assert_eq!(
+        received.file_name.as_deref(),
+        Some("This is even more ***fun*** isn't it!")
+    );
+
+    // UTF-8 split inside a character, and ISO-8859-1.
+    let received = receive_entity(
+        b"Content-Type: application/edi-x12\r\n\
+          Content-Disposition: attachment; filename*0*=UTF-8''%E6%B3; filename*1*=%A8%E6%96%87.edi\r\n\r\nISA~",
+        12,
+    );
+    assert_eq!(received.file_name.as_deref(), Some("注文.edi"));
+    let received = receive_entity(
+        b"Content-Type: application/edi-x12\r\n\
+          Content-Disposition: attachment; filename*=ISO-8859-1'de'Gr%F6%DFe.edi\r\n\r\nISA~",
+        13,
+    );
+    assert_eq!(received.file_name.as_deref(), Some("Größe.edi"));
+
+    // No Content-Disposition: Content-Type's name, RFC 2231 capable too.
+    let received = receive_entity(
+        b"Content-Type: application/edi-x12; name*=UTF-8''Bestellung-Gr%C3%B6%C3%9Fe-%C3%A9.edi\r\n\r\nISA~",
+        14,
+    );
+    assert_eq!(
+        received.file_name.as_deref(),
+        Some("Bestellung-Größe-é.edi")
+    );
+}
+
+#[test]
+fn hostile_rfc2231_file_name_is_neutralised_where_it_becomes_a_path() {
+    use as2_proto::record::{self, StatusCode};
+    let received = receive_entity(
+        b"Content-Type: application/edi-x12\r\n\
+          Content-Disposition: attachment; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd\r\n\r\nISA~",
+        15,
+    );
+    // The decoded name is the sender's text ...
+    assert_eq!(received.file_name.as_deref(), Some("../../etc/passwd"));
+    // ... and the stored file is one safe component.
+    let paths = record::inbound_paths(
+        received.file_name.as_deref(),
+        "<m-1@partner>",
+        StatusCode::Completed,
+    );
+    assert_eq!(paths.payload.file_name(), "passwd.m-1@partner");
+    assert_eq!(paths.payload.to_string(), "processed/passwd.m-1@partner");
+
+    for (encoded, stored) in [
+        ("%2E%2E", "m-1@partner"),
+        ("a%00b%0D%0A.edi", "a_b__.m-1@partner.edi"),
+        ("..%5C..%5Cwin.ini", "win.m-1@partner.ini"),
+    ] {
+        let entity = format!(
+            "Content-Type: application/edi-x12\r\nContent-Disposition: attachment; filename*=UTF-8''{encoded}\r\n\r\nISA~"
+        );
+        let received = receive_entity(entity.as_bytes(), 16);
+        let paths = record::inbound_paths(
+            received.file_name.as_deref(),
+            "<m-1@partner>",
+            StatusCode::Completed,
+        );
+        assert_eq!(paths.payload.file_name(), stored, "{encoded}");
+    }
+}
+
+#[test]
+fn outbound_advertises_only_implemented_features() {
+    use as2_proto::message::headers::{As2Id, EdiintFeatures, Feature, SUPPORTED_FEATURES};
+    use as2_proto::message::outbound::{self, OutboundMessage};
+    let msg = OutboundMessage::new(
+        As2Id::new("us").unwrap(),
+        As2Id::new("partner").unwrap(),
+        b"UNB+UNOC:3'",
+    );
+    assert_eq!(msg.features, SUPPORTED_FEATURES);
+    let built = outbound::build(&msg, common::now(), &mut common::rng(20)).unwrap();
+    let advertised: Vec<&str> = built
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("EDIINT-Features"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    // Multipart payloads are refused and CEM is not implemented: never claimed.
+    for value in &advertised {
+        let features = EdiintFeatures::parse(value.as_bytes());
+        assert!(!features.contains(&Feature::Cem), "{value}");
+        assert!(!features.contains(&Feature::MultipleAttachments), "{value}");
+    }
+    // Nothing is implemented completely yet, so no header at all (RFC 6017 lists one or
+    // more features).
+    assert!(advertised.is_empty(), "{advertised:?}");
+
+    // An application that resends unanswered messages may add AS2-Reliability; the
+    // receiver sees it on Incoming.
+    let mut msg = msg;
+    msg.features = vec![Feature::As2Reliability];
+    let built = outbound::build(&msg, common::now(), &mut common::rng(21)).unwrap();
+    let h: HttpHeaders = built
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(h.get_str("EDIINT-Features"), Some("AS2-Reliability"));
+    let incoming = inbound::handle(&h, &built.body, &Limits::default()).unwrap();
+    assert_eq!(incoming.features.0, [Feature::As2Reliability]);
+}
+
+#[test]
+fn incoming_exposes_the_partners_features() {
+    use as2_proto::message::headers::Feature;
+    let limits = Limits::default();
+    // What Mendelson sends.
+    let mut h = headers("application/octet-stream");
+    h.push("EDIINT-Features", b"multiple-attachments, CEM".to_vec());
+    let incoming = inbound::handle(&h, b"data", &limits).unwrap();
+    assert_eq!(
+        incoming.features.0,
+        [Feature::MultipleAttachments, Feature::Cem]
+    );
+    assert!(incoming.features.has("cem"));
+    // Others, with a token we do not know: kept as sent.
+    let mut h = headers("application/octet-stream");
+    h.push(
+        "ediint-features",
+        b"CEM,multiple-attachments,AS2-Reliability, AS2-Restart".to_vec(),
+    );
+    let incoming = inbound::handle(&h, b"data", &limits).unwrap();
+    assert_eq!(
+        incoming.features.0,
+        [
+            Feature::Cem,
+            Feature::MultipleAttachments,
+            Feature::As2Reliability,
+            Feature::Other("AS2-Restart".into()),
+        ]
+    );
+    assert_eq!(
+        incoming.features.to_header().as_deref(),
+        Some("CEM, multiple-attachments, AS2-Reliability, AS2-Restart")
+    );
+    // No header: an empty list.
+    let h = headers("application/octet-stream");
+    let incoming = inbound::handle(&h, b"x", &limits).unwrap();
+    assert!(incoming.features.0.is_empty());
+}

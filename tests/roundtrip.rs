@@ -95,7 +95,9 @@ fn exchange(
     assert_eq!(incoming.message_id.as_ref(), Some(&built.message_id));
     let decryption = [(p.receiver.cert.clone(), p.receiver.key.clone())];
     let partner = [p.sender.cert.clone()];
-    let policy = InboundPolicy::new(&decryption, &partner, &limits);
+    // The agreement for a partner that signs (or not): a signature required when it does.
+    let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
+    policy.require_signature = built.signed;
     let received = incoming
         .accept(&policy, &mut NoDuplicateCheck, &mut rng)
         .unwrap_or_else(|r| panic!("{sign:?} {cipher:?} {compression:?}: {}", r.error));
@@ -300,4 +302,89 @@ fn negative_cases_map_to_codes() {
         ok.disposition(),
         "automatic-action/MDN-sent-automatically; processed"
     );
+}
+
+/// Non-ASCII file names go out as RFC 2231 parameters (plain ASCII on the wire, also when
+/// Content-Disposition travels as an HTTP header) and come back unchanged, under every
+/// layering; a hostile name comes back as sent and is neutralised where it is stored.
+#[test]
+fn file_names_round_trip() {
+    use as2_proto::record::{self, StatusCode};
+    let p = parties();
+    let names = [
+        "Bestellung-Größe-é.edi",
+        "注文.edi",
+        "order \"42\" \\ x.edi",
+        "../../etc/passwd",
+        "tab\there.edi",
+    ];
+    let layers = [
+        (None, None, Compression::None),
+        (Some(DigestAlgorithm::Sha256), None, Compression::None),
+        (
+            Some(DigestAlgorithm::Sha256),
+            Some(ContentEncryption::Aes256Cbc),
+            Compression::BeforeSigning,
+        ),
+        (None, Some(ContentEncryption::Aes128Cbc), Compression::None),
+    ];
+    let limits = Limits::default();
+    let decryption = [(p.receiver.cert.clone(), p.receiver.key.clone())];
+    let partner = [p.sender.cert.clone()];
+    let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
+    for (i, name) in names.iter().enumerate() {
+        for (j, (sign, cipher, compression)) in layers.iter().enumerate() {
+            let mut msg = OutboundMessage::new(
+                As2Id::new("sender").unwrap(),
+                As2Id::new("receiver").unwrap(),
+                b"ISA*00*~",
+            );
+            msg.file_name = Some((*name).to_owned());
+            msg.compression = *compression;
+            msg.mdn = MdnRequest::Sync;
+            if let Some(d) = sign {
+                let mut o = SignOptions::default();
+                o.digest = *d;
+                msg.signing = Some((Signer::new(&p.sender.cert, &p.sender.key), o));
+            }
+            if let Some(c) = cipher {
+                msg.encryption.0 = vec![&p.receiver.cert];
+                msg.encryption.1.cipher = *c;
+            }
+            let mut rng = common::rng((i * 10 + j) as u64);
+            let built = outbound::build(&msg, common::now(), &mut rng).unwrap();
+            // Every header we send is printable ASCII.
+            for (n, v) in &built.headers {
+                assert!(v.bytes().all(|b| (0x20..0x7f).contains(&b)), "{n}: {v}");
+            }
+            if sign.is_none() && cipher.is_none() {
+                let cd = &built
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == "Content-Disposition")
+                    .unwrap()
+                    .1;
+                let ascii = name.bytes().all(|b| (0x20..0x7f).contains(&b));
+                assert_eq!(cd.contains("filename*=UTF-8''"), !ascii, "{cd}");
+            }
+            let headers = to_http(&built);
+            let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
+            policy.require_signature = built.signed;
+            let received = incoming
+                .accept(&policy, &mut NoDuplicateCheck, &mut rng)
+                .unwrap_or_else(|r| panic!("{name} {j}: {}", r.error));
+            assert_eq!(received.file_name.as_deref(), Some(*name), "layers {j}");
+            assert_eq!(received.mic, built.mic, "{name} {j}");
+            let stored = record::inbound_paths(
+                received.file_name.as_deref(),
+                built.message_id.as_str(),
+                StatusCode::Completed,
+            );
+            let file = stored.payload.file_name();
+            assert!(
+                !file.contains(['/', '\\', '\t']) && !file.starts_with('.'),
+                "{name} -> {file}"
+            );
+        }
+    }
 }

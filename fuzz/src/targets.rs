@@ -429,6 +429,8 @@ pub fn inbound_built(data: &[u8]) {
                     .file_name
                     .as_deref()
                     .map(|n| n.replace(['\r', '\n', '\0'], ""))
+                    // An empty name is no name.
+                    .filter(|n| !n.is_empty())
                     .as_deref()
             );
             assert_eq!(received.signature.is_some(), built.signed);

@@ -370,26 +370,125 @@ impl DispositionOptions {
     }
 }
 
-/// EDIINT-Features tokens (RFC 6017). Unknown tokens are kept and never an error.
+/// One EDIINT-Features token (RFC 6017 §2): a feature the *sending* application says it
+/// supports. The set is open: tokens we do not know are kept as [`Feature::Other`], spelled
+/// exactly as received.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feature {
+    /// `multiple-attachments`: several payloads in one message as `multipart/related`
+    /// (draft-meadors-multiple-attachments-ediint).
+    MultipleAttachments,
+    /// `CEM`: Certificate Exchange Messaging (draft-meadors-certificate-exchange).
+    Cem,
+    /// `AS2-Reliability`: the sender resends a message whose receipt did not arrive, with
+    /// the same Message-ID, and the receiver detects such duplicates and answers them
+    /// without delivering the payload again (draft-duker-as2-reliability).
+    As2Reliability,
+    /// Any other token, as sent.
+    Other(String),
+}
+
+impl Feature {
+    /// The feature a token names: the known ones case-insensitively, anything else kept
+    /// as given (trimmed).
+    pub fn parse(token: &str) -> Self {
+        let token = token.trim();
+        [
+            Feature::MultipleAttachments,
+            Feature::Cem,
+            Feature::As2Reliability,
+        ]
+        .into_iter()
+        .find(|known| known.as_str().eq_ignore_ascii_case(token))
+        .unwrap_or_else(|| Feature::Other(token.to_owned()))
+    }
+
+    /// The token: RFC 6017's spelling for the known features, the received text for
+    /// others.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Feature::MultipleAttachments => "multiple-attachments",
+            Feature::Cem => "CEM",
+            Feature::As2Reliability => "AS2-Reliability",
+            Feature::Other(token) => token,
+        }
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What this crate implements of the EDIINT-Features list, and so what every outbound
+/// message advertises by default (see [`OutboundMessage::features`]). Add a feature here
+/// when it lands, never before: a partner that believes the header sends what it names
+/// (Mendelson sends multipart payloads to a partner advertising `multiple-attachments`).
+///
+/// Today the list is empty, and the header is then not sent (RFC 6017 lists at least one
+/// feature per header):
+///
+/// - `multiple-attachments`: a multipart payload is refused (`UnsupportedFormat`).
+/// - `CEM`: certificate exchange messages are neither sent nor understood.
+/// - `AS2-Reliability`: the receiving half is here (a [`DuplicateCheck`] hook; a duplicate
+///   is not delivered again and is answered `processed/Warning: duplicate-document`), but
+///   the sending half, resending with the same Message-ID when no receipt arrives, is the
+///   application's retry loop, which a no-I/O library cannot promise. An application that
+///   does both may add [`Feature::As2Reliability`] to [`OutboundMessage::features`].
+///
+/// [`OutboundMessage::features`]: super::outbound::OutboundMessage::features
+/// [`DuplicateCheck`]: super::inbound::DuplicateCheck
+pub const SUPPORTED_FEATURES: &[Feature] = &[];
+
+/// An EDIINT-Features header value (RFC 6017): a comma-separated token list. Unknown
+/// tokens are kept and never an error; [`EdiintFeatures::to_header`] writes them back as
+/// received.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EdiintFeatures(pub Vec<String>);
+pub struct EdiintFeatures(pub Vec<Feature>);
 
 impl EdiintFeatures {
-    /// Parses a comma-separated token list.
+    /// Parses a comma-separated token list (empty tokens are skipped).
     pub fn parse(value: &[u8]) -> Self {
         EdiintFeatures(
             String::from_utf8_lossy(value)
                 .split(',')
-                .map(|t| t.trim().to_owned())
+                .map(str::trim)
                 .filter(|t| !t.is_empty())
+                .map(Feature::parse)
                 .collect(),
         )
     }
 
     /// Whether `feature` (e.g. `multiple-attachments`) is listed, case-insensitively.
     pub fn has(&self, feature: &str) -> bool {
-        self.0.iter().any(|t| t.eq_ignore_ascii_case(feature))
+        self.0
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(feature))
     }
+
+    /// Whether `feature` is listed.
+    pub fn contains(&self, feature: &Feature) -> bool {
+        self.has(feature.as_str())
+    }
+
+    /// The header value, `a, b, c`; `None` for an empty list (send no header then).
+    pub fn to_header(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let tokens: Vec<&str> = self.0.iter().map(Feature::as_str).collect();
+        Some(sanitize(&tokens.join(", ")))
+    }
+}
+
+/// Drops CR, LF and NUL (a caller-made [`Feature::Other`] must not inject headers).
+fn sanitize(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -456,6 +555,42 @@ mod tests {
         assert!(f.has("cem"));
         assert!(f.has("future-thing"));
         assert!(!f.has("AS2-Reliability"));
+        assert!(f.contains(&Feature::Cem));
+        assert!(!f.contains(&Feature::As2Reliability));
+    }
+
+    #[test]
+    fn ediint_features_typed_and_open() {
+        let f = EdiintFeatures::parse(
+            b" Multiple-Attachments ,,cem, X-Future.Thing/2 ,AS2-RELIABILITY,",
+        );
+        assert_eq!(
+            f.0,
+            [
+                Feature::MultipleAttachments,
+                Feature::Cem,
+                Feature::Other("X-Future.Thing/2".into()),
+                Feature::As2Reliability,
+            ]
+        );
+        // Known tokens in RFC 6017's spelling, unknown ones exactly as received.
+        let header = f.to_header().unwrap();
+        assert_eq!(
+            header,
+            "multiple-attachments, CEM, X-Future.Thing/2, AS2-Reliability"
+        );
+        assert_eq!(EdiintFeatures::parse(header.as_bytes()), f);
+        assert_eq!(EdiintFeatures::parse(b" , ").to_header(), None);
+        let injected = EdiintFeatures(vec![Feature::Other("a\r\nX-Evil: 1\0".into())]);
+        assert_eq!(injected.to_header().unwrap(), "aX-Evil: 1");
+    }
+
+    #[test]
+    fn nothing_unimplemented_is_advertised() {
+        // Neither multipart payloads nor certificate exchange messages are implemented.
+        let supported = EdiintFeatures(SUPPORTED_FEATURES.to_vec());
+        assert!(!supported.contains(&Feature::MultipleAttachments));
+        assert!(!supported.contains(&Feature::Cem));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::ops::Range;
 
 use rand_core::CryptoRng;
 
-use super::headers::{As2Id, DispositionOptions, HttpHeaders, MessageId, check_as2_version};
+use super::headers::{
+    As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
+};
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use crate::cms::compressed::CompressedData;
@@ -22,7 +24,7 @@ use crate::cms::{self, ContentType};
 use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::mic::{Mic, UnsignedPayload};
-use crate::mime::{self, ContentDisposition, MimeLimits, Part};
+use crate::mime::{self, MimeLimits, Part};
 
 /// Whether a request carries a message or a receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +78,9 @@ pub struct Incoming<'a> {
     pub receipt: Option<ReceiptRequest>,
     /// The top-level Content-Type value.
     pub content_type: String,
+    /// The features the partner advertises in EDIINT-Features (RFC 6017), unknown tokens
+    /// kept as sent; empty when the header is absent.
+    pub features: EdiintFeatures,
     headers: &'a HttpHeaders,
     body: &'a [u8],
 }
@@ -134,6 +139,10 @@ pub fn handle<'a>(
         subject: headers.get_str("Subject").map(str::to_owned),
         receipt,
         content_type,
+        features: headers
+            .get("EDIINT-Features")
+            .map(EdiintFeatures::parse)
+            .unwrap_or_default(),
         headers,
         body,
     })
@@ -290,7 +299,9 @@ pub struct Received {
     pub payload: Vec<u8>,
     /// The payload's Content-Type (`application/octet-stream` for a bare payload).
     pub content_type: String,
-    /// The original file name from Content-Disposition, if any.
+    /// The original file name, if any ([`mime::file_name`]: Content-Disposition `filename`,
+    /// else Content-Type `name`, RFC 2231 decoded). The sender's text: store it only
+    /// through [`crate::record::inbound_paths`].
     pub file_name: Option<String>,
     /// Layers in the order found, outermost first.
     pub layers: Vec<Layer>,
@@ -667,12 +678,7 @@ impl<'a> Incoming<'a> {
                     .header("Content-Disposition")
                     .map(|h| h.unfolded_value()),
             };
-            let file_name = disposition
-                .and_then(|v| ContentDisposition::parse(&v).ok())
-                .and_then(|d| {
-                    d.filename()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                });
+            let file_name = mime::file_name(disposition.as_deref(), ct);
             let mime_type = ct.mime_type();
             let payload = match part.decoded_body()? {
                 Cow::Owned(decoded) => decoded,

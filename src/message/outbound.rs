@@ -11,7 +11,9 @@ use std::time::SystemTime;
 
 use rand_core::CryptoRng;
 
-use super::headers::{AS2_VERSION, As2Id, DispositionOptions, MessageId};
+use super::headers::{
+    AS2_VERSION, As2Id, DispositionOptions, EdiintFeatures, Feature, MessageId, SUPPORTED_FEATURES,
+};
 use crate::cert::Certificate;
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::compressed::{self, CompressOptions};
@@ -59,7 +61,9 @@ pub struct OutboundMessage<'a> {
     pub payload: &'a [u8],
     /// Its MIME type (default `application/octet-stream`).
     pub content_type: String,
-    /// The original file name, sent in Content-Disposition.
+    /// The original file name, sent in Content-Disposition: as `filename="..."` when it is
+    /// printable ASCII, else as an RFC 2231 `filename*=UTF-8''...` parameter (see
+    /// [`mime::file_name_param`]).
     pub file_name: Option<String>,
     /// The Subject header.
     pub subject: Option<String>,
@@ -85,6 +89,12 @@ pub struct OutboundMessage<'a> {
     pub message_id: Option<MessageId>,
     /// Spelling of algorithm names in `micalg` parameters.
     pub mic_style: MicNameStyle,
+    /// The EDIINT-Features to advertise (RFC 6017), by default what the crate implements
+    /// ([`SUPPORTED_FEATURES`]); no header is sent when the list is empty. Add a feature
+    /// only if the application implements the rest of it (e.g.
+    /// [`Feature::As2Reliability`] when it resends unanswered messages with the same
+    /// Message-ID).
+    pub features: Vec<Feature>,
 }
 
 impl<'a> OutboundMessage<'a> {
@@ -108,6 +118,7 @@ impl<'a> OutboundMessage<'a> {
             message_id_domain,
             message_id: None,
             mic_style: MicNameStyle::Dashed,
+            features: SUPPORTED_FEATURES.to_vec(),
         }
     }
 }
@@ -194,25 +205,6 @@ fn smime_entity<'a>(smime_type: &str, file: &str, body: Vec<u8>) -> Entity<'a> {
         ],
         body: vec![Cow::Owned(body)],
     }
-}
-
-/// Quotes a MIME parameter value.
-pub(crate) fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len().saturating_add(2));
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            // Never valid in a header value (HTTP or MIME).
-            '\r' | '\n' | '\0' => {}
-            _ => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A multipart boundary from the caller's random source.
@@ -341,9 +333,17 @@ pub fn build<R: CryptoRng + ?Sized>(
         ("Content-Transfer-Encoding".to_owned(), "binary".to_owned()),
     ];
     if let Some(name) = &message.file_name {
+        // What the receiver reads back (this crate's included).
+        const _: () = assert!(mime::MAX_PARAM_VALUE_LEN == 1024, "fix the reason below");
+        if name.len() > mime::MAX_PARAM_VALUE_LEN {
+            return Err(Error::InvalidHeader {
+                header: "Content-Disposition",
+                reason: "the file name is longer than 1024 bytes",
+            });
+        }
         payload_headers.push((
             "Content-Disposition".into(),
-            format!("attachment; filename={}", quote(name)),
+            format!("attachment; {}", mime::file_name_param("filename", name)),
         ));
     }
     let mut entity = Entity {
@@ -423,18 +423,17 @@ pub fn build<R: CryptoRng + ?Sized>(
         Some(id) => id.clone(),
         None => MessageId::generate(rng, &message.message_id_domain),
     };
-    let mut headers = vec![
-        ("AS2-Version".to_owned(), AS2_VERSION.to_owned()),
-        (
-            "EDIINT-Features".to_owned(),
-            "CEM, multiple-attachments".to_owned(),
-        ),
+    let mut headers = vec![("AS2-Version".to_owned(), AS2_VERSION.to_owned())];
+    if let Some(features) = EdiintFeatures(message.features.clone()).to_header() {
+        headers.push(("EDIINT-Features".to_owned(), features));
+    }
+    headers.extend([
         ("AS2-From".to_owned(), message.from.to_header()),
         ("AS2-To".to_owned(), message.to.to_header()),
         ("Message-ID".to_owned(), message_id.as_str().to_owned()),
         ("Date".to_owned(), http_date(now)),
         ("MIME-Version".to_owned(), "1.0".to_owned()),
-    ];
+    ]);
     if let Some(subject) = &message.subject {
         headers.push(("Subject".into(), sanitize_header_value(subject)));
     }
@@ -540,11 +539,30 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_file_name_the_receiver_would_not_read() {
+        let from = As2Id::new("A").unwrap();
+        let mut rng =
+            <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(7);
+        let mut message = OutboundMessage::new(from.clone(), from, b"x");
+        message.file_name = Some("é".repeat(mime::MAX_PARAM_VALUE_LEN / 2));
+        assert!(build(&message, unix_time(0), &mut rng).is_ok());
+        message.file_name = Some("é".repeat(mime::MAX_PARAM_VALUE_LEN / 2 + 1));
+        assert_eq!(
+            build(&message, unix_time(0), &mut rng).unwrap_err(),
+            Error::InvalidHeader {
+                header: "Content-Disposition",
+                reason: "the file name is longer than 1024 bytes",
+            }
+        );
+    }
+
+    #[test]
     fn quoting() {
-        assert_eq!(quote(r#"a "b".edi"#), r#""a \"b\".edi""#);
-        assert_eq!(quote("x\r\ny"), "\"xy\"");
+        let quote = |v| mime::file_name_param("filename", v);
+        assert_eq!(quote(r#"a "b".edi"#), r#"filename="a \"b\".edi""#);
+        assert_eq!(quote("x\r\ny"), "filename=\"xy\"");
         // Found by the inbound_built fuzz target: a NUL went out in an HTTP header.
-        assert_eq!(quote("x\0y"), "\"xy\"");
+        assert_eq!(quote("x\0y"), "filename=\"xy\"");
         assert_eq!(sanitize_header_value("a\0b\r\nc"), "abc");
     }
 
