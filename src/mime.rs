@@ -38,6 +38,36 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
+/// The longest boundary accepted or written: RFC 2046 §5.1.1 allows 1 to 70
+/// characters. A longer one is [`MimeError::InvalidBoundary`]; it would serve only to
+/// make every delimiter comparison more expensive.
+pub const MAX_BOUNDARY_LEN: usize = 70;
+
+/// Counts the bytes that substring searches and delimiter checks examine, in unit
+/// tests only, so that tests can show parsing does work linear in its input (a
+/// pre-authentication CPU attack needs more than that). A no-op otherwise.
+pub(crate) mod work {
+    #[cfg(test)]
+    thread_local! {
+        static EXAMINED: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    }
+
+    /// Records that `n` bytes were examined.
+    #[inline(always)]
+    pub(crate) fn examined(n: usize) {
+        #[cfg(test)]
+        EXAMINED.with(|c| c.set(c.get().saturating_add(n)));
+        #[cfg(not(test))]
+        let _ = n;
+    }
+
+    /// The count so far on this thread, reset to zero.
+    #[cfg(test)]
+    pub(crate) fn take() -> usize {
+        EXAMINED.with(|c| c.replace(0))
+    }
+}
+
 /// Hard ceiling applied to [`MimeLimits::max_depth`]: larger values are
 /// clamped to this, so that recursion can never exhaust the stack.
 pub const MAX_DEPTH_CEILING: usize = 64;
@@ -1493,6 +1523,7 @@ fn delimiter_at(region: &[u8], p: usize, min_start: usize, boundary: &[u8]) -> O
     while region.get(q).copied().is_some_and(is_wsp) {
         q += 1;
     }
+    work::examined(q - p);
     let next = match region.get(q) {
         None => region.len(),
         Some(b'\n') => q + 1,
@@ -1520,6 +1551,7 @@ fn delimiter_at(region: &[u8], p: usize, min_start: usize, boundary: &[u8]) -> O
 fn find_delimiter(root: &[u8], from: usize, end: usize, boundary: &[u8]) -> Option<Delimiter> {
     let region = root.get(..end)?;
     let haystack = region.get(from..)?;
+    work::examined(haystack.len());
     let mut marker = Vec::with_capacity(boundary.len().saturating_add(2));
     marker.extend_from_slice(b"--");
     marker.extend_from_slice(boundary);
@@ -1535,6 +1567,11 @@ fn find_delimiter(root: &[u8], from: usize, end: usize, boundary: &[u8]) -> Opti
 fn validate_boundary(boundary: &[u8]) -> Result<(), MimeError> {
     if boundary.is_empty() {
         return Err(MimeError::InvalidBoundary { reason: "empty" });
+    }
+    if boundary.len() > MAX_BOUNDARY_LEN {
+        return Err(MimeError::InvalidBoundary {
+            reason: "longer than 70 characters (RFC 2046)",
+        });
     }
     if boundary.iter().any(|&b| b == b'\r' || b == b'\n') {
         return Err(MimeError::InvalidBoundary {
@@ -2028,7 +2065,7 @@ fn contains_delimiter_line(part: &[u8], boundary: &[u8]) -> bool {
 /// ([`MimeError::BoundaryInPart`]).
 pub fn write_multipart(boundary: &str, parts: &[&[u8]]) -> Result<Vec<u8>, MimeError> {
     let b = boundary.as_bytes();
-    if b.is_empty() || b.len() > 70 {
+    if b.is_empty() || b.len() > MAX_BOUNDARY_LEN {
         return Err(MimeError::InvalidBoundary {
             reason: "length must be 1 to 70",
         });

@@ -163,7 +163,7 @@ fn signed_report(ct: &mime::ContentType, body: &[u8]) -> bool {
     if !ct.is("multipart/signed") {
         return false;
     }
-    let Some(boundary) = ct.boundary() else {
+    let Some(boundary) = ct.boundary().filter(|b| b.len() <= mime::MAX_BOUNDARY_LEN) else {
         return false;
     };
     // Look only at the first part's headers; the full parse happens on accept.
@@ -182,7 +182,10 @@ fn signed_report(ct: &mime::ContentType, body: &[u8]) -> bool {
         .is_some_and(|h| h.contains("multipart/report"))
 }
 
+/// The first `needle` in `haystack`: linear time (Two-Way), whatever the input, unlike
+/// a naive window search (quadratic for a long boundary over a body of dashes).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    mime::work::examined(haystack.len());
     memchr::memmem::find(haystack, needle)
 }
 
