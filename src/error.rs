@@ -316,6 +316,11 @@ pub enum Error {
     },
     /// A partner, profile, certificate, agreement, connector or transport problem.
     Partner(crate::partner::PartnerError),
+    /// A certificate's keyUsage or extendedKeyUsage extension does not allow the use
+    /// ([`Certificate::check_usage`](crate::Certificate::check_usage)):
+    /// `VERIFICATION_FAILED` (`authentication-failed`) for a signer, `ENCRYPTION_FAILED`
+    /// for a recipient.
+    CertificateUsage(Box<crate::cert::UsageError>),
 }
 
 impl Error {
@@ -355,6 +360,10 @@ impl Error {
             Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
             Error::Partner(e) => e.code(),
+            Error::CertificateUsage(e) => match e.key_use {
+                crate::cert::KeyUse::Signing => ErrorCode::VerificationFailed,
+                _ => ErrorCode::EncryptionFailed,
+            },
         }
     }
 
@@ -400,6 +409,9 @@ impl Error {
                 ..
             } => f("unsupported format"),
             Error::Partner(p) => p.disposition(),
+            Error::CertificateUsage(u) if u.key_use == crate::cert::KeyUse::Signing => {
+                e("authentication-failed")
+            }
             _ => e("unexpected-processing-error"),
         }
     }
@@ -442,6 +454,7 @@ impl fmt::Display for Error {
                 write!(f, "invalid {header} header: {reason}")
             }
             Error::Partner(e) => e.fmt(f),
+            Error::CertificateUsage(e) => e.fmt(f),
         }
     }
 }

@@ -504,6 +504,7 @@ impl<'a> SignerInfo<'a> {
                     .map(|c| (c, SignerSource::Embedded))
             })
             .ok_or(VerificationError::SignerNotFound)?;
+        signer.check_usage(crate::cert::KeyUse::Signing)?;
         let public_key = signer.rsa_public_key()?;
 
         let content_digest = digest.digest(content);
