@@ -30,19 +30,44 @@ fn party(pki: &Pki, name: &str, ext: &str) -> (Certificate, PrivateKey) {
         format!("{name}.crt"),
         format!("{name}.ext"),
     );
-    std::fs::write(d.join(&extfile), format!("subjectKeyIdentifier=hash\n{ext}\n")).unwrap();
+    std::fs::write(
+        d.join(&extfile),
+        format!("subjectKeyIdentifier=hash\n{ext}\n"),
+    )
+    .unwrap();
     openssl(
         d,
         &[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
             &format!("/CN={name}"),
         ],
     );
     openssl(
         d,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", &crt, "-days", "30", "-extfile", &extfile,
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "30",
+            "-extfile",
+            &extfile,
         ],
     );
     (
@@ -81,7 +106,12 @@ fn encrypt_to(cert: &Certificate) -> Result<Vec<u8>, Error> {
 fn key_usage_and_extended_key_usage_decide_each_use() {
     let pki = Pki::new();
     // (name, extensions, may sign, may be encrypted to, refusing extension)
-    let cases: &[(&str, &str, Result<(), UsageExtension>, Result<(), UsageExtension>)] = &[
+    let cases: &[(
+        &str,
+        &str,
+        Result<(), UsageExtension>,
+        Result<(), UsageExtension>,
+    )] = &[
         ("none", "", Ok(()), Ok(())),
         (
             "as2-signing",
@@ -136,7 +166,10 @@ fn key_usage_and_extended_key_usage_decide_each_use() {
                 e.disposition().to_string(),
                 "processed/Error: authentication-failed"
             );
-            assert!(e.to_string().contains(&format!("its {ext} extension")), "{e}");
+            assert!(
+                e.to_string().contains(&format!("its {ext} extension")),
+                "{e}"
+            );
             ext
         });
         assert_eq!(got_signing, *signing, "{name}: signing");
@@ -162,7 +195,11 @@ fn the_rule_agrees_with_openssl_smime_purposes() {
     let d = pki.path();
     std::fs::write(d.join("data.txt"), b"ISA*00*usage~").unwrap();
     for (name, ext, ours_ok) in [
-        ("ok-sign", "keyUsage=digitalSignature\nextendedKeyUsage=emailProtection", true),
+        (
+            "ok-sign",
+            "keyUsage=digitalSignature\nextendedKeyUsage=emailProtection",
+            true,
+        ),
         ("no-ds", "keyUsage=keyEncipherment", false),
         ("tls-only", "extendedKeyUsage=serverAuth", false),
     ] {
@@ -180,8 +217,19 @@ fn the_rule_agrees_with_openssl_smime_purposes() {
         let (openssl_ok, _, _) = openssl_try(
             d,
             &[
-                "cms", "-verify", "-binary", "-in", &sig, "-inform", "DER", "-content",
-                "data.txt", "-CAfile", "ca.crt", "-out", "/dev/null",
+                "cms",
+                "-verify",
+                "-binary",
+                "-in",
+                &sig,
+                "-inform",
+                "DER",
+                "-content",
+                "data.txt",
+                "-CAfile",
+                "ca.crt",
+                "-out",
+                "/dev/null",
             ],
         );
         let der = std::fs::read(d.join(&sig)).unwrap();
@@ -203,12 +251,20 @@ fn profiles(
     let mut local = Profile::new("p-local", ProfileType::Local, As2Id::new("Us").unwrap());
     local
         .add_certificate(
-            ProfileCertificate::new("ours", CertificateUsage::EncryptionAndSigning, ours.0.clone())
-                .with_private_key(ours.1.clone())
-                .unwrap(),
+            ProfileCertificate::new(
+                "ours",
+                CertificateUsage::EncryptionAndSigning,
+                ours.0.clone(),
+            )
+            .with_private_key(ours.1.clone())
+            .unwrap(),
         )
         .unwrap();
-    let mut remote = Profile::new("p-partner", ProfileType::Partner, As2Id::new("Them").unwrap());
+    let mut remote = Profile::new(
+        "p-partner",
+        ProfileType::Partner,
+        As2Id::new("Them").unwrap(),
+    );
     remote
         .add_certificate(ProfileCertificate::new(
             "theirs",
@@ -307,10 +363,22 @@ fn the_repository_certificates_pass_the_check() {
         ("examples/pki/PartnerA/enc.crt", KeyUse::Encryption),
         ("examples/pki/PartnerB/sign.crt", KeyUse::Signing),
         ("examples/pki/PartnerB/enc.crt", KeyUse::Encryption),
-        ("tests/data/pyas2lib/pki/pyas2lib_A/sign.crt", KeyUse::Signing),
-        ("tests/data/pyas2lib/pki/pyas2lib_A/enc.crt", KeyUse::Encryption),
-        ("tests/data/pyas2lib/pki/as2proto_B/sign.crt", KeyUse::Signing),
-        ("tests/data/pyas2lib/pki/as2proto_B/enc.crt", KeyUse::Encryption),
+        (
+            "tests/data/pyas2lib/pki/pyas2lib_A/sign.crt",
+            KeyUse::Signing,
+        ),
+        (
+            "tests/data/pyas2lib/pki/pyas2lib_A/enc.crt",
+            KeyUse::Encryption,
+        ),
+        (
+            "tests/data/pyas2lib/pki/as2proto_B/sign.crt",
+            KeyUse::Signing,
+        ),
+        (
+            "tests/data/pyas2lib/pki/as2proto_B/enc.crt",
+            KeyUse::Encryption,
+        ),
         ("tests/data/partners/partner-cert1.crt", KeyUse::Signing),
         ("tests/data/partners/partner-cert1.crt", KeyUse::Encryption),
         ("tests/data/keys/doc.crt", KeyUse::Signing),

@@ -82,7 +82,9 @@ pub struct Incoming<'a> {
 
 /// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
 /// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
-/// malformed, and with [`Error::LimitExceeded`] for an oversized body.
+/// malformed, with [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a
+/// malformed `Date` unless [`Limits::accept_malformed_date`] is set, and with
+/// [`Error::LimitExceeded`] for an oversized body.
 pub fn handle<'a>(
     headers: &'a HttpHeaders,
     body: &'a [u8],
@@ -113,6 +115,7 @@ pub fn handle<'a>(
             });
         }
     };
+    crate::time::check_date_header(headers.get("Date"), limits)?;
     let receipt = headers
         .get_str("Disposition-Notification-To")
         .map(|to| ReceiptRequest {
