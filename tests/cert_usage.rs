@@ -102,16 +102,19 @@ fn encrypt_to(cert: &Certificate) -> Result<Vec<u8>, Error> {
     enveloped::encrypt(b"payload", &[cert], &EncryptOptions::default(), &mut rng(2))
 }
 
+/// (name, extensions, may sign, may be encrypted to: or the refusing extension)
+type Case = (
+    &'static str,
+    &'static str,
+    Result<(), UsageExtension>,
+    Result<(), UsageExtension>,
+);
+
 #[test]
 fn key_usage_and_extended_key_usage_decide_each_use() {
     let pki = Pki::new();
     // (name, extensions, may sign, may be encrypted to, refusing extension)
-    let cases: &[(
-        &str,
-        &str,
-        Result<(), UsageExtension>,
-        Result<(), UsageExtension>,
-    )] = &[
+    let cases: &[Case] = &[
         ("none", "", Ok(()), Ok(())),
         (
             "as2-signing",
