@@ -22,7 +22,8 @@ use as2_proto::message::inbound;
 use as2_proto::message::outbound;
 use as2_proto::partner::{
     CertificateUsage, DateEnforcement, HttpResponse, MemoryDirectory, MemoryDuplicateStore,
-    MemoryTransport, PartnerConfig, PartnerDirectory, Storage, StorageError, Transport,
+    MemoryTransport, PartnerConfig, PartnerDirectory, SendFile, Storage, StorageError, Transport,
+    is_safe_relative_path,
 };
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
 use as2_proto::{Error, Limits};
@@ -42,6 +43,13 @@ impl Storage for FsStorage {
         let temp = target.with_extension("part");
         std::fs::write(&temp, bytes).map_err(fail)?;
         std::fs::rename(&temp, &target).map_err(fail)
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        if !is_safe_relative_path(path) {
+            return Err(StorageError::new(path, "not a safe relative path"));
+        }
+        std::fs::read(self.root.join(path)).map_err(|e| StorageError::from_io(path, &e))
     }
 }
 
@@ -71,7 +79,10 @@ impl Receiver {
                 return HttpResponse::new(400, HttpHeaders::new(), e.to_string().into_bytes());
             }
         };
-        let mut record = StatusRecord::inbound(&incoming, now);
+        // The endpoint knows its own id and the peer's address (here, in memory, loopback).
+        let mut record = StatusRecord::inbound(&incoming, now)
+            .with_server_id("s-partner-b")
+            .with_client_ip(std::net::Ipv4Addr::LOCALHOST.into());
         record.transfer_size = Some(body.len() as u64);
         let agreement = match self.directory.agreement(&incoming.from, &incoming.to) {
             Ok(a) => a,
@@ -127,7 +138,13 @@ impl Receiver {
             .map(|m| m.bare())
             .unwrap_or("unknown");
         let file_name = outcome.as_ref().ok().and_then(|r| r.file_name.as_deref());
-        let paths = record::inbound_paths(file_name, message_id, status);
+        let paths = match status {
+            // `failed/<uuid>.<message-id>`, as the reference names failed messages.
+            StatusCode::Failed => {
+                record::failed_inbound_paths(&record::transfer_id(&mut rng), message_id)
+            }
+            _ => record::inbound_paths(file_name, message_id, status),
+        };
         let base = &agreement.agreement().base_directory;
         let at = |p: &record::RelativePath| format!("{base}/{p}");
         if let Ok(received) = &outcome
@@ -161,18 +178,43 @@ fn send(
     transport: &dyn Transport,
     storage: &FsStorage,
     file_name: &str,
-    payload: &[u8],
     tamper: bool,
 ) -> Result<bool, Error> {
     let now = SystemTime::now();
     let limits = Limits::default();
     let mut rng = rand::rng();
     let connector = directory.connector("c-to-partner-b")?;
-    let mut message = connector.outbound(payload, now)?;
-    message.file_name = Some(file_name.to_owned());
+    let transfer_id = record::transfer_id(&mut rng);
+    // The file is read through the Storage: a missing one is SEND_FILE_NOT_FOUND.
+    let source = format!("PartnerA/outbox/{file_name}");
+    let file = match SendFile::read(storage, &source) {
+        Ok(file) => file,
+        Err(e) => {
+            println!("A: {} {e}", e.code());
+            let record = StatusRecord::outbound_failed(
+                &connector,
+                &transfer_id,
+                &source,
+                &e,
+                &ReferenceErrorPolicy,
+                now,
+            );
+            let domain = connector.local().as2_id().message_id_domain();
+            let id = as2_proto::message::headers::MessageId::generate(&mut rng, &domain);
+            let paths =
+                record::outbound_paths(file_name, &transfer_id, id.bare(), StatusCode::Failed);
+            let at = format!("PartnerA/outbox/{}", paths.record);
+            storage
+                .put(&at, record.to_json().as_bytes())
+                .expect("store record");
+            println!("A: transfer FAILED: {at}");
+            return Ok(false);
+        }
+    };
+    let payload = &file.payload;
+    let mut message = connector.outbound_file(&file, now)?;
     message.content_type = "application/EDI-X12".into();
     let built = outbound::build(&message, now, &mut rng)?;
-    let transfer_id = format!("t-{}", &built.message_id.bare()[..8]);
     println!(
         "A: sending {file_name} ({} bytes) as {} ({} bytes on the wire)",
         payload.len(),
@@ -273,11 +315,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let payload =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/po-4711.x12"))?;
     storage.put("PartnerA/outbox/po-4711.x12", &payload)?;
+    storage.put("PartnerA/outbox/po-4712.x12", &payload)?;
 
     println!("1. A signed, compressed and encrypted purchase order, signed MDN requested:");
-    let first = send(&a, &transport, &storage, "po-4711.x12", &payload, false)?;
+    let first = send(&a, &transport, &storage, "po-4711.x12", false)?;
     println!("\n2. The same kind of transfer, damaged in transit:");
-    let second = send(&a, &transport, &storage, "po-4712.x12", &payload, true)?;
+    let second = send(&a, &transport, &storage, "po-4712.x12", true)?;
+    println!("\n3. A file that is not there:");
+    let third = send(&a, &transport, &storage, "po-4713.x12", false)?;
 
     println!("\nFiles written:");
     let mut files = Vec::new();
@@ -285,10 +330,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in files {
         println!("  {f}");
     }
-    if !first || second {
-        return Err("unexpected outcome: the first transfer must complete, the second fail".into());
+    if !first || second || third {
+        return Err("unexpected outcome: the first transfer must complete, the others fail".into());
     }
-    println!("\nOK: the first transfer completed, the tampered one failed as it should.");
+    println!(
+        "\nOK: the first transfer completed; the tampered and the missing one failed as they should."
+    );
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use core::ops::Range;
 use std::time::{Duration, SystemTime};
 
 use base64ct::{Base64, Encoding};
+use const_oid::ObjectIdentifier;
 use der::Decode;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
@@ -29,10 +30,107 @@ pub struct Certificate {
     serial: Range<usize>,
     subject: Range<usize>,
     subject_key_id: Option<Vec<u8>>,
+    /// The keyUsage bits (bit `n` of RFC 5280's `KeyUsage` is `1 << n`), if present.
+    key_usage: Option<u16>,
+    /// The extendedKeyUsage purposes, if the extension is present.
+    extended_key_usage: Option<Vec<ObjectIdentifier>>,
+    usage_check: UsageCheck,
     not_before: SystemTime,
     not_after: SystemTime,
     public_key: Option<RsaPublicKey>,
 }
+
+/// What a certificate is about to be used for, for [`Certificate::check_usage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyUse {
+    /// Verifying a signature made with the certificate's key (a message or an MDN).
+    Signing,
+    /// Encrypting a content key to the certificate's key.
+    Encryption,
+}
+
+impl fmt::Display for KeyUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Signing => "signing",
+            Self::Encryption => "encryption",
+        })
+    }
+}
+
+/// Whether [`Certificate::check_usage`] enforces the keyUsage and extendedKeyUsage
+/// extensions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UsageCheck {
+    /// The extensions must allow the use (the default).
+    #[default]
+    Enforce,
+    /// Any use is admitted: for a partner whose older certificate carries extensions that
+    /// do not match how AS2 uses it (e.g. a TLS server certificate reused for signing).
+    /// Set per partner (the profile's `legacy_key_usage`), never globally.
+    Legacy,
+}
+
+/// The certificate extension that refused a use, named by
+/// [`Error::CertificateUsage`](crate::Error::CertificateUsage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UsageExtension {
+    /// keyUsage (RFC 5280 §4.2.1.3).
+    KeyUsage,
+    /// extendedKeyUsage (RFC 5280 §4.2.1.12).
+    ExtendedKeyUsage,
+}
+
+impl fmt::Display for UsageExtension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::KeyUsage => "keyUsage",
+            Self::ExtendedKeyUsage => "extendedKeyUsage",
+        })
+    }
+}
+
+/// A certificate whose keyUsage or extendedKeyUsage extension does not allow a use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UsageError {
+    /// The use refused.
+    pub key_use: KeyUse,
+    /// The extension that refused it.
+    pub extension: UsageExtension,
+    /// What the extension would have to contain.
+    pub required: &'static str,
+    /// The certificate's serial number, in hex.
+    pub serial: String,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "certificate with serial {} may not be used for {}: its {} extension lacks {}",
+            self.serial, self.key_use, self.extension, self.required
+        )
+    }
+}
+
+/// keyUsage bits (RFC 5280 §4.2.1.3), as stored in [`Certificate::key_usage`].
+mod key_usage {
+    pub const DIGITAL_SIGNATURE: u16 = 1 << 0;
+    pub const NON_REPUDIATION: u16 = 1 << 1;
+    pub const KEY_ENCIPHERMENT: u16 = 1 << 2;
+    pub const KEY_AGREEMENT: u16 = 1 << 4;
+}
+
+/// id-kp-emailProtection (RFC 5280 §4.2.1.12).
+const EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
+/// anyExtendedKeyUsage (RFC 5280 §4.2.1.12).
+const ANY_EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
+const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
+const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 
 impl Certificate {
     /// Parses a DER-encoded certificate (BER lengths are tolerated and normalised).
@@ -89,11 +187,11 @@ impl Certificate {
             let spki = t
                 .expect(Tag::SEQUENCE, "subjectPublicKeyInfo")
                 .map_err(bad)?;
-            let mut subject_key_id = None;
+            let mut extensions = Extensions::default();
             while !t.is_empty() {
                 let field = t.read("tbsCertificate").map_err(bad)?;
                 if field.tag == Tag::context(3, true) {
-                    subject_key_id = find_subject_key_id(&field).map_err(bad)?;
+                    extensions = read_extensions(&field).map_err(bad)?;
                 }
             }
             let mut v = validity.children("validity").map_err(bad)?;
@@ -106,19 +204,22 @@ impl Certificate {
                 serial.contents_offset
                     ..serial.contents_offset.saturating_add(serial.contents.len()),
                 range_of(&subject),
-                subject_key_id,
+                extensions,
                 not_before,
                 not_after,
                 public_key,
             )
         };
-        let (issuer, serial, subject, subject_key_id, not_before, not_after, public_key) = fields;
+        let (issuer, serial, subject, extensions, not_before, not_after, public_key) = fields;
         Ok(Certificate {
             der,
             issuer,
             serial,
             subject,
-            subject_key_id,
+            subject_key_id: extensions.subject_key_id,
+            key_usage: extensions.key_usage,
+            extended_key_usage: extensions.extended_key_usage,
+            usage_check: UsageCheck::default(),
             not_before,
             not_after,
             public_key,
@@ -158,6 +259,96 @@ impl Certificate {
     /// End of the validity period (NotAfter).
     pub fn not_after(&self) -> SystemTime {
         self.not_after
+    }
+
+    /// Whether the keyUsage extension, if present, has bit `bit` (0 = digitalSignature,
+    /// RFC 5280 §4.2.1.3). `None` when the certificate has no keyUsage extension.
+    pub fn key_usage_bit(&self, bit: u8) -> Option<bool> {
+        let mask = 1u16.checked_shl(u32::from(bit)).unwrap_or(0);
+        self.key_usage.map(|bits| bits & mask != 0)
+    }
+
+    /// The extendedKeyUsage purposes, if the certificate has that extension.
+    pub fn extended_key_usage(&self) -> Option<&[ObjectIdentifier]> {
+        self.extended_key_usage.as_deref()
+    }
+
+    /// Whether [`check_usage`](Self::check_usage) enforces the extensions.
+    pub fn usage_check(&self) -> UsageCheck {
+        self.usage_check
+    }
+
+    /// Sets whether [`check_usage`](Self::check_usage) enforces the extensions (a
+    /// partner profile's `legacy_key_usage` sets [`UsageCheck::Legacy`] on its
+    /// certificates).
+    pub fn set_usage_check(&mut self, check: UsageCheck) {
+        self.usage_check = check;
+    }
+
+    /// [`set_usage_check`](Self::set_usage_check), by value.
+    pub fn with_usage_check(mut self, check: UsageCheck) -> Self {
+        self.usage_check = check;
+        self
+    }
+
+    /// Whether the certificate's extensions allow `key_use`; the one place where AS2's
+    /// use of a certificate is checked against what its issuer allowed. Called before a
+    /// signature is verified with the certificate and before a content key is encrypted
+    /// to it.
+    ///
+    /// The rule (RFC 5280 §4.2.1.3 and §4.2.1.12, RFC 8550 §4.4.2 and §4.4.4):
+    ///
+    /// - an absent extension allows every use;
+    /// - [`KeyUse::Signing`] needs keyUsage `digitalSignature` or `nonRepudiation`;
+    /// - [`KeyUse::Encryption`] needs keyUsage `keyEncipherment` for an RSA key (key
+    ///   transport). Any other key would be used by key agreement (ECDH, RFC 5753) and
+    ///   needs `keyAgreement`; no such recipient can be encrypted to yet, but the bit is
+    ///   already the one checked;
+    /// - a present extendedKeyUsage must list `emailProtection` (what S/MIME and AS2
+    ///   products issue: OpenSSL's `smimesign`/`smimeencrypt` profiles, pyas2lib, the
+    ///   certificates in `examples/pki`) or `anyExtendedKeyUsage`. A certificate limited
+    ///   to, say, `serverAuth` (a TLS certificate reused for AS2) is refused.
+    ///
+    /// [`UsageCheck::Legacy`] admits every use. The error names the extension.
+    pub fn check_usage(&self, key_use: KeyUse) -> Result<(), Error> {
+        if self.usage_check == UsageCheck::Legacy {
+            return Ok(());
+        }
+        let refuse = |extension, required| {
+            Error::CertificateUsage(Box::new(UsageError {
+                key_use,
+                extension,
+                required,
+                serial: hex(self.serial()),
+            }))
+        };
+        if let Some(bits) = self.key_usage {
+            let (wanted, required) = match key_use {
+                KeyUse::Signing => (
+                    key_usage::DIGITAL_SIGNATURE | key_usage::NON_REPUDIATION,
+                    "digitalSignature and nonRepudiation",
+                ),
+                // Hook for EC recipients: key agreement, not key transport.
+                KeyUse::Encryption if self.public_key.is_none() => {
+                    (key_usage::KEY_AGREEMENT, "keyAgreement")
+                }
+                KeyUse::Encryption => (key_usage::KEY_ENCIPHERMENT, "keyEncipherment"),
+            };
+            if bits & wanted == 0 {
+                return Err(refuse(UsageExtension::KeyUsage, required));
+            }
+        }
+        if let Some(purposes) = &self.extended_key_usage
+            && !purposes
+                .iter()
+                .any(|p| *p == EMAIL_PROTECTION || *p == ANY_EXTENDED_KEY_USAGE)
+        {
+            return Err(refuse(
+                UsageExtension::ExtendedKeyUsage,
+                "emailProtection and anyExtendedKeyUsage",
+            ));
+        }
+        Ok(())
     }
 
     /// The RSA public key, or an error if the certificate holds another kind of key.
@@ -321,7 +512,17 @@ fn strip_sign(serial: &[u8]) -> &[u8] {
     }
 }
 
-fn find_subject_key_id(explicit: &Tlv<'_>) -> Result<Option<Vec<u8>>, Error> {
+/// The extensions the crate reads.
+#[derive(Default)]
+struct Extensions {
+    subject_key_id: Option<Vec<u8>>,
+    key_usage: Option<u16>,
+    extended_key_usage: Option<Vec<ObjectIdentifier>>,
+}
+
+fn read_extensions(explicit: &Tlv<'_>) -> Result<Extensions, Error> {
+    let limits = Limits::default();
+    let mut found = Extensions::default();
     let mut outer = explicit.children("extensions")?;
     let list = outer.expect(Tag::SEQUENCE, "extensions")?;
     let mut r = list.children("extensions")?;
@@ -329,7 +530,7 @@ fn find_subject_key_id(explicit: &Tlv<'_>) -> Result<Option<Vec<u8>>, Error> {
         let ext = r.expect(Tag::SEQUENCE, "Extension")?;
         let mut e = ext.children("Extension")?;
         let id = e.expect(Tag::OID, "extnID")?.oid("extnID")?;
-        if id != oid::SUBJECT_KEY_IDENTIFIER {
+        if id != oid::SUBJECT_KEY_IDENTIFIER && id != KEY_USAGE && id != EXTENDED_KEY_USAGE {
             continue;
         }
         let mut value = e.read("extnValue")?;
@@ -337,13 +538,48 @@ fn find_subject_key_id(explicit: &Tlv<'_>) -> Result<Option<Vec<u8>>, Error> {
             value = e.read("extnValue")?;
         }
         let octets = value.octets("extnValue")?;
-        let inner = Reader::new(&octets, &Limits::default()).read("SubjectKeyIdentifier")?;
-        if !inner.tag.same_type(Tag::OCTET_STRING) {
-            return Err(Error::malformed("SubjectKeyIdentifier", inner.offset));
+        let inner = Reader::new(&octets, &limits).read("extnValue")?;
+        if id == oid::SUBJECT_KEY_IDENTIFIER {
+            if !inner.tag.same_type(Tag::OCTET_STRING) {
+                return Err(Error::malformed("SubjectKeyIdentifier", inner.offset));
+            }
+            found.subject_key_id = Some(inner.octets("SubjectKeyIdentifier")?.into_owned());
+        } else if id == KEY_USAGE {
+            found.key_usage = Some(key_usage_bits(&inner)?);
+        } else {
+            let mut purposes = Vec::new();
+            let mut p = inner.children("ExtKeyUsageSyntax")?;
+            while !p.is_empty() {
+                purposes.push(p.expect(Tag::OID, "KeyPurposeId")?.oid("KeyPurposeId")?);
+            }
+            found.extended_key_usage = Some(purposes);
         }
-        return Ok(Some(inner.octets("SubjectKeyIdentifier")?.into_owned()));
     }
-    Ok(None)
+    Ok(found)
+}
+
+/// The KeyUsage BIT STRING as bits `1 << n` for the named bits 0..=8 (RFC 5280
+/// §4.2.1.3); bits beyond `decipherOnly` are ignored.
+fn key_usage_bits(tlv: &Tlv<'_>) -> Result<u16, Error> {
+    // BIT STRING, primitive: the unused-bit count, then the bits, first bit most
+    // significant.
+    if tlv.tag != Tag::universal(3, false) {
+        return Err(Error::malformed("KeyUsage", tlv.offset));
+    }
+    let bytes = tlv.contents.get(1..).unwrap_or_default();
+    let mut bits = 0u16;
+    for (byte_index, byte) in bytes.iter().take(2).enumerate() {
+        for bit in 0..8u32 {
+            if byte & (0x80 >> bit) != 0 {
+                let n = u32::try_from(byte_index)
+                    .unwrap_or(1)
+                    .saturating_mul(8)
+                    .saturating_add(bit);
+                bits |= 1u16.checked_shl(n).unwrap_or(0);
+            }
+        }
+    }
+    Ok(bits)
 }
 
 fn parse_time(tlv: &Tlv<'_>) -> Result<SystemTime, Error> {

@@ -316,6 +316,16 @@ pub enum Error {
     },
     /// A partner, profile, certificate, agreement, connector or transport problem.
     Partner(crate::partner::PartnerError),
+    /// A certificate's keyUsage or extendedKeyUsage extension does not allow the use
+    /// ([`Certificate::check_usage`](crate::Certificate::check_usage)):
+    /// `VERIFICATION_FAILED` (`authentication-failed`) for a signer, `ENCRYPTION_FAILED`
+    /// for a recipient.
+    CertificateUsage(Box<crate::cert::UsageError>),
+    /// The request's `Date` header is in no date format the crate reads
+    /// (`INVALID_REQUEST`); carries the value as received, control characters replaced
+    /// and cut to 100 characters. Displayed as the reference words it:
+    /// `Unsupported date format: 2022/123/456T`.
+    UnsupportedDateFormat(String),
 }
 
 impl Error {
@@ -326,6 +336,12 @@ impl Error {
                 limit: Limit::DecompressedSize | Limit::ExpansionRatio,
                 ..
             } => ErrorCode::DecompressionFailed,
+            // An outbound file over the limit: the reference refuses the transfer request;
+            // its table has no closer code.
+            Error::LimitExceeded {
+                limit: Limit::PayloadSize,
+                ..
+            } => ErrorCode::InvalidRequest,
             Error::Malformed { .. } | Error::LimitExceeded { .. } => ErrorCode::InvalidSmimeFormat,
             Error::UnsupportedAlgorithm { kind, .. } => match kind {
                 AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport => {
@@ -355,6 +371,11 @@ impl Error {
             Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
             Error::Partner(e) => e.code(),
+            Error::UnsupportedDateFormat(_) => ErrorCode::InvalidRequest,
+            Error::CertificateUsage(e) => match e.key_use {
+                crate::cert::KeyUse::Signing => ErrorCode::VerificationFailed,
+                _ => ErrorCode::EncryptionFailed,
+            },
         }
     }
 
@@ -400,6 +421,9 @@ impl Error {
                 ..
             } => f("unsupported format"),
             Error::Partner(p) => p.disposition(),
+            Error::CertificateUsage(u) if u.key_use == crate::cert::KeyUse::Signing => {
+                e("authentication-failed")
+            }
             _ => e("unexpected-processing-error"),
         }
     }
@@ -442,6 +466,8 @@ impl fmt::Display for Error {
                 write!(f, "invalid {header} header: {reason}")
             }
             Error::Partner(e) => e.fmt(f),
+            Error::CertificateUsage(e) => e.fmt(f),
+            Error::UnsupportedDateFormat(value) => write!(f, "Unsupported date format: {value}"),
         }
     }
 }

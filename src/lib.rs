@@ -116,7 +116,9 @@ pub mod pkcs12;
 pub mod record;
 mod time;
 
-pub use cert::{Certificate, PrivateKey, unix_time};
+pub use cert::{
+    Certificate, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension, unix_time,
+};
 pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
 };

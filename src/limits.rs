@@ -51,9 +51,54 @@ pub struct Limits {
     /// second try for an empty password, and every decrypted bag). Iteration counts come
     /// from the file, so without this cap a small file could cost hours of CPU.
     pub max_kdf_iterations: usize,
+    /// Largest file (payload) sent, in bytes, checked by
+    /// [`outbound::build`](crate::message::outbound::build) before any work (default
+    /// 64 MiB; the reference's 50 MB in [`Limits::reference`]).
+    pub max_payload_size: usize,
+    /// Accept a request whose `Date` header is in no known date format (default `false`:
+    /// refused with `INVALID_REQUEST`, `Unsupported date format: ...`, as the reference
+    /// does). Set it for partners whose software writes a malformed `Date`; an absent
+    /// `Date` is always accepted.
+    pub accept_malformed_date: bool,
 }
 
 impl Limits {
+    /// The reference service's quotas that concern one message ("AS2 limits" in
+    /// `transfer-family-as2-limits-and-errors`), the rest at their defaults:
+    ///
+    /// - maximum file size, compressed or uncompressed, 50 MB (read as 50 MiB,
+    ///   52 428 800 bytes): [`max_payload_size`](Self::max_payload_size) for what we send,
+    ///   [`max_decompressed_size`](Self::max_decompressed_size) for what we receive;
+    /// - the request body may exceed the file by the S/MIME envelope (signature,
+    ///   certificates, padding): [`max_body_size`](Self::max_body_size) is 50 MiB plus
+    ///   1 MiB;
+    /// - up to 10 certificates per partner profile (not adjustable; also
+    ///   [`Profile::MAX_CERTIFICATES`](crate::partner::Profile::MAX_CERTIFICATES)): at
+    ///   most 10 certificates embedded in one signature
+    ///   ([`max_certificates`](Self::max_certificates));
+    /// - a malformed `Date` header is refused.
+    ///
+    /// Its other quotas (requests per second and in progress, files per transfer request,
+    /// the 350-second inactivity timeout, profiles, connectors and agreements per account)
+    /// concern the caller's server, not one message.
+    ///
+    /// ```
+    /// let limits = as2_proto::Limits::reference();
+    /// assert_eq!(limits.max_payload_size, 50 * 1024 * 1024);
+    /// assert_eq!(limits.max_certificates, 10);
+    /// ```
+    pub fn reference() -> Self {
+        const FILE: usize = 50 * 1024 * 1024;
+        Self {
+            max_body_size: FILE + 1024 * 1024,
+            max_decompressed_size: FILE,
+            max_payload_size: FILE,
+            max_certificates: 10,
+            accept_malformed_date: false,
+            ..Self::default()
+        }
+    }
+
     /// The MIME parser's share of these limits.
     pub fn mime(&self) -> crate::mime::MimeLimits {
         crate::mime::MimeLimits {
@@ -81,6 +126,8 @@ impl Default for Limits {
             max_headers: 100,
             max_header_line: 8192,
             max_kdf_iterations: 10_000_000,
+            max_payload_size: 64 * 1024 * 1024,
+            accept_malformed_date: false,
         }
     }
 }
@@ -108,6 +155,8 @@ pub enum Limit {
     Certificates,
     /// [`Limits::max_kdf_iterations`].
     KdfIterations,
+    /// [`Limits::max_payload_size`].
+    PayloadSize,
 }
 
 impl Limit {
@@ -123,6 +172,7 @@ impl Limit {
             Self::Signers => "max_signers",
             Self::Certificates => "max_certificates",
             Self::KdfIterations => "max_kdf_iterations",
+            Self::PayloadSize => "max_payload_size",
         }
     }
 
@@ -138,6 +188,7 @@ impl Limit {
             Self::Signers => limits.max_signers,
             Self::Certificates => limits.max_certificates,
             Self::KdfIterations => limits.max_kdf_iterations,
+            Self::PayloadSize => limits.max_payload_size,
         }
     }
 

@@ -200,6 +200,48 @@ impl StatusRecord {
         }
     }
 
+    /// Sets `server-id`, the server that received an inbound request (the reference's
+    /// `s-...`), as the caller knows it.
+    pub fn with_server_id(mut self, server_id: impl Into<String>) -> Self {
+        self.server_id = Some(server_id.into());
+        self
+    }
+
+    /// Sets `client-ip`, the address the inbound request came from (behind a TLS
+    /// terminator, the terminator's unless it forwards the partner's).
+    pub fn with_client_ip(mut self, client_ip: std::net::IpAddr) -> Self {
+        self.client_ip = Some(client_ip.to_string());
+        self
+    }
+
+    /// A record for an outbound transfer that failed before a message was built, such
+    /// as a file to send that is missing (`SEND_FILE_NOT_FOUND`, see
+    /// [`SendFile::read`](crate::partner::SendFile::read)): AS2-From and AS2-To of the
+    /// connector's profiles, `connector-id`, `transfer-id`, `file-path` and
+    /// `requester-file-name` (the path's last component), the failure as `policy` maps
+    /// `error`, and the timestamp.
+    pub fn outbound_failed<P: ErrorPolicy + ?Sized>(
+        connector: &crate::partner::ActiveConnector,
+        transfer_id: &str,
+        file_path: &str,
+        error: &Error,
+        policy: &P,
+        now: SystemTime,
+    ) -> Self {
+        let mut record = StatusRecord {
+            as2_from: Some(connector.local().as2_id().as_str().to_owned()),
+            as2_to: Some(connector.partner().as2_id().as_str().to_owned()),
+            transfer_id: Some(transfer_id.to_owned()),
+            connector_id: Some(connector.connector().id.clone()),
+            file_path: Some(file_path.to_owned()),
+            requester_file_name: Some(crate::partner::connector_file_name_of(file_path).to_owned()),
+            timestamp: Some(rfc3339(now)),
+            ..StatusRecord::default()
+        };
+        record.set_failure(error, policy);
+        record
+    }
+
     /// A record for an outbound message: AS2-From, AS2-To, Message-ID (without angle
     /// brackets; pass the one actually sent, e.g. `BuiltMessage::message_id.bare()`),
     /// Subject, file name, content type, size and the timestamp. The status is left unset
@@ -596,9 +638,9 @@ pub struct OutboundPaths {
 ///   [`MAX_FILE_NAME_LEN`].
 ///
 /// With no file name (or one that is empty after neutralising, such as `..`), the
-/// payload is named after the Message-ID alone: `processed/<messageId>`. (The reference's
-/// failed sample shows `<uuid>.<messageId>`; the UUID is its internal transfer ID, which
-/// an inbound message does not have here.)
+/// payload is named after the Message-ID alone: `processed/<messageId>`. A failed
+/// message is named as the reference's failed sample shows, `failed/<uuid>.<messageId>`,
+/// by [`failed_inbound_paths`].
 ///
 /// Distinct messages get distinct names unless a partner crafts a Message-ID to match
 /// another file's name; storage should create files exclusively (never overwrite).
@@ -620,6 +662,57 @@ pub fn inbound_paths(
         mdn: payload.with_suffix(".mdn"),
         payload,
     }
+}
+
+/// The paths of an inbound message that failed, as the reference names them
+/// (its failed sample: `failed/01187f15-523c-43ac-9fd6-51b5ad2b08f3.<messageId>`):
+/// `failed/<transferId>.<messageId>`, with `.json` and `.mdn` beside it. The payload
+/// file holds what could not be processed (the body as received); the sender's file
+/// name is not used, since nothing from a refused message is trusted.
+///
+/// `transfer_id` is the caller's id for this request, a UUID from [`transfer_id`] in
+/// the reference's shape; both parts are neutralised and shortened as in
+/// [`inbound_paths`].
+pub fn failed_inbound_paths(transfer_id: &str, message_id: &str) -> InboundPaths {
+    let name = build_name(
+        "",
+        &[
+            (transfer_id, MAX_TRANSFER_ID_PART_LEN),
+            (message_id, MAX_MESSAGE_ID_PART_LEN),
+        ],
+    );
+    let payload = RelativePath {
+        status: StatusCode::Failed,
+        file_name: name,
+    };
+    InboundPaths {
+        record: payload.with_suffix(".json"),
+        mdn: payload.with_suffix(".mdn"),
+        payload,
+    }
+}
+
+/// A new transfer id in the reference's shape, a random (version 4) UUID such as
+/// `01187f15-523c-43ac-9fd6-51b5ad2b08f3`, drawn from the caller's `rng` (the crate
+/// never draws OS entropy).
+pub fn transfer_id<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    // RFC 9562 §5.4: version 4, variant 10.
+    if let Some(b) = bytes.get_mut(6) {
+        *b = (*b & 0x0f) | 0x40;
+    }
+    if let Some(b) = bytes.get_mut(8) {
+        *b = (*b & 0x3f) | 0x80;
+    }
+    let mut out = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 /// The paths of an outbound transfer's record and MDN (reference: "File names and

@@ -89,6 +89,172 @@ pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// Parses an HTTP `Date` value in any form real senders use: RFC 7231 §7.1.1.1's
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), obsolete RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`), and the
+/// RFC 5322 date-time that mail-derived AS2 products write (`Mon, 11 Jul 2022 23:36:06
+/// +0000`, one-digit days, no day name, no seconds, `UT`/`EST`-style zones, a trailing
+/// `(comment)`). The day name, when present, must be a day name but is not checked
+/// against the date. `None` for anything else.
+pub(crate) fn parse_http_date(text: &str) -> Option<SystemTime> {
+    // A trailing comment such as `+0000 (UTC)`.
+    let text = text.split('(').next().unwrap_or_default();
+    let mut tokens: Vec<&str> = text
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.first().is_some_and(|t| is_day_name(t)) {
+        tokens.remove(0);
+    }
+    // RFC 850's `06-Nov-94` is three tokens.
+    if let Some(first) = tokens.first().copied()
+        && first.contains('-')
+        && !first.starts_with('-')
+    {
+        let parts: Vec<&str> = first.split('-').collect();
+        if parts.len() != 3 {
+            return None;
+        }
+        tokens.splice(0..1, parts);
+    }
+    let (day, month, year, time, zone) = match tokens.as_slice() {
+        // asctime: month day time year.
+        [month, day, time, year] if month_number(month).is_some() => {
+            (*day, *month, *year, *time, None)
+        }
+        [day, month, year, time, zone] => (*day, *month, *year, *time, Some(*zone)),
+        _ => return None,
+    };
+    let day = number(day, 1, 2)?;
+    let month = month_number(month)?;
+    let year = match year.len() {
+        4 => number(year, 4, 4)?,
+        // RFC 5322 §4.3: two digits below 50 are 20xx, others 19xx; three digits add 1900.
+        2 => number(year, 2, 2).map(|y| if y < 50 { 2000 + y } else { 1900 + y })?,
+        3 => number(year, 3, 3)? + 1900,
+        _ => return None,
+    };
+    let mut clock = time.split(':');
+    let hour = number(clock.next()?, 1, 2)?;
+    let minute = number(clock.next()?, 2, 2)?;
+    let second = match clock.next() {
+        Some(s) => number(s, 2, 2)?,
+        None => 0,
+    };
+    if clock.next().is_some()
+        || !(1900..=9999).contains(&year)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let offset = match zone {
+        None => 0,
+        Some(zone) => zone_offset(zone)?,
+    };
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    from_unix_seconds(secs)
+}
+
+/// Checks a request's `Date` header: absent or parseable by [`parse_http_date`] is fine;
+/// anything else is [`Error::UnsupportedDateFormat`](crate::Error::UnsupportedDateFormat)
+/// (`INVALID_REQUEST`, the reference's `Unsupported date format: ...`) unless
+/// `limits.accept_malformed_date` is set for lenient partners.
+pub(crate) fn check_date_header(
+    value: Option<&[u8]>,
+    limits: &crate::limits::Limits,
+) -> Result<(), crate::error::Error> {
+    let Some(value) = value else {
+        return Ok(());
+    };
+    if limits.accept_malformed_date {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(value);
+    if parse_http_date(text.trim()).is_some() {
+        return Ok(());
+    }
+    // The partner's text goes into records and logs: printable and bounded.
+    let shown: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(MAX_SHOWN_DATE_CHARS)
+        .collect();
+    Err(crate::error::Error::UnsupportedDateFormat(shown))
+}
+
+/// The most characters of a malformed `Date` value quoted in the error.
+const MAX_SHOWN_DATE_CHARS: usize = 100;
+
+fn is_day_name(token: &str) -> bool {
+    const DAYS: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    let lower = token.to_ascii_lowercase();
+    DAYS.iter()
+        .any(|d| lower == *d || (lower.len() == 3 && d.starts_with(lower.as_str())))
+}
+
+fn month_number(token: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let lower = token.to_ascii_lowercase();
+    MONTHS
+        .iter()
+        .position(|m| *m == lower)
+        .and_then(|i| i64::try_from(i).ok())
+        .map(|i| i + 1)
+}
+
+/// `min..=max` ASCII digits as a number.
+fn number(token: &str, min: usize, max: usize) -> Option<i64> {
+    if !(min..=max).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+/// A zone's offset east of UTC in seconds: `+hhmm`/`-hhmm`, or an RFC 5322 §4.3 name.
+fn zone_offset(zone: &str) -> Option<i64> {
+    if let Some(sign) = zone
+        .strip_prefix('+')
+        .map(|z| (1, z))
+        .or_else(|| zone.strip_prefix('-').map(|z| (-1, z)))
+    {
+        let (sign, digits) = sign;
+        let value = number(digits, 4, 4)?;
+        let (hours, minutes) = (value / 100, value % 100);
+        if hours > 23 || minutes > 59 {
+            return None;
+        }
+        return Some(sign * (hours * 3600 + minutes * 60));
+    }
+    let hours = match zone.to_ascii_uppercase().as_str() {
+        "GMT" | "UT" | "UTC" | "Z" => 0,
+        "EDT" => -4,
+        "EST" | "CDT" => -5,
+        "CST" | "MDT" => -6,
+        "MST" | "PDT" => -7,
+        "PST" => -8,
+        // RFC 5322 §4.3: other military zones are to be treated as -0000.
+        military if military.len() == 1 && military.bytes().all(|b| b.is_ascii_alphabetic()) => 0,
+        _ => return None,
+    };
+    Some(hours * 3600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +273,39 @@ mod tests {
         }
         assert_eq!(days_in_month(2100, 2), 28);
         assert_eq!(days_in_month(2000, 2), 29);
+    }
+
+    #[test]
+    fn http_dates_in_every_form_senders_use() {
+        let t = |s: &str| parse_http_date(s).map(unix_seconds);
+        // RFC 7231 §7.1.1.1's three examples are the same instant.
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 6 Nov 1994 03:49:37 -0500",
+            "6 Nov 1994 09:49:37 +0100 (CET)",
+            "Sun, 06 Nov 1994 03:49:37 EST",
+            "sun, 06 nov 1994 08:49:37 gmt",
+        ] {
+            assert_eq!(t(form), Some(784_111_777), "{form}");
+        }
+        assert_eq!(t("Mon, 11 Jul 2022 23:36:06 +0000"), Some(1_657_582_566));
+        assert_eq!(t("Mon, 11 Jul 2022 23:36 UT"), Some(1_657_582_560));
+        for bad in [
+            "2022/123/456T",
+            "",
+            "Sun, 06 Nov 1994",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 +25:00",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+            "2022-07-11T06:30:10Z",
+            "Funday, 06 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
     }
 
     #[test]

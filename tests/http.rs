@@ -136,6 +136,24 @@ fn files(root: &Path) -> Vec<String> {
     out
 }
 
+/// The paths of a failed inbound message, `failed/<uuid>.<message-id>` under `base`: the
+/// UUID is the server's own, read back from the record's name.
+fn failed_paths(root: &Path, base: &str, message_id: &str) -> record::InboundPaths {
+    let id = message_id.trim_matches(['<', '>']);
+    let suffix = format!(".{id}.json");
+    let record = files(root)
+        .into_iter()
+        .find_map(|f| {
+            f.strip_prefix(&format!("{base}/failed/"))
+                .and_then(|n| n.strip_suffix(&suffix))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no failed record for {id} under {base}: {:?}", files(root)));
+    let paths = record::failed_inbound_paths(&record, id);
+    assert_eq!(paths.record.folder(), "failed");
+    paths
+}
+
 fn read_record(path: &Path) -> StatusRecord {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -671,7 +689,7 @@ async fn message_encrypted_for_the_wrong_certificate_is_refused() {
     let error_disposition =
         "automatic-action/MDN-sent-automatically; processed/Error: decryption-failed";
     // B: the body as received, the record and the error MDN, under failed/.
-    let paths = record::inbound_paths(None, &f.message_id, StatusCode::Failed);
+    let paths = failed_paths(b.path(), "PartnerB/inbox", &f.message_id);
     let at = |p: &record::RelativePath| format!("PartnerB/inbox/{p}");
     let mut expected = vec![at(&paths.payload), at(&paths.record), at(&paths.mdn)];
     expected.sort();
@@ -689,6 +707,11 @@ async fn message_encrypted_for_the_wrong_certificate_is_refused() {
     assert_eq!(b_record.disposition.as_deref(), Some(error_disposition));
     assert_eq!(b_record.agreement_id.as_deref(), Some("a-from-partner-a"));
     assert_eq!(b_record.file_path, Some(paths.payload.to_string()));
+    assert_eq!(
+        b_record.server_id.as_deref(),
+        Some(gateway::DEFAULT_SERVER_ID)
+    );
+    assert_eq!(b_record.client_ip.as_deref(), Some("127.0.0.1"));
     let kept = std::fs::read(b.path().join(at(&paths.payload))).unwrap();
     assert_eq!(Some(kept.len() as u64), b_record.transfer_size);
     assert!(
@@ -727,7 +750,7 @@ async fn message_without_an_agreement_is_recorded_as_unmatched() {
         )
         .await,
     );
-    let paths = record::inbound_paths(None, &f.message_id, StatusCode::Failed);
+    let paths = failed_paths(b.path(), "unmatched", &f.message_id);
     let at = |p: &record::RelativePath| format!("unmatched/{p}");
     let mut expected = vec![at(&paths.record), at(&paths.mdn)];
     expected.sort();

@@ -54,10 +54,9 @@ use as2_proto::message::outbound::{self, MdnRequest};
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{
     CertificateUsage, DateEnforcement, MdnResponse, MemoryDirectory, MemoryDuplicateStore,
-    PartnerConfig, PartnerDirectory, Profile, TransportError, TransportErrorKind,
-    is_safe_relative_path,
+    PartnerConfig, PartnerDirectory, Profile, SendFile, Storage, StorageError, TransportError,
+    TransportErrorKind, is_safe_relative_path,
 };
-use as2_proto::rand_core::Rng as _;
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
 use as2_proto::{Error, Limits};
 use axum::body::{Body, Bytes};
@@ -162,16 +161,25 @@ pub struct ServerOptions {
     pub listen: String,
     /// The data directory.
     pub data: PathBuf,
+    /// The server id written to status records' `server-id` (default
+    /// [`DEFAULT_SERVER_ID`]).
+    pub server_id: String,
 }
+
+/// The `server-id` of records when `--server-id` is not given.
+pub const DEFAULT_SERVER_ID: &str = "s-as2-proto";
 
 impl ServerOptions {
     /// Parses the command line (without the program name).
     pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut flags = parse_flags(args, &["config", "listen", "data"])?;
+        let mut flags = parse_flags(args, &["config", "listen", "data", "server-id"])?;
         Ok(ServerOptions {
             config: required(&mut flags, "config")?.into(),
             listen: required(&mut flags, "listen")?,
             data: required(&mut flags, "data")?.into(),
+            server_id: flags
+                .remove("server-id")
+                .unwrap_or_else(|| DEFAULT_SERVER_ID.to_owned()),
         })
     }
 }
@@ -559,6 +567,8 @@ pub struct Gateway {
     accept_messages: bool,
     /// Transfers the client is waiting on, by bare Message-ID.
     waiters: Mutex<HashMap<String, oneshot::Sender<Finished>>>,
+    /// This server's id in status records (`server-id`).
+    server_id: String,
 }
 
 /// The answer to one request, and an asynchronous MDN to POST after it.
@@ -591,7 +601,14 @@ impl Gateway {
             http: http_client()?,
             accept_messages,
             waiters: Mutex::new(HashMap::new()),
+            server_id: DEFAULT_SERVER_ID.to_owned(),
         })
+    }
+
+    /// Sets the id written to inbound records' `server-id`.
+    pub fn with_server_id(mut self, server_id: impl Into<String>) -> Self {
+        self.server_id = server_id.into();
+        self
     }
 
     /// The partner directory.
@@ -641,8 +658,9 @@ impl Gateway {
             from = %incoming.from, to = %incoming.to, %message_id, %peer, bytes = body.len(),
             "message received"
         );
-        let mut record = StatusRecord::inbound(incoming, now);
-        record.client_ip = Some(peer.ip().to_string());
+        let mut record = StatusRecord::inbound(incoming, now)
+            .with_server_id(&self.server_id)
+            .with_client_ip(peer.ip());
         record.transfer_size = Some(body.len() as u64);
 
         let agreement = match self.directory.agreement(&incoming.from, &incoming.to) {
@@ -800,7 +818,13 @@ impl Gateway {
                 format!("unsafe base directory {base:?}"),
             ));
         }
-        let paths = record::inbound_paths(file_name, message_id, status);
+        // A failed message is named `failed/<uuid>.<message-id>`, as the reference does.
+        let paths = match status {
+            StatusCode::Failed => {
+                record::failed_inbound_paths(&record::transfer_id(&mut rand::rng()), message_id)
+            }
+            _ => record::inbound_paths(file_name, message_id, status),
+        };
         if let Some(payload) = payload {
             let path = self
                 .data
@@ -1051,7 +1075,8 @@ pub async fn start_endpoint(gateway: Arc<Gateway>, listen: &str) -> io::Result<E
 /// The server: loads the configuration and serves messages and MDNs.
 pub async fn start_server(options: &ServerOptions) -> Result<Endpoint, BoxError> {
     let directory = load_directory(&options.config)?;
-    let gateway = Arc::new(Gateway::new(directory, &options.data, true)?);
+    let gateway =
+        Arc::new(Gateway::new(directory, &options.data, true)?.with_server_id(&options.server_id));
     Ok(start_endpoint(gateway, &options.listen).await?)
 }
 
@@ -1147,18 +1172,25 @@ fn content_type_for(file_name: &str) -> &'static str {
     }
 }
 
+/// The directory of the file a client sends, as a read-only [`Storage`].
+struct SourceDir(PathBuf);
+
+impl Storage for SourceDir {
+    fn put(&self, path: &str, _: &[u8]) -> Result<(), StorageError> {
+        Err(StorageError::new(path, "the source directory is read-only"))
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        if !is_safe_relative_path(path) {
+            return Err(StorageError::new(path, "not a safe relative path"));
+        }
+        std::fs::read(self.0.join(path)).map_err(|e| StorageError::from_io(path, &e))
+    }
+}
+
 /// A transfer id in the shape of the reference's (a UUID).
 fn transfer_id() -> String {
-    let mut rng = rand::rng();
-    let h = hex(&[rng.next_u64().to_be_bytes(), rng.next_u64().to_be_bytes()].concat());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    record::transfer_id(&mut rand::rng())
 }
 
 /// Sends `options.file` through the connector and reports the MDN outcome.
@@ -1166,13 +1198,50 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
     let directory = load_directory(&options.config)?;
     let gateway = Arc::new(Gateway::new(directory, &options.data, false)?);
     let connector = gateway.directory.connector(&options.connector)?;
-    let payload =
-        std::fs::read(&options.file).map_err(|e| format!("{}: {e}", options.file.display()))?;
     let file_name = options
         .file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("{}: not a file name", options.file.display()))?;
+    let transfer_id = transfer_id();
+    // The Message-ID is chosen first, so that a transfer failing before a message exists
+    // is still recorded under `name.<transferId>.<messageId>.ext.json`.
+    let message_id = MessageId::generate(
+        &mut rand::rng(),
+        &connector.local().as2_id().message_id_domain(),
+    );
+    // The file to send, read through a Storage: a missing file is SEND_FILE_NOT_FOUND.
+    let source = SourceDir(
+        options
+            .file
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    );
+    let payload = match SendFile::read(&source, &file_name) {
+        Ok(file) => file.payload,
+        Err(e) => {
+            let mut record = StatusRecord::outbound_failed(
+                &connector,
+                &transfer_id,
+                &options.file.display().to_string(),
+                &e,
+                &ReferenceErrorPolicy,
+                SystemTime::now(),
+            );
+            record.as2_message_id = Some(message_id.bare().to_owned());
+            let paths = record::outbound_paths(
+                &file_name,
+                &transfer_id,
+                message_id.bare(),
+                StatusCode::Failed,
+            );
+            gateway.data.put_new(
+                &format!("{OUTBOX}/{}", paths.record),
+                record.to_json().as_bytes(),
+            )?;
+            return Err(e.into());
+        }
+    };
     let mode = options
         .mdn
         .unwrap_or(match connector.connector().mdn_response {
@@ -1203,9 +1272,9 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
 
     // Build (the random source is not held across an await).
     let now = SystemTime::now();
-    let transfer_id = transfer_id();
     let (built, sent) = {
         let mut message = connector.outbound(&payload, now)?;
+        message.message_id = Some(message_id);
         message.file_name = Some(file_name.clone());
         message.content_type = options
             .content_type

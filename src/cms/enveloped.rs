@@ -129,6 +129,7 @@ pub(crate) fn encrypt_pieces<R: CryptoRng + ?Sized>(
     let mut infos = Vec::with_capacity(recipients.len());
     let mut version = 0;
     for cert in recipients {
+        cert.check_usage(crate::cert::KeyUse::Encryption)?;
         let public = cert
             .rsa_public_key()
             .map_err(|_| Error::EncryptionFailed("recipient key is not RSA"))?;

@@ -540,6 +540,9 @@ impl<'a> SignerInfo<'a> {
             ),
         });
         ok.map_err(|_| VerificationError::BadSignature)?;
+        // Last, once the signature has verified (so that a failure here says the content
+        // is authentic but its signer may not sign): the certificate's key usage.
+        signer.check_usage(crate::cert::KeyUse::Signing)?;
         Ok(Verified {
             digest,
             signature,

@@ -87,7 +87,9 @@ pub struct Incoming<'a> {
 
 /// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
 /// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
-/// malformed, and with [`Error::LimitExceeded`] for an oversized body.
+/// malformed, with [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a
+/// malformed `Date` unless [`Limits::accept_malformed_date`] is set, and with
+/// [`Error::LimitExceeded`] for an oversized body.
 pub fn handle<'a>(
     headers: &'a HttpHeaders,
     body: &'a [u8],
@@ -118,6 +120,7 @@ pub fn handle<'a>(
             });
         }
     };
+    crate::time::check_date_header(headers.get("Date"), limits)?;
     let receipt = headers
         .get_str("Disposition-Notification-To")
         .map(|to| ReceiptRequest {
@@ -615,7 +618,9 @@ impl<'a> Incoming<'a> {
                     }
                     ContentType::SignedData => {
                         let signed = SignedData::parse(&der, policy.limits)?;
-                        let verified = signed.verify(None, policy.partner_certificates)?;
+                        let verified = signed
+                            .verify(None, policy.partner_certificates)
+                            .inspect_err(|e| state.note_verified_but_refused(e))?;
                         state.authentic = true;
                         let verified = trusted(policy, verified)?;
                         state.record_signature(verified)?;
@@ -647,7 +652,8 @@ impl<'a> Incoming<'a> {
                     policy.partner_certificates,
                     policy.limits,
                     policy.binary_canonicalization,
-                )?;
+                )
+                .inspect_err(|e| state.note_verified_but_refused(e))?;
                 state.authentic = true;
                 let verified = trusted(policy, verified)?;
                 state.record_signature(verified)?;
@@ -845,6 +851,15 @@ impl Unwrap {
             }
         };
         (Error::DecryptionFailed, Some(cause))
+    }
+
+    /// A verification error that `SignedData::verify` reports only after the signature
+    /// has verified (the signer certificate's key usage) still proves the plaintext
+    /// authentic: it is reported as it is, not concealed.
+    fn note_verified_but_refused(&mut self, error: &Error) {
+        if matches!(error, Error::CertificateUsage(_)) {
+            self.authentic = true;
+        }
     }
 
     /// Fails with `DUPLICATE_MESSAGE` if a layer of `kind` was already found.

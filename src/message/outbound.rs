@@ -95,6 +95,10 @@ pub struct OutboundMessage<'a> {
     /// [`Feature::As2Reliability`] when it resends unanswered messages with the same
     /// Message-ID).
     pub features: Vec<Feature>,
+    /// The largest payload [`build`] accepts (default
+    /// [`Limits::default`](crate::Limits)'s `max_payload_size`; set it from
+    /// [`Limits::reference`](crate::Limits::reference) for the reference's 50 MB).
+    pub max_payload_size: usize,
 }
 
 impl<'a> OutboundMessage<'a> {
@@ -119,6 +123,7 @@ impl<'a> OutboundMessage<'a> {
             message_id: None,
             mic_style: MicNameStyle::Dashed,
             features: SUPPORTED_FEATURES.to_vec(),
+            max_payload_size: crate::limits::Limits::default().max_payload_size,
         }
     }
 }
@@ -315,12 +320,19 @@ fn has_delimiter_line(pieces: &[Cow<'_, [u8]>], boundary: &[u8]) -> bool {
     })
 }
 
-/// Builds the message.
+/// Builds the message. A payload over [`OutboundMessage::max_payload_size`] is refused
+/// first, before any work ([`Error::LimitExceeded`] with [`Limit::PayloadSize`](crate::Limit::PayloadSize)).
 pub fn build<R: CryptoRng + ?Sized>(
     message: &OutboundMessage<'_>,
     now: SystemTime,
     rng: &mut R,
 ) -> Result<BuiltMessage, Error> {
+    if message.payload.len() > message.max_payload_size {
+        return Err(Error::LimitExceeded {
+            limit: crate::limits::Limit::PayloadSize,
+            value: message.max_payload_size,
+        });
+    }
     // A type the receiver cannot parse would make the whole message unreadable.
     mime::ContentType::parse(message.content_type.as_bytes()).map_err(|_| {
         Error::InvalidHeader {

@@ -173,6 +173,12 @@ impl ProfileCertificate {
         &self.certificate
     }
 
+    /// Sets how the certificate's keyUsage/extendedKeyUsage are checked (the profile's
+    /// `legacy_key_usage`).
+    pub(crate) fn set_usage_check(&mut self, check: crate::cert::UsageCheck) {
+        self.certificate.set_usage_check(check);
+    }
+
     /// The chain (intermediates), possibly empty.
     pub fn chain(&self) -> &[Certificate] {
         &self.chain

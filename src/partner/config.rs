@@ -243,6 +243,10 @@ pub struct ProfileConfig {
     /// the certificates are pinned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trust_anchors: Vec<KeyMaterial>,
+    /// Admit the profile's certificates whatever their keyUsage/extendedKeyUsage say
+    /// ([`Profile::with_legacy_key_usage`]); for a partner's older certificates only.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub legacy_key_usage: bool,
 }
 
 /// The whole partner configuration.
@@ -481,7 +485,8 @@ impl PartnerConfig {
                 }
                 let mut profile = Profile::new(p.id.clone(), kind, as2_id)
                     .with_status(p.status)
-                    .with_trust_anchors(anchors);
+                    .with_trust_anchors(anchors)
+                    .with_legacy_key_usage(p.legacy_key_usage);
                 for id in &p.certificates {
                     // validate() has checked that every reference resolves.
                     if let Some(cert) = loaded.iter().find(|c| c.id() == id) {

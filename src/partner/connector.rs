@@ -338,6 +338,18 @@ impl ActiveConnector {
         self.partner.trust(now, dates)
     }
 
+    /// [`outbound`](Self::outbound) for a file read through the caller's storage
+    /// ([`SendFile::read`]), with the file's name as the message's file name.
+    pub fn outbound_file<'a>(
+        &'a self,
+        file: &'a SendFile,
+        now: SystemTime,
+    ) -> Result<OutboundMessage<'a>, Error> {
+        let mut message = self.outbound(&file.payload, now)?;
+        message.file_name = Some(file.file_name().to_owned());
+        Ok(message)
+    }
+
     /// The outbound builder's options for `payload` at `now`: AS2-From/To from the
     /// profiles, our signing certificate and the partner's encryption certificate chosen
     /// by rotation at `now`, and the connector's algorithms, compression, MDN request and
@@ -405,4 +417,43 @@ impl ActiveConnector {
         }
         Ok(message)
     }
+}
+
+/// The file an outbound transfer sends (one of the reference's `StartFileTransfer`
+/// `send-file-paths`), read through the caller's [`Storage`](super::Storage), so that a
+/// missing file is the reference's `SEND_FILE_NOT_FOUND` and not an I/O error of the
+/// caller's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendFile {
+    /// The path as given to the storage.
+    pub path: String,
+    /// The file's bytes.
+    pub payload: Vec<u8>,
+}
+
+impl SendFile {
+    /// Reads `path` through `storage`. Any failure is
+    /// [`PartnerError::SendFile`] (`SEND_FILE_NOT_FOUND`); a
+    /// [`StorageErrorKind::NotFound`](super::StorageErrorKind::NotFound) one reads
+    /// `File path <path> not found.`, as in the reference.
+    pub fn read<S: super::Storage + ?Sized>(storage: &S, path: &str) -> Result<Self, Error> {
+        let payload = storage
+            .read(path)
+            .map_err(|e| Error::from(PartnerError::SendFile(e)))?;
+        Ok(SendFile {
+            path: path.to_owned(),
+            payload,
+        })
+    }
+
+    /// The file's name: the last component of the path.
+    pub fn file_name(&self) -> &str {
+        file_name_of(&self.path)
+    }
+}
+
+/// The last `/`-separated component of `path`.
+pub(crate) fn file_name_of(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }

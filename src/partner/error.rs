@@ -43,6 +43,10 @@ pub enum PartnerError {
     Config(Box<ConfigError>),
     /// The caller's transport could not deliver a request.
     Transport(TransportError),
+    /// The file to send could not be read through the caller's
+    /// [`Storage`](super::Storage): `SEND_FILE_NOT_FOUND`, displayed as the reference
+    /// words it (`File path <path> not found.`).
+    SendFile(super::StorageError),
     /// The partner answered with a non-2xx HTTP status: `HTTP_ERROR_RESPONSE_FROM_PARTNER`.
     HttpStatus {
         /// The URL posted to.
@@ -79,6 +83,7 @@ impl PartnerError {
                 _ => ErrorCode::AgreementNotFound,
             },
             Self::Transport(e) => e.kind.code(),
+            Self::SendFile(_) => ErrorCode::SendFileNotFound,
             Self::HttpStatus { .. } => ErrorCode::HttpErrorResponseFromPartner,
         }
     }
@@ -115,6 +120,10 @@ impl fmt::Display for PartnerError {
             Self::UntrustedCertificate(c) => c.fmt(f),
             Self::Config(c) => c.fmt(f),
             Self::Transport(t) => t.fmt(f),
+            Self::SendFile(e) if e.kind == super::StorageErrorKind::NotFound => {
+                write!(f, "File path {} not found.", e.path)
+            }
+            Self::SendFile(e) => write!(f, "File path {} cannot be read: {}", e.path, e.message),
             Self::HttpStatus { url, status } => write!(f, "{url} returned status {status}"),
         }
     }

@@ -45,12 +45,13 @@
 //!
 //! ```no_run
 //! # use as2_proto::partner::*;
-//! # fn f(directory: &MemoryDirectory, transport: &impl Transport, payload: &[u8],
+//! # fn f(directory: &MemoryDirectory, transport: &impl Transport, storage: &impl Storage,
 //! #      now: std::time::SystemTime,
 //! #      rng: &mut impl as2_proto::rand_core::CryptoRng) -> Result<(), as2_proto::Error> {
 //! let connector = directory.connector("c-c21c63ceaaf34d99b")?;
-//! let mut message = connector.outbound(payload, now)?;
-//! message.file_name = Some("invoice.edi".into());
+//! // A missing file is SEND_FILE_NOT_FOUND; record it with StatusRecord::outbound_failed.
+//! let file = SendFile::read(storage, "AS2-folder/invoice.edi")?;
+//! let message = connector.outbound_file(&file, now)?;
 //! let built = as2_proto::message::outbound::build(&message, now, rng)?;
 //! let response = transport.post(connector.url(), &built.headers, &built.body)?;
 //! response.check_status(connector.url())?;
@@ -93,9 +94,10 @@ pub use agreement::{ActiveAgreement, Agreement, DuplicateHandling, InboundSetup}
 pub use certificate::{CertificateUsage, DateEnforcement, ImportMode, ProfileCertificate};
 pub use chain::{MAX_CHAIN_LENGTH, verify_chain};
 pub use config::{CertificateConfig, KeyMaterial, PartnerConfig, ProfileConfig, ReadFile};
+pub(crate) use connector::file_name_of as connector_file_name_of;
 pub use connector::{
     ActiveConnector, Connector, ConnectorCompression, EncryptionAlgorithm, MdnResponse,
-    MdnSigningAlgorithm, SigningAlgorithm,
+    MdnSigningAlgorithm, SendFile, SigningAlgorithm,
 };
 pub use directory::{MemoryDirectory, PartnerDirectory};
 pub use error::{
@@ -104,6 +106,7 @@ pub use error::{
 };
 pub use profile::{Profile, ProfileTrust, ProfileType, Status};
 pub use store::{
-    MemoryDuplicateStore, MemoryStorage, Storage, StorageError, is_safe_relative_path,
+    MemoryDuplicateStore, MemoryStorage, Storage, StorageError, StorageErrorKind,
+    is_safe_relative_path,
 };
 pub use transport::{HttpRequest, HttpResponse, MemoryTransport, Transport};

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::certificate::{CertificateUsage, DateEnforcement, ProfileCertificate};
 use super::chain::verify_chain;
 use super::error::{ConfigItem, ConfigProblem, PartnerError};
-use crate::cert::Certificate;
+use crate::cert::{Certificate, UsageCheck};
 use crate::error::{Error, VerificationError};
 use crate::message::headers::As2Id;
 use crate::message::inbound::SignerTrust;
@@ -66,6 +66,7 @@ pub struct Profile {
     status: Status,
     certificates: Vec<ProfileCertificate>,
     trust_anchors: Vec<Certificate>,
+    legacy_key_usage: bool,
 }
 
 impl Profile {
@@ -81,6 +82,34 @@ impl Profile {
             status: Status::Active,
             certificates: Vec::new(),
             trust_anchors: Vec::new(),
+            legacy_key_usage: false,
+        }
+    }
+
+    /// Admits the profile's certificates for signing and encryption whatever their
+    /// keyUsage and extendedKeyUsage extensions say ([`UsageCheck::Legacy`]): the
+    /// per-partner switch for a partner whose older certificate is marked for other uses
+    /// (see [`Certificate::check_usage`] for the rule it relaxes). Off by default; applies
+    /// to the certificates already added and to those added later.
+    pub fn with_legacy_key_usage(mut self, legacy: bool) -> Self {
+        self.legacy_key_usage = legacy;
+        let check = self.usage_check();
+        for certificate in &mut self.certificates {
+            certificate.set_usage_check(check);
+        }
+        self
+    }
+
+    /// Whether [`with_legacy_key_usage`](Self::with_legacy_key_usage) is on.
+    pub fn legacy_key_usage(&self) -> bool {
+        self.legacy_key_usage
+    }
+
+    fn usage_check(&self) -> UsageCheck {
+        if self.legacy_key_usage {
+            UsageCheck::Legacy
+        } else {
+            UsageCheck::Enforce
         }
     }
 
@@ -114,6 +143,8 @@ impl Profile {
                 ConfigProblem::MissingPrivateKey,
             ));
         }
+        let mut certificate = certificate;
+        certificate.set_usage_check(self.usage_check());
         self.certificates.push(certificate);
         Ok(())
     }

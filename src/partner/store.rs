@@ -19,31 +19,78 @@ pub trait Storage {
     /// filesystem store writes a temporary file and renames it; an object store's PUT is
     /// already atomic).
     fn put(&self, path: &str, bytes: &[u8]) -> Result<(), StorageError>;
+
+    /// Reads the whole file at `path`: the file an outbound transfer sends
+    /// ([`SendFile::read`](super::SendFile::read)). A missing file must be reported as
+    /// [`StorageError::not_found`] (the reference's `SEND_FILE_NOT_FOUND`).
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError>;
+}
+
+/// What kind of storage failure a [`StorageError`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageErrorKind {
+    /// No file at the path.
+    NotFound,
+    /// The store refused access to the path.
+    PermissionDenied,
+    /// Anything else.
+    #[default]
+    Other,
 }
 
 /// A storage failure reported by the caller's [`Storage`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StorageError {
-    /// The path being written.
+    /// The path being read or written.
     pub path: String,
     /// The store's message.
     pub message: String,
+    /// What kind of failure.
+    pub kind: StorageErrorKind,
 }
 
 impl StorageError {
-    /// A storage error for `path`.
+    /// A storage error for `path` ([`StorageErrorKind::Other`]).
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         StorageError {
             path: path.into(),
             message: message.into(),
+            kind: StorageErrorKind::Other,
         }
+    }
+
+    /// No file at `path` ([`StorageErrorKind::NotFound`]).
+    pub fn not_found(path: impl Into<String>) -> Self {
+        StorageError {
+            path: path.into(),
+            message: "not found".into(),
+            kind: StorageErrorKind::NotFound,
+        }
+    }
+
+    /// The same error with `kind`.
+    pub fn with_kind(mut self, kind: StorageErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The error for an [`std::io::Error`] at `path`, its kind carried over (for a
+    /// filesystem [`Storage`]).
+    pub fn from_io(path: impl Into<String>, error: &std::io::Error) -> Self {
+        let kind = match error.kind() {
+            std::io::ErrorKind::NotFound => StorageErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => StorageErrorKind::PermissionDenied,
+            _ => StorageErrorKind::Other,
+        };
+        StorageError::new(path, error.to_string()).with_kind(kind)
     }
 }
 
 impl fmt::Display for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot store {:?}: {}", self.path, self.message)
+        write!(f, "storage error at {:?}: {}", self.path, self.message)
     }
 }
 
@@ -97,6 +144,13 @@ impl Storage for MemoryStorage {
         }
         self.files().insert(path.to_owned(), bytes.to_vec());
         Ok(())
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        if !is_safe_relative_path(path) {
+            return Err(StorageError::new(path, "not a safe relative path"));
+        }
+        self.get(path).ok_or_else(|| StorageError::not_found(path))
     }
 }
 
