@@ -333,6 +333,78 @@ fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     std::fs::read(dir.join(args.last().unwrap())).unwrap_or(out.stdout)
 }
 
+/// Multipart bodies with boundaries around RFC 2046's limit of 70 characters (69, 70, 71
+/// and 8000), made of dashes (`"-" * (n - 1) + "x"`), over bodies of dashes and of lines
+/// that almost are delimiters: the shapes that made the signed-MDN sniffing quadratic.
+/// For `mime` as an entity and as a first-line Content-Type with a body; for `inbound` as
+/// a request.
+fn boundary_seeds() -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for n in [69usize, 70, 71, 8000] {
+        let boundary = format!("{}x", "-".repeat(n - 1));
+        let content_type = format!(
+            "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"{boundary}\""
+        );
+        let dashes = "-".repeat(16 * 1024).into_bytes();
+        let mut near = Vec::new();
+        for line in [
+            format!("--{}", &boundary[..n - 1]),
+            format!("--{boundary}y"),
+            format!("--{}", "-".repeat(n)),
+            format!("--{boundary}--x"),
+            "-".repeat(n + 2),
+        ] {
+            near.extend_from_slice(line.as_bytes());
+            near.extend_from_slice(b"\r\n");
+        }
+        near.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Type: multipart/report; report-type=disposition-notification; boundary=\"{boundary}\"\r\n\r\n--{}\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature\r\n\r\nx\r\n--{boundary}--\r\n",
+                &boundary[..n - 1]
+            )
+            .as_bytes(),
+        );
+        for (shape, body) in [("dashes", &dashes), ("near", &near)] {
+            let mut entity = format!("Content-Type: {content_type}\r\n\r\n").into_bytes();
+            entity.extend_from_slice(body);
+            let mut first_line = format!("{content_type}\n").into_bytes();
+            first_line.extend_from_slice(body);
+            let request = request_bytes(
+                &[
+                    ("AS2-From", "pyas2lib_A"),
+                    ("AS2-To", "as2proto_B"),
+                    ("AS2-Version", "1.2"),
+                    ("Message-ID", "<long-boundary@pyas2lib_A>"),
+                    ("Content-Type", content_type.as_str()),
+                ],
+                body,
+            );
+            out.push((format!("boundary-{n}-{shape}"), entity, request));
+            out.push((format!("boundary-{n}-{shape}-first-line"), first_line, Vec::new()));
+        }
+    }
+    out
+}
+
+fn write_boundary_seeds_to(seeds: &Seeds) {
+    for (name, mime, request) in boundary_seeds() {
+        seeds.put("mime", &name, &mime);
+        if !request.is_empty() {
+            seeds.put("inbound", &name, &request);
+        }
+    }
+}
+
+/// Writes only the long-boundary seeds of [`boundary_seeds`] into `fuzz/seeds/`:
+/// `cargo test --test fuzz_regressions -- --ignored write_boundary_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand (see fuzz/README.md)"]
+fn write_boundary_seeds() {
+    write_boundary_seeds_to(&Seeds {
+        dir: root().join("fuzz/seeds"),
+    });
+}
+
 /// Regenerates `fuzz/seeds/` from the test data and the crate's own builders:
 /// `cargo test --test fuzz_regressions -- --ignored write_fuzz_seeds`.
 #[test]
@@ -425,6 +497,7 @@ fn write_fuzz_seeds() {
         seeds.put("enveloped", &format!("round-trip-{mode:x}"), &seed);
     }
     seeds.put("compressed", "text", b"hello hello hello hello\n");
+    write_boundary_seeds_to(&seeds);
 
     // Structure-aware: random bytes are as good a start as any.
     let mut r = rng();
