@@ -740,9 +740,10 @@ pub fn inbound_built(data: &[u8]) {
             (Ok(_), true, _) => {}
             (Err(rejected), false, Some(c)) => {
                 assert_eq!(rejected.error, Error::DecryptionFailed);
+                assert!(rejected.concealed.is_some());
                 assert_eq!(
-                    rejected.concealed,
-                    Some(Error::Policy(PolicyError::SignatureRequired))
+                    rejected.cause(),
+                    &Error::Policy(PolicyError::SignatureRequired)
                 );
                 assert_eq!(rejected.layers, [Layer::Encrypted(c)]);
             }
