@@ -350,7 +350,7 @@ fn every_decryption_failure_is_the_same_outcome() {
                 assert_eq!(rejected.layers, [Layer::Encrypted(cipher)], "{name}");
                 assert_eq!(rejected.mic, None, "{name}");
                 // The operator is told the real cause.
-                let cause = rejected.concealed.as_ref().expect(&name);
+                let cause = rejected.concealed.as_deref().expect(&name);
                 assert_ne!(*cause, Error::DecryptionFailed, "{name}");
                 assert_eq!(rejected.cause(), cause);
                 // The whole answer, MDN included, is identical byte for byte.

@@ -468,6 +468,7 @@ impl Parties {
         outbound::build(&message, now, &mut common::rng(seed))
     }
 
+    #[allow(clippy::result_large_err)]
     fn we_receive(
         &self,
         built: &outbound::BuiltMessage,
