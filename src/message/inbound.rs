@@ -12,7 +12,9 @@ use std::ops::Range;
 
 use rand_core::CryptoRng;
 
-use super::headers::{As2Id, DispositionOptions, HttpHeaders, MessageId, check_as2_version};
+use super::headers::{
+    As2Id, DispositionOptions, HttpHeaders, MessageId, check_as2_version, receipt_delivery_url,
+};
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use crate::cms::compressed::CompressedData;
@@ -42,7 +44,9 @@ pub struct ReceiptRequest {
     pub return_to: String,
     /// Disposition-Notification-Options, if sent.
     pub options: DispositionOptions,
-    /// The Receipt-Delivery-Option URL for an asynchronous MDN.
+    /// The Receipt-Delivery-Option URL for an asynchronous MDN: an absolute http(s) URL
+    /// checked by [`receipt_delivery_url`](super::headers::receipt_delivery_url) (a
+    /// malformed one fails [`handle`] with `INVALID_REQUEST`).
     pub async_url: Option<String>,
 }
 
@@ -82,7 +86,8 @@ pub struct Incoming<'a> {
 
 /// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
 /// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
-/// malformed, and with [`Error::LimitExceeded`] for an oversized body.
+/// malformed, or Receipt-Delivery-Option is not an absolute http(s) URL; and with
+/// [`Error::LimitExceeded`] for an oversized body.
 pub fn handle<'a>(
     headers: &'a HttpHeaders,
     body: &'a [u8],
@@ -115,17 +120,23 @@ pub fn handle<'a>(
     };
     let receipt = headers
         .get_str("Disposition-Notification-To")
-        .map(|to| ReceiptRequest {
-            return_to: to.to_owned(),
-            options: headers
-                .get("Disposition-Notification-Options")
-                .map(DispositionOptions::parse)
-                .unwrap_or_default(),
-            async_url: headers
-                .get_str("Receipt-Delivery-Option")
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned),
-        });
+        .map(|to| -> Result<ReceiptRequest, Error> {
+            Ok(ReceiptRequest {
+                return_to: to.to_owned(),
+                options: headers
+                    .get("Disposition-Notification-Options")
+                    .map(DispositionOptions::parse)
+                    .unwrap_or_default(),
+                // A malformed URL is a malformed request (INVALID_REQUEST): no MDN is
+                // POSTed to it, and none is answered synchronously in its place.
+                async_url: headers
+                    .get("Receipt-Delivery-Option")
+                    .map(receipt_delivery_url)
+                    .transpose()?
+                    .flatten(),
+            })
+        })
+        .transpose()?;
     Ok(Incoming {
         kind,
         from,
