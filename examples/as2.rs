@@ -4,15 +4,21 @@
 //! ```text
 //! cargo run --example as2 -- send --pki DIR --from A --to B --payload FILE --out DIR [options]
 //! cargo run --example as2 -- receive --headers FILE --body FILE --pki DIR --out DIR [options]
-//! cargo run --example as2 -- verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR [options]
+//! cargo run --example as2 -- verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR --partner B [options]
 //! cargo run --example as2 -- inspect --headers FILE --body FILE [--pki DIR]
 //! ```
 //!
 //! Keys live in `--pki DIR`: `DIR/ca/ca.crt` (trust anchor) and, for each party, a folder
 //! named by its AS2 ID with `sign.key`/`sign.crt` and `enc.key`/`enc.crt` (PKCS#8 PEM keys,
 //! PEM certificates). Header files are JSON objects `{"Name": "value"}` (a list of
-//! `[name, value]` pairs is accepted too). Exit codes: 0 accepted, 1 cleanly rejected
-//! (details in the JSON), 2 usage error; anything else is a crash.
+//! `[name, value]` pairs is accepted too). Exit codes: 0 accepted (for `receive`: the
+//! payload delivered, so a duplicate is 1), 1 cleanly rejected (details in the JSON), 2
+//! usage error; anything else is a crash. Only single safe path components are read from
+//! the PKI folder, whatever AS2 IDs a message names.
+//!
+//! `send --mdn async|async-signed` without `--mdn-url` asks for the MDN at
+//! `http://localhost:5081/as2`. `verify-mdn --partner NAME` names the partner the message
+//! was sent to: the receipt's AS2-From and signer must be that partner.
 //!
 //! This is an example: it reads files and the clock, which the library never does.
 

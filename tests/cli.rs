@@ -822,3 +822,99 @@ fn cli_against_pyas2lib() {
     assert_eq!(code, 0, "{verdict}");
     assert_eq!(verdict["mic_matches"], Value::Bool(true));
 }
+
+/// Ours -> pyas2lib without a signature (encrypted only, and plain) with an unsigned sync
+/// receipt: pyas2lib's receipt carries no MIC, which `as2 verify-mdn` accepts for an
+/// unsigned message (`--unsigned-message`, MIC "not-returned") and refuses otherwise. And
+/// an async receipt requested without `--mdn-url` goes to the documented default URL.
+#[test]
+#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, then cargo test --test cli -- --ignored"]
+fn cli_unsigned_and_async_receipts_with_pyas2lib() {
+    let work = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let peer_receive = |sent: &Path, out: &Path, extra: &[&str]| -> (i32, Value) {
+        let (headers, body) = (sent.join("headers.json"), sent.join("body.bin"));
+        let mut args = vec![
+            "receive",
+            "--pki",
+            &pki,
+            "--headers",
+            s(&headers),
+            "--body",
+            s(&body),
+            "--out",
+            s(out),
+            "--as",
+            "PartnerB",
+        ];
+        args.extend_from_slice(extra);
+        let code = run_peer(&args);
+        (code, json(&out.join("result.json")))
+    };
+    for (name, opts, require) in [
+        (
+            "encrypted-only",
+            &["--encrypt", "aes_256_cbc", "--mdn", "sync"][..],
+            &["--require-encrypted"][..],
+        ),
+        ("plain", &["--mdn", "sync"][..], &[][..]),
+    ] {
+        let dir = work.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sent, meta) = send(&dir, opts);
+        assert_eq!(meta["signed"], Value::Bool(false));
+        let mic = meta["mic"].as_str().expect("a MIC is kept").to_owned();
+        let id = meta["message_id"].as_str().unwrap().to_owned();
+        let theirs = dir.join("theirs");
+        let (code, result) = peer_receive(&sent, &theirs, require);
+        assert_eq!(code, 0, "{name}: {result}");
+        assert_eq!(result["mdn"]["signed"], Value::Bool(false), "{name}");
+        let check = [
+            "--orig-message-id",
+            id.as_str(),
+            "--expected-mic",
+            mic.as_str(),
+        ];
+        let mut unsigned = check.to_vec();
+        unsigned.push("--unsigned-message");
+        let (code, report) = verify_mdn(&theirs, &unsigned);
+        assert_eq!(code, 0, "{name}: {report}");
+        assert_eq!(report["mic"], "not-returned", "{name}: {report}");
+        assert_eq!(report["mic_match"], Value::Null, "{name}");
+        // Not declared unsigned: a MIC kept for a message is required back.
+        let (code, report) = verify_mdn(&theirs, &check);
+        assert_eq!(code, 1, "{name}: {report}");
+        assert_eq!(report["mic"], "missing", "{name}");
+        assert_eq!(report["error_code"], "VERIFICATION_FAILED", "{name}");
+    }
+
+    // Async, signed, no --mdn-url.
+    let dir = work.path().join("async");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sent, meta) = send(&dir, &["--sign", "sha256", "--mdn", "async-signed"]);
+    assert_eq!(meta["mdn_url"], "http://localhost:5081/as2");
+    let headers = json(&sent.join("headers.json"));
+    assert_eq!(
+        headers["Receipt-Delivery-Option"],
+        "http://localhost:5081/as2"
+    );
+    let theirs = dir.join("theirs");
+    let (code, result) = peer_receive(&sent, &theirs, &["--require-signed"]);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["mdn"]["mode"], "ASYNC");
+    assert_eq!(result["mdn"]["url"], "http://localhost:5081/as2");
+    let id = meta["message_id"].as_str().unwrap();
+    let mic = meta["mic"].as_str().unwrap();
+    let (code, report) = verify_mdn(
+        &theirs,
+        &[
+            "--orig-message-id",
+            id,
+            "--expected-mic",
+            mic,
+            "--require-signed",
+        ],
+    );
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["mic"], "matched");
+}

@@ -45,7 +45,7 @@ pub struct ReceiptRequest {
     /// Disposition-Notification-Options, if sent.
     pub options: DispositionOptions,
     /// The Receipt-Delivery-Option URL for an asynchronous MDN: an absolute http(s) URL
-    /// checked by [`receipt_delivery_url`](super::headers::receipt_delivery_url) (a
+    /// checked by [`super::headers::receipt_delivery_url`] (a
     /// malformed one fails [`handle`] with `INVALID_REQUEST`).
     pub async_url: Option<String>,
 }
