@@ -494,18 +494,17 @@ fn mdn_and_rsa(c: &mut Criterion) {
         .iter()
         .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
         .collect();
-    let sent = SentMessage::from(&built);
-    let partner_b = [b.sign.0.clone()];
+    let sent = SentMessage::from_built(&built, vec![b.sign.0.clone()]);
     let verdict = mdn::parse(&mdn_headers, &mdn.body, &limits)
         .unwrap()
-        .verify(&sent, &partner_b, &limits)
+        .verify(&sent, &limits)
         .unwrap();
     assert!(verdict.is_success());
     group.bench_function("verify", |bch| {
         bch.iter(|| {
             mdn::parse(&mdn_headers, black_box(&mdn.body), &limits)
                 .unwrap()
-                .verify(&sent, &partner_b, &limits)
+                .verify(&sent, &limits)
                 .unwrap()
         })
     });

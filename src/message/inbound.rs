@@ -14,6 +14,7 @@ use rand_core::CryptoRng;
 
 use super::headers::{
     As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
+    receipt_delivery_url,
 };
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
@@ -44,7 +45,9 @@ pub struct ReceiptRequest {
     pub return_to: String,
     /// Disposition-Notification-Options, if sent.
     pub options: DispositionOptions,
-    /// The Receipt-Delivery-Option URL for an asynchronous MDN.
+    /// The Receipt-Delivery-Option URL for an asynchronous MDN: an absolute http(s) URL
+    /// checked by [`super::headers::receipt_delivery_url`] (a
+    /// malformed one fails [`handle`] with `INVALID_REQUEST`).
     pub async_url: Option<String>,
 }
 
@@ -87,8 +90,9 @@ pub struct Incoming<'a> {
 
 /// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
 /// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
-/// malformed, with [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a
-/// malformed `Date` unless [`Limits::accept_malformed_date`] is set, and with
+/// malformed, or Receipt-Delivery-Option is not an absolute http(s) URL; with
+/// [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a malformed `Date`
+/// unless [`Limits::accept_malformed_date`] is set; and with
 /// [`Error::LimitExceeded`] for an oversized body.
 pub fn handle<'a>(
     headers: &'a HttpHeaders,
@@ -123,17 +127,23 @@ pub fn handle<'a>(
     crate::time::check_date_header(headers.get("Date"), limits)?;
     let receipt = headers
         .get_str("Disposition-Notification-To")
-        .map(|to| ReceiptRequest {
-            return_to: to.to_owned(),
-            options: headers
-                .get("Disposition-Notification-Options")
-                .map(DispositionOptions::parse)
-                .unwrap_or_default(),
-            async_url: headers
-                .get_str("Receipt-Delivery-Option")
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned),
-        });
+        .map(|to| -> Result<ReceiptRequest, Error> {
+            Ok(ReceiptRequest {
+                return_to: to.to_owned(),
+                options: headers
+                    .get("Disposition-Notification-Options")
+                    .map(DispositionOptions::parse)
+                    .unwrap_or_default(),
+                // A malformed URL is a malformed request (INVALID_REQUEST): no MDN is
+                // POSTed to it, and none is answered synchronously in its place.
+                async_url: headers
+                    .get("Receipt-Delivery-Option")
+                    .map(receipt_delivery_url)
+                    .transpose()?
+                    .flatten(),
+            })
+        })
+        .transpose()?;
     Ok(Incoming {
         kind,
         from,

@@ -139,6 +139,8 @@ pub struct BuiltMessage {
     pub body: Vec<u8>,
     /// The Message-ID sent.
     pub message_id: MessageId,
+    /// The partner it was sent to (AS2-To), whose MDN it expects.
+    pub to: As2Id,
     /// The MIC the returned MDN must carry, when an MDN was requested or the message was
     /// signed.
     pub mic: Option<Mic>,
@@ -477,6 +479,7 @@ pub fn build<R: CryptoRng + ?Sized>(
         headers,
         body,
         message_id,
+        to: message.to.clone(),
         mic,
         signed_mdn_requested: wants_mdn && !message.signed_mdn_micalgs.is_empty(),
         signed: message.signing.is_some(),
