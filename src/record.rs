@@ -317,8 +317,18 @@ impl StatusRecord {
     /// disposition of the error MDN as `policy` maps the error (RFC 4130 §7.5.3), e.g.
     /// `automatic-action/MDN-sent-automatically; processed/Error: decryption-failed`.
     /// Set `disposition` back to `None` if no MDN was requested.
+    ///
+    /// The `failure-code` and disposition are what the sender was told; when that is a
+    /// decryption failure hiding the real cause ([`Rejected::concealed`]: a limit hit, a
+    /// multipart payload, a missing signature, ... after decryption), `failure-message`
+    /// names the cause too, so the operator sees it in this local record: `decryption
+    /// failed (cause: <error>)`.
     pub fn set_rejected<P: ErrorPolicy + ?Sized>(&mut self, rejected: &Rejected, policy: &P) {
         self.set_failure(&rejected.error, policy);
+        if let Some(cause) = &rejected.concealed {
+            let told = policy.failure_message(&rejected.error);
+            self.failure_message = Some(format!("{told} (cause: {cause})"));
+        }
         self.disposition = Some(disposition_line(&policy.disposition(&rejected.error)));
     }
 
