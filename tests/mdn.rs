@@ -1628,3 +1628,40 @@ fn receipt_delivery_option_must_be_an_absolute_http_url() {
         assert_eq!(err.code(), ErrorCode::InvalidRequest);
     }
 }
+
+/// The builder applies the receivers' Receipt-Delivery-Option rule before any work: a URL
+/// that would inject a header or is not absolute http(s) is never sent.
+#[test]
+fn outbound_async_mdn_urls_are_checked_before_building() {
+    for bad in [
+        "http://127.0.0.1/as2\r\nX-Injected: yes",
+        "mailto:as2@example.com",
+        "/relative",
+        "",
+    ] {
+        let mut m = OutboundMessage::new(
+            As2Id::new("PartnerA").unwrap(),
+            As2Id::new("PartnerB").unwrap(),
+            b"ISA~",
+        );
+        m.mdn = MdnRequest::Async(bad.into());
+        let err = outbound::build(&m, common::now(), &mut common::rng(1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidHeader {
+                    header: "Receipt-Delivery-Option",
+                    ..
+                }
+            ),
+            "{bad:?}: {err:?}"
+        );
+    }
+    let mut m = OutboundMessage::new(
+        As2Id::new("PartnerA").unwrap(),
+        As2Id::new("PartnerB").unwrap(),
+        b"ISA~",
+    );
+    m.mdn = MdnRequest::Async("https://a.example/as2/mdn".into());
+    assert!(outbound::build(&m, common::now(), &mut common::rng(1)).is_ok());
+}

@@ -335,6 +335,14 @@ pub fn build<R: CryptoRng + ?Sized>(
             value: message.max_payload_size,
         });
     }
+    // The async MDN URL by the rule receivers apply (an absolute http(s) URL, no
+    // CR/LF), checked before any work.
+    if let MdnRequest::Async(url) = &message.mdn {
+        super::headers::receipt_delivery_url(url.as_bytes())?.ok_or(Error::InvalidHeader {
+            header: "Receipt-Delivery-Option",
+            reason: "empty",
+        })?;
+    }
     // A type the receiver cannot parse would make the whole message unreadable.
     mime::ContentType::parse(message.content_type.as_bytes()).map_err(|_| {
         Error::InvalidHeader {
