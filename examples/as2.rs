@@ -4,15 +4,21 @@
 //! ```text
 //! cargo run --example as2 -- send --pki DIR --from A --to B --payload FILE --out DIR [options]
 //! cargo run --example as2 -- receive --headers FILE --body FILE --pki DIR --out DIR [options]
-//! cargo run --example as2 -- verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR [options]
+//! cargo run --example as2 -- verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR --partner B [options]
 //! cargo run --example as2 -- inspect --headers FILE --body FILE [--pki DIR]
 //! ```
 //!
 //! Keys live in `--pki DIR`: `DIR/ca/ca.crt` (trust anchor) and, for each party, a folder
 //! named by its AS2 ID with `sign.key`/`sign.crt` and `enc.key`/`enc.crt` (PKCS#8 PEM keys,
 //! PEM certificates). Header files are JSON objects `{"Name": "value"}` (a list of
-//! `[name, value]` pairs is accepted too). Exit codes: 0 accepted, 1 cleanly rejected
-//! (details in the JSON), 2 usage error; anything else is a crash.
+//! `[name, value]` pairs is accepted too). Exit codes: 0 accepted (for `receive`: the
+//! payload delivered, so a duplicate is 1), 1 cleanly rejected (details in the JSON), 2
+//! usage error; anything else is a crash. Only single safe path components are read from
+//! the PKI folder, whatever AS2 IDs a message names.
+//!
+//! `send --mdn async|async-signed` without `--mdn-url` asks for the MDN at
+//! `http://localhost:5081/as2`. `verify-mdn --partner NAME` names the partner the message
+//! was sent to: the receipt's AS2-From and signer must be that partner.
 //!
 //! This is an example: it reads files and the clock, which the library never does.
 
@@ -71,15 +77,17 @@ usage:
            [--sign sha1|sha256|sha384|sha512] [--sign-alg pkcs1v15|pss]
            [--encrypt aes_128_cbc|aes_192_cbc|aes_256_cbc|tripledes_192_cbc]
            [--key-enc-alg pkcs1v15|oaep] [--compress none|before|after]
-           [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256] [--mdn-url URL]
+           [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256]
+           [--mdn-url URL (async; default http://localhost:5081/as2)]
            [--content-type TYPE] [--filename NAME] [--message-id LEFT]
            [--sign-stem STEM] [--enc-stem STEM]
   as2 receive --headers FILE --body FILE --pki DIR --out DIR [--require-signature]
-           [--require-encryption] [--verify-cert STEM|Party/STEM] [--seen-ids FILE]
+           [--require-encryption] [--accept-bare-payload] [--verify-cert STEM|Party/STEM] [--seen-ids FILE]
            [--record-id] [--no-cert-validation] [--sign-stem STEM] [--enc-stem STEM]
-  as2 verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR [--expected-mic \"<b64>, <alg>\"]
-           [--orig-message-id ID] [--require-signed] [--verify-cert STEM|Party/STEM]
-           [--no-cert-validation] [--out FILE]
+  as2 verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR --partner NAME
+           [--expected-mic \"<b64>, <alg>\"] [--unsigned-message] [--orig-message-id ID]
+           [--require-signed] [--verify-cert STEM|NAME/STEM] [--no-cert-validation]
+           [--out FILE]
   as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]";
 
 fn usage(why: &str) -> ExitCode {
@@ -95,11 +103,18 @@ struct Args {
 
 const SWITCHES: &[&str] = &[
     "require-signature",
+    "accept-bare-payload",
     "require-encryption",
     "record-id",
     "no-cert-validation",
     "require-signed",
+    "unsigned-message",
 ];
+
+/// Where `send --mdn async|async-signed` asks for the MDN without `--mdn-url`: the AS2
+/// endpoint of PartnerA's example server (`examples/config/partner-b.toml` sends to
+/// PartnerA at port 5081), which also accepts asynchronous MDNs.
+const DEFAULT_MDN_URL: &str = "http://localhost:5081/as2";
 
 impl Args {
     fn parse(args: &[String]) -> Result<Args, Usage> {
@@ -251,14 +266,23 @@ impl Pki {
         safe_component(party) && self.dir.join(party).is_dir()
     }
 
+    /// `DIR/<party>/<stem>.<ext>`, for names that are one safe path component only: a
+    /// partner-supplied AS2 ID never reaches a file outside the PKI folder.
+    fn file(&self, party: &str, stem: &str, ext: &str) -> Result<PathBuf, String> {
+        if !safe_component(party) || !safe_component(stem) {
+            return Err(format!("{party:?}/{stem:?} is not a PKI file name"));
+        }
+        Ok(self.dir.join(party).join(format!("{stem}.{ext}")))
+    }
+
     fn cert(&self, party: &str, stem: &str) -> Result<Certificate, String> {
-        let path = self.dir.join(party).join(format!("{stem}.crt"));
+        let path = self.file(party, stem, "crt")?;
         let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     fn key(&self, party: &str, stem: &str) -> Result<PrivateKey, String> {
-        let path = self.dir.join(party).join(format!("{stem}.key"));
+        let path = self.file(party, stem, "key")?;
         let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         PrivateKey::from_pem(&pem, None).map_err(|e| format!("{}: {e}", path.display()))
     }
@@ -380,9 +404,7 @@ fn send(args: &Args) -> CliResult {
         "sync" => (MdnRequest::Sync, false),
         "sync-signed" => (MdnRequest::Sync, true),
         mode @ ("async" | "async-signed") => {
-            let url = args
-                .get("mdn-url")
-                .ok_or_else(|| Usage("--mdn async needs --mdn-url".into()))?;
+            let url = args.get("mdn-url").unwrap_or(DEFAULT_MDN_URL);
             (MdnRequest::Async(url.to_owned()), mode.ends_with("-signed"))
         }
         other => return Err(Usage(format!("unknown --mdn {other:?}"))),
@@ -442,6 +464,12 @@ fn send(args: &Args) -> CliResult {
         &json!({
             "message_id": built.message_id.bare(),
             "mic": mic_json(built.mic.as_ref()),
+            "to": built.to.as_str(),
+            "signed": built.signed,
+            "mdn_url": match &msg.mdn {
+                MdnRequest::Async(url) => Some(url.as_str()),
+                _ => None,
+            },
         }),
     );
     println!(
@@ -472,6 +500,7 @@ fn receive(args: &Args) -> CliResult {
         "pki",
         "out",
         "require-signature",
+        "accept-bare-payload",
         "require-encryption",
         "verify-cert",
         "seen-ids",
@@ -561,6 +590,7 @@ fn receive(args: &Args) -> CliResult {
     let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
     policy.require_encryption = args.flag("require-encryption");
     policy.require_signature = args.flag("require-signature");
+    policy.accept_bare_payload = args.flag("accept-bare-payload");
     if !args.flag("no-cert-validation") {
         policy.signer_trust = Some(&trust);
     }
@@ -632,6 +662,7 @@ fn receive(args: &Args) -> CliResult {
             "compressed": layers.contains(&Layer::Compressed),
             "mic": mic_json(mic.as_ref()),
             "payload_sha256": delivered.map(|r| sha256_hex(&r.payload)),
+            "delivered": delivered.is_some(),
             "mdn": mdn_json,
         }),
     );
@@ -646,7 +677,9 @@ fn receive(args: &Args) -> CliResult {
         write(path, text.as_bytes());
     }
     println!("{}", report.disposition);
-    Ok(if report.is_accepted() {
+    // 0 only when the payload was delivered: a duplicate is answered (its MDN is written)
+    // but delivers nothing.
+    Ok(if report.is_accepted() && delivered.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -661,7 +694,9 @@ fn verify_mdn(args: &Args) -> CliResult {
         "mdn-headers",
         "mdn-body",
         "pki",
+        "partner",
         "expected-mic",
+        "unsigned-message",
         "orig-message-id",
         "require-signed",
         "verify-cert",
@@ -669,6 +704,15 @@ fn verify_mdn(args: &Args) -> CliResult {
         "out",
     ])?;
     let pki = Pki::new(args)?;
+    // The partner the message was sent to: the receipt must come from it (AS2-From) and be
+    // signed with its certificate, never with one picked by what the MDN says about itself.
+    let partner =
+        As2Id::new(args.required("partner")?).map_err(|e| Usage(format!("--partner: {e}")))?;
+    if !pki.has(partner.as_str()) {
+        return Err(Usage(format!(
+            "--partner {partner}: no folder for it in --pki"
+        )));
+    }
     let headers = read_headers(&args.path("mdn-headers")?)?;
     let body = read(&args.path("mdn-body")?)?;
     let expected_mic = match args.get("expected-mic") {
@@ -682,6 +726,7 @@ fn verify_mdn(args: &Args) -> CliResult {
     let mut report = json!({
         "accepted": false, "disposition": Value::Null, "status": Value::Null,
         "signed": Value::Null, "signature_valid": Value::Null, "mic_match": Value::Null,
+        "mic": Value::Null, "partner": partner.as_str(),
         "original_message_id": Value::Null, "error": Value::Null, "error_code": Value::Null,
     });
     let finish = |report: &Value| -> ExitCode {
@@ -722,20 +767,28 @@ fn verify_mdn(args: &Args) -> CliResult {
     };
     let message_id =
         MessageId::parse(orig.as_bytes()).map_err(|e| Usage(format!("--orig-message-id: {e}")))?;
-    let mut sent = SentMessage::new(message_id, expected_mic);
-    sent.require_signed_mdn = args.flag("require-signed");
-    let partner = parsed
-        .from
-        .as_ref()
-        .map(|id| id.as_str().to_owned())
-        .unwrap_or_default();
     let cert = match args.get("verify-cert") {
-        Some(spec) => Some(pki.named_cert(spec, &partner).map_err(Usage)?),
-        None if pki.has(&partner) => pki.cert(&partner, "sign").ok(),
-        None => None,
+        Some(spec) => {
+            if spec
+                .split_once('/')
+                .is_some_and(|(party, _)| party != partner.as_str())
+            {
+                return Err(Usage(format!(
+                    "--verify-cert {spec:?} is not a certificate of --partner {partner}"
+                )));
+            }
+            Some(pki.named_cert(spec, partner.as_str()).map_err(Usage)?)
+        }
+        None => pki.cert(partner.as_str(), "sign").ok(),
     };
     let certs: Vec<Certificate> = cert.into_iter().collect();
-    match parsed.verify(&sent, &certs, &limits) {
+    let mut sent = SentMessage::new(message_id, partner.clone(), certs, expected_mic);
+    sent.require_signed_mdn = args.flag("require-signed");
+    // RFC 4130 §7.3.1: an unsigned receipt of an unsigned message may omit the MIC.
+    if args.flag("unsigned-message") {
+        sent.require_mic = false;
+    }
+    match parsed.verify(&sent, &limits) {
         Ok(verdict) => {
             let mut chain_ok = true;
             if let Authenticity::Signed(v) = &verdict.authenticity {
@@ -753,6 +806,7 @@ fn verify_mdn(args: &Args) -> CliResult {
                 }
             }
             report["status"] = json!(verdict.status.to_string());
+            report["mic"] = json!(verdict.mic.as_str());
             report["mic_match"] = match &verdict.mic {
                 MicCheck::Matched => json!(true),
                 MicCheck::Mismatched { .. } | MicCheck::Missing => json!(false),
@@ -858,6 +912,7 @@ fn inspect(args: &Args) -> CliResult {
             dir: PathBuf::from(dir),
         };
         let us = args.get("as").unwrap_or(incoming.to.as_str()).to_owned();
+        // `Pki` reads only files inside DIR, whatever AS2 IDs the request names.
         let decryption: Vec<(Certificate, PrivateKey)> =
             match (pki.cert(&us, "enc"), pki.key(&us, "enc")) {
                 (Ok(c), Ok(k)) => vec![(c, k)],
@@ -867,7 +922,10 @@ fn inspect(args: &Args) -> CliResult {
             .cert(incoming.from.as_str(), "sign")
             .into_iter()
             .collect();
-        let policy = InboundPolicy::new(&decryption, &partner, &limits);
+        // A diagnosis shows what is there: unsigned messages and bare payloads too.
+        let mut policy = InboundPolicy::new(&decryption, &partner, &limits);
+        policy.require_signature = false;
+        policy.accept_bare_payload = true;
         let mut none = as2_proto::message::inbound::NoDuplicateCheck;
         match incoming.accept(&policy, &mut none, &mut rand::rng()) {
             Ok(r) => {

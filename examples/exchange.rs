@@ -235,50 +235,40 @@ fn send(
 
     let response = transport.post(connector.url(), &built.headers, &body)?;
     let headers = &response.headers;
-    let sent = SentMessage::from(&built);
-    // Every signing certificate of the partner (old and new during rotation); the
-    // profile's trust then checks the signer's window and chain.
+    // Bound to the partner: its AS2 ID and every signing certificate it has (old and new
+    // during rotation); the profile's trust then checks the signer's window and chain.
     let trust = connector.partner_trust(now, DateEnforcement::Enforce);
     let certificates: Vec<_> = connector
         .partner()
         .certificates_for(CertificateUsage::Signing)
         .map(|c| c.certificate().clone())
         .collect();
+    let sent = SentMessage::from_built(&built, certificates);
     let verdict = response
         .check_status(connector.url())
         .and_then(|()| mdn::parse(headers, &response.body, &limits))
         .and_then(|parsed| {
             record.mdn_message_id = parsed.message_id.as_ref().map(|m| m.bare().to_owned());
             record.mdn_subject = headers.get_str("Subject").map(str::to_owned);
-            parsed.verify_trusted(&sent, &certificates, &trust, &limits)
+            parsed.verify_trusted(&sent, &trust, &limits)
         });
-    let completed = match &verdict {
+    let status = match &verdict {
         Ok(v) => {
-            record.disposition = Some(v.disposition.as_str().to_owned());
             println!(
-                "A: MDN {} (signed: {}, MIC {:?})",
+                "A: MDN {} (signed: {}, MIC {})",
                 v.disposition,
                 v.is_authentic(),
-                v.mic
+                v.mic.as_str()
             );
-            if let Some(code) = v.failure_code() {
-                record.failure_code = Some(code.as_str().to_owned());
-                record.failure_message = Some(format!("partner reported {}", v.status));
-            }
-            v.is_success()
+            record.set_verdict(v)
         }
         Err(e) => {
             println!("A: the MDN does not verify: {e}");
             record.set_failure(e, &ReferenceErrorPolicy);
-            false
+            StatusCode::Failed
         }
     };
-    let status = if completed {
-        StatusCode::Completed
-    } else {
-        StatusCode::Failed
-    };
-    record.status_code = Some(status);
+    let completed = status == StatusCode::Completed;
     let paths = record::outbound_paths(file_name, &transfer_id, built.message_id.bare(), status);
     let at = |p: &record::RelativePath| format!("PartnerA/outbox/{p}");
     let mut raw = head_bytes(response.headers.iter());

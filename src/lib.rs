@@ -83,7 +83,9 @@
 //!
 //! // Sender again: the synchronous MDN came back as the HTTP response.
 //! let receipt = mdn::parse(&reply.response.headers, &reply.response.body, &limits)?;
-//! let verdict = receipt.verify(&SentMessage::from(&built), &partner_certs, &limits)?;
+//! // Bound to the partner the message went to: its AS2-From, and its certificates only.
+//! let sent = SentMessage::from_built(&built, vec![cert.clone()]);
+//! let verdict = receipt.verify(&sent, &limits)?;
 //! assert!(verdict.is_success() && verdict.is_authentic());
 //! # Ok::<(), as2_proto::Error>(())
 //! ```

@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Disposition, Error, ErrorCode};
+use crate::mdn::{MdnStatus, Verdict};
 use crate::message::inbound::{Incoming, Received, Rejected};
 use crate::message::outbound::OutboundMessage;
 use crate::time::{civil_from_days, days_from_civil, days_in_month, unix_micros};
@@ -178,6 +179,12 @@ pub struct StatusRecord {
     /// `automatic-action/MDN-sent-automatically; processed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<String>,
+    /// An outbound transfer's MIC comparison
+    /// ([`MicCheck::as_str`](crate::mdn::MicCheck::as_str)): `matched`, or
+    /// `not-returned` when an unsigned receipt of an unsigned message carried no MIC (not
+    /// a failure, but no proof of the content received either). Not in the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mic_check: Option<String>,
     /// When the record was written: RFC 3339 in UTC with microseconds, as made by
     /// [`rfc3339`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,6 +280,30 @@ impl StatusRecord {
         self.failure_message = None;
     }
 
+    /// Records the verified MDN of an outbound transfer: its disposition, the MIC
+    /// comparison (`mic-check`), and status `COMPLETED` when [`Verdict::is_success`];
+    /// otherwise `FAILED` with [`Verdict::failure_code`] and a message (the MIC error, or
+    /// the partner's disposition). Returns the status.
+    pub fn set_verdict(&mut self, verdict: &Verdict) -> StatusCode {
+        self.disposition = Some(verdict.disposition.as_str().to_owned());
+        self.mic_check = Some(verdict.mic.as_str().to_owned());
+        let status = if verdict.is_success() {
+            self.failure_code = None;
+            self.failure_message = None;
+            StatusCode::Completed
+        } else {
+            self.failure_code = verdict.failure_code().map(|c| c.as_str().to_owned());
+            let accepted = matches!(verdict.status, MdnStatus::Processed | MdnStatus::Warning(_));
+            self.failure_message = Some(match verdict.mic_error() {
+                Some(e) if accepted => e.to_string(),
+                _ => format!("partner reported {}", verdict.status),
+            });
+            StatusCode::Failed
+        };
+        self.status_code = Some(status);
+        status
+    }
+
     /// Records a failure: status `FAILED`, and `failure-code` and `failure-message` as
     /// `policy` maps `error`. The disposition is left alone (an outbound failure, for
     /// one, sent no MDN); see [`set_rejected`](Self::set_rejected) for inbound messages.
@@ -286,8 +317,18 @@ impl StatusRecord {
     /// disposition of the error MDN as `policy` maps the error (RFC 4130 §7.5.3), e.g.
     /// `automatic-action/MDN-sent-automatically; processed/Error: decryption-failed`.
     /// Set `disposition` back to `None` if no MDN was requested.
+    ///
+    /// The `failure-code` and disposition are what the sender was told; when that is a
+    /// decryption failure hiding the real cause ([`Rejected::concealed`]: a limit hit, a
+    /// multipart payload, a missing signature, ... after decryption), `failure-message`
+    /// names the cause too, so the operator sees it in this local record: `decryption
+    /// failed (cause: <error>)`.
     pub fn set_rejected<P: ErrorPolicy + ?Sized>(&mut self, rejected: &Rejected, policy: &P) {
         self.set_failure(&rejected.error, policy);
+        if let Some(cause) = &rejected.concealed {
+            let told = policy.failure_message(&rejected.error);
+            self.failure_message = Some(format!("{told} (cause: {cause})"));
+        }
         self.disposition = Some(disposition_line(&policy.disposition(&rejected.error)));
     }
 

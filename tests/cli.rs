@@ -30,9 +30,16 @@ fn as2() -> PathBuf {
 
 /// Runs `as2 args...`; returns the exit code and stderr.
 fn run(args: &[&str]) -> (i32, String) {
+    let (code, _, stderr) = run_out(args);
+    (code, stderr)
+}
+
+/// Runs `as2 args...`; returns the exit code, stdout and stderr.
+fn run_out(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(as2()).args(args).output().expect("run as2");
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
@@ -108,9 +115,14 @@ fn receive(dir: &Path, sent: &Path, name: &str, extra: &[&str]) -> (i32, PathBuf
     (code, out, result)
 }
 
+/// `as2 verify-mdn` of the MDN under `received/mdn` for a message sent to PartnerB.
 fn verify_mdn(received: &Path, extra: &[&str]) -> (i32, Value) {
+    verify_mdn_in(&pki(), received, "PartnerB", extra)
+}
+
+/// `as2 verify-mdn --pki pki --partner partner` of the MDN under `received/mdn`.
+fn verify_mdn_in(pki: &str, received: &Path, partner: &str, extra: &[&str]) -> (i32, Value) {
     let report = received.join("mdn-report.json");
-    let pki = pki();
     let (headers, body) = (
         received.join("mdn/headers.json"),
         received.join("mdn/body.bin"),
@@ -122,7 +134,9 @@ fn verify_mdn(received: &Path, extra: &[&str]) -> (i32, Value) {
         "--mdn-body",
         s(&body),
         "--pki",
-        &pki,
+        pki,
+        "--partner",
+        partner,
         "--out",
         s(&report),
     ];
@@ -185,6 +199,8 @@ fn send_receive_verify_matrix() {
             "--mdn-url",
             "http://127.0.0.1:9/mdn",
         ],
+        // No --mdn-url: the documented default.
+        &["--sign", "sha256", "--mdn", "async"],
         &["--encrypt", "aes_256_cbc", "--mdn", "sync"],
         &[
             "--sign",
@@ -267,6 +283,14 @@ fn send_receive_verify_matrix() {
             Value::Bool(mode.ends_with("-signed")),
             "{case:?}"
         );
+        if mode.starts_with("async") {
+            let url = case
+                .iter()
+                .position(|a| *a == "--mdn-url")
+                .map_or("http://localhost:5081/as2", |p| case[p + 1]);
+            assert_eq!(result["mdn"]["url"], url, "{case:?}");
+            assert_eq!(meta["mdn_url"], url, "{case:?}");
+        }
         let mic = meta["mic"].as_str().map(str::to_owned);
         let id = meta["message_id"].as_str().unwrap().to_owned();
         let mut extra = vec!["--orig-message-id", id.as_str()];
@@ -346,11 +370,19 @@ fn rejections_and_duplicates() {
     assert_eq!((code, &result["status"]), (0, &Value::from("processed")));
     assert!(out.join("payload.bin").exists());
     assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), id);
+    assert_eq!(result["delivered"], Value::Bool(true));
+    // Exit 1: answered, but nothing delivered; its MDN is written all the same.
     let (code, out, result) = receive(dir, &sent, "r-second", &args);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     assert_eq!(result["status"], "processed/Warning");
     assert_eq!(result["detailed_status"], "duplicate-document");
+    assert_eq!(result["delivered"], Value::Bool(false));
     assert!(!out.join("payload.bin").exists());
+    assert!(out.join("mdn/body.bin").is_file());
+    let (code, report) = verify_mdn(&out, &["--orig-message-id", id, "--require-signed"]);
+    assert_eq!(code, 1, "a duplicate is no delivery: {report}");
+    assert_eq!(report["signature_valid"], Value::Bool(true));
+    assert_eq!(report["status"], "processed/Warning: duplicate-document");
 
     // Unencrypted where encryption is required.
     let plain_dir = dir.join("plain");
@@ -412,6 +444,239 @@ fn usage_errors_exit_2() {
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains("usage"), "{stderr}");
     }
+}
+
+/// A copy of `examples/pki` with a third party, PartnerC (its own keys, issued by the
+/// same CA with `peer.py mkpki`, which needs only `python3` and `openssl`).
+fn pki_with_partner_c(dir: &Path) -> PathBuf {
+    let copy = dir.join("pki");
+    for entry in walk(Path::new(&pki())) {
+        let rel = entry.strip_prefix(pki()).unwrap();
+        let target = copy.join(rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &target).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyas2lib/peer.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["mkpki", "--out", s(&copy), "--parties", "PartnerC"])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "mkpki: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    copy
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// `as2 send` with `--pki pki`, from `from` to `to`, into `out`; returns meta.json.
+fn send_in(pki: &Path, from: &str, to: &str, out: &Path, extra: &[&str]) -> Value {
+    let payload = out.with_extension("x12");
+    std::fs::write(&payload, PAYLOAD).unwrap();
+    let mut args = vec![
+        "send",
+        "--pki",
+        s(pki),
+        "--from",
+        from,
+        "--to",
+        to,
+        "--payload",
+        s(&payload),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stderr) = run(&args);
+    assert_eq!(code, 0, "send: {stderr}");
+    json(&out.join("meta.json"))
+}
+
+/// `as2 receive` with `--pki pki` of `sent` into `out`.
+fn receive_in(pki: &Path, sent: &Path, out: &Path) -> Value {
+    let (code, stderr) = run(&[
+        "receive",
+        "--headers",
+        s(&sent.join("headers.json")),
+        "--body",
+        s(&sent.join("body.bin")),
+        "--pki",
+        s(pki),
+        "--out",
+        s(out),
+    ]);
+    assert_eq!(code, 0, "receive: {stderr}");
+    json(&out.join("result.json"))
+}
+
+/// Rewrites header `name` in a headers.json file (HTTP headers are not signed).
+fn set_header(path: &Path, name: &str, value: &str) {
+    let mut headers = json(path);
+    headers[name] = Value::from(value);
+    std::fs::write(path, headers.to_string()).unwrap();
+}
+
+#[test]
+fn verify_mdn_accepts_only_the_partner_the_message_went_to() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let pki = pki_with_partner_c(dir);
+    let pki_s = pki.to_str().unwrap();
+    let opts = [
+        "--sign",
+        "sha256",
+        "--mdn",
+        "sync-signed",
+        "--message-id",
+        "bound-1",
+        "--filename",
+        "po.x12",
+    ];
+    // PartnerA sends to PartnerB; B's signed receipt verifies.
+    let meta = send_in(&pki, "PartnerA", "PartnerB", &dir.join("to-b"), &opts);
+    let id = meta["message_id"].as_str().unwrap().to_owned();
+    assert_eq!(id, "bound-1@PartnerA");
+    assert_eq!(meta["to"], "PartnerB");
+    let mic = meta["mic"].as_str().unwrap().to_owned();
+    let check = [
+        "--orig-message-id",
+        &id,
+        "--expected-mic",
+        &mic,
+        "--require-signed",
+    ];
+    let from_b = dir.join("from-b");
+    receive_in(&pki, &dir.join("to-b"), &from_b);
+    let (code, report) = verify_mdn_in(pki_s, &from_b, "PartnerB", &check);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["partner"], "PartnerB");
+
+    // Another partner the PKI knows answers for the same Message-ID and MIC, as itself.
+    let meta_c = send_in(&pki, "PartnerA", "PartnerC", &dir.join("to-c"), &opts);
+    assert_eq!(meta_c["message_id"].as_str(), Some(id.as_str()));
+    let from_c = dir.join("from-c");
+    receive_in(&pki, &dir.join("to-c"), &from_c);
+    let (code, report) = verify_mdn_in(pki_s, &from_c, "PartnerB", &check);
+    assert_eq!(
+        code, 1,
+        "PartnerC's receipt accepted for PartnerB: {report}"
+    );
+    assert_eq!(report["error_code"], "INVALID_REQUEST", "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("AS2-From"),
+        "{report}"
+    );
+    // ... or claims to be PartnerB: its signature is not B's.
+    set_header(&from_c.join("mdn/headers.json"), "AS2-From", "PartnerB");
+    let (code, report) = verify_mdn_in(pki_s, &from_c, "PartnerB", &check);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["error_code"], "VERIFICATION_FAILED", "{report}");
+    assert_eq!(report["signature_valid"], Value::Bool(false));
+
+    // A receipt signed by ourselves (PartnerA) for the same Message-ID.
+    let to_a = dir.join("to-a");
+    send_in(&pki, "PartnerB", "PartnerA", &to_a, &opts);
+    set_header(&to_a.join("headers.json"), "Message-ID", &format!("<{id}>"));
+    let from_a = dir.join("from-a");
+    receive_in(&pki, &to_a, &from_a);
+    let (code, report) = verify_mdn_in(pki_s, &from_a, "PartnerB", &check);
+    assert_eq!(code, 1, "our own receipt accepted for PartnerB: {report}");
+    assert_eq!(report["error_code"], "INVALID_REQUEST", "{report}");
+    set_header(&from_a.join("mdn/headers.json"), "AS2-From", "PartnerB");
+    let (code, report) = verify_mdn_in(pki_s, &from_a, "PartnerB", &check);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["error_code"], "VERIFICATION_FAILED", "{report}");
+
+    // The partner is required, must exist, and certificates come from it only.
+    let (mdn_headers, mdn_body) = (from_b.join("mdn/headers.json"), from_b.join("mdn/body.bin"));
+    let base = [
+        "verify-mdn",
+        "--mdn-headers",
+        s(&mdn_headers),
+        "--mdn-body",
+        s(&mdn_body),
+        "--pki",
+        pki_s,
+    ];
+    for extra in [
+        &[][..],
+        &["--partner", "../PartnerB"][..],
+        &["--partner", "Nobody"][..],
+        &["--partner", "PartnerB", "--verify-cert", "PartnerC/sign"][..],
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let (code, stderr) = run(&args);
+        assert_eq!(code, 2, "{extra:?}: {stderr}");
+    }
+}
+
+#[test]
+fn inspect_never_reads_keys_outside_the_pki_folder() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (sent, _) = send(dir, &["--encrypt", "aes_256_cbc", "--mdn", "none"]);
+    // PartnerB's keys, but outside the PKI folder.
+    let pki_dir = dir.join("pki");
+    let pki = pki_dir.to_str().unwrap();
+    for party in ["PartnerA", "PartnerB", "ca"] {
+        std::fs::create_dir_all(pki_dir.join(party)).unwrap();
+        for f in walk(&Path::new(&crate::pki()).join(party)) {
+            std::fs::copy(&f, pki_dir.join(party).join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::rename(pki_dir.join("PartnerB/enc.key"), outside.join("enc.key")).unwrap();
+    std::fs::rename(pki_dir.join("PartnerB/enc.crt"), outside.join("enc.crt")).unwrap();
+    let (headers, body) = (sent.join("headers.json"), sent.join("body.bin"));
+    let inspect = |headers: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "inspect",
+            "--headers",
+            s(headers),
+            "--body",
+            s(&body),
+            "--pki",
+            pki,
+        ];
+        args.extend_from_slice(extra);
+        run_out(&args)
+    };
+    // AS2-To "../outside": a typed refusal before any key is looked for.
+    let hostile = dir.join("hostile.json");
+    std::fs::copy(&headers, &hostile).unwrap();
+    set_header(&hostile, "AS2-To", "../outside");
+    let (code, stdout, stderr) = inspect(&hostile, &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("AS2-To") && stdout.contains("INVALID_REQUEST"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("payload:"), "{stdout}");
+    // --as "../outside": not a PKI name, no key is loaded, nothing is decrypted.
+    let (code, stdout, stderr) = inspect(&headers, &["--as", "../outside"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("refused after layers"), "{stdout}");
+    assert!(!stdout.contains("payload:"), "{stdout}");
+    // The control: with the keys in place it decrypts.
+    std::fs::rename(outside.join("enc.key"), pki_dir.join("PartnerB/enc.key")).unwrap();
+    std::fs::rename(outside.join("enc.crt"), pki_dir.join("PartnerB/enc.crt")).unwrap();
+    let (_, stdout, _) = inspect(&headers, &[]);
+    assert!(stdout.contains("payload:"), "{stdout}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -556,4 +821,100 @@ fn cli_against_pyas2lib() {
     let verdict = json(&report);
     assert_eq!(code, 0, "{verdict}");
     assert_eq!(verdict["mic_matches"], Value::Bool(true));
+}
+
+/// Ours -> pyas2lib without a signature (encrypted only, and plain) with an unsigned sync
+/// receipt: pyas2lib's receipt carries no MIC, which `as2 verify-mdn` accepts for an
+/// unsigned message (`--unsigned-message`, MIC "not-returned") and refuses otherwise. And
+/// an async receipt requested without `--mdn-url` goes to the documented default URL.
+#[test]
+#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, then cargo test --test cli -- --ignored"]
+fn cli_unsigned_and_async_receipts_with_pyas2lib() {
+    let work = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let peer_receive = |sent: &Path, out: &Path, extra: &[&str]| -> (i32, Value) {
+        let (headers, body) = (sent.join("headers.json"), sent.join("body.bin"));
+        let mut args = vec![
+            "receive",
+            "--pki",
+            &pki,
+            "--headers",
+            s(&headers),
+            "--body",
+            s(&body),
+            "--out",
+            s(out),
+            "--as",
+            "PartnerB",
+        ];
+        args.extend_from_slice(extra);
+        let code = run_peer(&args);
+        (code, json(&out.join("result.json")))
+    };
+    for (name, opts, require) in [
+        (
+            "encrypted-only",
+            &["--encrypt", "aes_256_cbc", "--mdn", "sync"][..],
+            &["--require-encrypted"][..],
+        ),
+        ("plain", &["--mdn", "sync"][..], &[][..]),
+    ] {
+        let dir = work.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sent, meta) = send(&dir, opts);
+        assert_eq!(meta["signed"], Value::Bool(false));
+        let mic = meta["mic"].as_str().expect("a MIC is kept").to_owned();
+        let id = meta["message_id"].as_str().unwrap().to_owned();
+        let theirs = dir.join("theirs");
+        let (code, result) = peer_receive(&sent, &theirs, require);
+        assert_eq!(code, 0, "{name}: {result}");
+        assert_eq!(result["mdn"]["signed"], Value::Bool(false), "{name}");
+        let check = [
+            "--orig-message-id",
+            id.as_str(),
+            "--expected-mic",
+            mic.as_str(),
+        ];
+        let mut unsigned = check.to_vec();
+        unsigned.push("--unsigned-message");
+        let (code, report) = verify_mdn(&theirs, &unsigned);
+        assert_eq!(code, 0, "{name}: {report}");
+        assert_eq!(report["mic"], "not-returned", "{name}: {report}");
+        assert_eq!(report["mic_match"], Value::Null, "{name}");
+        // Not declared unsigned: a MIC kept for a message is required back.
+        let (code, report) = verify_mdn(&theirs, &check);
+        assert_eq!(code, 1, "{name}: {report}");
+        assert_eq!(report["mic"], "missing", "{name}");
+        assert_eq!(report["error_code"], "VERIFICATION_FAILED", "{name}");
+    }
+
+    // Async, signed, no --mdn-url.
+    let dir = work.path().join("async");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sent, meta) = send(&dir, &["--sign", "sha256", "--mdn", "async-signed"]);
+    assert_eq!(meta["mdn_url"], "http://localhost:5081/as2");
+    let headers = json(&sent.join("headers.json"));
+    assert_eq!(
+        headers["Receipt-Delivery-Option"],
+        "http://localhost:5081/as2"
+    );
+    let theirs = dir.join("theirs");
+    let (code, result) = peer_receive(&sent, &theirs, &["--require-signed"]);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["mdn"]["mode"], "ASYNC");
+    assert_eq!(result["mdn"]["url"], "http://localhost:5081/as2");
+    let id = meta["message_id"].as_str().unwrap();
+    let mic = meta["mic"].as_str().unwrap();
+    let (code, report) = verify_mdn(
+        &theirs,
+        &[
+            "--orig-message-id",
+            id,
+            "--expected-mic",
+            mic,
+            "--require-signed",
+        ],
+    );
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["mic"], "matched");
 }

@@ -139,13 +139,13 @@ fn sender_verifies(
         assert_eq!(reply.response.body, mdn.body);
         (reply.response.headers.clone(), reply.response.body.clone())
     };
-    let sent = SentMessage::from(built);
+    let sent = SentMessage::from_built(built, vec![w.b.cert.clone()]);
     if mdn.async_url.is_some() {
         let incoming = inbound::handle(&headers, &body, &limits).unwrap();
         assert_eq!(incoming.kind, IncomingKind::Mdn);
         let parsed = incoming.parse_mdn(&limits)?;
         let sent = parsed.find(|id| (id == built.message_id.bare()).then(|| sent.clone()))?;
-        return parsed.verify(&sent, std::slice::from_ref(&w.b.cert), &limits);
+        return parsed.verify(&sent, &limits);
     }
     let parsed = mdn::parse(&headers, &body, &limits)?;
     assert_eq!(parsed.from.as_ref().map(As2Id::as_str), Some("PartnerB"));
@@ -164,7 +164,7 @@ fn sender_verifies(
             .starts_with("as2-proto/")
     );
     assert!(!parsed.text.is_empty());
-    parsed.verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
+    parsed.verify(&sent, &limits)
 }
 
 fn tamper(body: &mut [u8], needle: &[u8]) {
@@ -655,8 +655,14 @@ fn signed_receipt_without_a_signing_key() {
     // A sender that accepts unsigned receipts gets a successful verdict.
     let limits = Limits::default();
     let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
-    let relaxed = SentMessage::new(built.message_id.clone(), built.mic.clone());
-    let verdict = parsed.verify(&relaxed, &[], &limits).unwrap();
+    let mut relaxed = SentMessage::new(
+        built.message_id.clone(),
+        partner_b(),
+        vec![w.b.cert.clone()],
+        built.mic.clone(),
+    );
+    relaxed.require_signed_mdn = false;
+    let verdict = parsed.verify(&relaxed, &limits).unwrap();
     assert!(verdict.is_success());
     assert!(!verdict.is_authentic());
     // An agreement that insists on signing fails instead.
@@ -705,8 +711,7 @@ fn tampered_mdn_text_fails() {
     let parsed = mdn::parse(&reply.response.headers, body, &limits).unwrap();
     let err = parsed
         .verify(
-            &SentMessage::from(&built),
-            std::slice::from_ref(&w.b.cert),
+            &SentMessage::from_built(&built, vec![w.b.cert.clone()]),
             &limits,
         )
         .unwrap_err();
@@ -723,14 +728,13 @@ fn wrong_signer_fails() {
     // Verified against the wrong partner certificate: the embedded one is not trusted.
     let err = parsed
         .verify(
-            &SentMessage::from(&built),
-            std::slice::from_ref(&w.a.cert),
+            &SentMessage::from_built(&built, vec![w.a.cert.clone()]),
             &limits,
         )
         .unwrap_err();
     assert_eq!(err, Error::Verification(VerificationError::SignerNotFound));
     let err = parsed
-        .verify(&SentMessage::from(&built), &[], &limits)
+        .verify(&SentMessage::from_built(&built, Vec::new()), &limits)
         .unwrap_err();
     assert_eq!(err, Error::Verification(VerificationError::SignerNotFound));
 }
@@ -741,15 +745,13 @@ fn mic_mismatch_is_never_success() {
     let (built, reply) = signed_reply(&w, 90);
     let limits = Limits::default();
     let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
-    let mut sent = SentMessage::from(&built);
+    let mut sent = SentMessage::from_built(&built, vec![w.b.cert.clone()]);
     let ours = built.mic.clone().unwrap();
     // Same algorithm, other digest.
     let mut other = ours.clone();
     other.digest[0] ^= 1;
     sent.mic = Some(other);
-    let verdict = parsed
-        .verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
-        .unwrap();
+    let verdict = parsed.verify(&sent, &limits).unwrap();
     assert_eq!(verdict.status, MdnStatus::Processed);
     assert!(matches!(verdict.mic, MicCheck::Mismatched { .. }));
     assert!(!verdict.is_success());
@@ -762,9 +764,7 @@ fn mic_mismatch_is_never_success() {
         algorithm: DigestAlgorithm::Sha1,
         digest: ours.digest[..20].to_vec(),
     });
-    let verdict = parsed
-        .verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
-        .unwrap();
+    let verdict = parsed.verify(&sent, &limits).unwrap();
     assert!(!verdict.is_success());
     // Missing MIC.
     let report = Report::with_status(MdnStatus::Processed, None);
@@ -779,13 +779,14 @@ fn mic_mismatch_is_never_success() {
     )
     .unwrap();
     let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
-    let verdict = parsed
-        .verify(
-            &SentMessage::new(built.message_id.clone(), Some(ours)),
-            &[],
-            &limits,
-        )
-        .unwrap();
+    let mut unsigned_ok = SentMessage::new(
+        built.message_id.clone(),
+        partner_b(),
+        Vec::new(),
+        Some(ours),
+    );
+    unsigned_ok.require_signed_mdn = false;
+    let verdict = parsed.verify(&unsigned_ok, &limits).unwrap();
     assert_eq!(verdict.mic, MicCheck::Missing);
     assert!(!verdict.is_success());
     // A caller that lost the MIC of a signed message does not pass silently.
@@ -805,12 +806,12 @@ fn mic_mismatch_is_never_success() {
                 .as_bytes(),
         )
         .unwrap(),
+        partner_b(),
+        vec![w.b.cert.clone()],
         None,
     );
     lost.require_mic = true;
-    let verdict = parsed_signed
-        .verify(&lost, std::slice::from_ref(&w.b.cert), &limits)
-        .unwrap();
+    let verdict = parsed_signed.verify(&lost, &limits).unwrap();
     assert_eq!(verdict.mic, MicCheck::Missing);
     assert!(!verdict.is_success());
     assert_eq!(
@@ -825,11 +826,9 @@ fn wrong_or_unknown_original_message_id() {
     let (built, reply) = signed_reply(&w, 100);
     let limits = Limits::default();
     let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
-    let mut sent = SentMessage::from(&built);
+    let mut sent = SentMessage::from_built(&built, vec![w.b.cert.clone()]);
     sent.message_id = MessageId::parse(b"<another@partner-a>").unwrap();
-    let err = parsed
-        .verify(&sent, std::slice::from_ref(&w.b.cert), &limits)
-        .unwrap_err();
+    let err = parsed.verify(&sent, &limits).unwrap_err();
     assert!(
         matches!(
             err,
@@ -911,11 +910,21 @@ fn product_headers(content_type: &str, extra: &[(&str, &str)]) -> HttpHeaders {
     v.into_iter().collect()
 }
 
+/// The partner the products' MDNs come from.
+fn partner_b() -> As2Id {
+    As2Id::new("PartnerB").unwrap()
+}
+
+/// A message sent to PartnerB; an unsigned MDN is accepted.
 fn sent(mic: Option<&str>) -> SentMessage {
-    SentMessage::new(
+    let mut sent = SentMessage::new(
         MessageId::parse(SENT_ID.as_bytes()).unwrap(),
+        partner_b(),
+        Vec::new(),
         mic.map(|m| Mic::parse_field(m).unwrap()),
-    )
+    );
+    sent.require_signed_mdn = false;
+    sent
 }
 
 /// Name, text part headers, disposition-notification fields, HTTP headers.
@@ -997,7 +1006,7 @@ fn unsigned_mdns_from_real_products() {
                 Some("PartnerB"),
                 "{name}"
             );
-            let verdict = parsed.verify(&sent(Some(MIC)), &[], &limits).unwrap();
+            let verdict = parsed.verify(&sent(Some(MIC)), &limits).unwrap();
             assert!(verdict.is_success(), "{name} (crlf={crlf}): {verdict:?}");
             assert_eq!(verdict.mic, MicCheck::Matched, "{name}");
         }
@@ -1069,15 +1078,15 @@ fn signed_mdns_from_real_products() {
         assert!(parsed.is_signed(), "{name}");
         let mut s = sent(Some(MIC));
         s.require_signed_mdn = true;
+        s.partner_certificates = vec![w.b.cert.clone()];
         let verdict = parsed
-            .verify(&s, std::slice::from_ref(&w.b.cert), &limits)
+            .verify(&s, &limits)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(verdict.is_success(), "{name}");
         assert!(verdict.is_authentic(), "{name}");
         // Signed by B, but the sender trusts only A's certificate.
-        let err = parsed
-            .verify(&s, std::slice::from_ref(&w.a.cert), &limits)
-            .unwrap_err();
+        s.partner_certificates = vec![w.a.cert.clone()];
+        let err = parsed.verify(&s, &limits).unwrap_err();
         assert_eq!(
             err,
             Error::Verification(VerificationError::SignerNotFound),
@@ -1120,11 +1129,11 @@ fn negative_mdns_from_real_products() {
         let body = report_body("b", "Content-Type: text/plain\r\n", &fields);
         let headers = product_headers(
             "multipart/report; report-type=disposition-notification; boundary=b",
-            &[],
+            &[("AS2-From", "PartnerB")],
         );
         let parsed = mdn::parse(&headers, body.as_bytes(), &limits).unwrap();
         assert_eq!(parsed.disposition, DispositionField::parse(disposition));
-        let verdict = parsed.verify(&sent(None), &[], &limits).unwrap();
+        let verdict = parsed.verify(&sent(None), &limits).unwrap();
         assert_eq!(verdict.status, status, "{disposition}");
         assert_eq!(verdict.failure_code(), code, "{disposition}");
         assert_eq!(
@@ -1216,4 +1225,443 @@ fn error_policy_overrides_the_modifier() {
         report.disposition.as_str(),
         "automatic-action/MDN-sent-automatically; processed/Error: decryption-failed"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// MDNs bound to the partner the message was sent to (issue 12, finding 4).
+
+/// B's reply to `built`, signed by `signer` (B itself, or an impostor).
+fn reply_signed_by(w: &World, built: &BuiltMessage, signer: &Identity, seed: u64) -> mdn::Reply {
+    receive(
+        w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::signed(Signer::new(&signer.cert, &signer.key)),
+        &mut NoDuplicateCheck,
+        false,
+        seed,
+    )
+}
+
+/// `headers` with AS2-From replaced by `from` (removed when `None`): HTTP headers are not
+/// signed, anyone on the path can change them.
+fn with_as2_from(headers: &HttpHeaders, from: Option<&str>) -> HttpHeaders {
+    let mut out = HttpHeaders::new();
+    for (n, v) in headers.iter() {
+        if n.eq_ignore_ascii_case("AS2-From") {
+            if let Some(f) = from {
+                out.push(n, f.as_bytes());
+            }
+        } else {
+            out.push(n, v);
+        }
+    }
+    out
+}
+
+#[test]
+fn mdns_are_bound_to_the_partner_the_message_was_sent_to() {
+    let w = World::new();
+    // Another partner our PKI knows.
+    let c = w.pki.party("c", 2048);
+    let limits = Limits::default();
+    let built = send(&w, &Send::default(), 200);
+    assert_eq!(built.to.as_str(), "PartnerB");
+    let sent = SentMessage::from_built(&built, vec![w.b.cert.clone()]);
+    assert!(sent.require_signed_mdn && sent.require_mic);
+
+    // The genuine receipt.
+    let genuine = reply_signed_by(&w, &built, &w.b, 201);
+    let parsed = mdn::parse(&genuine.response.headers, &genuine.response.body, &limits).unwrap();
+    let verdict = parsed.verify(&sent, &limits).unwrap();
+    assert!(verdict.is_success() && verdict.is_authentic());
+
+    // Signed by another partner, or by ourselves, with B's AS2-From: the signer is not B.
+    for (who, signer) in [("another partner", &c), ("ourselves", &w.a)] {
+        let forged = reply_signed_by(&w, &built, signer, 202);
+        let parsed = mdn::parse(&forged.response.headers, &forged.response.body, &limits).unwrap();
+        assert_eq!(parsed.from.as_ref().map(As2Id::as_str), Some("PartnerB"));
+        let err = parsed.verify(&sent, &limits).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Verification(VerificationError::SignerNotFound),
+            "{who}"
+        );
+        assert_eq!(err.code(), ErrorCode::VerificationFailed, "{who}");
+    }
+
+    // B's genuine signature, but AS2-From says someone else, other case, or nothing.
+    for from in [Some("PartnerC"), Some("Partner A"), Some("partnerb"), None] {
+        let headers = with_as2_from(&genuine.response.headers, from);
+        let parsed = mdn::parse(&headers, &genuine.response.body, &limits).unwrap();
+        let err = parsed.verify(&sent, &limits).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidHeader {
+                    header: "AS2-From",
+                    ..
+                }
+            ),
+            "{from:?}: {err:?}"
+        );
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    // A receipt that C signed and sent as itself, for a message that went to B: refused
+    // on AS2-From even by a caller that hands in C's certificate too.
+    let forged = reply_signed_by(&w, &built, &c, 203);
+    let headers = with_as2_from(&forged.response.headers, Some("PartnerC"));
+    let parsed = mdn::parse(&headers, &forged.response.body, &limits).unwrap();
+    let mut careless = sent.clone();
+    careless.partner_certificates.push(c.cert.clone());
+    let err = parsed.verify(&careless, &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidHeader {
+                header: "AS2-From",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_requested_signed_receipt_is_required_by_default() {
+    let w = World::new();
+    let limits = Limits::default();
+    let built = send(&w, &Send::default(), 210);
+    assert!(built.signed_mdn_requested);
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::new(),
+        &mut NoDuplicateCheck,
+        false,
+        211,
+    );
+    assert_eq!(reply.mdn.as_ref().unwrap().signed, None);
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
+    for sent in [
+        SentMessage::from_built(&built, vec![w.b.cert.clone()]),
+        SentMessage::new(
+            built.message_id.clone(),
+            partner_b(),
+            vec![w.b.cert.clone()],
+            built.mic.clone(),
+        ),
+    ] {
+        assert!(sent.require_signed_mdn);
+        let err = parsed.verify(&sent, &limits).unwrap_err();
+        assert_eq!(err, Error::Policy(PolicyError::SignatureRequired));
+    }
+    // An unsigned receipt that was asked for is fine.
+    let unsigned_request = Send {
+        micalgs: Vec::new(),
+        ..Send::default()
+    };
+    let built = send(&w, &unsigned_request, 212);
+    assert!(!built.signed_mdn_requested);
+    let reply = receive(
+        &w,
+        &http(&built.headers),
+        &built.body,
+        &MdnSettings::new(),
+        &mut NoDuplicateCheck,
+        false,
+        213,
+    );
+    let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
+    let verdict = parsed
+        .verify(
+            &SentMessage::from_built(&built, vec![w.b.cert.clone()]),
+            &limits,
+        )
+        .unwrap();
+    assert!(verdict.is_success() && !verdict.is_authentic());
+}
+
+// ---------------------------------------------------------------------------------------
+// Receipts without a MIC (issue 13, item 1).
+
+/// A product-style MDN from PartnerB for SENT_ID without Received-Content-MIC, or with
+/// `mic`; signed by `signer` with the OpenSSL CLI when given.
+fn product_mdn(
+    w: &World,
+    mic: Option<&str>,
+    signer: Option<&Identity>,
+    name: &str,
+) -> (HttpHeaders, Vec<u8>) {
+    let mut fields = format!(
+        "Original-Message-ID: {SENT_ID}\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\n"
+    );
+    if let Some(m) = mic {
+        fields.push_str(&format!("Received-Content-MIC: {m}\r\n"));
+    }
+    let inner_ct = "multipart/report; report-type=disposition-notification; boundary=\"inner\"";
+    let report = report_body("inner", "Content-Type: text/plain\r\n", &fields);
+    let from = [("AS2-From", "PartnerB"), ("AS2-To", "\"Partner A\"")];
+    let Some(signer) = signer else {
+        return (product_headers(inner_ct, &from), report.into_bytes());
+    };
+    let entity = format!("Content-Type: {inner_ct}\r\n\r\n{report}");
+    let der = openssl_sign(&w.pki, signer, entity.as_bytes(), name);
+    let mut body = b"--outer\r\n".to_vec();
+    body.extend_from_slice(entity.as_bytes());
+    body.extend_from_slice(b"\r\n--outer\r\nContent-Type: application/pkcs7-signature\r\n\r\n");
+    body.extend_from_slice(&der);
+    body.extend_from_slice(b"\r\n--outer--\r\n");
+    let headers = product_headers(
+        "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha256; boundary=outer",
+        &from,
+    );
+    (headers, body)
+}
+
+#[test]
+fn a_mic_may_be_missing_only_from_an_unsigned_receipt_of_an_unsigned_message() {
+    use as2_proto::record::{StatusCode, StatusRecord};
+    let w = World::new();
+    let limits = Limits::default();
+    // The message was not signed (encrypted only, or plain): require_mic is off.
+    let mut unsigned_message = sent(Some(MIC));
+    unsigned_message.require_mic = false;
+    unsigned_message.partner_certificates = vec![w.b.cert.clone()];
+
+    // Unsigned receipt without a MIC: "not returned", a success the record shows.
+    let (headers, body) = product_mdn(&w, None, None, "plain");
+    let parsed = mdn::parse(&headers, &body, &limits).unwrap();
+    let verdict = parsed.verify(&unsigned_message, &limits).unwrap();
+    assert_eq!(verdict.mic, MicCheck::NotReturned);
+    assert!(verdict.is_success());
+    assert_eq!(verdict.failure_code(), None);
+    assert_eq!(verdict.mic_error(), None);
+    let mut record = StatusRecord::default();
+    assert_eq!(record.set_verdict(&verdict), StatusCode::Completed);
+    assert_eq!(record.mic_check.as_deref(), Some("not-returned"));
+    assert!(record.to_json().contains("\"mic-check\": \"not-returned\""));
+    assert_eq!(record.failure_code, None);
+
+    // The same receipt for a signed message: missing, a failure.
+    let signed_message = sent(Some(MIC));
+    assert!(signed_message.require_mic);
+    let verdict = parsed.verify(&signed_message, &limits).unwrap();
+    assert_eq!(verdict.mic, MicCheck::Missing);
+    assert!(!verdict.is_success());
+    let mut record = StatusRecord::default();
+    assert_eq!(record.set_verdict(&verdict), StatusCode::Failed);
+    assert_eq!(record.mic_check.as_deref(), Some("missing"));
+    assert_eq!(record.failure_code.as_deref(), Some("VERIFICATION_FAILED"));
+
+    // A signed receipt must carry the MIC, even for an unsigned message.
+    let (headers, body) = product_mdn(&w, None, Some(&w.b), "signed-no-mic");
+    let parsed = mdn::parse(&headers, &body, &limits).unwrap();
+    let verdict = parsed.verify(&unsigned_message, &limits).unwrap();
+    assert!(verdict.is_authentic());
+    assert_eq!(verdict.mic, MicCheck::Missing);
+    assert!(!verdict.is_success());
+    assert_eq!(verdict.failure_code(), Some(ErrorCode::VerificationFailed));
+
+    // A MIC that is present must match, signed or not.
+    let wrong = MIC.replacen('m', "n", 1);
+    let (headers, body) = product_mdn(&w, Some(&wrong), None, "wrong");
+    let parsed = mdn::parse(&headers, &body, &limits).unwrap();
+    let verdict = parsed.verify(&unsigned_message, &limits).unwrap();
+    assert!(matches!(verdict.mic, MicCheck::Mismatched { .. }));
+    assert!(!verdict.is_success());
+    let (headers, body) = product_mdn(&w, Some(MIC), None, "right");
+    let parsed = mdn::parse(&headers, &body, &limits).unwrap();
+    let verdict = parsed.verify(&unsigned_message, &limits).unwrap();
+    assert_eq!(verdict.mic, MicCheck::Matched);
+    let mut record = StatusRecord::default();
+    record.set_verdict(&verdict);
+    assert_eq!(record.mic_check.as_deref(), Some("matched"));
+
+    // What the builder keeps: the MIC is required back only for a signed message.
+    for (sign, required) in [(None, false), (Some(DigestAlgorithm::Sha256), true)] {
+        let built = send(
+            &w,
+            &Send {
+                sign,
+                ..Send::default()
+            },
+            220,
+        );
+        assert!(built.mic.is_some());
+        let kept = SentMessage::from_built(&built, Vec::new());
+        assert_eq!(kept.require_mic, required);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Several signers (issue 12, finding 7).
+
+#[test]
+fn the_partners_signer_is_tried_before_others() {
+    // The stranger's certificate is made first: its lower serial number puts its
+    // SignerInfo first in the DER SET OF that OpenSSL writes.
+    let pki = Pki::new();
+    let stranger = pki.party("stranger", 2048);
+    let (a, b) = (pki.party("a", 2048), pki.party("b", 2048));
+    let w = World { pki, a, b };
+    let limits = Limits::default();
+    let fields = format!(
+        "Original-Message-ID: {SENT_ID}\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\nReceived-Content-MIC: {MIC}\r\n"
+    );
+    let inner_ct = "multipart/report; report-type=disposition-notification; boundary=\"inner\"";
+    let entity = format!(
+        "Content-Type: {inner_ct}\r\n\r\n{}",
+        report_body("inner", "Content-Type: text/plain\r\n", &fields)
+    );
+    // Two SignerInfos, the stranger's (its certificate embedded) first, then B's.
+    let input = w.pki.write("two.in", entity.as_bytes());
+    common::openssl(
+        w.pki.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-md",
+            "sha256",
+            "-outform",
+            "DER",
+            "-in",
+            input.to_str().unwrap(),
+            "-signer",
+            stranger.cert_path.to_str().unwrap(),
+            "-inkey",
+            stranger.key_path.to_str().unwrap(),
+            "-signer",
+            w.b.cert_path.to_str().unwrap(),
+            "-inkey",
+            w.b.key_path.to_str().unwrap(),
+            "-out",
+            "two.p7s",
+        ],
+    );
+    let der = std::fs::read(w.pki.path().join("two.p7s")).unwrap();
+    let sd = as2_proto::cms::signed::SignedData::parse(&der, &limits).unwrap();
+    // The stranger's SignerInfo comes first and is valid on its own (with its embedded
+    // certificate).
+    let alone = sd.verify(Some(entity.as_bytes()), &[]).unwrap();
+    assert_eq!(alone.signer, stranger.cert);
+    let mut body = b"--outer\r\n".to_vec();
+    body.extend_from_slice(entity.as_bytes());
+    body.extend_from_slice(b"\r\n--outer\r\nContent-Type: application/pkcs7-signature\r\n\r\n");
+    body.extend_from_slice(&der);
+    body.extend_from_slice(b"\r\n--outer--\r\n");
+    let headers = product_headers(
+        "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha256; boundary=outer",
+        &[("AS2-From", "PartnerB"), ("AS2-To", "\"Partner A\"")],
+    );
+    let parsed = mdn::parse(&headers, &body, &limits).unwrap();
+    let mut s = sent(Some(MIC));
+    s.require_signed_mdn = true;
+    s.partner_certificates = vec![w.b.cert.clone()];
+    let verdict = parsed.verify(&s, &limits).unwrap();
+    match &verdict.authenticity {
+        Authenticity::Signed(v) => assert_eq!(v.signer, w.b.cert),
+        other => panic!("{other:?}"),
+    }
+    assert!(verdict.is_success());
+}
+
+// ---------------------------------------------------------------------------------------
+// Receipt-Delivery-Option (issue 12, finding 7).
+
+#[test]
+fn receipt_delivery_option_must_be_an_absolute_http_url() {
+    let w = World::new();
+    let limits = Limits::default();
+    let built = send(
+        &w,
+        &Send {
+            mdn: MdnRequest::Async("http://127.0.0.1:5081/as2".into()),
+            ..Send::default()
+        },
+        230,
+    );
+    let with_option = |value: &[u8]| -> HttpHeaders {
+        let mut h = HttpHeaders::new();
+        for (n, v) in http(&built.headers).iter() {
+            if n.eq_ignore_ascii_case("Receipt-Delivery-Option") {
+                h.push(n, value);
+            } else {
+                h.push(n, v);
+            }
+        }
+        h
+    };
+    let good = with_option(b"https://as2.example.com:8443/mdn?p=1");
+    let incoming = inbound::handle(&good, &built.body, &limits).unwrap();
+    let receipt = incoming.receipt.as_ref().unwrap();
+    assert_eq!(
+        receipt.async_url.as_deref(),
+        Some("https://as2.example.com:8443/mdn?p=1")
+    );
+    for bad in [
+        &b"http://127.0.0.1/as2\r\nX-Injected: yes"[..],
+        b"http://127.0.0.1/as2\nHost: evil",
+        b"http://127.0.0.1/a s2",
+        b"http://127.0.0.1/as2\x00",
+        b"mailto:as2@example.com",
+        b"file:///etc/passwd",
+        b"//no-scheme/as2",
+        b"http:///as2",
+    ] {
+        let headers = with_option(bad);
+        let err = inbound::handle(&headers, &built.body, &limits).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidHeader {
+                    header: "Receipt-Delivery-Option",
+                    ..
+                }
+            ),
+            "{:?}: {err:?}",
+            String::from_utf8_lossy(bad)
+        );
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+}
+
+/// The builder applies the receivers' Receipt-Delivery-Option rule before any work: a URL
+/// that would inject a header or is not absolute http(s) is never sent.
+#[test]
+fn outbound_async_mdn_urls_are_checked_before_building() {
+    for bad in [
+        "http://127.0.0.1/as2\r\nX-Injected: yes",
+        "mailto:as2@example.com",
+        "/relative",
+        "",
+    ] {
+        let mut m = OutboundMessage::new(
+            As2Id::new("PartnerA").unwrap(),
+            As2Id::new("PartnerB").unwrap(),
+            b"ISA~",
+        );
+        m.mdn = MdnRequest::Async(bad.into());
+        let err = outbound::build(&m, common::now(), &mut common::rng(1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidHeader {
+                    header: "Receipt-Delivery-Option",
+                    ..
+                }
+            ),
+            "{bad:?}: {err:?}"
+        );
+    }
+    let mut m = OutboundMessage::new(
+        As2Id::new("PartnerA").unwrap(),
+        As2Id::new("PartnerB").unwrap(),
+        b"ISA~",
+    );
+    m.mdn = MdnRequest::Async("https://a.example/as2/mdn".into());
+    assert!(outbound::build(&m, common::now(), &mut common::rng(1)).is_ok());
 }

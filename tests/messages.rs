@@ -178,7 +178,9 @@ fn signed_message_stored_with_lf_line_ends_still_verifies() {
     let received = incoming
         .accept(&policy, &mut NoDuplicateCheck, &mut rng)
         .unwrap();
-    assert_eq!(received.payload, b"line one\nline two\n");
+    // Exactly what was signed is delivered (the canonical CRLF form), never the bytes
+    // altered in transit that only verified once canonicalised.
+    assert_eq!(received.payload, b"line one\r\nline two\r\n");
     assert_eq!(
         received.mic.unwrap().digest,
         as2_proto::cms::algorithm::DigestAlgorithm::Sha256.digest(entity)

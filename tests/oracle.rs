@@ -350,7 +350,7 @@ fn every_decryption_failure_is_the_same_outcome() {
                 assert_eq!(rejected.layers, [Layer::Encrypted(cipher)], "{name}");
                 assert_eq!(rejected.mic, None, "{name}");
                 // The operator is told the real cause.
-                let cause = rejected.concealed.as_ref().expect(&name);
+                let cause = rejected.concealed.as_deref().expect(&name);
                 assert_ne!(*cause, Error::DecryptionFailed, "{name}");
                 assert_eq!(rejected.cause(), cause);
                 // The whole answer, MDN included, is identical byte for byte.
@@ -536,4 +536,109 @@ fn vaudenay_attack_recovers_plaintext_from_a_padding_oracle_but_learns_nothing_f
             "{mode:?}: {queries} queries, all alike"
         );
     }
+}
+
+/// The sender is told only `decryption-failed`, byte for byte the same as for any other
+/// failure after decryption; the operator learns the real cause from the typed error
+/// (`Rejected::cause`) and from the local status record's `failure-message`.
+#[test]
+fn operators_see_the_real_cause() {
+    use as2_proto::record::{ReferenceErrorPolicy, StatusRecord};
+    use as2_proto::{Limit, Limits};
+    let (cert, key) = ours();
+    let right = vec![(cert.clone(), key.clone())];
+    let mut small = Limits::default();
+    small.max_decompressed_size = 1 << 20;
+    let zeros = vec![0u8; 2 << 20];
+    let multipart = b"--p\r\nContent-Type: text/plain\r\n\r\none\r\n--p\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--p--\r\n";
+    let build = |payload: &[u8], content_type: &str, compression: Compression| {
+        let mut m = OutboundMessage::new(
+            As2Id::new("PartnerA").unwrap(),
+            As2Id::new("PartnerB").unwrap(),
+            payload,
+        );
+        m.content_type = content_type.into();
+        m.compression = compression;
+        m.encryption = (vec![&cert], EncryptOptions::default());
+        m.mdn = MdnRequest::Sync;
+        m.message_id = Some(MessageId::parse(b"<cause@PartnerA>").unwrap());
+        let built = outbound::build(&m, unix_time(1_800_000_000), &mut rng(1)).unwrap();
+        let mut headers = HttpHeaders::new();
+        for (n, v) in &built.headers {
+            headers.push(n.clone(), v.as_bytes().to_vec());
+        }
+        (headers, built.body)
+    };
+    let cases = [
+        (
+            "decompression cap",
+            build(&zeros, "application/edi-x12", Compression::BeforeSigning),
+        ),
+        (
+            "multipart payload",
+            build(multipart, "multipart/mixed; boundary=p", Compression::None),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (name, (headers, body)) in &cases {
+        let incoming = inbound::handle(headers, body, &small).unwrap();
+        let mut policy = InboundPolicy::new(&right, &[], &small);
+        policy.require_signature = false;
+        let rejected = incoming
+            .accept(&policy, &mut NoDuplicateCheck, &mut rng(2))
+            .unwrap_err();
+        // The sender's view.
+        assert_eq!(rejected.error, Error::DecryptionFailed, "{name}");
+        assert_eq!(rejected.error.code(), ErrorCode::DecryptFailed, "{name}");
+        let reply = mdn::reply(
+            &incoming,
+            &Report::rejected(&rejected),
+            &MdnSettings::new(),
+            unix_time(1_800_000_100),
+            &mut rng(3),
+        )
+        .unwrap();
+        answers.push((reply.response.status, reply.response.body));
+        // The operator's view: the typed cause and the record.
+        let mut record = StatusRecord::default();
+        record.set_rejected(&rejected, &ReferenceErrorPolicy);
+        assert_eq!(
+            record.failure_code.as_deref(),
+            Some("DECRYPT_FAILED"),
+            "{name}"
+        );
+        let message = record.failure_message.clone().unwrap();
+        assert!(
+            message.starts_with("decryption failed (cause: "),
+            "{message}"
+        );
+        match *name {
+            "decompression cap" => {
+                assert!(
+                    matches!(
+                        rejected.cause(),
+                        Error::LimitExceeded {
+                            limit: Limit::DecompressedSize,
+                            ..
+                        }
+                    ),
+                    "{:?}",
+                    rejected.cause()
+                );
+                assert!(message.contains(&rejected.cause().to_string()), "{message}");
+            }
+            _ => {
+                assert!(
+                    matches!(rejected.cause(), Error::UnsupportedFormat(m) if m.contains("multipart")),
+                    "{:?}",
+                    rejected.cause()
+                );
+                assert!(message.contains("multipart"), "{message}");
+            }
+        }
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the sender cannot tell the causes apart"
+    );
 }

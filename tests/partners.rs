@@ -468,6 +468,7 @@ impl Parties {
         outbound::build(&message, now, &mut common::rng(seed))
     }
 
+    #[allow(clippy::result_large_err)]
     fn we_receive(
         &self,
         built: &outbound::BuiltMessage,
@@ -1905,4 +1906,42 @@ fn signer_trust_hook_in_a_hand_built_policy() {
         partner_error(&rejected.error),
         PartnerError::CertificateNotUsable(_)
     ));
+}
+
+/// A partner profile with a signing certificate expects signed messages unless its
+/// agreement says otherwise (issue 12: only a required signature stops signature
+/// stripping); bare payloads are never accepted by default.
+#[test]
+fn partners_that_can_sign_must_sign_unless_the_agreement_says_otherwise() {
+    let text = std::fs::read_to_string(fixtures().join("ours.toml")).unwrap();
+    let (partner, us) = (id("PartnerA_OID"), id("MyCompany_OID"));
+    let limits = Limits::default();
+    for (setting, expected) in [
+        ("", true),
+        ("require_signature = true", true),
+        ("require_signature = false", false),
+    ] {
+        let config = text.replace("require_signature = true", setting);
+        let directory = PartnerConfig::from_toml(&config)
+            .unwrap()
+            .load(&mut read_fixture)
+            .unwrap();
+        let agreement = directory.agreement(&partner, &us).unwrap();
+        assert_eq!(
+            agreement.agreement().require_signature,
+            match setting {
+                "" => None,
+                _ => Some(expected),
+            }
+        );
+        let setup = agreement.inbound(day("2020-12-01"), DateEnforcement::Enforce);
+        assert!(!setup.partner_certificates().is_empty());
+        let policy = setup.policy(&limits);
+        assert_eq!(policy.require_signature, expected, "{setting:?}");
+        assert!(!policy.accept_bare_payload);
+    }
+    // The policy a caller builds by hand follows the same rule.
+    let certs = [cert("partner-cert1.crt")];
+    assert!(inbound::InboundPolicy::new(&[], &certs, &limits).require_signature);
+    assert!(!inbound::InboundPolicy::new(&[], &[], &limits).require_signature);
 }

@@ -47,8 +47,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use as2_proto::cms::algorithm::DigestAlgorithm;
-use as2_proto::mdn::{self, BuiltMdn, MdnSettings, MdnStatus, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{HttpHeaders, HttpResponse, MessageId, head_bytes};
+use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
+use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId, head_bytes};
 use as2_proto::message::inbound::{self, Incoming, IncomingKind};
 use as2_proto::message::outbound::{self, MdnRequest};
 use as2_proto::mic::{Mic, MicNameStyle};
@@ -58,7 +58,7 @@ use as2_proto::partner::{
     TransportErrorKind, is_safe_relative_path,
 };
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Error, Limits};
+use as2_proto::{Certificate, Error, Limits};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -519,7 +519,9 @@ pub struct SentRecord {
 }
 
 impl SentRecord {
-    fn sent_message(&self) -> Result<SentMessage, Error> {
+    /// What the MDN is checked against, bound to the partner's AS2 ID and its current
+    /// signing `certificates`.
+    fn sent_message(&self, certificates: Vec<Certificate>) -> Result<SentMessage, Error> {
         let id = MessageId::parse(self.message_id.as_bytes())?;
         let mic = match &self.mic {
             None => None,
@@ -528,7 +530,8 @@ impl SentRecord {
                 reason: "the MIC kept for this message is unreadable",
             })?),
         };
-        let mut sent = SentMessage::new(id, mic);
+        let to = As2Id::new(&self.partner)?;
+        let mut sent = SentMessage::new(id, to, certificates, mic);
         sent.require_mic = self.require_mic;
         sent.require_signed_mdn = self.require_signed_mdn;
         Ok(sent)
@@ -886,8 +889,8 @@ impl Gateway {
             .map(|c| c.certificate().clone())
             .collect();
         let verdict = sent
-            .sent_message()
-            .and_then(|s| parsed.verify_trusted(&s, &certificates, &trust, &self.limits));
+            .sent_message(certificates)
+            .and_then(|s| parsed.verify_trusted(&s, &trust, &self.limits));
         let verdict = match verdict {
             Ok(verdict) => verdict,
             // Not (provably) from the partner: keep waiting for the genuine MDN.
@@ -982,19 +985,7 @@ impl Handled {
 /// returns the outcome: `COMPLETED` only for `processed` with a matching MIC.
 fn judge(record: &mut StatusRecord, verdict: Result<&Verdict, &Error>) -> StatusCode {
     match verdict {
-        Ok(v) => {
-            record.disposition = Some(v.disposition.as_str().to_owned());
-            if v.is_success() {
-                return StatusCode::Completed;
-            }
-            record.failure_code = v.failure_code().map(|c| c.as_str().to_owned());
-            let accepted = matches!(v.status, MdnStatus::Processed | MdnStatus::Warning(_));
-            record.failure_message = Some(match v.mic_error() {
-                Some(e) if accepted => e.to_string(),
-                _ => format!("partner reported {}", v.status),
-            });
-            StatusCode::Failed
-        }
+        Ok(v) => record.set_verdict(v),
         Err(e) => {
             record.set_failure(e, &ReferenceErrorPolicy);
             StatusCode::Failed
@@ -1373,7 +1364,7 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
             let verdict = mdn::parse(&response.headers, &response.body, &limits).and_then(|m| {
                 record.mdn_message_id = m.message_id.as_ref().map(|id| id.bare().to_owned());
                 record.mdn_subject = response.headers.get_str("Subject").map(str::to_owned);
-                m.verify_trusted(&sent.sent_message()?, &certificates, &trust, &limits)
+                m.verify_trusted(&sent.sent_message(certificates)?, &trust, &limits)
             });
             if let Err(e) = &verdict {
                 warn!(%message_id, error = %e, "the MDN does not verify");

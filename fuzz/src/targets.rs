@@ -330,8 +330,15 @@ fn answer(incoming: &Incoming<'_>, outcome: &Result<Received, Rejected>, limits:
         .message_id
         .clone()
         .expect("handle() requires a Message-ID on messages");
-    let sent = SentMessage::new(message_id, report.mic.clone());
-    let verdict = match parsed.verify(&sent, &keys.trusted, limits) {
+    // The MDN comes from the party the message was addressed to.
+    let mut sent = SentMessage::new(
+        message_id,
+        incoming.to.clone(),
+        keys.trusted.to_vec(),
+        report.mic.clone(),
+    );
+    sent.require_signed_mdn = built.signed.is_some();
+    let verdict = match parsed.verify(&sent, limits) {
         Ok(v) => v,
         Err(e) => panic!("our own MDN does not verify: {e:?}"),
     };
@@ -834,8 +841,12 @@ fn check_mdn(mdn: &mdn::Mdn<'_>, limits: &Limits) {
     };
     // Expect exactly the MIC the MDN carries, so that the signature path is reached.
     let mic = mdn.received_mic.as_deref().and_then(Mic::parse_field);
-    let sent = SentMessage::new(id, mic.clone());
-    if let Ok(verdict) = mdn.verify(&sent, &KEYS.trusted, limits) {
+    let Some(from) = mdn.from.clone() else {
+        return;
+    };
+    let mut sent = SentMessage::new(id, from, KEYS.trusted.to_vec(), mic.clone());
+    sent.require_signed_mdn = false;
+    if let Ok(verdict) = mdn.verify(&sent, limits) {
         if mic.is_some() {
             assert_eq!(verdict.mic, MicCheck::Matched);
         }

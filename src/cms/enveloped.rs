@@ -1,41 +1,42 @@
 //! EnvelopedData (RFC 5652 §6) with RSA key transport: encryption to one or more
 //! recipients, and decryption that never reveals which step failed.
 //!
-//! Every failure after our RecipientInfo has been found (wrong key, bad RSA padding, a
-//! content key of the wrong length, bad CBC padding) is [`Error::DecryptionFailed`], and
-//! the content is decrypted in every case before the outcome is decided, so the work done
-//! does not depend on where the failure was. PKCS#1 v1.5 key transport uses `rsa`'s
-//! implicit rejection (a synthetic key on bad padding, Marvin-safe).
+//! Once our RecipientInfo has been found, the same steps run whatever the input: the
+//! RSA private-key operation (blinded with the caller's random source; PKCS#1 v1.5 uses
+//! `rsa`'s implicit rejection, a synthetic key on bad padding, Marvin-safe), then CBC
+//! decryption of the whole content with the recovered key or, if it has the wrong
+//! length, a zero key of the right length, then the PKCS #7 padding computed with masks.
+//!
+//! Two ways to finish:
+//!
+//! - [`EnvelopedData::decrypt`] fails with the one [`Error::DecryptionFailed`] for a bad
+//!   key or a bad padding. That is a padding oracle if a sender can observe it for content
+//!   that is not authenticated afterwards; use it only where nobody can.
+//! - The inbound parser uses `decrypt_unchecked`, which decides nothing from the key
+//!   unwrap or the padding (invalid padding is left in place) and returns the content for
+//!   the layers above to judge: [`message::inbound`](crate::message::inbound) reports
+//!   every failure after decryption as the same [`Error::DecryptionFailed`] until a
+//!   signature has verified, so an error MDN is byte for byte the same for all of them.
 //!
 //! # Timing
 //!
 //! What is promised (and tested in `tests/oracle.rs`, by the observable outcome only):
-//!
-//! - Once our RecipientInfo is found, every failure (wrong key, bad RSA padding, a
-//!   content key of the wrong length, bad CBC padding) is the one value
-//!   [`Error::DecryptionFailed`], with one code (`DECRYPT_FAILED`) and one MDN modifier
-//!   (`decryption-failed`). [`message::inbound`](crate::message::inbound) extends this to
-//!   decrypted content that fails to parse before a signature has verified it, so an
-//!   error MDN is byte for byte the same for all of these.
-//! - The same steps run in every case: the RSA private-key operation (blinded with the
-//!   caller's random source), then CBC decryption of the whole content with the
-//!   recovered key or, if unwrapping failed, a zero key of the right length; the result
-//!   is decided only after both.
+//! the outcome (error, code, MDN) does not depend on the key unwrap, the padding or the
+//! plaintext's structure until a signature has verified.
 //!
 //! What is not promised:
 //!
 //! - Constant time. The RSA operation is only as side-channel resistant as the `rsa`
-//!   crate's; the CBC padding check is the `cbc`/`cipher` crates' and is not documented
-//!   as constant-time; allocation and copying depend on the input size.
-//! - Equal work after decryption. Content that decrypts (CBC has no integrity, so a
-//!   damaged ciphertext often does) is then parsed, decompressed and verified by the
-//!   layers above, and how far that gets depends on the plaintext. Only a signature
-//!   inside the envelope detects tampering: require one
-//!   (`InboundPolicy::require_signature`) where that matters.
+//!   crate's; allocation and copying depend on the input size.
+//! - Equal work after decryption. Content that decrypts is then parsed, decompressed and
+//!   verified by the layers above, and how far that gets depends on the plaintext. Only a
+//!   signature inside the envelope detects tampering: require one
+//!   (`InboundPolicy::require_signature`, the default with partner certificates).
 //! - Sameness for facts that are public anyway: a malformed envelope, one with no
-//!   RecipientInfo for us ([`Error::NoMatchingRecipient`]) or one with an unsupported
-//!   key-transport or content cipher ([`Error::UnsupportedAlgorithm`]) fails before any
-//!   private-key operation, with its own error.
+//!   RecipientInfo for us ([`Error::NoMatchingRecipient`]), one with an unsupported
+//!   key-transport or content cipher ([`Error::UnsupportedAlgorithm`]), or a ciphertext
+//!   that is not a whole number of blocks fails before any private-key operation or
+//!   decision on the plaintext, with its own error.
 //! - Anything about time: no test measures it.
 
 use std::borrow::Cow;

@@ -427,7 +427,8 @@ impl<'a> SignedData<'a> {
     /// encapsulated one. The signer's certificate is looked up by its identifier first among
     /// `certificates` (the ones the caller trusts, e.g. the partner profile's), then among
     /// those embedded in the message; [`Verified::source`] says which. With several
-    /// SignerInfos, the first that verifies wins.
+    /// SignerInfos, those whose signer is among `certificates` are tried first, then the
+    /// others, each group in order; the first that verifies wins.
     pub fn verify(
         &self,
         detached: Option<&[u8]>,
@@ -437,8 +438,10 @@ impl<'a> SignedData<'a> {
             (Some(c), None) | (None, Some(c)) => c,
             _ => return Err(VerificationError::ContentMismatch.into()),
         };
+        let supplied = |s: &&SignerInfo<'_>| certificates.iter().any(|c| c.matches(&s.sid));
+        let (first, rest): (Vec<_>, Vec<_>) = self.signers.iter().partition(supplied);
         let mut first_error = None;
-        for signer in &self.signers {
+        for signer in first.into_iter().chain(rest) {
             match signer.verify(content, self.content_type, certificates, &self.certificates) {
                 Ok(v) => return Ok(v),
                 Err(e) => {

@@ -75,19 +75,34 @@ impl MdnStatus {
         })
     }
 
-    /// Parses the part after the `;`: `processed`, `processed/Error: x`,
-    /// `failed/Failure: x`, in any case and spacing.
+    /// Parses the part after the `;` by the grammar of RFC 4130 §7.5.3 (RFC 8098 §3.2.6):
+    /// `disposition-type [ "/" modifier-kind [ ":" text ] ]`, names in any case, spaces
+    /// around the separators allowed. `processed` with no modifier, or with a `warning`
+    /// modifier, is the only success; anything outside the grammar (an empty or unknown
+    /// modifier kind such as `processed/: x`, a type followed by other text, control
+    /// characters) is [`MdnStatus::Other`], which is never a success.
     fn parse(text: &str) -> Self {
-        let text = text.trim();
+        let text = text.trim_matches(is_ows);
+        let other = || Self::Other(text.to_owned());
+        if text.chars().any(|c| c.is_control() && c != '\t') {
+            return other();
+        }
         let (kind, modifier) = match text.split_once('/') {
-            Some((kind, modifier)) => (kind.trim(), Some(modifier.trim())),
+            Some((kind, modifier)) => (kind.trim_matches(is_ows), Some(modifier)),
             None => (text, None),
         };
+        if !is_token(kind) {
+            return other();
+        }
         let (modifier_kind, modifier_text) = match modifier {
-            Some(m) => match m.split_once(':') {
-                Some((k, t)) => (k.trim(), t.trim()),
-                None => (m, ""),
-            },
+            Some(m) => {
+                let (k, t) = m.split_once(':').unwrap_or((m, ""));
+                let k = k.trim_matches(is_ows);
+                if !is_token(k) {
+                    return other();
+                }
+                (k, t.trim_matches(is_ows))
+            }
             None => ("", ""),
         };
         let owned = || modifier_text.to_owned();
@@ -100,9 +115,38 @@ impl MdnStatus {
             ("processed", "error") => Self::Error(owned()),
             ("processed" | "failed", "failure") | ("failed", "") => Self::Failed(owned()),
             ("failed", "error") => Self::Failed(owned()),
-            _ => Self::Other(text.to_owned()),
+            _ => other(),
         }
     }
+
+    /// Whether the partner reports the message received and delivered: `processed`, with
+    /// no modifier or a warning.
+    pub fn is_processed(&self) -> bool {
+        matches!(self, Self::Processed | Self::Warning(_))
+    }
+}
+
+/// Optional whitespace (RFC 7230 OWS): space or horizontal tab.
+fn is_ows(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// A non-empty run of letters, digits and `-` (the disposition names of RFC 8098).
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether `modes` is `automatic-action/MDN-sent-automatically` (RFC 4130 §7.5.3), in
+/// any case, with optional spaces around the `/`.
+fn is_automatic(modes: &str) -> bool {
+    modes.split_once('/').is_some_and(|(action, sending)| {
+        action
+            .trim_matches(is_ows)
+            .eq_ignore_ascii_case("automatic-action")
+            && sending
+                .trim_matches(is_ows)
+                .eq_ignore_ascii_case("MDN-sent-automatically")
+    })
 }
 
 impl From<Disposition> for MdnStatus {
@@ -147,13 +191,23 @@ impl DispositionField {
         }
     }
 
-    /// Parses a received field leniently: names and tokens in any case, with or without
-    /// spaces (IBM Sterling sends `Automatic-action/mdn-sent-automatically;processed`).
+    /// Parses a received field by the grammar of RFC 4130 §7.5.3: names in any case, with
+    /// or without spaces (IBM Sterling sends
+    /// `Automatic-action/mdn-sent-automatically;processed`). A success
+    /// ([`MdnStatus::is_processed`]) needs the AS2 modes
+    /// `automatic-action/MDN-sent-automatically`: a field without them (missing, or
+    /// `manual-action/...`) that says `processed` gives [`MdnStatus::Other`]. Negative
+    /// dispositions keep their status whatever the modes, so that their code is reported.
     pub fn parse(value: &str) -> Self {
         let raw = value.trim().to_owned();
         let (modes, status) = match raw.split_once(';') {
             Some((modes, status)) => (modes.trim().to_owned(), MdnStatus::parse(status)),
             None => (String::new(), MdnStatus::parse(&raw)),
+        };
+        let status = if status.is_processed() && !is_automatic(&modes) {
+            MdnStatus::Other(raw.clone())
+        } else {
+            status
         };
         DispositionField { modes, status, raw }
     }
@@ -214,6 +268,58 @@ mod tests {
             assert_eq!(field.status, status, "{text}");
             assert_eq!(field.as_str(), text);
         }
+    }
+
+    #[test]
+    fn dispositions_outside_the_grammar_are_not_success() {
+        for text in [
+            "automatic-action/MDN-sent-automatically; processed/: x",
+            "automatic-action/MDN-sent-automatically; processed/ : warning",
+            "automatic-action/MDN-sent-automatically; processed/Warnings: x",
+            "automatic-action/MDN-sent-automatically; processed/",
+            "automatic-action/MDN-sent-automatically; processed x",
+            "automatic-action/MDN-sent-automatically; processed; processed",
+            "automatic-action/MDN-sent-automatically; processed\r\nX: y",
+            "automatic-action/MDN-sent-automatically; processed\u{0}",
+            "automatic-action/MDN-sent-automatically; ",
+            "manual-action/MDN-sent-manually; processed",
+            "manual-action/MDN-sent-automatically; processed",
+            "automatic-action/MDN-sent-manually; processed/Warning: duplicate-document",
+            "automatic-action; processed",
+            "/MDN-sent-automatically; processed",
+            "; processed",
+            "processed",
+            "displayed; processed",
+            "x/y; processed",
+        ] {
+            let field = DispositionField::parse(text);
+            assert!(
+                !field.status.is_processed(),
+                "{text:?} parsed as {:?}",
+                field.status
+            );
+            assert_eq!(field.as_str(), text.trim());
+        }
+        // Spacing and case variants of the real thing still are.
+        for text in [
+            "automatic-action/MDN-sent-automatically; processed",
+            " AUTOMATIC-ACTION / mdn-sent-automatically ;\tProcessed ",
+            "automatic-action/MDN-sent-automatically; processed / warning : duplicate-document",
+            "automatic-action/MDN-sent-automatically; processed/warning",
+        ] {
+            assert!(
+                DispositionField::parse(text).status.is_processed(),
+                "{text:?}"
+            );
+        }
+        // Negative dispositions keep their meaning whatever the modes.
+        assert_eq!(
+            DispositionField::parse(
+                "manual-action/MDN-sent-manually; processed/Error: decryption-failed"
+            )
+            .status,
+            MdnStatus::Error("decryption-failed".into())
+        );
     }
 
     #[test]

@@ -47,40 +47,66 @@ pub struct Mdn<'a> {
     signature: Option<(Part<'a>, Part<'a>)>,
 }
 
-/// What the sender kept of a message to check its MDN: the Message-ID and the MIC.
+/// What the sender kept of a message to check its MDN, bound to the partner it was sent
+/// to: the Message-ID, the recipient's AS2 ID and signing certificates, and the MIC.
+///
+/// An MDN verifies only when its AS2-From is [`to`](Self::to) and, when signed, its
+/// signer is one of [`partner_certificates`](Self::partner_certificates): a receipt signed
+/// by anyone else (another partner, or ourselves) is refused, whatever certificates the
+/// MDN embeds. Both are constructor arguments, so the binding cannot be left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SentMessage {
     /// The Message-ID we sent.
     pub message_id: MessageId,
+    /// The partner the message was sent to (its AS2-To): the MDN's AS2-From must be this
+    /// identifier (compared exactly, as [`As2Id`]s are).
+    pub to: As2Id,
+    /// The signing certificates of [`to`](Self::to) (all of them during a rotation), and
+    /// no one else's: a signed MDN must be signed with one of these.
+    pub partner_certificates: Vec<Certificate>,
     /// The MIC the MDN should return ([`BuiltMessage::mic`]).
     pub mic: Option<Mic>,
-    /// Whether an MDN without Received-Content-MIC is a failure. True for signed
-    /// messages; for unsigned ones many products (pyas2lib among them) return none.
+    /// Whether the message was signed, which makes Received-Content-MIC required in any
+    /// receipt (RFC 4130 §7.3.1). A signed receipt must carry the MIC in any case; only an
+    /// unsigned receipt of an unsigned message may leave it out
+    /// ([`MicCheck::NotReturned`]), as pyas2lib does.
     pub require_mic: bool,
     /// Refuse an unsigned MDN.
     pub require_signed_mdn: bool,
 }
 
 impl SentMessage {
-    /// A sent message with this Message-ID and MIC (required in the MDN when given);
-    /// an unsigned MDN is accepted.
-    pub fn new(message_id: MessageId, mic: Option<Mic>) -> Self {
+    /// A message with this Message-ID, sent to `to`, whose MDN must be signed with one of
+    /// `partner_certificates` (the signing certificates of `to`). The defaults are the
+    /// strict ones: a signed MDN is required (set
+    /// [`require_signed_mdn`](Self::require_signed_mdn) to `false` only when an unsigned
+    /// receipt was requested), and a `mic` kept is required back (set
+    /// [`require_mic`](Self::require_mic) to `false` for an unsigned message).
+    pub fn new(
+        message_id: MessageId,
+        to: As2Id,
+        partner_certificates: Vec<Certificate>,
+        mic: Option<Mic>,
+    ) -> Self {
         SentMessage {
             require_mic: mic.is_some(),
             message_id,
+            to,
+            partner_certificates,
             mic,
-            require_signed_mdn: false,
+            require_signed_mdn: true,
         }
     }
-}
 
-impl From<&BuiltMessage> for SentMessage {
-    /// Requires a signed MDN when one was requested, and the MIC when the message was
-    /// signed.
-    fn from(built: &BuiltMessage) -> Self {
+    /// What to keep of a built message, sent to [`BuiltMessage::to`] whose signing
+    /// certificates are `partner_certificates`: a signed MDN is required when one was
+    /// requested, and the MIC when the message was signed.
+    pub fn from_built(built: &BuiltMessage, partner_certificates: Vec<Certificate>) -> Self {
         SentMessage {
             message_id: built.message_id.clone(),
+            to: built.to.clone(),
+            partner_certificates,
             mic: built.mic.clone(),
             require_mic: built.signed,
             require_signed_mdn: built.signed_mdn_requested,
@@ -111,13 +137,29 @@ pub enum MicCheck {
         /// As received.
         received: String,
     },
-    /// The MDN carries no MIC although the message was signed (or we kept none for a
-    /// message that requires one).
+    /// The MDN carries no MIC although the receipt or the message was signed (or we kept
+    /// none for a signed message): a failure.
     Missing,
-    /// The MDN carries no MIC for an unsigned message (acceptable).
+    /// An unsigned receipt of an unsigned message carries no MIC (RFC 4130 makes it
+    /// optional there): not a failure, but nothing proves the partner received the exact
+    /// content either. Shown in the status record as `not-returned`.
     NotReturned,
     /// We kept no MIC for this message.
     NotExpected,
+}
+
+impl MicCheck {
+    /// The outcome as a status record writes it (`mic-check`): `matched`, `mismatched`,
+    /// `missing`, `not-returned` or `not-expected`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MicCheck::Matched => "matched",
+            MicCheck::Mismatched { .. } => "mismatched",
+            MicCheck::Missing => "missing",
+            MicCheck::NotReturned => "not-returned",
+            MicCheck::NotExpected => "not-expected",
+        }
+    }
 }
 
 /// The outcome of verifying an MDN.
@@ -291,20 +333,23 @@ impl Mdn<'_> {
         })
     }
 
-    /// Verifies the MDN against the message we sent: the Original-Message-ID must name
-    /// it, the signature (if any, and required when `sent.require_signed_mdn`) must verify
-    /// with one of the partner's `certificates`, and the Received-Content-MIC is compared
+    /// Verifies the MDN against the message we sent, in this order: the
+    /// Original-Message-ID must name it; the AS2-From must be the partner it was sent to
+    /// ([`SentMessage::to`]; a missing or other AS2-From is [`Error::InvalidHeader`] on
+    /// `AS2-From`, `INVALID_REQUEST`); the signature (if any, and required when
+    /// `sent.require_signed_mdn`) must verify with one of that partner's certificates
+    /// ([`SentMessage::partner_certificates`]); and the Received-Content-MIC is compared
     /// with ours (algorithm names compared after normalisation, e.g. `sha1` = `SHA-1`).
+    ///
+    /// The MIC is required when the receipt is signed or the message was signed
+    /// ([`SentMessage::require_mic`]); an unsigned receipt of an unsigned message without
+    /// one gives [`MicCheck::NotReturned`], which is not a failure. A MIC that is present
+    /// must match.
     ///
     /// Errors mean the MDN cannot be trusted or is not for this message. A negative
     /// disposition or a MIC mismatch is not an error here: it is in the [`Verdict`] (see
     /// [`Verdict::is_success`] and [`Verdict::failure_code`]).
-    pub fn verify(
-        &self,
-        sent: &SentMessage,
-        certificates: &[Certificate],
-        limits: &Limits,
-    ) -> Result<Verdict, Error> {
+    pub fn verify(&self, sent: &SentMessage, limits: &Limits) -> Result<Verdict, Error> {
         let original = self.original()?;
         // One normalisation for both sides: `MessageId::bare` keeps quotes this one drops.
         if bare(original) != bare(sent.message_id.as_str()) {
@@ -313,10 +358,32 @@ impl Mdn<'_> {
                 reason: "does not match the message sent",
             });
         }
+        match &self.from {
+            Some(from) if *from == sent.to => {}
+            Some(_) => {
+                return Err(Error::InvalidHeader {
+                    header: "AS2-From",
+                    reason: "is not the partner the message was sent to",
+                });
+            }
+            None => {
+                return Err(Error::InvalidHeader {
+                    header: "AS2-From",
+                    reason: "missing from the MDN",
+                });
+            }
+        }
         let authenticity = match &self.signature {
             Some((report, signature)) => {
-                let verified =
-                    verify_multipart_signed(report, signature, certificates, limits, false)?;
+                let verified = verify_multipart_signed(
+                    report,
+                    signature,
+                    &sent.partner_certificates,
+                    limits,
+                    false,
+                )?;
+                // Only a supplied certificate proves the partner signed; one the MDN
+                // embeds proves nothing.
                 if verified.source != SignerSource::Supplied {
                     return Err(VerificationError::SignerNotFound.into());
                 }
@@ -327,11 +394,12 @@ impl Mdn<'_> {
             }
             None => Authenticity::Unsigned,
         };
+        let mic_required = sent.require_mic || self.is_signed();
         let mic = match (&sent.mic, &self.received_mic) {
             // A signed message's MIC that the caller lost cannot be taken as proof.
             (None, _) if sent.require_mic => MicCheck::Missing,
             (None, _) => MicCheck::NotExpected,
-            (Some(_), None) if sent.require_mic => MicCheck::Missing,
+            (Some(_), None) if mic_required => MicCheck::Missing,
             (Some(_), None) => MicCheck::NotReturned,
             (Some(expected), Some(received)) => match Mic::parse_field(received) {
                 Some(mic) if mic == *expected => MicCheck::Matched,
@@ -360,11 +428,10 @@ impl Mdn<'_> {
     pub fn verify_trusted(
         &self,
         sent: &SentMessage,
-        certificates: &[Certificate],
         trust: &dyn SignerTrust,
         limits: &Limits,
     ) -> Result<Verdict, Error> {
-        let verdict = self.verify(sent, certificates, limits)?;
+        let verdict = self.verify(sent, limits)?;
         if let Authenticity::Signed(verified) = &verdict.authenticity {
             trust.check(&verified.signer)?;
         }

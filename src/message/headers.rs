@@ -117,24 +117,31 @@ pub fn head_bytes<'h>(headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) ->
 }
 
 /// An AS2 identifier (AS2-From / AS2-To): 1 to 128 printable ASCII characters,
-/// case-sensitive.
+/// case-sensitive, and never a path: no `/` or `\`, and not `.` or `..`.
+///
+/// RFC 4130 §6.2 allows any printable ASCII, but identifiers name folders and keys in
+/// most deployments (the `as2` example's PKI folder, for one), so the crate refuses the
+/// few characters that would let a partner-supplied AS2-To point outside them. Callers
+/// that build paths from identifiers still reduce them to one safe component.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct As2Id(String);
 
 impl As2Id {
-    /// Validates an identifier given unquoted.
+    /// Validates an identifier given unquoted. Fails with [`Error::InvalidHeader`]
+    /// (`INVALID_REQUEST`) naming the rule broken.
     pub fn new(id: &str) -> Result<Self, Error> {
+        let invalid = |reason| Error::InvalidHeader {
+            header: "AS2-From/AS2-To",
+            reason,
+        };
         if id.is_empty() || id.len() > MAX_AS2_ID_LEN {
-            return Err(Error::InvalidHeader {
-                header: "AS2-From/AS2-To",
-                reason: "length must be 1 to 128 characters",
-            });
+            return Err(invalid("length must be 1 to 128 characters"));
         }
         if !id.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            return Err(Error::InvalidHeader {
-                header: "AS2-From/AS2-To",
-                reason: "only printable ASCII is allowed",
-            });
+            return Err(invalid("only printable ASCII is allowed"));
+        }
+        if id.contains(['/', '\\']) || id == "." || id == ".." {
+            return Err(invalid("path separators, \".\" and \"..\" are not allowed"));
         }
         Ok(As2Id(id.to_owned()))
     }
@@ -150,9 +157,9 @@ impl As2Id {
             Some(inner) => unescape(inner),
             None => text.to_owned(),
         };
-        As2Id::new(&unquoted).map_err(|_| Error::InvalidHeader {
-            header,
-            reason: "must be 1 to 128 printable ASCII characters",
+        As2Id::new(&unquoted).map_err(|e| match e {
+            Error::InvalidHeader { reason, .. } => Error::InvalidHeader { header, reason },
+            other => other,
         })
     }
 
@@ -269,6 +276,43 @@ impl fmt::Display for MessageId {
 
 /// The AS2-Version header: we send 1.2 and accept 1.0 to 1.3.
 pub const AS2_VERSION: &str = "1.2";
+
+/// Reads a Receipt-Delivery-Option value (RFC 4130 §7.3): the URL an asynchronous MDN is
+/// POSTed to. It must be an absolute `http` or `https` URI with a host, of visible ASCII
+/// only (no spaces, CR, LF or other control characters, no backslash); anything else is
+/// [`Error::InvalidHeader`] (`INVALID_REQUEST`), so that a hostile value never reaches the
+/// request line or headers of the POST. An empty value means no asynchronous MDN
+/// (`None`). `mailto:` delivery (AS1-style) is not supported and refused the same way.
+pub fn receipt_delivery_url(value: &[u8]) -> Result<Option<String>, Error> {
+    let invalid = |reason| Error::InvalidHeader {
+        header: "Receipt-Delivery-Option",
+        reason,
+    };
+    let value = value.trim_ascii();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if !value.iter().all(|b| b.is_ascii_graphic() && *b != b'\\') {
+        return Err(invalid(
+            "only visible ASCII is allowed (no spaces, line breaks or control characters)",
+        ));
+    }
+    let text = String::from_utf8_lossy(value).into_owned();
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| {
+            text.get(..scheme.len())
+                .filter(|s| s.eq_ignore_ascii_case(scheme))
+                .and_then(|_| text.get(scheme.len()..))
+        })
+        .ok_or(invalid("must be an absolute http or https URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(invalid("the URL has no host"));
+    }
+    Ok(Some(text))
+}
 
 /// Checks a received AS2-Version value (absent means 1.0).
 pub fn check_as2_version(value: Option<&[u8]>) -> Result<(), Error> {
@@ -515,6 +559,82 @@ mod tests {
         assert!(As2Id::new("tab\there").is_err());
         // Case-sensitive.
         assert_ne!(As2Id::new("abc").unwrap(), As2Id::new("ABC").unwrap());
+    }
+
+    #[test]
+    fn as2_ids_are_never_paths() {
+        for id in [
+            "../../x", "..", ".", "a/b", "/etc", "a\\b", "..\\x", "nul\0",
+        ] {
+            assert!(As2Id::new(id).is_err(), "{id:?}");
+        }
+        for value in [&b"../../x"[..], b"\"../../x\"", b"\"a\\\\b\"", b"\"..\""] {
+            let err = As2Id::from_header("AS2-To", value).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidHeader {
+                        header: "AS2-To",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidRequest);
+        }
+        // Dots inside a name are no path.
+        assert!(As2Id::new("acme.example..com").is_ok());
+        assert!(As2Id::new("...").is_ok());
+    }
+
+    #[test]
+    fn receipt_delivery_urls() {
+        for ok in [
+            "http://127.0.0.1:5081/as2",
+            "HTTPS://as2.example.com/mdn?x=1#f",
+            "http://user@host/",
+            " http://host ",
+        ] {
+            assert_eq!(
+                receipt_delivery_url(ok.as_bytes()).unwrap().as_deref(),
+                Some(ok.trim()),
+                "{ok:?}"
+            );
+        }
+        assert_eq!(receipt_delivery_url(b"").unwrap(), None);
+        assert_eq!(receipt_delivery_url(b"  ").unwrap(), None);
+        for bad in [
+            &b"http://host/a\r\nX-Injected: 1"[..],
+            b"http://host/a\nb",
+            b"http://host/a b",
+            b"http://host/\x00",
+            b"http://host/\x7f",
+            b"http://h\xc3\xa9st/",
+            b"http:\\\\host\\",
+            b"mailto:as2@example.com",
+            b"ftp://host/",
+            b"/relative/path",
+            b"host:80/as2",
+            b"http://",
+            b"http:///path",
+            b"http://user@/x",
+            b"http://:80/x",
+            b"javascript:alert(1)",
+        ] {
+            let err = receipt_delivery_url(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidHeader {
+                        header: "Receipt-Delivery-Option",
+                        ..
+                    }
+                ),
+                "{:?}: {err:?}",
+                String::from_utf8_lossy(bad)
+            );
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidRequest);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use rand_core::CryptoRng;
 
 use super::headers::{
     As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
+    receipt_delivery_url,
 };
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
@@ -44,7 +45,9 @@ pub struct ReceiptRequest {
     pub return_to: String,
     /// Disposition-Notification-Options, if sent.
     pub options: DispositionOptions,
-    /// The Receipt-Delivery-Option URL for an asynchronous MDN.
+    /// The Receipt-Delivery-Option URL for an asynchronous MDN: an absolute http(s) URL
+    /// checked by [`super::headers::receipt_delivery_url`] (a
+    /// malformed one fails [`handle`] with `INVALID_REQUEST`).
     pub async_url: Option<String>,
 }
 
@@ -87,8 +90,9 @@ pub struct Incoming<'a> {
 
 /// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
 /// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
-/// malformed, with [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a
-/// malformed `Date` unless [`Limits::accept_malformed_date`] is set, and with
+/// malformed, or Receipt-Delivery-Option is not an absolute http(s) URL; with
+/// [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a malformed `Date`
+/// unless [`Limits::accept_malformed_date`] is set; and with
 /// [`Error::LimitExceeded`] for an oversized body.
 pub fn handle<'a>(
     headers: &'a HttpHeaders,
@@ -123,17 +127,23 @@ pub fn handle<'a>(
     crate::time::check_date_header(headers.get("Date"), limits)?;
     let receipt = headers
         .get_str("Disposition-Notification-To")
-        .map(|to| ReceiptRequest {
-            return_to: to.to_owned(),
-            options: headers
-                .get("Disposition-Notification-Options")
-                .map(DispositionOptions::parse)
-                .unwrap_or_default(),
-            async_url: headers
-                .get_str("Receipt-Delivery-Option")
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned),
-        });
+        .map(|to| -> Result<ReceiptRequest, Error> {
+            Ok(ReceiptRequest {
+                return_to: to.to_owned(),
+                options: headers
+                    .get("Disposition-Notification-Options")
+                    .map(DispositionOptions::parse)
+                    .unwrap_or_default(),
+                // A malformed URL is a malformed request (INVALID_REQUEST): no MDN is
+                // POSTed to it, and none is answered synchronously in its place.
+                async_url: headers
+                    .get("Receipt-Delivery-Option")
+                    .map(receipt_delivery_url)
+                    .transpose()?
+                    .flatten(),
+            })
+        })
+        .transpose()?;
     Ok(Incoming {
         kind,
         from,
@@ -356,7 +366,7 @@ pub struct Rejected {
     /// a malformed or unsupported structure, a missing or bad signature, a key unwrap or
     /// padding that was not well formed). For the operator's log and the local status
     /// record only; never send it to the partner (it would be a decryption oracle).
-    pub concealed: Option<Error>,
+    pub concealed: Option<Box<Error>>,
     /// Layers unwrapped before the failure.
     pub layers: Vec<Layer>,
     /// The MIC, if it was computed before the failure.
@@ -366,7 +376,7 @@ pub struct Rejected {
 impl Rejected {
     /// The real cause: [`Rejected::concealed`] if there is one, else [`Rejected::error`].
     pub fn cause(&self) -> &Error {
-        self.concealed.as_ref().unwrap_or(&self.error)
+        self.concealed.as_deref().unwrap_or(&self.error)
     }
 }
 
@@ -442,6 +452,9 @@ impl<'a> Current<'a> {
 impl<'a> Incoming<'a> {
     /// Unwraps and checks the message under `policy`, asking `duplicates` about its
     /// Message-ID. `rng` blinds RSA decryption.
+    // `Rejected` is the outcome callers match on once per message; boxing it would add
+    // an indirection to every refusal for no gain.
+    #[allow(clippy::result_large_err)]
     pub fn accept<R: CryptoRng + ?Sized>(
         &self,
         policy: &InboundPolicy<'_>,
@@ -476,7 +489,7 @@ impl<'a> Incoming<'a> {
                 let (error, concealed) = state.conceal_until_authentic(error);
                 Err(Rejected {
                     error,
-                    concealed,
+                    concealed: concealed.map(Box::new),
                     layers: state.layers,
                     mic: state.mic,
                 })
@@ -646,7 +659,7 @@ impl<'a> Incoming<'a> {
                     ));
                 };
                 let signed_range = signed_part.range();
-                let verified = verify_multipart_signed(
+                let (verified, canonical) = verify_multipart_signed_exact(
                     signed_part,
                     signature_part,
                     policy.partner_certificates,
@@ -657,7 +670,11 @@ impl<'a> Incoming<'a> {
                 state.authentic = true;
                 let verified = trusted(policy, verified)?;
                 state.record_signature(verified)?;
-                next = current.narrow(self.body, signed_range)?;
+                // Deliver what was verified: the canonical form when only it verified.
+                next = match canonical {
+                    Some(entity) => Current::whole(Cow::Owned(entity)),
+                    None => current.narrow(self.body, signed_range)?,
+                };
                 continue;
             }
             if ct.is_multipart() {
@@ -759,6 +776,27 @@ pub(crate) fn verify_multipart_signed(
     limits: &Limits,
     binary_canonicalization: bool,
 ) -> Result<Verified, Error> {
+    verify_multipart_signed_exact(
+        signed_part,
+        signature_part,
+        certificates,
+        limits,
+        binary_canonicalization,
+    )
+    .map(|(verified, _)| verified)
+}
+
+/// [`verify_multipart_signed`], also returning the canonical entity when the signature
+/// verified over it and not over the bytes received (line ends changed in transit): the
+/// entity to deliver is then that canonical form, exactly what was signed, never the
+/// altered bytes.
+fn verify_multipart_signed_exact(
+    signed_part: &Part<'_>,
+    signature_part: &Part<'_>,
+    certificates: &[Certificate],
+    limits: &Limits,
+    binary_canonicalization: bool,
+) -> Result<(Verified, Option<Vec<u8>>), Error> {
     let signature = signature_der(signature_part)?;
     let signed = SignedData::parse(&signature, limits)?;
     let raw = signed_part.raw();
@@ -768,9 +806,10 @@ pub(crate) fn verify_multipart_signed(
             if *canonical == *raw {
                 return Err(VerificationError::DigestMismatch.into());
             }
-            signed.verify(Some(&canonical), certificates)
+            let verified = signed.verify(Some(&canonical), certificates)?;
+            Ok((verified, Some(canonical.into_owned())))
         }
-        other => other,
+        other => other.map(|verified| (verified, None)),
     }
 }
 
@@ -893,5 +932,99 @@ impl Unwrap {
         });
         self.signature = Some(verified);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::work;
+
+    fn headers(content_type: &str) -> HttpHeaders {
+        [
+            ("AS2-Version", "1.2"),
+            ("AS2-From", "attacker"),
+            ("AS2-To", "us"),
+            ("Message-ID", "<m@attacker>"),
+            ("Content-Type", content_type),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v.as_bytes().to_vec()))
+        .collect()
+    }
+
+    /// The bytes examined by `handle` and `accept` (under a policy with no keys, so before
+    /// any authentication) for a `multipart/signed` body with this boundary.
+    fn examined(boundary: &str, body: &[u8]) -> (usize, Result<(), Error>) {
+        let limits = Limits::default();
+        let h = headers(&format!(
+            "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"{boundary}\""
+        ));
+        work::take();
+        let outcome = handle(&h, body, &limits).and_then(|incoming| {
+            let policy = InboundPolicy::new(&[], &[], &limits);
+            incoming
+                .accept(&policy, &mut NoDuplicateCheck, &mut rand::rng())
+                .map(drop)
+                .map_err(|r| r.error)
+        });
+        (work::take(), outcome)
+    }
+
+    /// Pre-authentication work is linear in the body for the shapes that made the naive
+    /// search quadratic: a long boundary over a body of dashes, every line a near
+    /// delimiter, many empty lines. The bound (a few bytes examined per body byte) holds
+    /// at every size, so the work per byte does not grow with the body.
+    #[test]
+    fn pre_authentication_work_is_linear() {
+        let b70 = "-".repeat(69) + "x";
+        let near = format!("--{b70}y\r\n");
+        type Family<'a> = (&'a str, &'a str, fn(usize, &str) -> Vec<u8>);
+        let families: [Family<'_>; 4] = [
+            ("dashes", &b70, |n, _| vec![b'-'; n]),
+            ("near delimiters", &b70, |n, near| {
+                near.as_bytes().iter().copied().cycle().take(n).collect()
+            }),
+            ("empty lines", &b70, |n, _| vec![b'\n'; n]),
+            ("dashes, short boundary", "--", |n, _| vec![b'-'; n]),
+        ];
+        for (name, boundary, make) in families {
+            for n in [1 << 12, 1 << 16, 1 << 20, 1 << 23] {
+                let body = make(n, &near);
+                let (bytes, outcome) = examined(boundary, &body);
+                assert!(outcome.is_err(), "{name} {n}");
+                assert!(
+                    bytes <= 4 * n + 4096,
+                    "{name}: {bytes} bytes examined for a {n}-byte body"
+                );
+            }
+        }
+    }
+
+    /// RFC 2046 boundaries are 1 to 70 characters: a longer one is refused before any
+    /// search, and the signed-MDN sniffing in `handle` does not search for it at all.
+    #[test]
+    fn over_long_boundaries_are_refused() {
+        let body = vec![b'-'; 1 << 20];
+        for len in [71, 8_000, 65_000] {
+            let boundary = "-".repeat(len - 1) + "x";
+            let (bytes, outcome) = examined(&boundary, &body);
+            assert!(
+                matches!(
+                    outcome,
+                    Err(Error::Mime(mime::MimeError::InvalidBoundary { .. }))
+                ),
+                "{len}: {outcome:?}"
+            );
+            assert_eq!(bytes, 0, "{len}");
+        }
+        let (_, outcome) = examined(&("-".repeat(69) + "x"), &body);
+        assert!(
+            !matches!(
+                outcome,
+                Err(Error::Mime(mime::MimeError::InvalidBoundary { .. }))
+            ),
+            "70 characters are allowed"
+        );
     }
 }

@@ -139,6 +139,8 @@ pub struct BuiltMessage {
     pub body: Vec<u8>,
     /// The Message-ID sent.
     pub message_id: MessageId,
+    /// The partner it was sent to (AS2-To), whose MDN it expects.
+    pub to: As2Id,
     /// The MIC the returned MDN must carry, when an MDN was requested or the message was
     /// signed.
     pub mic: Option<Mic>,
@@ -333,6 +335,14 @@ pub fn build<R: CryptoRng + ?Sized>(
             value: message.max_payload_size,
         });
     }
+    // The async MDN URL by the rule receivers apply (an absolute http(s) URL, no
+    // CR/LF), checked before any work.
+    if let MdnRequest::Async(url) = &message.mdn {
+        super::headers::receipt_delivery_url(url.as_bytes())?.ok_or(Error::InvalidHeader {
+            header: "Receipt-Delivery-Option",
+            reason: "empty",
+        })?;
+    }
     // A type the receiver cannot parse would make the whole message unreadable.
     mime::ContentType::parse(message.content_type.as_bytes()).map_err(|_| {
         Error::InvalidHeader {
@@ -477,6 +487,7 @@ pub fn build<R: CryptoRng + ?Sized>(
         headers,
         body,
         message_id,
+        to: message.to.clone(),
         mic,
         signed_mdn_requested: wants_mdn && !message.signed_mdn_micalgs.is_empty(),
         signed: message.signing.is_some(),
