@@ -380,7 +380,11 @@ fn boundary_seeds() -> Vec<(String, Vec<u8>, Vec<u8>)> {
                 body,
             );
             out.push((format!("boundary-{n}-{shape}"), entity, request));
-            out.push((format!("boundary-{n}-{shape}-first-line"), first_line, Vec::new()));
+            out.push((
+                format!("boundary-{n}-{shape}-first-line"),
+                first_line,
+                Vec::new(),
+            ));
         }
     }
     out

@@ -217,8 +217,14 @@ impl<'a> Policies<'a> {
     fn new(limits: &'a Limits, binary_canonicalization: bool) -> Self {
         let keys = &*KEYS;
         let mut required = InboundPolicy::new(&keys.decryption, &keys.trusted, limits);
-        assert!(required.require_signature, "partner certificates: signed by default");
-        assert!(!required.accept_bare_payload, "bare payloads: off by default");
+        assert!(
+            required.require_signature,
+            "partner certificates: signed by default"
+        );
+        assert!(
+            !required.accept_bare_payload,
+            "bare payloads: off by default"
+        );
         required.binary_canonicalization = binary_canonicalization;
         let mut unsigned = required;
         unsigned.require_signature = false;
@@ -232,11 +238,10 @@ impl<'a> Policies<'a> {
     }
 
     fn accept(&self, incoming: &Incoming<'_>) -> Outcomes {
-        let run = |policy| incoming.accept(policy, &mut NoDuplicateCheck, &mut rng());
         Outcomes {
-            required: run(&self.required),
-            unsigned: run(&self.unsigned),
-            bare: run(&self.bare),
+            required: incoming.accept(&self.required, &mut NoDuplicateCheck, &mut rng()),
+            unsigned: incoming.accept(&self.unsigned, &mut NoDuplicateCheck, &mut rng()),
+            bare: incoming.accept(&self.bare, &mut NoDuplicateCheck, &mut rng()),
         }
     }
 }
@@ -256,7 +261,12 @@ impl Outcomes {
                 received.signature.is_some(),
                 "accepted unsigned with a signature required"
             );
-            assert!(received.layers.iter().any(|l| matches!(l, Layer::Signed(_))));
+            assert!(
+                received
+                    .layers
+                    .iter()
+                    .any(|l| matches!(l, Layer::Signed(_)))
+            );
         }
         for (narrow, wide) in [
             (&self.required, &self.unsigned),
@@ -281,7 +291,10 @@ impl Outcomes {
 fn check_rejected(rejected: &Rejected) {
     if rejected.concealed.is_some() {
         assert_eq!(rejected.error, Error::DecryptionFailed);
-        assert!(rejected.mic.is_none(), "a MIC over unauthenticated plaintext");
+        assert!(
+            rejected.mic.is_none(),
+            "a MIC over unauthenticated plaintext"
+        );
         // Only the envelope itself (and what lay outside it) is reported.
         assert!(
             matches!(rejected.layers.last(), Some(Layer::Encrypted(_))),
@@ -725,7 +738,10 @@ pub fn inbound_built(data: &[u8]) {
             // padding over garbage, a valid but unsigned entity), a receiver that requires
             // a signature says the same thing unless the signature verifies.
             if let Err(rejected) = &outcomes.required
-                && !rejected.layers.iter().any(|l| matches!(l, Layer::Signed(_)))
+                && !rejected
+                    .layers
+                    .iter()
+                    .any(|l| matches!(l, Layer::Signed(_)))
             {
                 assert_eq!(
                     (&rejected.error, &rejected.mic, &rejected.layers[..]),
@@ -755,7 +771,10 @@ pub fn inbound_built(data: &[u8]) {
                 assert_eq!(rejected.layers, [Layer::Encrypted(c)]);
             }
             (Err(rejected), false, None) => {
-                assert_eq!(rejected.error, Error::Policy(PolicyError::SignatureRequired));
+                assert_eq!(
+                    rejected.error,
+                    Error::Policy(PolicyError::SignatureRequired)
+                );
             }
             (Err(rejected), true, _) => {
                 assert!(matches!(rejected.error, Error::UnsupportedFormat(_)));
@@ -793,7 +812,7 @@ fn check_unmutated(
                     .as_deref()
             );
             assert_eq!(received.signature.is_some(), built.signed);
-            assert_eq!(received.compressed(), case.compression % 3 != 0);
+            assert_eq!(received.compressed(), !case.compression.is_multiple_of(3));
             assert_eq!(received.encryption(), encrypted);
             assert_eq!(
                 received
@@ -814,7 +833,6 @@ fn check_unmutated(
         },
     }
 }
-
 
 // ---------------------------------------------------------------------------------------
 // mdn
