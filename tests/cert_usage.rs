@@ -23,57 +23,8 @@ use common::{Pki, now, openssl, openssl_try, rng};
 /// A party certified by `pki`'s CA with exactly the extensions in `ext` (an OpenSSL
 /// extension file's lines), as `openssl x509 -req -extfile` writes them.
 fn party(pki: &Pki, name: &str, ext: &str) -> (Certificate, PrivateKey) {
-    let d = pki.path();
-    let (key, csr, crt, extfile) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.crt"),
-        format!("{name}.ext"),
-    );
-    std::fs::write(
-        d.join(&extfile),
-        format!("subjectKeyIdentifier=hash\n{ext}\n"),
-    )
-    .unwrap();
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "30",
-            "-extfile",
-            &extfile,
-        ],
-    );
-    (
-        Certificate::from_pem(&std::fs::read(d.join(&crt)).unwrap()).unwrap(),
-        PrivateKey::from_pem(&std::fs::read(d.join(&key)).unwrap(), None).unwrap(),
-    )
+    let id = pki.party_with_extensions(name, 2048, &format!("subjectKeyIdentifier=hash\n{ext}\n"));
+    (id.cert, id.key)
 }
 
 fn usage_error(e: &Error) -> (KeyUse, UsageExtension) {

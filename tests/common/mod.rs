@@ -106,16 +106,22 @@ impl Pki {
     /// A party `name` with an RSA key of `bits`, certified by the CA (files `name.key`,
     /// `name.crt`).
     pub fn party(&self, name: &str, bits: u32) -> Identity {
+        self.party_with_extensions(
+            name,
+            bits,
+            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nkeyUsage=digitalSignature,keyEncipherment\n",
+        )
+    }
+
+    /// A party like [`Pki::party`] with exactly the certificate extensions in `extensions`
+    /// (an OpenSSL extension file, as `openssl x509 -req -extfile` reads it).
+    pub fn party_with_extensions(&self, name: &str, bits: u32, extensions: &str) -> Identity {
         let d = self.path();
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
         let crt = format!("{name}.crt");
         let ext = format!("{name}.ext");
-        std::fs::write(
-            d.join(&ext),
-            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nkeyUsage=digitalSignature,keyEncipherment\n",
-        )
-        .expect("write ext");
+        std::fs::write(d.join(&ext), extensions).expect("write ext");
         openssl(
             d,
             &[
