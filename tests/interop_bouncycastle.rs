@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::to_http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -55,14 +57,6 @@ fn header_block(built: &BuiltMessage) -> Vec<u8> {
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-fn to_http(built: &BuiltMessage) -> HttpHeaders {
-    built
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect()
 }
 
 /// Receives a message with no layer expected, as a receiver with the given keys.

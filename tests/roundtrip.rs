@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::to_http;
+
 use std::collections::HashSet;
 
 use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm};
@@ -46,14 +48,6 @@ fn payloads() -> Vec<(&'static str, Vec<u8>)> {
             b"line one\nline two\r\nno newline at end".to_vec(),
         ),
     ]
-}
-
-fn to_http(built: &BuiltMessage) -> HttpHeaders {
-    built
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
