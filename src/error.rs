@@ -321,6 +321,15 @@ pub enum Error {
     /// `VERIFICATION_FAILED` (`authentication-failed`) for a signer, `ENCRYPTION_FAILED`
     /// for a recipient.
     CertificateUsage(Box<crate::cert::UsageError>),
+    /// A streamed outbound message was finished with fewer payload octets than were
+    /// announced to [`outbound::start`](crate::message::outbound::start) (more are refused
+    /// as [`Error::LimitExceeded`]): the announced Content-Length would be wrong.
+    PayloadLength {
+        /// The payload length announced.
+        announced: u64,
+        /// The payload octets pushed.
+        pushed: u64,
+    },
     /// The request's `Date` header is in no date format the crate reads
     /// (`INVALID_REQUEST`); carries the value as received, control characters replaced
     /// and cut to 100 characters. Displayed as the reference words it:
@@ -372,6 +381,8 @@ impl Error {
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
             Error::Partner(e) => e.code(),
             Error::UnsupportedDateFormat(_) => ErrorCode::InvalidRequest,
+            // Like a payload over the limit: the transfer request itself is wrong.
+            Error::PayloadLength { .. } => ErrorCode::InvalidRequest,
             Error::CertificateUsage(e) => match e.key_use {
                 crate::cert::KeyUse::Signing => ErrorCode::VerificationFailed,
                 _ => ErrorCode::EncryptionFailed,
@@ -468,6 +479,9 @@ impl fmt::Display for Error {
             Error::Partner(e) => e.fmt(f),
             Error::CertificateUsage(e) => e.fmt(f),
             Error::UnsupportedDateFormat(value) => write!(f, "Unsupported date format: {value}"),
+            Error::PayloadLength { announced, pushed } => {
+                write!(f, "payload of {pushed} bytes, {announced} announced")
+            }
         }
     }
 }

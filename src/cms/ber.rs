@@ -492,6 +492,33 @@ fn is_string_type(tag: Tag) -> bool {
 
 /// Appends a DER identifier and definite length.
 pub fn write_header(out: &mut Vec<u8>, tag: Tag, len: usize) {
+    write_identifier(out, tag);
+    write_length(out, len);
+}
+
+/// Appends an identifier with the indefinite length form (X.690 §8.1.3.6), for a
+/// constructed value whose length is not known when it is opened: the streaming writers
+/// use it around content of unknown size, which RFC 5652 allows (CMS is BER). Close it with
+/// [`write_end_of_contents`].
+pub fn write_indefinite_header(out: &mut Vec<u8>, tag: Tag) {
+    write_identifier(
+        out,
+        Tag {
+            constructed: true,
+            ..tag
+        },
+    );
+    out.push(0x80);
+}
+
+/// Appends the end-of-contents octets that close a value opened by
+/// [`write_indefinite_header`] (X.690 §8.1.5).
+pub fn write_end_of_contents(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// Appends an identifier (X.690 §8.1.2), in the high-tag-number form when needed.
+fn write_identifier(out: &mut Vec<u8>, tag: Tag) {
     let class_bits: u8 = match tag.class {
         Class::Universal => 0x00,
         Class::Application => 0x40,
@@ -521,7 +548,6 @@ pub fn write_header(out: &mut Vec<u8>, tag: Tag, len: usize) {
             out.push(group | more);
         }
     }
-    write_length(out, len);
 }
 
 /// Appends a DER definite length.
@@ -590,6 +616,32 @@ mod tests {
             c.finish("seq").unwrap();
             assert_eq!(&*seq.to_der().unwrap(), &der[..]);
         }
+    }
+
+    /// What the streaming writers emit around content of unknown length reads back.
+    #[test]
+    fn indefinite_headers_read_back() {
+        let mut out = Vec::new();
+        write_indefinite_header(&mut out, Tag::SEQUENCE);
+        write_indefinite_header(&mut out, Tag::context(0, false));
+        write_header(&mut out, Tag::OCTET_STRING, 2);
+        out.extend_from_slice(b"ab");
+        write_header(&mut out, Tag::OCTET_STRING, 1);
+        out.push(b'c');
+        write_end_of_contents(&mut out);
+        write_end_of_contents(&mut out);
+        assert_eq!(
+            out,
+            [
+                0x30, 0x80, 0xa0, 0x80, 0x04, 0x02, b'a', b'b', 0x04, 0x01, b'c', 0, 0, 0, 0
+            ]
+        );
+        let l = limits();
+        let seq = Reader::new(&out, &l).expect(Tag::SEQUENCE, "seq").unwrap();
+        assert!(seq.indefinite);
+        let inner = seq.children("seq").unwrap().read("[0]").unwrap();
+        assert_eq!(inner.tag, Tag::context(0, true));
+        assert_eq!(&*inner.octets("[0]").unwrap(), b"abc");
     }
 
     #[test]

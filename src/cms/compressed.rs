@@ -31,20 +31,24 @@ impl Default for CompressOptions {
 }
 
 /// Compresses `content` into a DER ContentInfo holding CompressedData (id-data inside).
-pub fn compress(content: &[u8], options: CompressOptions) -> Vec<u8> {
-    compress_pieces(&[content], options)
-}
-
-/// [`compress`] for content given as consecutive pieces, which are streamed through the
-/// compressor without being joined first.
+///
+/// The content is compressed by the same [`CompressedWriter`] code the streaming builder
+/// uses; only the framing differs: here the compressed length is known before the
+/// structure is written, so every length is definite (DER).
 // Header lengths (a few octets each) added to the lengths of buffers in memory: no overflow.
 #[allow(clippy::arithmetic_side_effects)]
-pub(crate) fn compress_pieces(pieces: &[&[u8]], options: CompressOptions) -> Vec<u8> {
-    let compressed = deflate_zlib(pieces, options.level.min(9)).unwrap_or_else(|| {
+pub fn compress(content: &[u8], options: CompressOptions) -> Vec<u8> {
+    let mut deflater = Deflater::new(options.level);
+    let mut compressed = Vec::with_capacity((content.len() / 3).saturating_add(64));
+    let mut collect = |segment: &[u8]| compressed.extend_from_slice(segment);
+    let deflated = deflater
+        .push(content, &mut collect)
+        .and_then(|()| deflater.finish(&mut collect));
+    if deflated.is_err() {
         // zlib-rs reports errors only for invalid parameters or failed allocations; keep
         // a correct (if slower) answer rather than none.
-        miniz_oxide::deflate::compress_to_vec_zlib(&pieces.concat(), options.level.min(10))
-    });
+        compressed = miniz_oxide::deflate::compress_to_vec_zlib(content, options.level.min(10));
+    }
     let version = encode_uint(0);
     let zlib = algorithm_identifier(oid::ZLIB_COMPRESS, None);
     let data_oid = ber::encode(Tag::OID, oid::DATA.as_bytes());
@@ -72,53 +76,181 @@ pub(crate) fn compress_pieces(pieces: &[&[u8]], options: CompressOptions) -> Vec
     out
 }
 
-/// zlib (RFC 1950) stream of `pieces` at `level` with zlib-rs, written straight into the
-/// output vector; `None` if zlib-rs reports an error.
-fn deflate_zlib(pieces: &[&[u8]], level: u8) -> Option<Vec<u8>> {
-    use zlib_rs::{Deflate, DeflateFlush, Status};
-    /// Output room added at a time.
-    const STEP: usize = 64 * 1024;
-    let total: usize = pieces
-        .iter()
-        .map(|p| p.len())
-        .fold(0, usize::saturating_add);
-    let mut deflate = Deflate::new(i32::from(level), true, 15);
-    // Text usually compresses at least 3:1; the vector grows if it does not.
-    let mut out = Vec::with_capacity((total / 3).saturating_add(STEP));
-    let mut written = 0usize;
-    let mut run = |input: &[u8], flush: DeflateFlush, out: &mut Vec<u8>| -> Option<()> {
-        let mut input = input;
-        loop {
-            if out.len().saturating_sub(written) < STEP / 2 {
-                out.resize(written.saturating_add(STEP), 0);
+/// The length of the OCTET STRING segments the streaming writers emit when the total is
+/// not known in advance (and of zlib's input blocks and output buffer): large enough that the four
+/// header octets per segment cost 0.02 %, small enough to keep per-message memory flat.
+/// A multiple of every cipher block size.
+pub(crate) const SEGMENT_LEN: usize = 16 * 1024;
+
+/// CompressedData (RFC 3274) written while its content arrives, for the streaming builder.
+///
+/// The compressed length is not known until the end, so the ContentInfo, the
+/// CompressedData, its EncapsulatedContentInfo and the `[0]` around the content use BER
+/// indefinite lengths, and the content is a constructed OCTET STRING of definite-length
+/// segments of [`SEGMENT_LEN`] octets (the last one shorter). RFC 5652 §2 allows BER for
+/// this; it is the shape of OpenSSL's `cms -compress -stream`, and OpenSSL, BouncyCastle
+/// and asn1crypto (pyas2lib) read it.
+///
+/// Memory is the zlib state and one segment, whatever the content size.
+pub(crate) struct CompressedWriter {
+    deflater: Deflater,
+}
+
+impl CompressedWriter {
+    /// A writer compressing at `options.level`; `out` receives the structure up to the
+    /// first content octet.
+    pub(crate) fn new(options: CompressOptions, out: &mut Vec<u8>) -> Self {
+        ber::write_indefinite_header(out, Tag::SEQUENCE);
+        ber::write_header(out, Tag::OID, oid::COMPRESSED_DATA.as_bytes().len());
+        out.extend_from_slice(oid::COMPRESSED_DATA.as_bytes());
+        ber::write_indefinite_header(out, Tag::context(0, true));
+        ber::write_indefinite_header(out, Tag::SEQUENCE);
+        out.extend_from_slice(&encode_uint(0));
+        out.extend_from_slice(&algorithm_identifier(oid::ZLIB_COMPRESS, None));
+        ber::write_indefinite_header(out, Tag::SEQUENCE);
+        ber::write_header(out, Tag::OID, oid::DATA.as_bytes().len());
+        out.extend_from_slice(oid::DATA.as_bytes());
+        ber::write_indefinite_header(out, Tag::context(0, true));
+        ber::write_indefinite_header(out, Tag::OCTET_STRING);
+        CompressedWriter {
+            deflater: Deflater::new(options.level),
+        }
+    }
+
+    /// Compresses `content`, appending every completed segment to `out`.
+    pub(crate) fn push(&mut self, content: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.deflater
+            .push(content, &mut |segment| write_segment(out, segment))
+    }
+
+    /// Ends the zlib stream and appends the last segments and the end-of-contents octets
+    /// of the six values opened by [`CompressedWriter::new`].
+    pub(crate) fn finish(mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.deflater
+            .finish(&mut |segment| write_segment(out, segment))?;
+        for _ in 0..6 {
+            ber::write_end_of_contents(out);
+        }
+        Ok(())
+    }
+}
+
+/// Appends one primitive OCTET STRING segment.
+fn write_segment(out: &mut Vec<u8>, segment: &[u8]) {
+    ber::write_header(out, Tag::OCTET_STRING, segment.len());
+    out.extend_from_slice(segment);
+}
+
+/// A zlib (RFC 1950) stream with zlib-rs, fed in pieces, whose output is handed out in
+/// segments of [`SEGMENT_LEN`] octets (the last one shorter, none empty).
+///
+/// zlib-rs, like zlib, may compress the same input differently depending on how it is fed
+/// (its match search and block decisions look at what input is available). So deflate is
+/// always given whole blocks of [`SEGMENT_LEN`] input octets, staged when the caller's
+/// pieces are smaller: the output depends on the content only, however it was cut.
+struct Deflater {
+    deflate: zlib_rs::Deflate,
+    /// Input not yet given to deflate, less than a block.
+    stage: Vec<u8>,
+    segment: Vec<u8>,
+    filled: usize,
+}
+
+impl Deflater {
+    fn new(level: u8) -> Self {
+        Deflater {
+            // Levels above 9 are taken as 9, as zlib does.
+            deflate: zlib_rs::Deflate::new(i32::from(level.min(9)), true, 15),
+            stage: Vec::with_capacity(SEGMENT_LEN),
+            segment: vec![0; SEGMENT_LEN],
+            filled: 0,
+        }
+    }
+
+    /// Compresses `input`, calling `emit` with every full segment.
+    fn push(&mut self, mut input: &[u8], emit: &mut impl FnMut(&[u8])) -> Result<(), Error> {
+        use zlib_rs::DeflateFlush::NoFlush;
+        while !input.is_empty() {
+            if self.stage.is_empty() && input.len() >= SEGMENT_LEN {
+                // A whole block straight from the input.
+                let (block, rest) = input.split_at(SEGMENT_LEN);
+                self.run(block, NoFlush, emit)?;
+                input = rest;
+            } else {
+                let room = SEGMENT_LEN.saturating_sub(self.stage.len());
+                let (part, rest) = input.split_at(room.min(input.len()));
+                self.stage.extend_from_slice(part);
+                input = rest;
+                if self.stage.len() >= SEGMENT_LEN {
+                    let stage = std::mem::take(&mut self.stage);
+                    let ran = self.run(&stage, NoFlush, emit);
+                    self.stage = stage;
+                    self.stage.clear();
+                    ran?;
+                }
             }
-            let (in_before, out_before) = (deflate.total_in(), deflate.total_out());
-            let status = deflate
-                .compress(input, out.get_mut(written..)?, flush)
-                .ok()?;
-            let consumed = usize::try_from(deflate.total_in().checked_sub(in_before)?).ok()?;
-            let produced = usize::try_from(deflate.total_out().checked_sub(out_before)?).ok()?;
-            input = input.get(consumed..)?;
-            written = written.checked_add(produced)?;
-            let room_left = written < out.len();
+        }
+        Ok(())
+    }
+
+    /// Ends the stream: calls `emit` with the remaining full segments and the last one.
+    fn finish(&mut self, emit: &mut impl FnMut(&[u8])) -> Result<(), Error> {
+        let stage = std::mem::take(&mut self.stage);
+        self.run(&stage, zlib_rs::DeflateFlush::Finish, emit)?;
+        if let Some(last) = self.segment.get(..self.filled).filter(|s| !s.is_empty()) {
+            emit(last);
+        }
+        self.filled = 0;
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        mut input: &[u8],
+        flush: zlib_rs::DeflateFlush,
+        emit: &mut impl FnMut(&[u8]),
+    ) -> Result<(), Error> {
+        use zlib_rs::{DeflateFlush, Status};
+        let fail = || Error::UnsupportedFormat("zlib compression failed");
+        loop {
+            if self.filled >= self.segment.len() {
+                emit(&self.segment);
+                self.filled = 0;
+            }
+            let room = self.segment.get_mut(self.filled..).ok_or_else(fail)?;
+            let (in_before, out_before) = (self.deflate.total_in(), self.deflate.total_out());
+            let status = self
+                .deflate
+                .compress(input, room, flush)
+                .map_err(|_| fail())?;
+            let consumed = self
+                .deflate
+                .total_in()
+                .checked_sub(in_before)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(fail)?;
+            let produced = self
+                .deflate
+                .total_out()
+                .checked_sub(out_before)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(fail)?;
+            input = input.get(consumed..).ok_or_else(fail)?;
+            self.filled = self.filled.checked_add(produced).ok_or_else(fail)?;
+            let room_left = self.filled < self.segment.len();
             match flush {
-                DeflateFlush::Finish if status == Status::StreamEnd => return Some(()),
+                DeflateFlush::Finish if status == Status::StreamEnd => return Ok(()),
                 DeflateFlush::Finish => {}
-                _ if input.is_empty() && room_left => return Some(()),
+                // All input taken and room left over: zlib holds nothing it could write.
+                _ if input.is_empty() && room_left => return Ok(()),
                 _ => {}
             }
             // No progress with room to write: give up rather than spin.
             if consumed == 0 && produced == 0 && room_left {
-                return None;
+                return Err(fail());
             }
         }
-    };
-    for piece in pieces {
-        run(piece, DeflateFlush::NoFlush, &mut out)?;
     }
-    run(&[], DeflateFlush::Finish, &mut out)?;
-    out.truncate(written);
-    Some(out)
 }
 
 /// A parsed CompressedData.
@@ -182,12 +314,11 @@ impl<'a> CompressedData<'a> {
 mod tests {
     use super::*;
 
-    /// zlib-rs output, fed in pieces, at every level, for empty, text and incompressible
-    /// content (which outgrows the first output estimate), inflates to the input. (The
-    /// bytes may differ from one-piece compression: zlib-rs output depends on how the
-    /// input is fed, which zlib allows.)
+    /// The streaming writer, fed in pieces, at every level, for empty, text and
+    /// incompressible content (several segments of output), reads back to the content,
+    /// and its zlib stream is the one `compress` writes, however the content was cut.
     #[test]
-    fn pieces_at_every_level_round_trip() {
+    fn streaming_writer_at_every_level_round_trips() {
         let limits = Limits::default();
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let noise: Vec<u8> = (0..300_000)
@@ -200,13 +331,29 @@ mod tests {
             .collect();
         let text = b"ST*850*0001~\nPO1*1*10*EA*9.99**UP*012345678905~\n".repeat(20_000);
         for content in [&b""[..], b"x", &text, &noise] {
-            let (a, rest) = content.split_at(content.len() / 3);
-            let (b, c) = rest.split_at(rest.len() / 2);
             for level in [0, 1, 4, 6, 9, 10] {
-                let info = compress_pieces(&[a, b, c], CompressOptions { level });
+                let options = CompressOptions { level };
+                let mut info = Vec::new();
+                let mut writer = CompressedWriter::new(options, &mut info);
+                let mut rest = content;
+                let mut step = 1usize;
+                while !rest.is_empty() {
+                    let (piece, tail) = rest.split_at(step.min(rest.len()));
+                    writer.push(piece, &mut info).unwrap();
+                    rest = tail;
+                    step = step * 7 % 70_001 + 1;
+                }
+                writer.finish(&mut info).unwrap();
                 let parsed = CompressedData::parse(&info, &limits).unwrap();
                 let out = parsed.decompress(&limits).unwrap();
                 assert!(out == content, "level {level}, {} bytes", content.len());
+                let whole = compress(content, options);
+                let whole = CompressedData::parse(&whole, &limits).unwrap();
+                assert!(
+                    whole.compressed() == parsed.compressed(),
+                    "level {level}, {} bytes",
+                    content.len()
+                );
             }
         }
     }

@@ -41,7 +41,6 @@
 
 use std::borrow::Cow;
 
-use cipher::block_padding::Pkcs7;
 use cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use rand_core::CryptoRng;
 use rsa::Oaep;
@@ -95,164 +94,316 @@ pub struct EncryptOptions {
 /// Encrypts `content` for every certificate in `recipients` (e.g. the partner and an own
 /// archive copy), returning a DER ContentInfo holding EnvelopedData.
 ///
-/// The content is copied once, into the output, and encrypted there in place.
+/// The same [`EnvelopeWriter`] the streaming builder uses, told the content length, so
+/// every length is definite (DER); the content is copied once, into the output, and
+/// encrypted there.
 pub fn encrypt<R: CryptoRng + ?Sized>(
     content: &[u8],
     recipients: &[&Certificate],
     options: &EncryptOptions,
     rng: &mut R,
 ) -> Result<Vec<u8>, Error> {
-    encrypt_pieces(&[content], recipients, options, rng)
-}
-
-/// [`encrypt`] for content given as consecutive pieces (e.g. MIME headers, the payload
-/// borrowed from the caller, a signature part): each piece is copied once, into the
-/// output, and encrypted there while it is still in cache.
-// The content length is summed with `checked_add`; the rest adds a few header octets
-// to it, far from `usize::MAX` for any buffer that exists.
-#[allow(clippy::arithmetic_side_effects)]
-pub(crate) fn encrypt_pieces<R: CryptoRng + ?Sized>(
-    pieces: &[&[u8]],
-    recipients: &[&Certificate],
-    options: &EncryptOptions,
-    rng: &mut R,
-) -> Result<Vec<u8>, Error> {
-    if recipients.is_empty() {
-        return Err(Error::EncryptionFailed("no recipients"));
+    let len = u64::try_from(content.len()).map_err(|_| too_large())?;
+    let mut out = Vec::new();
+    let mut writer = EnvelopeWriter::new(recipients, options, Some(len), rng, &mut out)?;
+    if let Some(total) = writer.encoded_len().and_then(|n| usize::try_from(n).ok()) {
+        out.reserve(total.saturating_sub(out.len()));
     }
-    let cipher = options.cipher;
-    let mut key = vec![0u8; cipher.key_len()];
-    rng.fill_bytes(&mut key);
-    let mut iv = vec![0u8; cipher.block_len()];
-    rng.fill_bytes(&mut iv);
-
-    let key_transport_id = options.key_transport.algorithm_identifier();
-    let mut infos = Vec::with_capacity(recipients.len());
-    let mut version = 0;
-    for cert in recipients {
-        cert.check_usage(crate::cert::KeyUse::Encryption)?;
-        let public = cert
-            .rsa_public_key()
-            .map_err(|_| Error::EncryptionFailed("recipient key is not RSA"))?;
-        let wrapped = match options.key_transport {
-            KeyTransport::RsaPkcs1v15 => public.encrypt(rng, Pkcs1v15Encrypt, &key),
-            KeyTransport::RsaOaep(hash) => {
-                super::signed::with_digest!(hash, D => public.encrypt(rng, Oaep::<D>::new(), &key))
-            }
-        }
-        .map_err(|_| Error::EncryptionFailed("RSA key transport failed"))?;
-        let (ri_version, rid) = match (options.use_subject_key_id, cert.subject_key_id()) {
-            (true, Some(ski)) => (2, ber::encode(Tag::context(0, false), ski)),
-            (true, None) => {
-                return Err(Error::EncryptionFailed(
-                    "recipient certificate has no subject key identifier",
-                ));
-            }
-            (false, _) => (0, cert.issuer_and_serial()),
-        };
-        version = version.max(ri_version);
-        infos.push(ber::encode_constructed(
-            Tag::SEQUENCE,
-            &[
-                &super::algorithm::encode_uint(ri_version),
-                &rid,
-                &key_transport_id,
-                &ber::encode(Tag::OCTET_STRING, &wrapped),
-            ],
-        ));
-    }
-    let info_refs: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
-    let recipient_set = ber::encode_constructed(Tag::SET, &info_refs);
-    let version = super::algorithm::encode_uint(version);
-
-    // Lay out the whole ContentInfo, then encrypt the content in place at its end.
-    let block = cipher.block_len();
-    let content_len = pieces
-        .iter()
-        .try_fold(0usize, |n, p| n.checked_add(p.len()))
-        .ok_or(Error::EncryptionFailed("content too large"))?;
-    let ciphertext_len = (content_len / block)
-        .checked_add(1)
-        .and_then(|n| n.checked_mul(block))
-        .ok_or(Error::EncryptionFailed("content too large"))?;
-    let data_oid = ber::encode(Tag::OID, oid::DATA.as_bytes());
-    let cipher_id = super::algorithm::algorithm_identifier(
-        cipher.oid(),
-        Some(&ber::encode(Tag::OCTET_STRING, &iv)),
-    );
-    let eci_len =
-        data_oid.len() + cipher_id.len() + ber::header_len(ciphertext_len) + ciphertext_len;
-    let enveloped_len = version.len() + recipient_set.len() + ber::header_len(eci_len) + eci_len;
-    let explicit_len = ber::header_len(enveloped_len) + enveloped_len;
-    let type_oid = ber::encode(Tag::OID, oid::ENVELOPED_DATA.as_bytes());
-    let info_len = type_oid.len() + ber::header_len(explicit_len) + explicit_len;
-
-    let mut out = Vec::with_capacity(ber::header_len(info_len) + info_len);
-    ber::write_header(&mut out, Tag::SEQUENCE, info_len);
-    out.extend_from_slice(&type_oid);
-    ber::write_header(&mut out, Tag::context(0, true), explicit_len);
-    ber::write_header(&mut out, Tag::SEQUENCE, enveloped_len);
-    out.extend_from_slice(&version);
-    out.extend_from_slice(&recipient_set);
-    ber::write_header(&mut out, Tag::SEQUENCE, eci_len);
-    out.extend_from_slice(&data_oid);
-    out.extend_from_slice(&cipher_id);
-    ber::write_header(&mut out, Tag::context(0, false), ciphertext_len);
-    with_cipher!(cipher, C => encrypt_appending::<C>(&key, &iv, pieces, &mut out))?;
+    writer.push(content, &mut out)?;
+    writer.finish(&mut out)?;
     Ok(out)
 }
 
-/// How much content is copied before it is encrypted: small enough to stay in the L2
-/// cache between the copy and the cipher pass, large enough to amortise the calls.
-const CHUNK: usize = 64 * 1024;
+fn too_large() -> Error {
+    Error::EncryptionFailed("content too large")
+}
 
-/// Appends `pieces` to `out` and encrypts them there with CBC and PKCS #7 padding, a
-/// chunk at a time.
-// `done <= out.len()` throughout, `whole <= pending`, and the padded length exceeds
-// the buffer by at most one block.
-#[allow(clippy::arithmetic_side_effects)]
-fn encrypt_appending<C>(
-    key: &[u8],
-    iv: &[u8],
-    pieces: &[&[u8]],
-    out: &mut Vec<u8>,
-) -> Result<(), Error>
-where
-    C: cipher::BlockCipherEncrypt,
-    cbc::Encryptor<C>: KeyIvInit + BlockModeEncrypt,
-{
-    fn fail<E>(_: E) -> Error {
-        Error::EncryptionFailed("cipher setup or padding failed")
+/// How many content octets are encrypted at a time, and (with the content length
+/// unknown) the length of each OCTET STRING segment: the compression writer's, a
+/// multiple of every block size.
+const SEGMENT_LEN: usize = super::compressed::SEGMENT_LEN;
+
+/// EnvelopedData (RFC 5652 §6) written while its content arrives, for the streaming
+/// builder and [`encrypt`].
+///
+/// The content key and IV are drawn and wrapped for every recipient when the writer is
+/// created, so the structure up to the first ciphertext octet is written first. With the
+/// content length announced, every length is definite (DER): the ciphertext is that length
+/// rounded up to the next whole block (PKCS #7 padding always adds one to a block). Without
+/// it, the ContentInfo, EnvelopedData, EncryptedContentInfo and `[0] encryptedContent` use
+/// BER indefinite lengths and the ciphertext is a series of definite-length OCTET STRING
+/// segments (the shape of OpenSSL's `cms -encrypt -stream`).
+///
+/// Memory is one segment of content and the cipher state, whatever the content size.
+pub(crate) struct EnvelopeWriter {
+    cbc: CbcEncryptor,
+    block: usize,
+    /// Content not yet encrypted, less than a segment.
+    pending: Vec<u8>,
+    /// The announced content length (definite lengths) or `None` (indefinite).
+    content_len: Option<u64>,
+    pushed: u64,
+    encoded_len: Option<u64>,
+}
+
+impl EnvelopeWriter {
+    /// Draws the content key and IV from `rng`, wraps the key for every recipient (in
+    /// order; their keyUsage is checked) and appends to `out` the structure up to the first
+    /// ciphertext octet. `content_len` is the exact content length when known.
+    // Header lengths (a few octets each) added to a ciphertext length checked to fit.
+    #[allow(clippy::arithmetic_side_effects)]
+    pub(crate) fn new<R: CryptoRng + ?Sized>(
+        recipients: &[&Certificate],
+        options: &EncryptOptions,
+        content_len: Option<u64>,
+        rng: &mut R,
+        out: &mut Vec<u8>,
+    ) -> Result<Self, Error> {
+        if recipients.is_empty() {
+            return Err(Error::EncryptionFailed("no recipients"));
+        }
+        let cipher = options.cipher;
+        let mut key = zeroize::Zeroizing::new(vec![0u8; cipher.key_len()]);
+        rng.fill_bytes(&mut key);
+        let mut iv = vec![0u8; cipher.block_len()];
+        rng.fill_bytes(&mut iv);
+
+        let key_transport_id = options.key_transport.algorithm_identifier();
+        let mut infos = Vec::with_capacity(recipients.len());
+        let mut version = 0;
+        for cert in recipients {
+            cert.check_usage(crate::cert::KeyUse::Encryption)?;
+            let public = cert
+                .rsa_public_key()
+                .map_err(|_| Error::EncryptionFailed("recipient key is not RSA"))?;
+            let wrapped = match options.key_transport {
+                KeyTransport::RsaPkcs1v15 => public.encrypt(rng, Pkcs1v15Encrypt, &key),
+                KeyTransport::RsaOaep(hash) => {
+                    super::signed::with_digest!(hash, D => public.encrypt(rng, Oaep::<D>::new(), &key))
+                }
+            }
+            .map_err(|_| Error::EncryptionFailed("RSA key transport failed"))?;
+            let (ri_version, rid) = match (options.use_subject_key_id, cert.subject_key_id()) {
+                (true, Some(ski)) => (2, ber::encode(Tag::context(0, false), ski)),
+                (true, None) => {
+                    return Err(Error::EncryptionFailed(
+                        "recipient certificate has no subject key identifier",
+                    ));
+                }
+                (false, _) => (0, cert.issuer_and_serial()),
+            };
+            version = version.max(ri_version);
+            infos.push(ber::encode_constructed(
+                Tag::SEQUENCE,
+                &[
+                    &super::algorithm::encode_uint(ri_version),
+                    &rid,
+                    &key_transport_id,
+                    &ber::encode(Tag::OCTET_STRING, &wrapped),
+                ],
+            ));
+        }
+        let info_refs: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
+        let recipient_set = ber::encode_constructed(Tag::SET, &info_refs);
+        let version = super::algorithm::encode_uint(version);
+        let data_oid = ber::encode(Tag::OID, oid::DATA.as_bytes());
+        let cipher_id = super::algorithm::algorithm_identifier(
+            cipher.oid(),
+            Some(&ber::encode(Tag::OCTET_STRING, &iv)),
+        );
+        let type_oid = ber::encode(Tag::OID, oid::ENVELOPED_DATA.as_bytes());
+        let block = cipher.block_len();
+        let encoded_len = match content_len {
+            Some(content_len) => {
+                // PKCS #7 padding adds 1 to `block` octets: the next whole block up.
+                let ciphertext_len = usize::try_from(content_len)
+                    .ok()
+                    .and_then(|n| (n / block).checked_add(1))
+                    .and_then(|n| n.checked_mul(block))
+                    .filter(|n| n.checked_add(SEGMENT_LEN).is_some())
+                    .ok_or_else(too_large)?;
+                let eci_len = data_oid.len()
+                    + cipher_id.len()
+                    + ber::header_len(ciphertext_len)
+                    + ciphertext_len;
+                let enveloped_len =
+                    version.len() + recipient_set.len() + ber::header_len(eci_len) + eci_len;
+                let explicit_len = ber::header_len(enveloped_len) + enveloped_len;
+                let info_len = type_oid.len() + ber::header_len(explicit_len) + explicit_len;
+                ber::write_header(out, Tag::SEQUENCE, info_len);
+                out.extend_from_slice(&type_oid);
+                ber::write_header(out, Tag::context(0, true), explicit_len);
+                ber::write_header(out, Tag::SEQUENCE, enveloped_len);
+                out.extend_from_slice(&version);
+                out.extend_from_slice(&recipient_set);
+                ber::write_header(out, Tag::SEQUENCE, eci_len);
+                out.extend_from_slice(&data_oid);
+                out.extend_from_slice(&cipher_id);
+                ber::write_header(out, Tag::context(0, false), ciphertext_len);
+                let total = ber::header_len(info_len) + info_len;
+                Some(u64::try_from(total).map_err(|_| too_large())?)
+            }
+            None => {
+                ber::write_indefinite_header(out, Tag::SEQUENCE);
+                out.extend_from_slice(&type_oid);
+                ber::write_indefinite_header(out, Tag::context(0, true));
+                ber::write_indefinite_header(out, Tag::SEQUENCE);
+                out.extend_from_slice(&version);
+                out.extend_from_slice(&recipient_set);
+                ber::write_indefinite_header(out, Tag::SEQUENCE);
+                out.extend_from_slice(&data_oid);
+                out.extend_from_slice(&cipher_id);
+                // [0] IMPLICIT OCTET STRING in its constructed form.
+                ber::write_indefinite_header(out, Tag::context(0, true));
+                None
+            }
+        };
+        Ok(EnvelopeWriter {
+            cbc: CbcEncryptor::new(cipher, &key, &iv)?,
+            block,
+            pending: Vec::with_capacity(SEGMENT_LEN),
+            content_len,
+            pushed: 0,
+            encoded_len,
+        })
     }
-    let mut encryptor = cbc::Encryptor::<C>::new_from_slices(key, iv).map_err(fail)?;
-    let block = <cbc::Encryptor<C> as cipher::BlockSizeUser>::block_size();
-    // `out[done..]` is copied but not yet encrypted.
-    let mut done = out.len();
-    for piece in pieces {
-        for chunk in piece.chunks(CHUNK) {
-            out.extend_from_slice(chunk);
-            let pending = out.len().saturating_sub(done);
-            if pending >= CHUNK {
-                let whole = pending - pending % block;
-                let region = out
-                    .get_mut(done..done + whole)
-                    .ok_or(Error::EncryptionFailed("buffer layout"))?;
-                let (blocks, _) = cipher::Block::<cbc::Encryptor<C>>::slice_as_chunks_mut(region);
-                encryptor.encrypt_blocks(blocks);
-                done += whole;
+
+    /// The exact length of the whole ContentInfo, when the content length was announced.
+    pub(crate) fn encoded_len(&self) -> Option<u64> {
+        self.encoded_len
+    }
+
+    /// Encrypts `content`, appending the ciphertext of every completed segment to `out`.
+    /// Fails, appending nothing, if the content would pass the announced length.
+    pub(crate) fn push(&mut self, content: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let pushed = u64::try_from(content.len())
+            .ok()
+            .and_then(|n| n.checked_add(self.pushed))
+            .ok_or_else(too_large)?;
+        if self.content_len.is_some_and(|announced| pushed > announced) {
+            return Err(Error::EncryptionFailed(
+                "more content than the announced length",
+            ));
+        }
+        self.pushed = pushed;
+        let mut rest = content;
+        while !rest.is_empty() {
+            if self.pending.is_empty() && rest.len() >= SEGMENT_LEN {
+                // A whole segment straight from the input: copied once, into `out`.
+                let (segment, tail) = rest.split_at(SEGMENT_LEN);
+                self.write_segment(segment, out);
+                rest = tail;
+            } else {
+                let room = SEGMENT_LEN.saturating_sub(self.pending.len());
+                let (part, tail) = rest.split_at(room.min(rest.len()));
+                self.pending.extend_from_slice(part);
+                rest = tail;
+                if self.pending.len() >= SEGMENT_LEN {
+                    let pending = std::mem::take(&mut self.pending);
+                    self.write_segment(&pending, out);
+                    self.pending = pending;
+                    self.pending.clear();
+                }
             }
         }
+        Ok(())
     }
-    let tail_len = out.len().saturating_sub(done);
-    out.resize(done + (tail_len / block + 1) * block, 0);
-    let tail = out
-        .get_mut(done..)
-        .ok_or(Error::EncryptionFailed("buffer layout"))?;
-    encryptor
-        .encrypt_padded::<Pkcs7>(tail, tail_len)
-        .map(drop)
-        .map_err(fail)
+
+    /// Pads and encrypts the rest (RFC 5652 §6.3) and appends it, then the end-of-contents
+    /// octets when the lengths are indefinite. Fails if less content was pushed than
+    /// announced.
+    pub(crate) fn finish(mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        if self
+            .content_len
+            .is_some_and(|announced| self.pushed != announced)
+        {
+            return Err(Error::EncryptionFailed(
+                "less content than the announced length",
+            ));
+        }
+        // `pending` holds less than a segment, a multiple of the block: padded, it still
+        // fits one segment. The pad length is 1 to `block` (8 or 16).
+        let pad = self
+            .block
+            .saturating_sub(self.pending.len() % self.block.max(1));
+        let pad_byte = u8::try_from(pad).map_err(|_| too_large())?;
+        self.pending
+            .resize(self.pending.len().saturating_add(pad), pad_byte);
+        let last = std::mem::take(&mut self.pending);
+        self.write_segment(&last, out);
+        if self.content_len.is_none() {
+            for _ in 0..5 {
+                ber::write_end_of_contents(out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `plain` (whole blocks) encrypted, as an OCTET STRING segment when the
+    /// lengths are indefinite.
+    fn write_segment(&mut self, plain: &[u8], out: &mut Vec<u8>) {
+        if self.content_len.is_none() {
+            ber::write_header(out, Tag::OCTET_STRING, plain.len());
+        }
+        let start = out.len();
+        out.extend_from_slice(plain);
+        if let Some(region) = out.get_mut(start..) {
+            self.cbc.encrypt_blocks(region);
+        }
+    }
 }
+
+/// A CBC encryptor for one of the content ciphers.
+enum CbcEncryptor {
+    Aes128(cbc::Encryptor<aes::Aes128>),
+    Aes192(cbc::Encryptor<aes::Aes192>),
+    Aes256(cbc::Encryptor<aes::Aes256>),
+    TripleDes(cbc::Encryptor<des::TdesEde3>),
+}
+
+impl CbcEncryptor {
+    fn new(cipher: ContentEncryption, key: &[u8], iv: &[u8]) -> Result<Self, Error> {
+        fn fail<E>(_: E) -> Error {
+            Error::EncryptionFailed("cipher setup failed")
+        }
+        Ok(match cipher {
+            ContentEncryption::Aes128Cbc => {
+                Self::Aes128(KeyIvInit::new_from_slices(key, iv).map_err(fail)?)
+            }
+            ContentEncryption::Aes192Cbc => {
+                Self::Aes192(KeyIvInit::new_from_slices(key, iv).map_err(fail)?)
+            }
+            ContentEncryption::Aes256Cbc => {
+                Self::Aes256(KeyIvInit::new_from_slices(key, iv).map_err(fail)?)
+            }
+            ContentEncryption::TripleDesCbc => {
+                Self::TripleDes(KeyIvInit::new_from_slices(key, iv).map_err(fail)?)
+            }
+        })
+    }
+
+    /// Encrypts `buffer` in place, whole blocks only (the caller pads).
+    fn encrypt_blocks(&mut self, buffer: &mut [u8]) {
+        fn run<C>(encryptor: &mut cbc::Encryptor<C>, buffer: &mut [u8])
+        where
+            C: cipher::BlockCipherEncrypt,
+            cbc::Encryptor<C>: BlockModeEncrypt,
+        {
+            let (blocks, _) = cipher::Block::<cbc::Encryptor<C>>::slice_as_chunks_mut(buffer);
+            encryptor.encrypt_blocks(blocks);
+        }
+        match self {
+            Self::Aes128(e) => run(e, buffer),
+            Self::Aes192(e) => run(e, buffer),
+            Self::Aes256(e) => run(e, buffer),
+            Self::TripleDes(e) => run(e, buffer),
+        }
+    }
+}
+
+/// How much ciphertext is decrypted at a time: small enough to stay in the L2 cache
+/// between the copy and the cipher pass, large enough to amortise the calls.
+const CHUNK: usize = 64 * 1024;
 
 /// Decrypts every CBC block of `buffer` in place, padding included. Returns `false` (and
 /// leaves the buffer as it was) only for a key, IV or length the cipher cannot take, facts
@@ -551,20 +702,24 @@ fn oaep_decrypt<R: CryptoRng + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+    use cipher::block_padding::Pkcs7;
     use rand_chacha::ChaCha20Rng;
     use rand_chacha::rand_core::SeedableRng;
 
     use super::*;
 
-    /// Encrypting pieces gives the same bytes as encrypting their concatenation, and both
-    /// decryption paths (copying, in place) recover it, around the chunk size and for
-    /// every cipher block size.
+    /// The writer fed in any pieces gives the same bytes as `encrypt` of the whole (the
+    /// announced length), and without an announced length BER that reads back to the same
+    /// content; both decryption paths (copying, in place) recover it, around the segment
+    /// and block sizes, for every cipher block size. Pushing more or less than announced
+    /// fails.
     #[test]
-    fn pieces_and_chunks_round_trip() {
+    fn pieces_segments_and_lengths_round_trip() {
         let cert = Certificate::from_pem(include_bytes!("../../tests/data/keys/doc.crt")).unwrap();
         let key =
             PrivateKey::from_pem(include_bytes!("../../tests/data/keys/doc.key"), None).unwrap();
         let limits = Limits::default();
+        let head = b"Content-Type: x\r\n\r\n";
         for cipher in [
             ContentEncryption::Aes256Cbc,
             ContentEncryption::TripleDesCbc,
@@ -573,34 +728,76 @@ mod tests {
                 cipher,
                 ..Default::default()
             };
-            for len in [0, 1, 15, 16, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17] {
+            for len in [
+                0,
+                1,
+                15,
+                16,
+                SEGMENT_LEN - 20,
+                SEGMENT_LEN - 19,
+                SEGMENT_LEN,
+                SEGMENT_LEN + 1,
+                3 * SEGMENT_LEN + 17,
+            ] {
                 let content: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-                let split = len / 3;
-                let (a, rest) = content.split_at(split);
-                let (b, c) = rest.split_at(rest.len() / 2);
-                let pieces = encrypt_pieces(
-                    &[b"Content-Type: x\r\n\r\n", a, b, c],
-                    &[&cert],
-                    &options,
-                    &mut ChaCha20Rng::seed_from_u64(len as u64),
-                )
-                .unwrap();
+                let whole_content = [head.as_slice(), &content].concat();
+                let seed = len as u64;
                 let whole = encrypt(
-                    &[b"Content-Type: x\r\n\r\n".as_slice(), &content].concat(),
+                    &whole_content,
                     &[&cert],
                     &options,
-                    &mut ChaCha20Rng::seed_from_u64(len as u64),
+                    &mut ChaCha20Rng::seed_from_u64(seed),
                 )
                 .unwrap();
-                assert_eq!(pieces, whole, "{cipher:?} {len}");
-                let plain = EnvelopedData::parse(&pieces, &limits)
-                    .unwrap()
-                    .decrypt(&cert, &key, &mut ChaCha20Rng::seed_from_u64(1))
+                for announced in [true, false] {
+                    let mut out = Vec::new();
+                    let mut writer = EnvelopeWriter::new(
+                        &[&cert],
+                        &options,
+                        announced.then_some(whole_content.len() as u64),
+                        &mut ChaCha20Rng::seed_from_u64(seed),
+                        &mut out,
+                    )
                     .unwrap();
-                assert_eq!(&plain[..19], b"Content-Type: x\r\n\r\n");
-                assert_eq!(&plain[19..], &content[..]);
+                    writer.push(head, &mut out).unwrap();
+                    let split = len / 3;
+                    let (a, rest) = content.split_at(split);
+                    let (b, c) = rest.split_at(rest.len() / 2);
+                    for piece in [a, b, c] {
+                        writer.push(piece, &mut out).unwrap();
+                    }
+                    let encoded_len = writer.encoded_len();
+                    writer.finish(&mut out).unwrap();
+                    if announced {
+                        assert_eq!(out, whole, "{cipher:?} {len}");
+                        assert_eq!(encoded_len, Some(out.len() as u64));
+                    } else {
+                        assert_eq!(encoded_len, None);
+                    }
+                    let parsed = EnvelopedData::parse(&out, &limits).unwrap();
+                    let plain = parsed
+                        .decrypt(&cert, &key, &mut ChaCha20Rng::seed_from_u64(1))
+                        .unwrap();
+                    assert_eq!(plain, whole_content, "{cipher:?} {len} {announced}");
+                }
             }
         }
+        let options = EncryptOptions::default();
+        let mut out = Vec::new();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut writer =
+            EnvelopeWriter::new(&[&cert], &options, Some(3), &mut rng, &mut out).unwrap();
+        writer.push(b"ab", &mut out).unwrap();
+        let before = out.len();
+        assert_eq!(
+            writer.push(b"cd", &mut out).unwrap_err(),
+            Error::EncryptionFailed("more content than the announced length")
+        );
+        assert_eq!(out.len(), before);
+        assert_eq!(
+            writer.finish(&mut out).unwrap_err(),
+            Error::EncryptionFailed("less content than the announced length")
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use der::Encode;
 use rand_core::CryptoRng;
 use rsa::pkcs1v15::Pkcs1v15Sign;
 use rsa::pss::Pss;
+use rsa::traits::PublicKeyParts;
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 
@@ -169,99 +170,173 @@ fn sign_digest<R: CryptoRng + ?Sized>(
     now: SystemTime,
     rng: &mut R,
 ) -> Result<Vec<u8>, Error> {
-    if !signer.key.matches(signer.certificate) {
-        return Err(Error::SigningFailed(
-            "private key does not match the certificate",
-        ));
-    }
+    let unsigned = UnsignedSignerInfo::new(content_digest, signer, options, now)?;
     let digest = options.digest;
-    let digest_id = digest.algorithm_identifier();
-    let signature_id = SignatureAlgorithm::identifier_for(options.scheme, digest);
-
-    // Signed attributes, DER: a SET OF sorted by encoding.
-    let mut attributes = vec![
-        attribute(
-            oid::CONTENT_TYPE,
-            &ber::encode(Tag::OID, oid::DATA.as_bytes()),
-        ),
-        attribute(oid::SIGNING_TIME, &encode_time(now)?),
-        attribute(
-            oid::MESSAGE_DIGEST,
-            &ber::encode(Tag::OCTET_STRING, content_digest),
-        ),
-    ];
-    if options.algorithm_protection {
-        // CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm,
-        //     signatureAlgorithm [1] IMPLICIT AlgorithmIdentifier OPTIONAL, ... }
-        let mut signature_implicit = signature_id.clone();
-        if let Some(tag) = signature_implicit.first_mut() {
-            *tag = 0xa1;
-        }
-        let protection = ber::encode_constructed(Tag::SEQUENCE, &[&digest_id, &signature_implicit]);
-        attributes.push(attribute(oid::CMS_ALGORITHM_PROTECTION, &protection));
-    }
-    attributes.sort_by(|a, b| der_set_order(a, b));
-    let refs: Vec<&[u8]> = attributes.iter().map(Vec::as_slice).collect();
-    let mut signed_attrs = ber::encode_constructed(Tag::SET, &refs);
-    let to_sign = digest.digest(&signed_attrs);
-    // In the SignerInfo the same bytes carry the IMPLICIT [0] tag.
-    if let Some(tag) = signed_attrs.first_mut() {
-        *tag = 0xa0;
-    }
-
     let key = signer.key.rsa();
     let signature = with_digest!(digest, D => match options.scheme {
-        SignatureScheme::Pkcs1v15 => key.sign_with_rng(rng, Pkcs1v15Sign::new::<D>(), &to_sign),
+        SignatureScheme::Pkcs1v15 => key.sign_with_rng(rng, Pkcs1v15Sign::new::<D>(), &unsigned.to_sign),
         SignatureScheme::Pss => key.sign_with_rng(
             rng,
             Pss::<D>::new_with_salt(digest.output_len()),
-            &to_sign,
+            &unsigned.to_sign,
         ),
     })
     .map_err(|_| Error::SigningFailed("RSA signature operation failed"))?;
+    // The length `detached_signature_len` announced: `rsa` pads every signature to the
+    // modulus length (RFC 8017 §8.1.1 and §8.2.1, I2OSP to k octets).
+    if signature.len() != key.size() {
+        return Err(Error::SigningFailed(
+            "RSA signature is not as long as the modulus",
+        ));
+    }
+    Ok(unsigned.assemble(&signature, encapsulated, signer, options))
+}
 
-    let (version, sid) = match (
-        options.use_subject_key_id,
-        signer.certificate.subject_key_id(),
-    ) {
-        (true, Some(ski)) => (3, ber::encode(Tag::context(0, false), ski)),
-        (true, None) => {
+/// The exact length of the DER ContentInfo that [`sign_detached_digest`] returns for
+/// `signer`, `options` and `now`, without signing: the streaming builder announces a
+/// `multipart/signed` body's Content-Length before the content has been hashed.
+///
+/// Nothing in a detached SignedData depends on the content but the message-digest value,
+/// whose length is fixed by the digest algorithm, and the RSA signature, which is always
+/// as long as the modulus (RFC 8017 §8.1.1, §8.2.1). So the structure is encoded with a
+/// zero digest and a zero signature of those lengths. It fails exactly when signing would
+/// fail for a reason other than the RSA operation (key and certificate do not match, no
+/// subject key identifier, signing time out of range).
+pub(crate) fn detached_signature_len(
+    signer: &Signer<'_>,
+    options: &SignOptions,
+    now: SystemTime,
+) -> Result<usize, Error> {
+    let placeholder_digest = vec![0u8; options.digest.output_len()];
+    let unsigned = UnsignedSignerInfo::new(&placeholder_digest, signer, options, now)?;
+    let placeholder_signature = vec![0u8; signer.key.rsa().size()];
+    Ok(unsigned
+        .assemble(&placeholder_signature, None, signer, options)
+        .len())
+}
+
+/// Everything of a SignerInfo but the signature value: the DER signed attributes (tagged
+/// `[0]` as they appear in the SignerInfo) and the digest over them (tagged `SET`, RFC
+/// 5652 §5.4) that the RSA operation signs.
+struct UnsignedSignerInfo {
+    signed_attrs: Vec<u8>,
+    to_sign: Vec<u8>,
+    version: u64,
+    sid: Vec<u8>,
+    digest_id: Vec<u8>,
+    signature_id: Vec<u8>,
+}
+
+impl UnsignedSignerInfo {
+    fn new(
+        content_digest: &[u8],
+        signer: &Signer<'_>,
+        options: &SignOptions,
+        now: SystemTime,
+    ) -> Result<Self, Error> {
+        if !signer.key.matches(signer.certificate) {
             return Err(Error::SigningFailed(
-                "certificate has no subject key identifier",
+                "private key does not match the certificate",
             ));
         }
-        (false, _) => (1, signer.certificate.issuer_and_serial()),
-    };
-    let signer_info = ber::encode_constructed(
-        Tag::SEQUENCE,
-        &[
-            &encode_uint(version),
-            &sid,
-            &digest_id,
-            &signed_attrs,
-            &signature_id,
-            &ber::encode(Tag::OCTET_STRING, &signature),
-        ],
-    );
+        let digest = options.digest;
+        let digest_id = digest.algorithm_identifier();
+        let signature_id = SignatureAlgorithm::identifier_for(options.scheme, digest);
 
-    let mut certificates = Vec::new();
-    if options.include_certificates {
-        let mut certs: Vec<&[u8]> = vec![signer.certificate.der()];
-        certs.extend(signer.chain.iter().map(Certificate::der));
-        certificates = ber::encode_constructed(Tag::context(0, true), &certs);
+        // Signed attributes, DER: a SET OF sorted by encoding.
+        let mut attributes = vec![
+            attribute(
+                oid::CONTENT_TYPE,
+                &ber::encode(Tag::OID, oid::DATA.as_bytes()),
+            ),
+            attribute(oid::SIGNING_TIME, &encode_time(now)?),
+            attribute(
+                oid::MESSAGE_DIGEST,
+                &ber::encode(Tag::OCTET_STRING, content_digest),
+            ),
+        ];
+        if options.algorithm_protection {
+            // CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm,
+            //     signatureAlgorithm [1] IMPLICIT AlgorithmIdentifier OPTIONAL, ... }
+            let mut signature_implicit = signature_id.clone();
+            if let Some(tag) = signature_implicit.first_mut() {
+                *tag = 0xa1;
+            }
+            let protection =
+                ber::encode_constructed(Tag::SEQUENCE, &[&digest_id, &signature_implicit]);
+            attributes.push(attribute(oid::CMS_ALGORITHM_PROTECTION, &protection));
+        }
+        attributes.sort_by(|a, b| der_set_order(a, b));
+        let refs: Vec<&[u8]> = attributes.iter().map(Vec::as_slice).collect();
+        let mut signed_attrs = ber::encode_constructed(Tag::SET, &refs);
+        let to_sign = digest.digest(&signed_attrs);
+        // In the SignerInfo the same bytes carry the IMPLICIT [0] tag.
+        if let Some(tag) = signed_attrs.first_mut() {
+            *tag = 0xa0;
+        }
+
+        let (version, sid) = match (
+            options.use_subject_key_id,
+            signer.certificate.subject_key_id(),
+        ) {
+            (true, Some(ski)) => (3, ber::encode(Tag::context(0, false), ski)),
+            (true, None) => {
+                return Err(Error::SigningFailed(
+                    "certificate has no subject key identifier",
+                ));
+            }
+            (false, _) => (1, signer.certificate.issuer_and_serial()),
+        };
+        Ok(UnsignedSignerInfo {
+            signed_attrs,
+            to_sign,
+            version,
+            sid,
+            digest_id,
+            signature_id,
+        })
     }
-    let encap = super::encapsulated(oid::DATA, encapsulated);
-    let signed_data = ber::encode_constructed(
-        Tag::SEQUENCE,
-        &[
-            &encode_uint(version),
-            &ber::encode_constructed(Tag::SET, &[&digest_id]),
-            &encap,
-            &certificates,
-            &ber::encode_constructed(Tag::SET, &[&signer_info]),
-        ],
-    );
-    Ok(super::content_info(ContentType::SignedData, &signed_data))
+
+    /// The DER ContentInfo holding SignedData with this SignerInfo and `signature`.
+    fn assemble(
+        &self,
+        signature: &[u8],
+        encapsulated: Option<&[u8]>,
+        signer: &Signer<'_>,
+        options: &SignOptions,
+    ) -> Vec<u8> {
+        let version = encode_uint(self.version);
+        let signer_info = ber::encode_constructed(
+            Tag::SEQUENCE,
+            &[
+                &version,
+                &self.sid,
+                &self.digest_id,
+                &self.signed_attrs,
+                &self.signature_id,
+                &ber::encode(Tag::OCTET_STRING, signature),
+            ],
+        );
+
+        let mut certificates = Vec::new();
+        if options.include_certificates {
+            let mut certs: Vec<&[u8]> = vec![signer.certificate.der()];
+            certs.extend(signer.chain.iter().map(Certificate::der));
+            certificates = ber::encode_constructed(Tag::context(0, true), &certs);
+        }
+        let encap = super::encapsulated(oid::DATA, encapsulated);
+        let signed_data = ber::encode_constructed(
+            Tag::SEQUENCE,
+            &[
+                &version,
+                &ber::encode_constructed(Tag::SET, &[&self.digest_id]),
+                &encap,
+                &certificates,
+                &ber::encode_constructed(Tag::SET, &[&signer_info]),
+            ],
+        );
+        super::content_info(ContentType::SignedData, &signed_data)
+    }
 }
 
 /// `Attribute ::= SEQUENCE { attrType, attrValues SET OF AttributeValue }` with one value.
@@ -689,5 +764,67 @@ fn parse_time(tlv: &Tlv<'_>) -> Option<SystemTime> {
             .map(|t| t.to_system_time())
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+
+    use super::*;
+    use crate::cert::unix_time;
+
+    /// The announced length is the signed length, for every option that changes the
+    /// structure, both signing-time encodings and a key that does not match.
+    #[test]
+    fn detached_signature_len_is_exact() {
+        let cert = Certificate::from_pem(include_bytes!("../../tests/data/keys/doc.crt")).unwrap();
+        let key =
+            PrivateKey::from_pem(include_bytes!("../../tests/data/keys/doc.key"), None).unwrap();
+        let signer = Signer::new(&cert, &key);
+        let chain = [cert.clone()];
+        let with_chain = Signer {
+            chain: &chain,
+            ..signer
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for now in [unix_time(1_800_000_000), unix_time(2_600_000_000)] {
+            for digest in DigestAlgorithm::ALL.iter().copied() {
+                for scheme in [SignatureScheme::Pkcs1v15, SignatureScheme::Pss] {
+                    for (protection, certificates) in
+                        [(true, true), (false, true), (true, false), (false, false)]
+                    {
+                        let options = SignOptions {
+                            digest,
+                            scheme,
+                            algorithm_protection: protection,
+                            include_certificates: certificates,
+                            ..SignOptions::default()
+                        };
+                        for s in [&signer, &with_chain] {
+                            let announced = detached_signature_len(s, &options, now).unwrap();
+                            let content_digest = digest.digest(b"content");
+                            let signature =
+                                sign_detached_digest(&content_digest, s, &options, now, &mut rng)
+                                    .unwrap();
+                            assert_eq!(announced, signature.len(), "{options:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // Identified by subject key identifier: as long as the signature, or the same
+        // refusal as signing.
+        let options = SignOptions {
+            use_subject_key_id: true,
+            ..SignOptions::default()
+        };
+        let now = unix_time(1_800_000_000);
+        let signed = sign_detached_digest(&[0; 32], &signer, &options, now, &mut rng);
+        match detached_signature_len(&signer, &options, now) {
+            Ok(len) => assert_eq!(len, signed.unwrap().len()),
+            Err(e) => assert_eq!(e, signed.unwrap_err()),
+        }
     }
 }
