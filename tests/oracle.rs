@@ -92,7 +92,13 @@ fn message(
     for (n, v) in &built.headers {
         headers.push(n.clone(), v.as_bytes().to_vec());
     }
-    (headers, built.body)
+    // The builder writes the envelope around compressed content with BER indefinite
+    // lengths and a segmented ciphertext (the length is not known in advance); the attacks
+    // below edit the DER form, which the receiver reads the same way.
+    let ber = layout(&built.body);
+    let der = ber.with_ciphertext(&ber.ciphertext);
+    assert_eq!(layout(&der).ciphertext, ber.ciphertext);
+    (headers, der)
 }
 
 /// The parts of an EnvelopedData DER an attacker reuses or replaces.
@@ -104,6 +110,8 @@ struct Layout {
     head: Vec<u8>,
     /// contentType and contentEncryptionAlgorithm of the EncryptedContentInfo.
     content_head: Vec<u8>,
+    /// The ciphertext, joined if it came in segments.
+    ciphertext: Vec<u8>,
 }
 
 fn layout(der: &[u8]) -> Layout {
@@ -142,6 +150,7 @@ fn layout(der: &[u8]) -> Layout {
         encrypted_content: range(&content),
         head: [version.raw, recipients.raw].concat(),
         content_head: [content_type.raw, algorithm.raw].concat(),
+        ciphertext: content.octets("encryptedContent").unwrap().into_owned(),
     }
 }
 
