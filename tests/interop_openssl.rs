@@ -1220,3 +1220,146 @@ fn openssl_envelope_with_wrong_certificate_or_key_fails() {
         assert!(content == payload, "{name}: content differs");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Streamed messages: BER indefinite lengths and segmented content
+// ---------------------------------------------------------------------------------------
+
+/// An entity's body (after the blank line) and whether its Content-Type has `needle`.
+fn entity_body<'a>(entity: &'a [u8], needle: &str) -> &'a [u8] {
+    let end = find(entity, b"\r\n\r\n").expect("header block") + 4;
+    let head = String::from_utf8_lossy(&entity[..end]).to_ascii_lowercase();
+    assert!(head.contains(needle), "{needle} in {head}");
+    &entity[end..]
+}
+
+/// A BER CompressedData read by OpenSSL (`cms -cmsout` re-encodes what it parsed, as
+/// DER) and decompressed from that re-encoding. (This OpenSSL has no zlib, so
+/// `cms -uncompress` is not available; parsing is what matters here.)
+fn openssl_reads_compressed(pki: &Pki, ber: &[u8]) -> Vec<u8> {
+    use as2_proto::cms::compressed::CompressedData;
+    assert_eq!(&ber[..2], [0x30, 0x80], "indefinite length");
+    let print = cms_print(pki, ber);
+    assert!(print.contains("compressedData"), "{print}");
+    pki.write("compressed.ber", ber);
+    let der = openssl(
+        pki.path(),
+        &[
+            "cms",
+            "-cmsout",
+            "-inform",
+            "DER",
+            "-in",
+            "compressed.ber",
+            "-outform",
+            "DER",
+        ],
+    );
+    assert_ne!(der, ber, "OpenSSL re-encodes BER as DER");
+    CompressedData::parse(&der, &limits())
+        .expect("OpenSSL's DER")
+        .decompress(&limits())
+        .expect("decompresses")
+}
+
+/// A `multipart/signed` entity verified by OpenSSL; returns the signed entity.
+fn openssl_verifies_multipart(pki: &Pki, entity: &[u8]) -> Vec<u8> {
+    use as2_proto::mime::{self, MimeLimits};
+    let part = mime::parse_part(entity, &MimeLimits::default()).expect("multipart/signed");
+    assert!(part.content_type().is("multipart/signed"));
+    let [content, signature] = part.children() else {
+        panic!("two parts");
+    };
+    let signature = signature.decoded_body().expect("base64");
+    let verified = openssl_verify_detached(pki, &signature, content.raw());
+    assert!(verified == content.raw());
+    content.raw().to_vec()
+}
+
+/// Messages streamed with an unknown length (BER indefinite envelopes, compressed data
+/// with segmented content) are read by OpenSSL: it decrypts the envelopes, parses the
+/// compressed data and verifies the signatures, layer by layer down to the payload.
+#[test]
+fn our_streamed_ber_messages_read_in_openssl() {
+    use as2_proto::message::headers::As2Id;
+    use as2_proto::message::outbound::{self, Compression, OutboundMessage};
+    let pki = Pki::new();
+    let alice = pki.party("alice", 2048);
+    let bob = pki.party("bob", 2048);
+    let mut rng = common::rng(31);
+    let payload = [binary_payload(), bulk_payload(200 * 1024)].concat();
+    for compression in [
+        Compression::None,
+        Compression::BeforeSigning,
+        Compression::AfterSigning,
+    ] {
+        for signed in [false, true] {
+            for cipher in [
+                None,
+                Some(ContentEncryption::Aes128Cbc),
+                Some(ContentEncryption::TripleDesCbc),
+            ] {
+                if compression == Compression::None && cipher.is_none() {
+                    continue; // no CMS structure of unknown length
+                }
+                let case = format!("{compression:?} signed={signed} {cipher:?}");
+                let mut message = OutboundMessage::new(
+                    As2Id::new("alice").unwrap(),
+                    As2Id::new("bob").unwrap(),
+                    b"",
+                );
+                message.compression = compression;
+                if signed {
+                    message.signing =
+                        Some((Signer::new(&alice.cert, &alice.key), SignOptions::default()));
+                }
+                if let Some(cipher) = cipher {
+                    message.encryption = (
+                        vec![&bob.cert],
+                        encrypt_options(cipher, KeyTransport::RsaPkcs1v15, false),
+                    );
+                }
+                let mut stream = outbound::start(&message, None, common::now(), &mut rng).unwrap();
+                assert_eq!(stream.content_length(), None);
+                let mut body = Vec::new();
+                for chunk in payload.chunks(7919) {
+                    stream.push(chunk, &mut body).unwrap();
+                }
+                let finished = stream.finish(&mut body, &mut rng).unwrap();
+
+                // The outermost entity: its Content-Type travelled as an HTTP header.
+                let content_type = &finished
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == "Content-Type")
+                    .unwrap()
+                    .1;
+                let mut entity = [
+                    format!("Content-Type: {content_type}\r\n\r\n").as_bytes(),
+                    &body,
+                ]
+                .concat();
+                if cipher.is_some() {
+                    let envelope = entity_body(&entity, "enveloped-data");
+                    assert_eq!(&envelope[..2], [0x30, 0x80], "{case}: indefinite envelope");
+                    entity = openssl_decrypt(&pki, envelope, "bob");
+                }
+                if compression == Compression::AfterSigning {
+                    entity =
+                        openssl_reads_compressed(&pki, entity_body(&entity, "compressed-data"));
+                }
+                if signed {
+                    entity = openssl_verifies_multipart(&pki, &entity);
+                }
+                if compression == Compression::BeforeSigning {
+                    entity =
+                        openssl_reads_compressed(&pki, entity_body(&entity, "compressed-data"));
+                }
+                assert!(
+                    entity_body(&entity, "application/octet-stream") == payload.as_slice(),
+                    "{case}: payload"
+                );
+            }
+        }
+    }
+}
