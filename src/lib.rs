@@ -16,8 +16,11 @@
 //!   protection), [`cms::enveloped`] (AES-CBC and 3DES with RSA PKCS#1 v1.5 or OAEP key
 //!   transport) and [`cms::compressed`] (zlib), all reading BER as real partners send it;
 //! - [`mime`]: byte-exact MIME parsing and writing; [`mic`]: the Message Integrity Check;
-//! - [`message`]: the outbound builder ([`message::outbound::build`]) and the inbound
-//!   parser ([`message::inbound::handle`], then [`Incoming::accept`](message::inbound::Incoming::accept));
+//! - [`message`]: the outbound builder, streaming ([`message::outbound::start`], then
+//!   [`push`](message::outbound::OutboundStream::push) and
+//!   [`finish`](message::outbound::OutboundStream::finish), in memory that does not grow
+//!   with the payload) or whole ([`message::outbound::build`]), and the inbound parser
+//!   ([`message::inbound::handle`], then [`Incoming::accept`](message::inbound::Incoming::accept));
 //! - [`mdn`]: receipts, built with [`mdn::reply`] (sync or async) and checked with
 //!   [`mdn::parse`] then [`Mdn::verify`](mdn::Mdn::verify);
 //! - [`partner`]: certificates with rotation, profiles, agreements (inbound) and connectors

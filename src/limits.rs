@@ -52,7 +52,10 @@ pub struct Limits {
     /// from the file, so without this cap a small file could cost hours of CPU.
     pub max_kdf_iterations: usize,
     /// Largest file (payload) sent, in bytes, checked by
-    /// [`outbound::build`](crate::message::outbound::build) before any work (default
+    /// [`outbound::build`](crate::message::outbound::build) and
+    /// [`outbound::start`](crate::message::outbound::start) before any work and by
+    /// [`OutboundStream::push`](crate::message::outbound::OutboundStream::push) as the
+    /// payload arrives (default
     /// 64 MiB; the reference's 50 MB in [`Limits::reference`]).
     pub max_payload_size: usize,
     /// Accept a request whose `Date` header is in no known date format (default `false`:

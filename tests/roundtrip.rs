@@ -441,7 +441,7 @@ fn streamed_every_layering_and_cutting() {
                 for mdn in &mdns {
                     for payload in &payloads {
                         case += 1;
-                        let announce = case % 3 != 0;
+                        let announce = !case.is_multiple_of(3);
                         let what = format!(
                             "{compression:?} signed={signed} {cipher:?} {mdn:?} len={} announced={announce}",
                             payload.len()
@@ -454,7 +454,7 @@ fn streamed_every_layering_and_cutting() {
                         msg.file_name = Some("order 42.edi".into());
                         msg.compression = compression;
                         msg.mdn = mdn.clone();
-                        if *mdn != MdnRequest::None && case % 2 == 0 {
+                        if *mdn != MdnRequest::None && case.is_multiple_of(2) {
                             msg.signed_mdn_micalgs =
                                 vec![DigestAlgorithm::Sha384, DigestAlgorithm::Sha1];
                         }

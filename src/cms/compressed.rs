@@ -32,8 +32,8 @@ impl Default for CompressOptions {
 
 /// Compresses `content` into a DER ContentInfo holding CompressedData (id-data inside).
 ///
-/// The content is compressed by the same [`CompressedWriter`] code the streaming builder
-/// uses; only the framing differs: here the compressed length is known before the
+/// The content is compressed by the same code the streaming builder
+/// ([`outbound::start`](crate::message::outbound::start)) uses; only the framing differs: here the compressed length is known before the
 /// structure is written, so every length is definite (DER).
 // Header lengths (a few octets each) added to the lengths of buffers in memory: no overflow.
 #[allow(clippy::arithmetic_side_effects)]

@@ -94,7 +94,8 @@ pub struct EncryptOptions {
 /// Encrypts `content` for every certificate in `recipients` (e.g. the partner and an own
 /// archive copy), returning a DER ContentInfo holding EnvelopedData.
 ///
-/// The same [`EnvelopeWriter`] the streaming builder uses, told the content length, so
+/// The same writer the streaming builder
+/// ([`outbound::start`](crate::message::outbound::start)) uses, told the content length, so
 /// every length is definite (DER); the content is copied once, into the output, and
 /// encrypted there.
 pub fn encrypt<R: CryptoRng + ?Sized>(
@@ -325,7 +326,7 @@ impl EnvelopeWriter {
         // fits one segment. The pad length is 1 to `block` (8 or 16).
         let pad = self
             .block
-            .saturating_sub(self.pending.len() % self.block.max(1));
+            .saturating_sub(self.pending.len().checked_rem(self.block).unwrap_or(0));
         let pad_byte = u8::try_from(pad).map_err(|_| too_large())?;
         self.pending
             .resize(self.pending.len().saturating_add(pad), pad_byte);

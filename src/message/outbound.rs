@@ -360,7 +360,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
                 )?;
                 let len = writer.encoded_len();
                 (
-                    Layer::Encrypt(writer),
+                    Layer::Encrypt(Box::new(writer)),
                     smime_headers("enveloped-data", "smime.p7m"),
                     len,
                 )
@@ -451,8 +451,11 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
 /// appends (see the [module documentation](self) for the shape and for Content-Length).
 ///
 /// Created by [`start`]; borrows the signer's certificate and key until
-/// [`finish`](Self::finish). After an error the stream is spent: what was appended so far
-/// is not a message, and every later call returns the same error.
+/// [`finish`](Self::finish). Besides fixed-size state (hash, cipher and zlib states, a
+/// 16 KiB segment per CMS layer), it keeps one reusable buffer per layer sized by the
+/// largest chunk pushed: memory follows the chunk size, never the payload size. After an
+/// error the stream is spent: what was appended so far is not a message, and every later
+/// call returns the same error.
 pub struct OutboundStream<'a> {
     headers: Vec<(String, String)>,
     content_length: Option<u64>,
@@ -511,7 +514,7 @@ impl<'a> OutboundStream<'a> {
     /// Appends to `out` the body octets this payload chunk completes (possibly none: a
     /// cipher or zlib may hold them until more arrives or [`finish`](Self::finish)).
     ///
-    /// Refuses, consuming nothing, payload beyond the length announced to [`start`] or
+    /// Refuses, appending nothing, payload beyond the length announced to [`start`] or
     /// beyond [`OutboundMessage::max_payload_size`] ([`Error::LimitExceeded`] with
     /// [`Limit::PayloadSize`], the announced length or the limit as value). Fails with
     /// [`mime::MimeError::BoundaryInPart`] if a line of the signed entity starts with the
@@ -735,10 +738,11 @@ enum LayerKind<'m, 'a> {
 enum Layer<'a> {
     /// CompressedData (RFC 5402), BER.
     Compress(CompressedWriter),
-    /// `multipart/signed` (boxed: it is several times the others' size).
+    /// `multipart/signed` (boxed, as the envelope: both are several times the size of
+    /// the compressor's state handle).
     Sign(Box<SignedWriter<'a>>),
     /// EnvelopedData.
-    Encrypt(EnvelopeWriter),
+    Encrypt(Box<EnvelopeWriter>),
 }
 
 impl Layer<'_> {
@@ -869,6 +873,9 @@ const SIGNATURE_PART_HEADERS: [(&str, &str); 3] = [
     ("Content-Disposition", "attachment; filename=\"smime.p7s\""),
 ];
 
+/// A started [`SignedWriter`], the entity's header lines and, when known, its body length.
+type SignedStart<'a> = (SignedWriter<'a>, Vec<(String, String)>, Option<u64>);
+
 /// `multipart/signed` (RFC 1847, RFC 5751 §3.4.3) written around content that streams
 /// through: the layout of [`mime::write_multipart`], `--b CRLF entity CRLF --b CRLF
 /// signature-part CRLF --b-- CRLF`. The entity is hashed as it passes (that digest is
@@ -899,7 +906,7 @@ impl<'a> SignedWriter<'a> {
         content_len: Option<u64>,
         rng: &mut R,
         out: &mut Vec<u8>,
-    ) -> Result<(Self, Vec<(String, String)>, Option<u64>), Error> {
+    ) -> Result<SignedStart<'a>, Error> {
         let signature_len = signed::detached_signature_len(&signer, options, now)?;
         let boundary = boundary(rng);
         let headers = vec![(
@@ -1147,9 +1154,10 @@ mod tests {
             for cut_a in 0..=entity.len() {
                 for cut_b in cut_a..=entity.len() {
                     let mut scan = DelimiterScan::new("b1");
-                    let found = [&entity[..cut_a], &entity[cut_a..cut_b], &entity[cut_b..]]
-                        .iter()
-                        .fold(false, |found, piece| scan.found_in(piece) || found);
+                    let mut found = false;
+                    for piece in [&entity[..cut_a], &entity[cut_a..cut_b], &entity[cut_b..]] {
+                        found |= scan.found_in(piece);
+                    }
                     assert_eq!(
                         found,
                         expected,
@@ -1163,6 +1171,53 @@ mod tests {
         let mut scan = DelimiterScan::new("b1");
         let found = b"abc\r\n--b1".iter().any(|b| scan.found_in(&[*b]));
         assert!(found);
+    }
+
+    /// The `io::Write` adapter writes what `push` and `finish` append (the same bytes as
+    /// `build` for the same seed) and reports the stream's errors inside `io::Error`.
+    #[test]
+    fn body_writer_spools_the_body() {
+        use rand_chacha::ChaCha20Rng;
+        use rand_chacha::rand_core::SeedableRng;
+        use std::io::Write;
+        let (cert, key) = doc_party();
+        let now = unix_time(1_800_000_000);
+        let payload = b"ISA*00*~\n".repeat(5000);
+        let mut message = message(&cert, &key, 1 | 2 | 16);
+        message.payload = &payload;
+        let built = build(&message, now, &mut ChaCha20Rng::seed_from_u64(6)).unwrap();
+
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let stream = start(&message, Some(payload.len() as u64), now, &mut rng).unwrap();
+        let mut writer = stream.into_writer(Vec::new());
+        assert_eq!(
+            writer.stream().content_length(),
+            Some(built.body.len() as u64)
+        );
+        std::io::copy(&mut payload.as_slice(), &mut writer).unwrap();
+        let (finished, spool) = writer.finish(&mut rng).unwrap();
+        assert!(spool == built.body);
+        assert_eq!(finished.body_len, spool.len() as u64);
+        assert_eq!(finished.mic, built.mic);
+
+        let stream = start(&message, Some(3), now, &mut rng).unwrap();
+        let mut writer = stream.into_writer(Vec::new());
+        let error = writer.write_all(b"four").unwrap_err();
+        assert_eq!(
+            error.get_ref().and_then(|e| e.downcast_ref::<Error>()),
+            Some(&Error::LimitExceeded {
+                limit: Limit::PayloadSize,
+                value: 3
+            })
+        );
+    }
+
+    /// A stream can move to another thread (an async task, a worker).
+    #[test]
+    fn streams_are_send() {
+        fn send<T: Send>() {}
+        send::<OutboundStream<'static>>();
+        send::<BodyWriter<'static, Vec<u8>>>();
     }
 
     #[test]
