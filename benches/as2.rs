@@ -132,8 +132,7 @@ fn message<'a>(
     msg.content_type = "application/edi-x12".into();
     msg.file_name = Some("po.x12".into());
     msg.signing = Some((Signer::new(&a.sign.0, &a.sign.1), SignOptions::default()));
-    msg.mdn = MdnRequest::Sync;
-    msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+    msg.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
     match profile {
         Profile::SignEncrypt => msg.encryption.0 = vec![&b.enc.0],
         Profile::CompressSignEncrypt => {
@@ -146,11 +145,7 @@ fn message<'a>(
 }
 
 fn http_headers(built: &BuiltMessage) -> HttpHeaders {
-    built
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect()
+    built.headers.clone()
 }
 
 /// Criterion settings by payload size: few samples for the large ones so that a full run
@@ -489,11 +484,7 @@ fn mdn_and_rsa(c: &mut Criterion) {
         bch.iter(|| mdn::build(black_box(&incoming), &report, &settings, now(), &mut rng).unwrap())
     });
     let mdn = mdn::build(&incoming, &report, &settings, now(), &mut rng).unwrap();
-    let mdn_headers: HttpHeaders = mdn
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect();
+    let mdn_headers: HttpHeaders = mdn.headers.clone();
     let sent = SentMessage::from_built(&built, vec![b.sign.0.clone()]);
     let verdict = mdn::parse(&mdn_headers, &mdn.body, &limits)
         .unwrap()

@@ -76,8 +76,7 @@ fn main() {
             );
             msg.file_name = Some("po.x12".into());
             msg.signing = Some((Signer::new(&a_sign, &a_key), SignOptions::default()));
-            msg.mdn = MdnRequest::Sync;
-            msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+            msg.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
             msg.compression = compression;
             if encrypt {
                 msg.encryption.0 = vec![&b_enc];
@@ -86,11 +85,7 @@ fn main() {
             HEAP.reset_peak_usage();
             let built = outbound::build(&msg, now, &mut rng).unwrap();
             let build_peak = HEAP.peak_usage() - base;
-            let headers: HttpHeaders = built
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-                .collect();
+            let headers: HttpHeaders = built.headers.clone();
             let body = built.body;
             drop(msg);
             drop(payload);

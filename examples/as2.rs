@@ -190,10 +190,10 @@ fn write_json(path: &Path, value: &Value) {
 }
 
 /// Headers as a JSON object in wire order (serde_json's map would sort them).
-fn headers_json(headers: &[(String, String)]) -> String {
+fn headers_json(headers: &HttpHeaders) -> String {
     let members: Vec<String> = headers
         .iter()
-        .map(|(n, v)| format!("  {}: {}", json!(n), json!(v)))
+        .map(|(n, v)| format!("  {}: {}", json!(n), json!(String::from_utf8_lossy(v))))
         .collect();
     format!("{{\n{}\n}}\n", members.join(",\n"))
 }
@@ -399,13 +399,18 @@ fn send(args: &Args) -> CliResult {
         other => return Err(Usage(format!("unknown --compress {other:?}"))),
     };
     let mdn_alg = digest_named(args.get("mdn-alg").unwrap_or("sha256"))?;
-    let (mdn, signed_mdn) = match args.get("mdn").unwrap_or("none") {
-        "none" => (MdnRequest::None, false),
-        "sync" => (MdnRequest::Sync, false),
-        "sync-signed" => (MdnRequest::Sync, true),
+    let mdn = match args.get("mdn").unwrap_or("none") {
+        "none" => MdnRequest::None,
+        "sync" => MdnRequest::sync(),
+        "sync-signed" => MdnRequest::sync().signed(&[mdn_alg]),
         mode @ ("async" | "async-signed") => {
             let url = args.get("mdn-url").unwrap_or(DEFAULT_MDN_URL);
-            (MdnRequest::Async(url.to_owned()), mode.ends_with("-signed"))
+            let mdn = MdnRequest::asynchronous(url);
+            if mode.ends_with("-signed") {
+                mdn.signed(&[mdn_alg])
+            } else {
+                mdn
+            }
         }
         other => return Err(Usage(format!("unknown --mdn {other:?}"))),
     };
@@ -431,9 +436,6 @@ fn send(args: &Args) -> CliResult {
     }
     msg.compression = compression;
     msg.mdn = mdn;
-    if signed_mdn {
-        msg.signed_mdn_micalgs = vec![mdn_alg];
-    }
     if let Some(ct) = args.get("content-type") {
         msg.content_type = ct.to_owned();
     }
@@ -456,7 +458,7 @@ fn send(args: &Args) -> CliResult {
         }
     };
     let mut headers = built.headers.clone();
-    headers.push(("Content-Length".into(), built.body.len().to_string()));
+    headers.push("Content-Length", built.body.len().to_string());
     write(&out.join("headers.json"), headers_json(&headers).as_bytes());
     write(&out.join("body.bin"), &built.body);
     write_json(
@@ -466,10 +468,7 @@ fn send(args: &Args) -> CliResult {
             "mic": mic_json(built.mic.as_ref()),
             "to": built.to.as_str(),
             "signed": built.signed,
-            "mdn_url": match &msg.mdn {
-                MdnRequest::Async(url) => Some(url.as_str()),
-                _ => None,
-            },
+            "mdn_url": msg.mdn.async_url(),
         }),
     );
     println!(
@@ -634,7 +633,7 @@ fn receive(args: &Args) -> CliResult {
     let mdn_json = match reply.as_ref().and_then(|r| r.mdn.as_ref()) {
         Some(m) => {
             let mut mdn_headers = m.headers.clone();
-            mdn_headers.push(("Content-Length".into(), m.body.len().to_string()));
+            mdn_headers.push("Content-Length", m.body.len().to_string());
             write(
                 &out.join("mdn/headers.json"),
                 headers_json(&mdn_headers).as_bytes(),

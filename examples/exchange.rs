@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, MdnSettings, Report, SentMessage};
-use as2_proto::message::headers::{HttpHeaders, head_bytes};
+use as2_proto::message::headers::HttpHeaders;
 use as2_proto::message::inbound;
 use as2_proto::message::outbound;
 use as2_proto::partner::{
@@ -159,7 +159,7 @@ impl Receiver {
             record.mdn_message_id = Some(m.message_id.bare().to_owned());
             record.mdn_subject = Some("Message Disposition Notification".into());
             record.disposition = Some(m.disposition.as_str().to_owned());
-            let mut raw = head_bytes(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            let mut raw = m.headers.head_bytes();
             raw.extend_from_slice(&m.body);
             self.storage.put(&at(&paths.mdn), &raw).expect("store MDN");
         }
@@ -271,7 +271,7 @@ fn send(
     let completed = status == StatusCode::Completed;
     let paths = record::outbound_paths(file_name, &transfer_id, built.message_id.bare(), status);
     let at = |p: &record::RelativePath| format!("PartnerA/outbox/{p}");
-    let mut raw = head_bytes(response.headers.iter());
+    let mut raw = response.headers.head_bytes();
     raw.extend_from_slice(&response.body);
     storage.put(&at(&paths.mdn), &raw).expect("store MDN");
     storage
@@ -299,7 +299,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let endpoint = Arc::clone(&receiver);
     let transport = MemoryTransport::routing(move |request| {
-        Ok(endpoint.handle(&request.http_headers(), &request.body))
+        Ok(endpoint.handle(&request.headers, &request.body))
     });
     let storage = FsStorage { root: root.clone() };
     let payload =

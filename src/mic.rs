@@ -26,6 +26,23 @@ pub enum MicNameStyle {
     Legacy,
 }
 
+impl MicNameStyle {
+    /// The style a received algorithm name is written in: [`Dashed`](Self::Dashed) for
+    /// `sha-256` (any case), [`Legacy`](Self::Legacy) for `sha256`; `None` for a name
+    /// that is neither (another separator, or no algorithm this crate knows).
+    pub fn of_name(name: &str) -> Option<Self> {
+        let name = name.trim().trim_matches('"');
+        DigestAlgorithm::from_name(name)?;
+        if name.contains(['_', ' ']) {
+            None
+        } else if name.contains('-') {
+            Some(Self::Dashed)
+        } else {
+            Some(Self::Legacy)
+        }
+    }
+}
+
 impl DigestAlgorithm {
     /// Parses an algorithm name leniently: `sha1`, `SHA-1`, `sha-256`, `sha256`, `SHA_512`...
     pub fn from_name(name: &str) -> Option<Self> {
@@ -195,6 +212,20 @@ impl fmt::Display for Mic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn styles_of_received_names() {
+        assert_eq!(MicNameStyle::of_name("sha-256"), Some(MicNameStyle::Dashed));
+        assert_eq!(MicNameStyle::of_name(" SHA-1 "), Some(MicNameStyle::Dashed));
+        assert_eq!(MicNameStyle::of_name("sha256"), Some(MicNameStyle::Legacy));
+        assert_eq!(
+            MicNameStyle::of_name("\"SHA512\""),
+            Some(MicNameStyle::Legacy)
+        );
+        assert_eq!(MicNameStyle::of_name("sha_256"), None);
+        assert_eq!(MicNameStyle::of_name("md5"), None);
+        assert_eq!(MicNameStyle::of_name(""), None);
+    }
 
     #[test]
     fn names_are_lenient() {

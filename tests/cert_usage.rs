@@ -275,11 +275,7 @@ fn partner_profile_switch_admits_legacy_certificates_in_both_directions() {
         message.signing = Some((Signer::new(&theirs.0, &theirs.1), SignOptions::default()));
         message.encryption.0 = vec![&ours.0];
         let sent = outbound::build(&message, now(), &mut rng(4)).unwrap();
-        let headers: HttpHeaders = sent
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let headers: HttpHeaders = sent.headers.clone();
         let incoming = inbound::handle(&headers, &sent.body, &limits).unwrap();
         let agreement = ActiveAgreement::new(
             Agreement::new("a-1", "p-local", "p-partner", "inbox"),

@@ -231,16 +231,16 @@ fn built_messages() -> Vec<(String, Vec<u8>)> {
     for (label, payload, content_type) in payloads {
         for (sign, encrypt, compression, mdn) in [
             (false, false, Compression::None, MdnRequest::None),
-            (true, false, Compression::None, MdnRequest::Sync),
-            (false, true, Compression::None, MdnRequest::Sync),
-            (true, true, Compression::BeforeSigning, MdnRequest::Sync),
+            (true, false, Compression::None, MdnRequest::sync()),
+            (false, true, Compression::None, MdnRequest::sync()),
+            (true, true, Compression::BeforeSigning, MdnRequest::sync()),
             (
                 true,
                 true,
                 Compression::AfterSigning,
-                MdnRequest::Async("https://a.invalid/mdn".into()),
+                MdnRequest::asynchronous("https://a.invalid/mdn"),
             ),
-            (false, false, Compression::BeforeSigning, MdnRequest::Sync),
+            (false, false, Compression::BeforeSigning, MdnRequest::sync()),
         ] {
             n = n.wrapping_add(1);
             let mut m = OutboundMessage::new(
@@ -251,6 +251,7 @@ fn built_messages() -> Vec<(String, Vec<u8>)> {
             m.content_type = content_type.into();
             m.file_name = Some(format!("file \"{n}\".{label}"));
             m.compression = compression;
+            let mut mdn = mdn;
             if sign {
                 let mut o = signed::SignOptions::default();
                 o.digest = [
@@ -258,7 +259,9 @@ fn built_messages() -> Vec<(String, Vec<u8>)> {
                     DigestAlgorithm::Sha1,
                     DigestAlgorithm::Sha512,
                 ][usize::from(n) % 3];
-                m.signed_mdn_micalgs = vec![o.digest];
+                if mdn.is_requested() {
+                    mdn = mdn.signed(&[o.digest]);
+                }
                 m.signing = Some((Signer::new(&keys.partner_sign.0, &keys.partner_sign.1), o));
             }
             if encrypt {
@@ -275,14 +278,7 @@ fn built_messages() -> Vec<(String, Vec<u8>)> {
             }
             m.mdn = mdn;
             let built = outbound::build(&m, now(), &mut rng()).unwrap();
-            let bytes = request_bytes(
-                &built
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-                    .collect::<Vec<_>>(),
-                &built.body,
-            );
+            let bytes = request_bytes(&built.headers.iter().collect::<Vec<_>>(), &built.body);
             out.push((format!("built-{n:02}-{label}"), bytes));
         }
     }
@@ -308,12 +304,10 @@ fn replies(request: &[u8]) -> Vec<Vec<u8>> {
         if let Ok(reply) = mdn::reply(&incoming, &report, &settings, now(), &mut rng())
             && let Some(m) = reply.mdn
         {
-            let h: Vec<(String, Vec<u8>)> = m
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
-                .collect();
-            out.push(request_bytes(&h, &m.body));
+            out.push(request_bytes(
+                &m.headers.iter().collect::<Vec<_>>(),
+                &m.body,
+            ));
         }
     }
     out

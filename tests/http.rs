@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use as2_proto::Limits;
 use as2_proto::cms::algorithm::DigestAlgorithm;
+use as2_proto::message::headers::HttpHeaders;
 use as2_proto::message::inbound::{self, NoDuplicateCheck};
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{DateEnforcement, PartnerDirectory};
@@ -591,11 +592,7 @@ async fn async_mdn_received_by_the_senders_server() {
 
     // B's MDN again, as it was POSTed: the transfer is no longer pending.
     let (head, body) = read_mdn(f.mdn_path.as_deref().unwrap());
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
+    let headers: HttpHeaders = head.lines().filter_map(|l| l.split_once(": ")).collect();
     let http = gateway::http_client().unwrap();
     let a_url = format!("http://{}/as2", server_a.addr);
     let before = files(a.path());
@@ -1053,7 +1050,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// A headers.json as HTTP headers (folded values unfolded).
-fn headers_from_json(path: &Path) -> Vec<(String, String)> {
+fn headers_from_json(path: &Path) -> HttpHeaders {
     let serde_json::Value::Object(map) = read_json(path) else {
         panic!("{}: not an object", path.display());
     };
@@ -1271,7 +1268,10 @@ async fn our_client_to_pyas2lib() {
                     format!("peer exit {code}: {stderr}").into_bytes(),
                 );
             }
-            let headers = headers_from_json(&out.join("mdn/headers.json"));
+            let headers = headers_from_json(&out.join("mdn/headers.json"))
+                .iter()
+                .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()))
+                .collect();
             (
                 200,
                 headers,

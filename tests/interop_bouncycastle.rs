@@ -14,8 +14,6 @@
 
 mod common;
 
-use common::to_http;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -51,12 +49,7 @@ fn parse_headers(block: &[u8]) -> HttpHeaders {
 
 /// The header block the Java side reads: `Name: value` lines and an empty line.
 fn header_block(built: &BuiltMessage) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, value) in &built.headers {
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out
+    built.headers.head_bytes()
 }
 
 /// Receives a message with no layer expected, as a receiver with the given keys.
@@ -86,8 +79,7 @@ fn build_plain(payload: &[u8], content_type: &str, digest: DigestAlgorithm) -> B
     );
     msg.content_type = content_type.into();
     msg.file_name = Some("order.x12".into());
-    msg.mdn = MdnRequest::Sync;
-    msg.signed_mdn_micalgs = vec![digest];
+    msg.mdn = MdnRequest::sync().signed(&[digest]);
     outbound::build(&msg, common::now(), &mut common::rng(1)).expect("build")
 }
 
@@ -148,7 +140,7 @@ fn our_plain_message_expects_the_mic_a_bouncycastle_receiver_returns() {
         .expect("a receipt was requested, so a MIC");
     assert_eq!(mic.to_field(MicNameStyle::Dashed), expected.trim());
     // And our receiver returns the same.
-    let received = receive(&to_http(&built), &built.body, &[], &[]);
+    let received = receive(&built.headers, &built.body, &[], &[]);
     assert_eq!(received.mic, built.mic);
 }
 
@@ -164,7 +156,7 @@ fn plain_mic_covers_the_body_only_for_every_payload_and_algorithm() {
             let built = build_plain(&payload, content_type, digest);
             let want = Mic::compute(digest, &payload);
             assert_eq!(built.mic.as_ref(), Some(&want), "{content_type} {digest:?}");
-            let received = receive(&to_http(&built), &built.body, &[], &[]);
+            let received = receive(&built.headers, &built.body, &[], &[]);
             assert_eq!(
                 received.mic.as_ref(),
                 Some(&want),
@@ -197,8 +189,7 @@ fn layered_unsigned_and_signed_messages_keep_headers_in_their_mic() {
             payload,
         );
         msg.content_type = "application/edi-x12".into();
-        msg.mdn = MdnRequest::Sync;
-        msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+        msg.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
         if encrypt {
             msg.encryption.0 = vec![&receiver.cert];
         }
@@ -232,7 +223,7 @@ fn layered_unsigned_and_signed_messages_keep_headers_in_their_mic() {
                 "{label}"
             );
         }
-        let received = receive(&to_http(&built), &built.body, &keys, &partner);
+        let received = receive(&built.headers, &built.body, &keys, &partner);
         assert_eq!(received.mic, built.mic, "{label}");
     }
 }

@@ -1328,12 +1328,7 @@ fn our_streamed_ber_messages_read_in_openssl() {
                 let finished = stream.finish(&mut body, &mut rng).unwrap();
 
                 // The outermost entity: its Content-Type travelled as an HTTP header.
-                let content_type = &finished
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n == "Content-Type")
-                    .unwrap()
-                    .1;
+                let content_type = finished.headers.get_str("Content-Type").unwrap();
                 let mut entity = [
                     format!("Content-Type: {content_type}\r\n\r\n").as_bytes(),
                     &body,

@@ -262,10 +262,13 @@ fn json_string(s: &str) -> String {
 }
 
 /// A headers.json document (`{"Name": "value", ...}` in wire order).
-fn headers_json(headers: &[(String, String)]) -> String {
+fn headers_json(headers: &HttpHeaders) -> String {
     let members: Vec<String> = headers
         .iter()
-        .map(|(n, v)| format!("  {}: {}", json_string(n), json_string(v)))
+        .map(|(n, v)| {
+            let v = std::str::from_utf8(v).expect("our headers are UTF-8");
+            format!("  {}: {}", json_string(n), json_string(v))
+        })
         .collect();
     format!("{{\n{}\n}}\n", members.join(",\n"))
 }
@@ -304,17 +307,17 @@ fn json_reader_round_trips() {
     );
     assert_eq!(doc.get("b").get("c").str(), Some("x\"\\/\n\u{e9}\u{1f600}"));
     assert_eq!(doc.get("missing"), &Json::Null);
-    let headers = vec![
-        ("Content-Type".to_owned(), "a; b=\"c\\d\"".to_owned()),
-        ("X".to_owned(), "\u{1}".to_owned()),
-    ];
+    let headers = HttpHeaders::from_iter([("Content-Type", "a; b=\"c\\d\""), ("X", "\u{1}")]);
     let parsed = Json::parse(&headers_json(&headers));
     assert_eq!(
         parsed,
         Json::Obj(
             headers
                 .iter()
-                .map(|(n, v)| (n.clone(), Json::Str(v.clone())))
+                .map(|(n, v)| (
+                    n.to_owned(),
+                    Json::Str(String::from_utf8(v.to_vec()).unwrap())
+                ))
                 .collect()
         )
     );
@@ -824,9 +827,9 @@ fn build_for_peer(
     msg.file_name = Some(case.file_name.into());
     msg.subject = Some(format!("interop case {seed}"));
     msg.compression = case.compression;
-    msg.mdn = MdnRequest::Sync;
+    msg.mdn = MdnRequest::sync();
     if case.signed_mdn {
-        msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+        msg.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
     }
     msg.mic_style = case.style;
     if let Some(digest) = case.sign {
@@ -851,7 +854,7 @@ fn peer_receive(
     work: &Path,
     name: &str,
     case: &PeerCase<'_>,
-    headers: &[(String, String)],
+    headers: &HttpHeaders,
     body: &[u8],
 ) -> Result<(i32, Json, PathBuf), String> {
     let dir = work.join(name);

@@ -328,12 +328,7 @@ fn our_file_names_are_read_by_python_email() {
             }
             let built =
                 outbound::build(&msg, common::now(), &mut common::rng(i as u64)).expect("build");
-            let mut entity = head_bytes(
-                built
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
-            );
+            let mut entity = head_bytes(&built.headers);
             entity.extend_from_slice(&built.body);
             let path = dir.path().join(format!("{i}-{signed}.eml"));
             std::fs::write(&path, entity).expect("write");

@@ -51,7 +51,7 @@ impl Default for Send {
         Send {
             sign: Some(DigestAlgorithm::Sha256),
             encrypt: true,
-            mdn: MdnRequest::Sync,
+            mdn: MdnRequest::sync(),
             micalgs: vec![DigestAlgorithm::Sha256],
         }
     }
@@ -70,7 +70,9 @@ fn send(w: &World, s: &Send, seed: u64) -> BuiltMessage {
     msg.file_name = Some("po.x12".into());
     msg.compression = Compression::BeforeSigning;
     msg.mdn = s.mdn.clone();
-    msg.signed_mdn_micalgs = s.micalgs.clone();
+    if s.mdn.is_requested() && !s.micalgs.is_empty() {
+        msg.mdn = s.mdn.clone().signed(&s.micalgs);
+    }
     if let Some(digest) = s.sign {
         let mut options = SignOptions::default();
         options.digest = digest;
@@ -81,13 +83,6 @@ fn send(w: &World, s: &Send, seed: u64) -> BuiltMessage {
         msg.encryption.1.cipher = ContentEncryption::Aes256Cbc;
     }
     outbound::build(&msg, common::now(), &mut common::rng(seed)).unwrap()
-}
-
-fn http(headers: &[(String, String)]) -> HttpHeaders {
-    headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect()
 }
 
 /// Receives `built` as B (optionally tweaking the policy) and returns B's reply.
@@ -133,9 +128,9 @@ fn sender_verifies(
                 .iter()
                 .any(|(n, v)| n == "Content-Type" && v.starts_with(b"text/plain"))
         );
-        (http(&mdn.headers), mdn.body.clone())
+        (mdn.headers.clone(), mdn.body.clone())
     } else {
-        assert_eq!(reply.response.headers, http(&mdn.headers));
+        assert_eq!(reply.response.headers, mdn.headers.clone());
         assert_eq!(reply.response.body, mdn.body);
         (reply.response.headers.clone(), reply.response.body.clone())
     };
@@ -182,7 +177,7 @@ fn processed_signed_sync_round_trip() {
     let signer = Signer::new(&w.b.cert, &w.b.key);
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::signed(signer),
         &mut NoDuplicateCheck,
@@ -194,12 +189,7 @@ fn processed_signed_sync_round_trip() {
     assert_eq!(mdn.signed, Some(DigestAlgorithm::Sha256));
     assert_eq!(mdn.original_message_id, built.message_id.as_str());
     // AS2 headers swapped, own Message-ID, Date, AS2-Version.
-    let get = |name: &str| {
-        mdn.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| mdn.headers.get_str(name);
     assert_eq!(get("AS2-From"), Some("PartnerB"));
     assert_eq!(get("AS2-To"), Some("\"Partner A\""));
     assert_eq!(get("AS2-Version"), Some("1.2"));
@@ -255,8 +245,8 @@ fn each_digest_sync_and_async_signed_and_unsigned() {
         DigestAlgorithm::Sha512,
     ] {
         for mode in [
-            MdnRequest::Sync,
-            MdnRequest::Async("https://a.example/as2/mdn".into()),
+            MdnRequest::sync(),
+            MdnRequest::asynchronous("https://a.example/as2/mdn"),
         ] {
             for signed_mdn in [true, false] {
                 seed += 1;
@@ -269,7 +259,7 @@ fn each_digest_sync_and_async_signed_and_unsigned() {
                 let built = send(&w, &s, seed);
                 let reply = receive(
                     &w,
-                    &http(&built.headers),
+                    &built.headers,
                     &built.body,
                     &MdnSettings::signed(signer),
                     &mut NoDuplicateCheck,
@@ -280,7 +270,7 @@ fn each_digest_sync_and_async_signed_and_unsigned() {
                 let label = format!("{digest:?} {mode:?} signed={signed_mdn}");
                 assert_eq!(mdn.signed, signed_mdn.then_some(digest), "{label}");
                 match &mode {
-                    MdnRequest::Async(url) => {
+                    MdnRequest::Async { url, .. } => {
                         assert_eq!(mdn.async_url.as_deref(), Some(url.as_str()), "{label}");
                         assert_ne!(reply.response.body, mdn.body, "{label}");
                     }
@@ -304,15 +294,11 @@ fn signs_with_the_first_supported_micalg_not_the_last() {
     let built = send(&w, &Send::default(), 20);
     // Rewrite the request: md5 (unsupported) first, then sha384, then sha256.
     let mut headers = built.headers.clone();
-    for (n, v) in &mut headers {
-        if n == "Disposition-Notification-Options" {
-            *v = "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, md5, SHA384, sha-256".into();
-        }
-    }
+    headers.set("Disposition-Notification-Options", "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, md5, SHA384, sha-256");
     let signer = Signer::new(&w.b.cert, &w.b.key);
     let reply = receive(
         &w,
-        &http(&headers),
+        &headers,
         &built.body,
         &MdnSettings::signed(signer),
         &mut NoDuplicateCheck,
@@ -363,7 +349,7 @@ fn every_disposition_round_trips() {
     let mut seen = HashSet::new();
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &settings,
         &mut seen,
@@ -382,7 +368,7 @@ fn every_disposition_round_trips() {
     // processed/Warning: duplicate-document (the same message again)
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &settings,
         &mut seen,
@@ -405,14 +391,13 @@ fn every_disposition_round_trips() {
         As2Id::new("PartnerB").unwrap(),
         PAYLOAD,
     );
-    msg_to_stranger.mdn = MdnRequest::Sync;
-    msg_to_stranger.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+    msg_to_stranger.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
     msg_to_stranger.signing = Some((Signer::new(&w.a.cert, &w.a.key), SignOptions::default()));
     msg_to_stranger.encryption.0 = vec![&stranger.cert];
     let built = outbound::build(&msg_to_stranger, common::now(), &mut common::rng(33)).unwrap();
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &settings,
         &mut NoDuplicateCheck,
@@ -439,7 +424,7 @@ fn every_disposition_round_trips() {
     let built = outbound::build(&by_stranger, common::now(), &mut common::rng(35)).unwrap();
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &settings,
         &mut NoDuplicateCheck,
@@ -467,14 +452,13 @@ fn every_disposition_round_trips() {
         As2Id::new("PartnerB").unwrap(),
         PAYLOAD,
     );
-    plain.mdn = MdnRequest::Sync;
-    plain.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256];
+    plain.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
     plain.signing = Some((Signer::new(&w.a.cert, &w.a.key), SignOptions::default()));
     let mut tampered = outbound::build(&plain, common::now(), &mut common::rng(38)).unwrap();
     tamper(&mut tampered.body, b"RECEIVER");
     let reply = receive(
         &w,
-        &http(&tampered.headers),
+        &tampered.headers,
         &tampered.body,
         &settings,
         &mut NoDuplicateCheck,
@@ -494,7 +478,7 @@ fn every_disposition_round_trips() {
     // processed/Error: insufficient-message-security (agreement requires encryption)
     let reply = receive(
         &w,
-        &http(&unencrypted.headers),
+        &unencrypted.headers,
         &unencrypted.body,
         &settings,
         &mut NoDuplicateCheck,
@@ -512,7 +496,7 @@ fn every_disposition_round_trips() {
     );
 
     // Errors raised outside `accept` (no agreement) or built straight from an error.
-    let headers = http(&unencrypted.headers);
+    let headers = unencrypted.headers.clone();
     let incoming = inbound::handle(&headers, &unencrypted.body, &limits).unwrap();
     assert_eq!(
         Report::rejected(&incoming.unknown_partner()).code,
@@ -562,14 +546,13 @@ fn every_disposition_round_trips() {
     }
 
     // failed/Failure: unsupported MIC-algorithms (only md5 offered, as required): unsigned.
-    for (n, v) in &mut unencrypted.headers {
-        if n == "Disposition-Notification-Options" {
-            *v = "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=required, md5".into();
-        }
-    }
+    unencrypted.headers.set(
+        "Disposition-Notification-Options",
+        "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=required, md5",
+    );
     let reply = receive(
         &w,
-        &http(&unencrypted.headers),
+        &unencrypted.headers,
         &unencrypted.body,
         &settings,
         &mut NoDuplicateCheck,
@@ -606,7 +589,7 @@ fn no_mdn_requested_gets_a_plain_acknowledgement() {
     let built = send(&w, &s, 50);
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::new(),
         &mut NoDuplicateCheck,
@@ -618,7 +601,7 @@ fn no_mdn_requested_gets_a_plain_acknowledgement() {
     // Refused without an MDN: the HTTP status carries it.
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body[..built.body.len() / 2],
         &MdnSettings::new(),
         &mut NoDuplicateCheck,
@@ -640,7 +623,7 @@ fn signed_receipt_without_a_signing_key() {
     // Unsigned by default policy...
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::new(),
         &mut NoDuplicateCheck,
@@ -668,7 +651,7 @@ fn signed_receipt_without_a_signing_key() {
     // An agreement that insists on signing fails instead.
     let mut strict = MdnSettings::new();
     strict.require_signing = true;
-    let h = http(&built.headers);
+    let h = built.headers.clone();
     let incoming = inbound::handle(&h, &built.body, &limits).unwrap();
     let report = Report::with_status(MdnStatus::Processed, built.mic.clone());
     let err = mdn::reply(
@@ -686,7 +669,7 @@ fn signed_reply(w: &World, seed: u64) -> (BuiltMessage, mdn::Reply) {
     let built = send(w, &Send::default(), seed);
     let reply = receive(
         w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::signed(Signer::new(&w.b.cert, &w.b.key)),
         &mut NoDuplicateCheck,
@@ -768,7 +751,7 @@ fn mic_mismatch_is_never_success() {
     assert!(!verdict.is_success());
     // Missing MIC.
     let report = Report::with_status(MdnStatus::Processed, None);
-    let h = http(&built.headers);
+    let h = built.headers.clone();
     let incoming = inbound::handle(&h, &built.body, &limits).unwrap();
     let reply = mdn::reply(
         &incoming,
@@ -1200,7 +1183,7 @@ fn error_policy_overrides_the_modifier() {
     let w = World::new();
     let built = send(&w, &Send::default(), 120);
     let limits = Limits::default();
-    let headers = http(&built.headers);
+    let headers = built.headers.clone();
     let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
     let report = Report::rejected_with(&incoming.unknown_partner(), &LegacyPartner);
     assert_eq!(report.code, Some(ErrorCode::AgreementNotFound));
@@ -1234,7 +1217,7 @@ fn error_policy_overrides_the_modifier() {
 fn reply_signed_by(w: &World, built: &BuiltMessage, signer: &Identity, seed: u64) -> mdn::Reply {
     receive(
         w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::signed(Signer::new(&signer.cert, &signer.key)),
         &mut NoDuplicateCheck,
@@ -1336,7 +1319,7 @@ fn a_requested_signed_receipt_is_required_by_default() {
     assert!(built.signed_mdn_requested);
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::new(),
         &mut NoDuplicateCheck,
@@ -1367,7 +1350,7 @@ fn a_requested_signed_receipt_is_required_by_default() {
     assert!(!built.signed_mdn_requested);
     let reply = receive(
         &w,
-        &http(&built.headers),
+        &built.headers,
         &built.body,
         &MdnSettings::new(),
         &mut NoDuplicateCheck,
@@ -1579,14 +1562,14 @@ fn receipt_delivery_option_must_be_an_absolute_http_url() {
     let built = send(
         &w,
         &Send {
-            mdn: MdnRequest::Async("http://127.0.0.1:5081/as2".into()),
+            mdn: MdnRequest::asynchronous("http://127.0.0.1:5081/as2"),
             ..Send::default()
         },
         230,
     );
     let with_option = |value: &[u8]| -> HttpHeaders {
         let mut h = HttpHeaders::new();
-        for (n, v) in http(&built.headers).iter() {
+        for (n, v) in built.headers.clone().iter() {
             if n.eq_ignore_ascii_case("Receipt-Delivery-Option") {
                 h.push(n, value);
             } else {
@@ -1644,7 +1627,7 @@ fn outbound_async_mdn_urls_are_checked_before_building() {
             As2Id::new("PartnerB").unwrap(),
             b"ISA~",
         );
-        m.mdn = MdnRequest::Async(bad.into());
+        m.mdn = MdnRequest::asynchronous(bad);
         let err = outbound::build(&m, common::now(), &mut common::rng(1)).unwrap_err();
         assert!(
             matches!(
@@ -1662,6 +1645,6 @@ fn outbound_async_mdn_urls_are_checked_before_building() {
         As2Id::new("PartnerB").unwrap(),
         b"ISA~",
     );
-    m.mdn = MdnRequest::Async("https://a.example/as2/mdn".into());
+    m.mdn = MdnRequest::asynchronous("https://a.example/as2/mdn");
     assert!(outbound::build(&m, common::now(), &mut common::rng(1)).is_ok());
 }

@@ -85,13 +85,10 @@ fn message(
         m.signing = Some((Signer::new(&sign_cert, &sign_key), SignOptions::default()));
     }
     m.encryption = (vec![recipient], options);
-    m.mdn = MdnRequest::Sync;
+    m.mdn = MdnRequest::sync();
     m.message_id = Some(MessageId::parse(b"<oracle-test@PartnerA>").unwrap());
     let built = outbound::build(&m, unix_time(1_800_000_000), &mut rng(1)).unwrap();
-    let mut headers = HttpHeaders::new();
-    for (n, v) in &built.headers {
-        headers.push(n.clone(), v.as_bytes().to_vec());
-    }
+    let headers = built.headers.clone();
     // The builder writes the envelope around compressed content with BER indefinite
     // lengths and a segmented ciphertext (the length is not known in advance); the attacks
     // below edit the DER form, which the receiver reads the same way.
@@ -569,13 +566,10 @@ fn operators_see_the_real_cause() {
         m.content_type = content_type.into();
         m.compression = compression;
         m.encryption = (vec![&cert], EncryptOptions::default());
-        m.mdn = MdnRequest::Sync;
+        m.mdn = MdnRequest::sync();
         m.message_id = Some(MessageId::parse(b"<cause@PartnerA>").unwrap());
         let built = outbound::build(&m, unix_time(1_800_000_000), &mut rng(1)).unwrap();
-        let mut headers = HttpHeaders::new();
-        for (n, v) in &built.headers {
-            headers.push(n.clone(), v.as_bytes().to_vec());
-        }
+        let headers = built.headers.clone();
         (headers, built.body)
     };
     let cases = [

@@ -131,11 +131,7 @@ fn rotation_profile() -> Profile {
 }
 
 fn message_headers(built: &outbound::BuiltMessage) -> HttpHeaders {
-    built
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
+    built.headers.clone()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1494,8 +1490,10 @@ fn connector_becomes_outbound_options() {
     assert_eq!(options.digest, DigestAlgorithm::Sha256);
     assert!(options.algorithm_protection);
     assert_eq!(message.encryption.1.cipher, ContentEncryption::Aes256Cbc);
-    assert_eq!(message.mdn, MdnRequest::Sync);
-    assert_eq!(message.signed_mdn_micalgs, [DigestAlgorithm::Sha256]);
+    assert_eq!(
+        message.mdn,
+        MdnRequest::sync().signed(&[DigestAlgorithm::Sha256])
+    );
 
     // Every other setting, through a connector built in code.
     let local = directory.profile("p-mycompany").unwrap().clone();
@@ -1522,19 +1520,12 @@ fn connector_becomes_outbound_options() {
     assert!(!options.algorithm_protection);
     assert_eq!(
         message.mdn,
-        MdnRequest::Async("https://mycompany.example/mdn".into())
+        MdnRequest::asynchronous("https://mycompany.example/mdn").signed(&[DigestAlgorithm::Sha1])
     );
-    assert_eq!(message.signed_mdn_micalgs, [DigestAlgorithm::Sha1]);
     let built = outbound::build(&message, t, &mut common::rng(3)).unwrap();
-    let header = |name: &str| {
-        built
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |name: &str| built.headers.get_str(name);
     assert_eq!(
-        header("Receipt-Delivery-Option").as_deref(),
+        header("Receipt-Delivery-Option"),
         Some("https://mycompany.example/mdn")
     );
     assert!(
@@ -1551,7 +1542,7 @@ fn connector_becomes_outbound_options() {
     let active = ActiveConnector::new(c.clone(), local.clone(), partner.clone()).unwrap();
     let message = active.outbound(b"data", t).unwrap();
     assert!(message.signing.is_none());
-    assert!(message.signed_mdn_micalgs.is_empty());
+    assert_eq!(message.mdn.signed_receipt(), None);
     assert_eq!(message.encryption.1.cipher, ContentEncryption::TripleDesCbc);
     // MDN DEFAULT with an unsigned message asks for SHA-256.
     c.mdn_signing_algorithm = MdnSigningAlgorithm::Default;
@@ -1689,17 +1680,9 @@ fn duplicate_handling_and_unsigned_messages() {
 
 /// Headers of a built message with AS2-From replaced.
 fn headers_with_from(built: &outbound::BuiltMessage, from: &str) -> HttpHeaders {
-    built
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            if n == "AS2-From" {
-                (n.as_str(), from)
-            } else {
-                (n.as_str(), v.as_str())
-            }
-        })
-        .collect()
+    let mut headers = built.headers.clone();
+    headers.set("AS2-From", from);
+    headers
 }
 
 #[test]
@@ -1787,8 +1770,7 @@ fn transport_loopback_from_connector_to_agreement() {
     // The partner's endpoint, in memory: handle, look up the agreement, accept, store.
     let transport = MemoryTransport::routing(move |request| {
         let limits = Limits::default();
-        let headers = request.http_headers();
-        let incoming = inbound::handle(&headers, &request.body, &limits).map_err(|e| {
+        let incoming = inbound::handle(&request.headers, &request.body, &limits).map_err(|e| {
             TransportError::new(TransportErrorKind::ConnectionFailed, e.to_string())
         })?;
         let agreement = receiver
@@ -1848,7 +1830,7 @@ fn scripted_transport_and_reference_codes() {
         )),
     ]);
     let url = "http://partnera.example:5080/as2";
-    let headers = vec![("AS2-To".to_owned(), "PartnerA_OID".to_owned())];
+    let headers = HttpHeaders::from_iter([("AS2-To", "PartnerA_OID")]);
     let response = transport.post(url, &headers, b"x").unwrap();
     let err = response.check_status(url).unwrap_err();
     assert_eq!(err.code(), ErrorCode::HttpErrorResponseFromPartner);

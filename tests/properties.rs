@@ -5,7 +5,7 @@
 use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport};
 use as2_proto::cms::enveloped::EncryptOptions;
 use as2_proto::cms::signed::{SignOptions, Signer};
-use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
+use as2_proto::message::headers::{As2Id, MessageId};
 use as2_proto::message::inbound::{self, InboundPolicy, Layer, NoDuplicateCheck};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
@@ -78,8 +78,8 @@ fn compression() -> impl Strategy<Value = Compression> {
 fn mdn_request() -> impl Strategy<Value = MdnRequest> {
     prop_oneof![
         Just(MdnRequest::None),
-        Just(MdnRequest::Sync),
-        Just(MdnRequest::Async("https://as2.example.invalid/mdn".into())),
+        Just(MdnRequest::sync()),
+        Just(MdnRequest::asynchronous("https://as2.example.invalid/mdn")),
     ]
 }
 
@@ -180,15 +180,14 @@ proptest! {
             m.encryption = (vec![&keys.ours[0].0], e);
         }
         m.mdn = o.mdn.clone();
-        m.signed_mdn_micalgs = o.micalgs.clone();
+        if o.mdn.is_requested() && !o.micalgs.is_empty() {
+            m.mdn = o.mdn.clone().signed(&o.micalgs);
+        }
         m.mic_style = if o.legacy_names { MicNameStyle::Legacy } else { MicNameStyle::Dashed };
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let built = outbound::build(&m, unix_time(1_800_000_000), &mut rng).unwrap();
 
-        let mut headers = HttpHeaders::new();
-        for (n, v) in &built.headers {
-            headers.push(n.clone(), v.as_bytes().to_vec());
-        }
+        let headers = built.headers.clone();
         let limits = Limits::default();
         let partner = [keys.partner.0.clone()];
         let mut policy = InboundPolicy::new(&keys.ours, &partner, &limits);

@@ -2,8 +2,6 @@
 
 mod common;
 
-use common::to_http;
-
 use std::collections::HashSet;
 
 use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm};
@@ -69,8 +67,7 @@ fn exchange(
     msg.file_name = Some("order 42.edi".into());
     msg.content_type = content_type.into();
     msg.compression = compression;
-    msg.mdn = MdnRequest::Sync;
-    msg.signed_mdn_micalgs = vec![DigestAlgorithm::Sha256, DigestAlgorithm::Sha1];
+    msg.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256, DigestAlgorithm::Sha1]);
     if let Some(d) = sign {
         let mut o = SignOptions::default();
         o.digest = d;
@@ -81,7 +78,7 @@ fn exchange(
         msg.encryption.1.cipher = c;
     }
     let built = outbound::build(&msg, common::now(), &mut rng).unwrap();
-    let headers = to_http(&built);
+    let headers = built.headers.clone();
     let limits = Limits::default();
     let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
     assert_eq!(incoming.kind, IncomingKind::Message);
@@ -220,7 +217,7 @@ fn negative_cases_map_to_codes() {
 
     // Unencrypted when encryption is required.
     let plain = build_simple(&p, false, None);
-    let err = receive(&p, &plain, &to_http(&plain), true, &mut dup, &keys).unwrap_err();
+    let err = receive(&p, &plain, &plain.headers, true, &mut dup, &keys).unwrap_err();
     assert_eq!(err, Error::Policy(PolicyError::EncryptionRequired));
     assert_eq!(
         err.code(),
@@ -234,10 +231,10 @@ fn negative_cases_map_to_codes() {
     // Wrong key: encrypted for the receiver, decrypting as a stranger.
     let enc = build_simple(&p, true, None);
     let wrong = [(stranger.cert.clone(), stranger.key.clone())];
-    let err = receive(&p, &enc, &to_http(&enc), false, &mut dup, &wrong).unwrap_err();
+    let err = receive(&p, &enc, &enc.headers, false, &mut dup, &wrong).unwrap_err();
     assert_eq!(err.code(), ErrorCode::NoDecryptionKeyFound);
     let wrong_key = [(p.receiver.cert.clone(), stranger.key.clone())];
-    let err = receive(&p, &enc, &to_http(&enc), false, &mut dup, &wrong_key).unwrap_err();
+    let err = receive(&p, &enc, &enc.headers, false, &mut dup, &wrong_key).unwrap_err();
     assert_eq!(err, Error::DecryptionFailed);
     assert_eq!(err.code(), ErrorCode::DecryptFailed);
     assert_eq!(
@@ -253,7 +250,7 @@ fn negative_cases_map_to_codes() {
         .position(|w| w == b"payload")
         .unwrap();
     tampered.body[pos] = b'P';
-    let err = receive(&p, &tampered, &to_http(&tampered), false, &mut dup, &keys).unwrap_err();
+    let err = receive(&p, &tampered, &tampered.headers, false, &mut dup, &keys).unwrap_err();
     assert_eq!(err.code(), ErrorCode::VerificationFailed);
     assert_eq!(
         err.disposition().to_string(),
@@ -264,7 +261,7 @@ fn negative_cases_map_to_codes() {
     let mut headers = HttpHeaders::new();
     for (n, v) in &plain.headers {
         if !n.eq_ignore_ascii_case("AS2-To") {
-            headers.push(n.clone(), v.clone().into_bytes());
+            headers.push(n, v);
         }
     }
     let err = receive(&p, &plain, &headers, false, &mut dup, &keys).unwrap_err();
@@ -273,19 +270,19 @@ fn negative_cases_map_to_codes() {
     // Truncated and garbage bodies.
     let mut truncated = build_simple(&p, true, None);
     truncated.body.truncate(truncated.body.len() / 2);
-    let err = receive(&p, &truncated, &to_http(&truncated), false, &mut dup, &keys).unwrap_err();
+    let err = receive(&p, &truncated, &truncated.headers, false, &mut dup, &keys).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidSmimeFormat);
     let mut garbage = build_simple(&p, true, None);
     garbage.body = b"this is not CMS".to_vec();
-    let err = receive(&p, &garbage, &to_http(&garbage), false, &mut dup, &keys).unwrap_err();
+    let err = receive(&p, &garbage, &garbage.headers, false, &mut dup, &keys).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidSmimeFormat);
 
     // Duplicate Message-ID: accepted once, then reported as a duplicate, not delivered.
     let first = build_simple(&p, true, Some("<dup-1@sender>"));
-    let ok = receive(&p, &first, &to_http(&first), false, &mut dup, &keys).unwrap();
+    let ok = receive(&p, &first, &first.headers, false, &mut dup, &keys).unwrap();
     assert!(!ok.duplicate);
     assert_eq!(ok.payload, b"payload");
-    let again = receive(&p, &first, &to_http(&first), false, &mut dup, &keys).unwrap();
+    let again = receive(&p, &first, &first.headers, false, &mut dup, &keys).unwrap();
     assert!(again.duplicate);
     assert!(again.payload.is_empty());
     assert_eq!(
@@ -335,7 +332,7 @@ fn file_names_round_trip() {
             );
             msg.file_name = Some((*name).to_owned());
             msg.compression = *compression;
-            msg.mdn = MdnRequest::Sync;
+            msg.mdn = MdnRequest::sync();
             if let Some(d) = sign {
                 let mut o = SignOptions::default();
                 o.digest = *d;
@@ -349,19 +346,14 @@ fn file_names_round_trip() {
             let built = outbound::build(&msg, common::now(), &mut rng).unwrap();
             // Every header we send is printable ASCII.
             for (n, v) in &built.headers {
-                assert!(v.bytes().all(|b| (0x20..0x7f).contains(&b)), "{n}: {v}");
+                assert!(v.iter().all(|b| (0x20..0x7f).contains(b)), "{n}: {v:?}");
             }
             if sign.is_none() && cipher.is_none() {
-                let cd = &built
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n == "Content-Disposition")
-                    .unwrap()
-                    .1;
+                let cd = built.headers.get_str("Content-Disposition").unwrap();
                 let ascii = name.bytes().all(|b| (0x20..0x7f).contains(&b));
                 assert_eq!(cd.contains("filename*=UTF-8''"), !ascii, "{cd}");
             }
-            let headers = to_http(&built);
+            let headers = built.headers.clone();
             let incoming = inbound::handle(&headers, &built.body, &limits).unwrap();
             policy.require_signature = built.signed;
             let received = incoming
@@ -422,8 +414,8 @@ fn streamed_every_layering_and_cutting() {
         .collect();
     let mdns = [
         MdnRequest::None,
-        MdnRequest::Sync,
-        MdnRequest::Async("https://sender.example/mdn".into()),
+        MdnRequest::sync(),
+        MdnRequest::asynchronous("https://sender.example/mdn"),
     ];
     let mut case = 0u64;
     for compression in [
@@ -455,8 +447,9 @@ fn streamed_every_layering_and_cutting() {
                         msg.compression = compression;
                         msg.mdn = mdn.clone();
                         if *mdn != MdnRequest::None && case.is_multiple_of(2) {
-                            msg.signed_mdn_micalgs =
-                                vec![DigestAlgorithm::Sha384, DigestAlgorithm::Sha1];
+                            msg.mdn = mdn
+                                .clone()
+                                .signed(&[DigestAlgorithm::Sha384, DigestAlgorithm::Sha1]);
                         }
                         if signed {
                             msg.signing = Some((
@@ -482,11 +475,7 @@ fn streamed_every_layering_and_cutting() {
                             announce && compression == Compression::None,
                             "{what}"
                         );
-                        let headers: HttpHeaders = stream
-                            .headers()
-                            .iter()
-                            .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-                            .collect();
+                        let headers: HttpHeaders = stream.headers().clone();
                         let mut body = Vec::new();
                         let mut rest = payload.as_slice();
                         while !rest.is_empty() {

@@ -48,9 +48,9 @@ use std::time::{Duration, SystemTime};
 
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId, head_bytes};
+use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
 use as2_proto::message::inbound::{self, Incoming, IncomingKind};
-use as2_proto::message::outbound::{self, MdnRequest};
+use as2_proto::message::outbound::{self, MdnRequest, SignedReceipt};
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{
     CertificateUsage, DateEnforcement, MdnResponse, MemoryDirectory, MemoryDuplicateStore,
@@ -456,7 +456,7 @@ pub fn http_client() -> Result<reqwest::Client, BoxError> {
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
-    headers: &[(String, String)],
+    headers: &HttpHeaders,
     body: Vec<u8>,
 ) -> Result<HttpResponse, TransportError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
@@ -471,7 +471,7 @@ pub async fn post(
         if name.eq_ignore_ascii_case("content-length") {
             continue;
         }
-        request = request.header(name.as_str(), value.as_str());
+        request = request.header(name, value);
     }
     let response = request.body(body).send().await.map_err(transport_error)?;
     let status = response.status().as_u16();
@@ -837,7 +837,7 @@ impl Gateway {
             record.file_path = Some(relative.to_owned());
         }
         if let Some(m) = mdn {
-            let mut raw = head_bytes(m.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            let mut raw = m.headers.head_bytes();
             raw.extend_from_slice(&m.body);
             self.data.put_new(&format!("{base}/{}", paths.mdn), &raw)?;
         }
@@ -911,7 +911,7 @@ impl Gateway {
         record.mdn_message_id = parsed.message_id.as_ref().map(|m| m.bare().to_owned());
         record.mdn_subject = headers.get_str("Subject").map(str::to_owned);
         let status = judge(&mut record, Ok(&verdict));
-        let mut raw = head_bytes(headers.iter());
+        let mut raw = headers.head_bytes();
         raw.extend_from_slice(body);
         match self.finish_outbound(&sent, record, status, Some(&raw)) {
             Ok(_) => text(200, "MDN received\r\n".into()),
@@ -1271,21 +1271,18 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
             .content_type
             .clone()
             .unwrap_or_else(|| content_type_for(&file_name).to_owned());
-        let micalgs: Vec<_> = connector.connector().mdn_digest().into_iter().collect();
-        match (mode, &async_url) {
-            (MdnMode::None, _) => {
-                message.mdn = MdnRequest::None;
-                message.signed_mdn_micalgs.clear();
-            }
-            (MdnMode::Async, Some(u)) => {
-                message.mdn = MdnRequest::Async(u.clone());
-                message.signed_mdn_micalgs = micalgs;
-            }
-            _ => {
-                message.mdn = MdnRequest::Sync;
-                message.signed_mdn_micalgs = micalgs;
-            }
-        }
+        let signed = connector
+            .connector()
+            .mdn_digest()
+            .map(|digest| SignedReceipt::new(&[digest]));
+        message.mdn = match (mode, &async_url) {
+            (MdnMode::None, _) => MdnRequest::None,
+            (MdnMode::Async, Some(url)) => MdnRequest::Async {
+                url: url.clone(),
+                signed,
+            },
+            _ => MdnRequest::Sync { signed },
+        };
         let built = outbound::build(&message, now, &mut rand::rng())?;
         let mut record = StatusRecord::outbound(&message, built.message_id.bare(), now);
         record.connector_id = Some(connector.connector().id.clone());
@@ -1370,7 +1367,7 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
                 warn!(%message_id, error = %e, "the MDN does not verify");
             }
             let status = judge(&mut record, verdict.as_ref());
-            let mut raw = head_bytes(response.headers.iter());
+            let mut raw = response.headers.head_bytes();
             raw.extend_from_slice(&response.body);
             let finished = gateway.finish_outbound(&sent, record, status, Some(&raw))?;
             Ok(ClientOutcome::Finished(Box::new(finished)))

@@ -24,7 +24,8 @@ use as2_proto::cms::enveloped::{self, EncryptOptions, EnvelopedData};
 use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer, SignerSource};
 use as2_proto::mdn::{self, MdnSettings, MicCheck, Report, SentMessage};
 use as2_proto::message::headers::{
-    As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
+    As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, SignedReceipt,
+    check_as2_version,
 };
 use as2_proto::message::inbound::{
     self, InboundPolicy, Incoming, IncomingKind, Layer, NoDuplicateCheck, Received, Rejected,
@@ -162,14 +163,6 @@ pub fn request_bytes<N: AsRef<str>, V: AsRef<[u8]>>(headers: &[(N, V)], body: &[
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
-}
-
-fn http_headers(pairs: &[(String, String)]) -> HttpHeaders {
-    let mut h = HttpHeaders::new();
-    for (n, v) in pairs {
-        h.push(n.clone(), v.as_bytes().to_vec());
-    }
-    h
 }
 
 // ---------------------------------------------------------------------------------------
@@ -332,7 +325,7 @@ fn answer(incoming: &Incoming<'_>, outcome: &Result<Received, Rejected>, limits:
     let Some(built) = reply.mdn else {
         return;
     };
-    let headers = http_headers(&built.headers);
+    let headers = built.headers.clone();
     let parsed = match mdn::parse(&headers, &built.body, limits) {
         Ok(p) => p,
         Err(e) => panic!("our own MDN does not parse: {e:?}"),
@@ -654,15 +647,20 @@ pub fn inbound_built(data: &[u8]) {
     }
     message.mdn = match case.mdn % 3 {
         0 => MdnRequest::None,
-        1 => MdnRequest::Sync,
-        _ => MdnRequest::Async("https://example.invalid/mdn".into()),
+        1 => MdnRequest::sync(),
+        _ => MdnRequest::asynchronous("https://example.invalid/mdn"),
     };
-    message.signed_mdn_micalgs = case
+    let micalgs: Vec<DigestAlgorithm> = case
         .signed_mdn_micalgs
         .iter()
         .take(4)
         .map(|d| digest(*d))
         .collect();
+    // An empty list asked for an unsigned receipt (the field's old meaning, kept for
+    // the corpus).
+    if message.mdn.is_requested() && !micalgs.is_empty() {
+        message.mdn = message.mdn.clone().signed(&micalgs);
+    }
     message.mic_style = if case.legacy_names {
         MicNameStyle::Legacy
     } else {
@@ -691,7 +689,7 @@ pub fn inbound_built(data: &[u8]) {
     let mutated = body != *original;
     // Only the IV and ciphertext attacked, every other byte as built.
     let cbc_only = attacked && !flipped;
-    let headers = http_headers(&built.headers);
+    let headers = built.headers.clone();
     let incoming = match inbound::handle(&headers, &body, &limits) {
         Ok(i) => i,
         Err(e) => panic!("our own message's headers are refused: {e:?}"),
@@ -1191,7 +1189,11 @@ pub fn headers(data: &[u8]) {
     );
     if let Some(preferred) = options.preferred_micalg() {
         let again = DispositionOptions::parse(
-            DispositionOptions::signed_request(&[preferred], MicNameStyle::Legacy).as_bytes(),
+            DispositionOptions::signed_request(
+                &SignedReceipt::new(&[preferred]),
+                MicNameStyle::Legacy,
+            )
+            .as_bytes(),
         );
         assert_eq!(again.preferred_micalg(), Some(preferred));
         assert!(again.signed_receipt_requested());

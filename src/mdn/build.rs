@@ -8,7 +8,9 @@ use super::{DispositionField, MdnStatus};
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
-use crate::message::headers::{AS2_VERSION, DispositionOptions, HttpResponse, MessageId};
+use crate::message::headers::{
+    AS2_VERSION, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
+};
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
 use crate::message::outbound::{boundary, http_date, sanitize_header_value, sign_entity};
 use crate::mic::{Mic, MicNameStyle};
@@ -54,6 +56,15 @@ impl Report {
         let mut report = Report::error(&rejected.error);
         report.mic = rejected.mic.clone();
         report
+    }
+
+    /// The report for what [`Incoming::accept`] returned: [`Report::received`] or
+    /// [`Report::rejected`].
+    pub fn from_outcome(outcome: &Result<Received, Rejected>) -> Self {
+        match outcome {
+            Ok(received) => Report::received(received),
+            Err(rejected) => Report::rejected(rejected),
+        }
     }
 
     /// The error MDN for an error raised outside [`Incoming::accept`] (e.g. no agreement).
@@ -113,8 +124,11 @@ pub struct MdnSettings<'a> {
     pub require_signing: bool,
     /// The Reporting-UA field.
     pub reporting_ua: String,
-    /// Spelling of the algorithm in `Received-Content-MIC` and `micalg`.
-    pub mic_style: MicNameStyle,
+    /// Spelling of the algorithm in `Received-Content-MIC` and in the signature's
+    /// `micalg`. `None` (the default) spells it as the sender did in its
+    /// `signed-receipt-micalg` request (`sha256` or `sha-256`), the dashed RFC 5751 style
+    /// when it sent none ([`DispositionOptions::mic_style`]).
+    pub mic_style: Option<MicNameStyle>,
     /// Domain part of the MDN's Message-ID (default: our AS2 ID, sanitised).
     pub message_id_domain: Option<String>,
     /// Subject of the MDN.
@@ -129,7 +143,7 @@ impl<'a> MdnSettings<'a> {
             sign_options: SignOptions::default(),
             require_signing: false,
             reporting_ua: concat!("as2-proto/", env!("CARGO_PKG_VERSION")).to_owned(),
-            mic_style: MicNameStyle::Dashed,
+            mic_style: None,
             message_id_domain: None,
             subject: "Message Disposition Notification".to_owned(),
         }
@@ -155,7 +169,7 @@ impl Default for MdnSettings<'_> {
 #[non_exhaustive]
 pub struct BuiltMdn {
     /// HTTP headers, in order (Content-Type included; add Content-Length).
-    pub headers: Vec<(String, String)>,
+    pub headers: HttpHeaders,
     /// The exact HTTP body.
     pub body: Vec<u8>,
     /// The MDN's own Message-ID.
@@ -208,14 +222,7 @@ pub fn reply<R: CryptoRng + ?Sized>(
         });
     }
     Ok(Reply {
-        response: HttpResponse::new(
-            200,
-            mdn.headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect(),
-            mdn.body.clone(),
-        ),
+        response: HttpResponse::new(200, mdn.headers.clone(), mdn.body.clone()),
         mdn: Some(mdn),
     })
 }
@@ -293,7 +300,7 @@ pub fn build<R: CryptoRng + ?Sized>(
                 &entity,
                 &signer,
                 &sign_options,
-                settings.mic_style,
+                mic_style(settings, options, digest),
                 now,
                 rng,
             )?;
@@ -312,19 +319,16 @@ pub fn build<R: CryptoRng + ?Sized>(
         .clone()
         .unwrap_or_else(|| incoming.to.message_id_domain());
     let message_id = MessageId::generate(rng, &domain);
-    let headers = vec![
-        ("AS2-Version".to_owned(), AS2_VERSION.to_owned()),
-        ("AS2-From".to_owned(), incoming.to.to_header()),
-        ("AS2-To".to_owned(), incoming.from.to_header()),
-        ("Message-ID".to_owned(), message_id.as_str().to_owned()),
-        ("Date".to_owned(), http_date(now)),
-        (
-            "Subject".to_owned(),
-            sanitize_header_value(&settings.subject),
-        ),
-        ("MIME-Version".to_owned(), "1.0".to_owned()),
-        ("Content-Type".to_owned(), content_type),
-    ];
+    let headers = HttpHeaders::from_iter([
+        ("AS2-Version", AS2_VERSION.to_owned()),
+        ("AS2-From", incoming.to.to_header()),
+        ("AS2-To", incoming.from.to_header()),
+        ("Message-ID", message_id.as_str().to_owned()),
+        ("Date", http_date(now)),
+        ("Subject", sanitize_header_value(&settings.subject)),
+        ("MIME-Version", "1.0".to_owned()),
+        ("Content-Type", content_type),
+    ]);
     Ok(BuiltMdn {
         headers,
         body,
@@ -341,6 +345,17 @@ fn negotiated_digest(options: Option<&DispositionOptions>) -> DigestAlgorithm {
     options
         .and_then(DispositionOptions::preferred_micalg)
         .unwrap_or(DigestAlgorithm::Sha256)
+}
+
+/// How `algorithm` is spelled in the MDN: as configured, else as the sender spelled it.
+fn mic_style(
+    settings: &MdnSettings<'_>,
+    options: Option<&DispositionOptions>,
+    algorithm: DigestAlgorithm,
+) -> MicNameStyle {
+    settings
+        .mic_style
+        .unwrap_or_else(|| options.map_or_else(MicNameStyle::default, |o| o.mic_style(algorithm)))
 }
 
 /// The `multipart/report` entity: its Content-Type value and body.
@@ -367,7 +382,8 @@ fn report_entity<R: CryptoRng + ?Sized>(
     );
     if let Some(mic) = &report.mic {
         fields.push_str("Received-Content-MIC: ");
-        fields.push_str(&mic.to_field(settings.mic_style));
+        let options = incoming.receipt.as_ref().map(|r| &r.options);
+        fields.push_str(&mic.to_field(mic_style(settings, options, mic.algorithm)));
         fields.push_str("\r\n");
     }
     let notification_part = mime::write_entity(

@@ -1,8 +1,8 @@
 //! AS2 HTTP headers (RFC 4130 §6): AS2-From/AS2-To identifiers, Message-ID, the MDN request
 //! headers and EDIINT-Features.
 //!
-//! Input headers are `(name, value)` byte pairs as the HTTP layer delivered them; names are
-//! matched case-insensitively. Output headers are `(name, value)` string pairs, never folded.
+//! Headers in and out are one type, [`HttpHeaders`]: `(name, value)` pairs in wire order,
+//! names matched case-insensitively, values as bytes. Output headers are never folded.
 
 use core::fmt;
 
@@ -16,7 +16,41 @@ pub const MAX_AS2_ID_LEN: usize = 128;
 /// Longest Message-ID accepted (RFC 5322 line length).
 pub const MAX_MESSAGE_ID_LEN: usize = 998;
 
-/// An HTTP header list as received: `(name, value)` pairs in order.
+/// HTTP header fields in wire order: what [`inbound::handle`](super::inbound::handle)
+/// reads, and what the outbound builder ([`BuiltMessage::headers`],
+/// [`OutboundStream::headers`]) and the MDN builder ([`BuiltMdn::headers`]) write.
+///
+/// Fields keep their order and duplicates; names are matched case-insensitively
+/// ([`get`](Self::get)); values are bytes, because not every peer sends ASCII. Nothing is
+/// validated here: [`inbound::handle`](super::inbound::handle) checks what it reads, and
+/// the builders write only values they checked (no CR, LF or NUL).
+///
+/// With serde (for storing a request, or handing it to another process) the list is a
+/// JSON array of `[name, value]` pairs, which keeps the order and the duplicates:
+///
+/// ```
+/// # use as2_proto::message::headers::HttpHeaders;
+/// let mut headers = HttpHeaders::new();
+/// headers.push("AS2-From", "PartnerA");
+/// headers.push("X-Note", "a");
+/// headers.push("x-note", "b");
+/// let json = serde_json::to_string(&headers)?;
+/// assert_eq!(json, r#"[["AS2-From","PartnerA"],["X-Note","a"],["x-note","b"]]"#);
+/// assert_eq!(serde_json::from_str::<HttpHeaders>(&json)?, headers);
+/// // An object is read too, in its order (names are unique there).
+/// let read: HttpHeaders = serde_json::from_str(r#"{"AS2-To": "PartnerB", "Subject": "PO"}"#)?;
+/// assert_eq!(read.get_str("as2-to"), Some("PartnerB"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// Values are written as JSON strings, so serialising fails (with the serializer's
+/// error) for a value that is not UTF-8 rather than altering it; such a list can still
+/// be stored as bytes with [`head_bytes`](Self::head_bytes). Reading takes string values
+/// only.
+///
+/// [`BuiltMessage::headers`]: super::outbound::BuiltMessage::headers
+/// [`OutboundStream::headers`]: super::outbound::OutboundStream::headers
+/// [`BuiltMdn::headers`]: crate::mdn::BuiltMdn::headers
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpHeaders {
     pairs: Vec<(String, Vec<u8>)>,
@@ -28,7 +62,7 @@ impl HttpHeaders {
         Self::default()
     }
 
-    /// Appends a header.
+    /// Appends a field (after any of the same name: duplicates are kept).
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
         self.pairs.push((name.into(), value.into()));
     }
@@ -41,6 +75,14 @@ impl HttpHeaders {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// Every value of `name` (case-insensitive), in order.
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
     /// The first value of `name` as text, trimmed; `None` when absent or not UTF-8.
     pub fn get_str(&self, name: &str) -> Option<&str> {
         self.get(name)
@@ -48,20 +90,144 @@ impl HttpHeaders {
             .map(str::trim)
     }
 
+    /// Sets the value of `name` (case-insensitive): the first field of that name gets
+    /// `value` and any later ones are removed; the field is appended when absent.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        let name = name.into();
+        let value = value.into();
+        match self
+            .pairs
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some(first) => {
+                let mut index = 0usize;
+                self.pairs.retain(|(n, _)| {
+                    let keep = index <= first || !n.eq_ignore_ascii_case(&name);
+                    index = index.saturating_add(1);
+                    keep
+                });
+                if let Some(field) = self.pairs.get_mut(first) {
+                    field.1 = value;
+                }
+            }
+            None => self.pairs.push((name, value)),
+        }
+    }
+
+    /// Removes every field named `name` (case-insensitive); returns how many there were.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.pairs.len();
+        self.pairs.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        before.saturating_sub(self.pairs.len())
+    }
+
+    /// Whether a field named `name` (case-insensitive) is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
     /// Every `(name, value)` pair in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether there is no field.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The fields as they appear on the wire, `Name: value` CRLF each, then the empty
+    /// line (see [`head_bytes`]).
+    pub fn head_bytes(&self) -> Vec<u8> {
+        head_bytes(self.iter())
+    }
+}
+
+impl<'h> IntoIterator for &'h HttpHeaders {
+    type Item = (&'h str, &'h [u8]);
+    type IntoIter = core::iter::Map<
+        core::slice::Iter<'h, (String, Vec<u8>)>,
+        fn(&'h (String, Vec<u8>)) -> (&'h str, &'h [u8]),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
         self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
     }
 }
 
 impl<N: Into<String>, V: Into<Vec<u8>>> FromIterator<(N, V)> for HttpHeaders {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        HttpHeaders {
-            pairs: iter
-                .into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
-                .collect(),
+        let mut headers = HttpHeaders::new();
+        headers.extend(iter);
+        headers
+    }
+}
+
+impl<N: Into<String>, V: Into<Vec<u8>>> Extend<(N, V)> for HttpHeaders {
+    fn extend<I: IntoIterator<Item = (N, V)>>(&mut self, iter: I) {
+        self.pairs
+            .extend(iter.into_iter().map(|(n, v)| (n.into(), v.into())));
+    }
+}
+
+impl serde::Serialize for HttpHeaders {
+    /// A sequence of `[name, value]` pairs; fails for a value that is not UTF-8.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.pairs.len()))?;
+        for (name, value) in &self.pairs {
+            let value = core::str::from_utf8(value).map_err(|_| {
+                S::Error::custom(format_args!(
+                    "the value of header {name:?} is not UTF-8 and cannot be written as a string"
+                ))
+            })?;
+            seq.serialize_element(&(name, value))?;
         }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HttpHeaders {
+    /// A sequence of `[name, value]` pairs, or a map from names to values (in the map's
+    /// order); values are strings.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = HttpHeaders;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of [name, value] string pairs, or a map of strings")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<HttpHeaders, A::Error> {
+                let mut headers = HttpHeaders::new();
+                while let Some((name, value)) = seq.next_element::<(String, String)>()? {
+                    headers.push(name, value);
+                }
+                Ok(headers)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<HttpHeaders, A::Error> {
+                let mut headers = HttpHeaders::new();
+                while let Some((name, value)) = map.next_entry::<String, String>()? {
+                    headers.push(name, value);
+                }
+                Ok(headers)
+            }
+        }
+        deserializer.deserialize_any(Fields)
     }
 }
 
@@ -199,6 +365,15 @@ impl As2Id {
         } else {
             self.0.clone()
         }
+    }
+}
+
+impl core::str::FromStr for As2Id {
+    type Err = Error;
+
+    /// [`As2Id::new`], so that `"PartnerA".parse()?` gives an identifier.
+    fn from_str(id: &str) -> Result<Self, Error> {
+        As2Id::new(id)
     }
 }
 
@@ -395,6 +570,21 @@ impl DispositionOptions {
         self.micalg.as_ref().map_or(&[], |m| m.values.as_slice())
     }
 
+    /// How the sender spells `algorithm` in its micalg list, so that the MDN names it
+    /// the same way (some products compare the names as strings): the style of its name
+    /// for `algorithm`, else of the first name it wrote in a known style, else
+    /// [`MicNameStyle::Dashed`](crate::mic::MicNameStyle::Dashed) (RFC 5751's spelling).
+    pub fn mic_style(&self, algorithm: DigestAlgorithm) -> crate::mic::MicNameStyle {
+        use crate::mic::MicNameStyle;
+        let names = self.micalg_names();
+        names
+            .iter()
+            .filter(|n| DigestAlgorithm::from_name(n) == Some(algorithm))
+            .find_map(|n| MicNameStyle::of_name(n))
+            .or_else(|| names.iter().find_map(|n| MicNameStyle::of_name(n)))
+            .unwrap_or_default()
+    }
+
     /// The first algorithm of the sender's list that we support (RFC 4130 §7.3: the list
     /// is in order of preference).
     pub fn preferred_micalg(&self) -> Option<DigestAlgorithm> {
@@ -403,14 +593,119 @@ impl DispositionOptions {
             .find_map(|n| DigestAlgorithm::from_name(n))
     }
 
-    /// The header value requesting a signed receipt with `micalgs` in order, written
-    /// protocol first (pyas2lib fails on the other order).
-    pub fn signed_request(micalgs: &[DigestAlgorithm], style: crate::mic::MicNameStyle) -> String {
-        let names: Vec<&str> = micalgs.iter().map(|a| a.mic_name(style)).collect();
+    /// The header value requesting the signed receipt `receipt` describes: its MIC
+    /// algorithms in order, each parameter `required` or `optional` as it says, written
+    /// protocol first (pyas2lib fails on the other order). An empty algorithm list asks
+    /// for SHA-256.
+    ///
+    /// ```
+    /// # use as2_proto::cms::algorithm::DigestAlgorithm;
+    /// # use as2_proto::message::headers::{DispositionOptions, SignedReceipt};
+    /// # use as2_proto::mic::MicNameStyle;
+    /// let receipt = SignedReceipt::new(&[DigestAlgorithm::Sha256]).required();
+    /// assert_eq!(
+    ///     DispositionOptions::signed_request(&receipt, MicNameStyle::Dashed),
+    ///     "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=required, sha-256"
+    /// );
+    /// ```
+    pub fn signed_request(receipt: &SignedReceipt, style: crate::mic::MicNameStyle) -> String {
+        let names: Vec<&str> = receipt
+            .micalgs_or_default()
+            .iter()
+            .map(|a| a.mic_name(style))
+            .collect();
         format!(
-            "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, {}",
+            "signed-receipt-protocol={}, pkcs7-signature; signed-receipt-micalg={}, {}",
+            receipt.protocol.as_str(),
+            receipt.micalg.as_str(),
             names.join(", ")
         )
+    }
+}
+
+/// How strongly a Disposition-Notification-Options parameter is asked for (RFC 4130
+/// §7.3, RFC 8098 §2.2): a receiver that cannot honour a `required` parameter refuses the
+/// message; an `optional` one may be ignored (and the receipt sent unsigned).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Importance {
+    /// `required`.
+    Required,
+    /// `optional` (the default: what most AS2 products send).
+    #[default]
+    Optional,
+}
+
+impl Importance {
+    /// The token, `required` or `optional`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Importance::Required => "required",
+            Importance::Optional => "optional",
+        }
+    }
+}
+
+/// A request for a signed receipt (RFC 4130 §7.3): the `signed-receipt-protocol`
+/// (`pkcs7-signature`) and `signed-receipt-micalg` parameters of
+/// Disposition-Notification-Options.
+///
+/// Both parameters are `optional` by default; [`required`](Self::required) marks both
+/// `required`, or set [`protocol`](Self::protocol) and [`micalg`](Self::micalg) one by
+/// one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignedReceipt {
+    /// The MIC algorithms offered, in order of preference (the receiver signs with, and
+    /// computes the MIC of an unsigned message with, the first it supports). Empty asks
+    /// for SHA-256.
+    pub micalgs: Vec<DigestAlgorithm>,
+    /// The importance of `signed-receipt-protocol`.
+    pub protocol: Importance,
+    /// The importance of `signed-receipt-micalg`.
+    pub micalg: Importance,
+}
+
+impl SignedReceipt {
+    /// A signed receipt with MIC algorithms `micalgs` in order of preference, both
+    /// parameters `optional`.
+    pub fn new(micalgs: &[DigestAlgorithm]) -> Self {
+        SignedReceipt {
+            micalgs: micalgs.to_vec(),
+            protocol: Importance::Optional,
+            micalg: Importance::Optional,
+        }
+    }
+
+    /// Marks both parameters `required`.
+    pub fn required(mut self) -> Self {
+        self.protocol = Importance::Required;
+        self.micalg = Importance::Required;
+        self
+    }
+
+    /// The algorithms asked for: [`micalgs`](Self::micalgs), or SHA-256 when it is empty.
+    pub fn micalgs_or_default(&self) -> &[DigestAlgorithm] {
+        if self.micalgs.is_empty() {
+            &[DigestAlgorithm::Sha256]
+        } else {
+            &self.micalgs
+        }
+    }
+
+    /// The preferred algorithm: the first asked for.
+    pub fn preferred(&self) -> DigestAlgorithm {
+        self.micalgs
+            .first()
+            .copied()
+            .unwrap_or(DigestAlgorithm::Sha256)
+    }
+}
+
+impl Default for SignedReceipt {
+    /// SHA-256, both parameters `optional`.
+    fn default() -> Self {
+        SignedReceipt::new(&[DigestAlgorithm::Sha256])
     }
 }
 
@@ -540,6 +835,84 @@ mod tests {
     use super::*;
     use crate::mic::MicNameStyle;
 
+    /// Order, duplicates, case-insensitive lookup, and edits.
+    #[test]
+    fn http_headers_keep_order_and_duplicates() {
+        let mut h: HttpHeaders = [("A", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
+        h.push("Raw", &b"caf\xe9"[..]);
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.get("a"), Some(&b"1"[..]));
+        assert_eq!(h.get_all("A").collect::<Vec<_>>(), [b"1", b"3"]);
+        assert_eq!(h.get_str("raw"), None, "not UTF-8");
+        assert_eq!(h.get("raw"), Some(&b"caf\xe9"[..]));
+        assert!(h.contains("B") && !h.contains("c"));
+        let names: Vec<&str> = h.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["A", "b", "a", "Raw"]);
+        assert_eq!(
+            h.head_bytes(),
+            b"A: 1\r\nb: 2\r\na: 3\r\nRaw: caf\xe9\r\n\r\n"
+        );
+
+        // `set` replaces the first in place and drops the later ones; appends if absent.
+        h.set("a", "4");
+        assert_eq!(
+            (&h).into_iter().collect::<Vec<_>>(),
+            [("A", &b"4"[..]), ("b", b"2"), ("Raw", b"caf\xe9")]
+        );
+        h.set("Content-Length", "9");
+        assert_eq!(h.iter().last(), Some(("Content-Length", &b"9"[..])));
+        assert_eq!(h.remove("content-length"), 1);
+        assert_eq!(h.remove("content-length"), 0);
+        h.extend([("b", "5")]);
+        assert_eq!(h.remove("B"), 2);
+        assert_eq!(h.len(), 2);
+        assert!(HttpHeaders::new().is_empty());
+    }
+
+    /// JSON: a list of pairs both ways (order and duplicates survive), an object read in
+    /// document order, and non-UTF-8 values refused rather than altered.
+    #[test]
+    fn http_headers_serde() {
+        let h: HttpHeaders = [("Z", "1"), ("a", "é \"q\""), ("z", "2")]
+            .into_iter()
+            .collect();
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, r#"[["Z","1"],["a","é \"q\""],["z","2"]]"#);
+        assert_eq!(serde_json::from_str::<HttpHeaders>(&json).unwrap(), h);
+        let empty = serde_json::to_string(&HttpHeaders::new()).unwrap();
+        assert_eq!(empty, "[]");
+
+        let object: HttpHeaders =
+            serde_json::from_str(r#"{"Zeta": "1", "Alpha": "2", "Mid": "3"}"#).unwrap();
+        let names: Vec<&str> = object.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["Zeta", "Alpha", "Mid"]);
+        assert_eq!(object.get_str("alpha"), Some("2"));
+
+        for bad in [
+            r#"[["a"]]"#,
+            r#"[["a", "b", "c"]]"#,
+            r#"[["a", 1]]"#,
+            r#"{"a": 1}"#,
+            r#"{"a": ["b"]}"#,
+            r#""a: b""#,
+            "7",
+        ] {
+            assert!(serde_json::from_str::<HttpHeaders>(bad).is_err(), "{bad}");
+        }
+
+        let mut raw = HttpHeaders::new();
+        raw.push("X-Name", &b"caf\xe9"[..]);
+        let err = serde_json::to_string(&raw).unwrap_err();
+        assert!(err.to_string().contains("X-Name"), "{err}");
+    }
+
+    #[test]
+    fn as2_ids_parse_from_str() {
+        let id: As2Id = "PartnerA".parse().unwrap();
+        assert_eq!(id, As2Id::new("PartnerA").unwrap());
+        assert!("../x".parse::<As2Id>().is_err());
+    }
+
     #[test]
     fn as2_ids_quote_and_validate() {
         let id = As2Id::from_header("AS2-From", br#""My \"Company\" Ltd""#).unwrap();
@@ -662,11 +1035,75 @@ mod tests {
         assert_eq!(o.preferred_micalg(), Some(DigestAlgorithm::Sha1));
         assert!(!o.signed_receipt_required());
         let written = DispositionOptions::signed_request(
-            &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha1],
+            &SignedReceipt::new(&[DigestAlgorithm::Sha256, DigestAlgorithm::Sha1]),
             MicNameStyle::Dashed,
+        );
+        assert_eq!(
+            written,
+            "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, sha-256, sha-1"
         );
         let o = DispositionOptions::parse(written.as_bytes());
         assert_eq!(o.micalg_names(), ["sha-256", "sha-1"]);
+        assert!(o.signed_receipt_requested());
+        assert!(!o.signed_receipt_required());
+    }
+
+    /// `required` is written when asked for, per parameter, and read back as such.
+    #[test]
+    fn signed_receipt_importance() {
+        let required = SignedReceipt::new(&[DigestAlgorithm::Sha256]).required();
+        let written = DispositionOptions::signed_request(&required, MicNameStyle::Dashed);
+        assert_eq!(
+            written,
+            "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=required, sha-256"
+        );
+        let o = DispositionOptions::parse(written.as_bytes());
+        assert!(o.signed_receipt_required());
+        assert_eq!(o.micalg.as_ref().unwrap().importance, "required");
+
+        let mut mixed = SignedReceipt::new(&[DigestAlgorithm::Sha384]);
+        mixed.micalg = Importance::Required;
+        let written = DispositionOptions::signed_request(&mixed, MicNameStyle::Legacy);
+        assert_eq!(
+            written,
+            "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=required, sha384"
+        );
+        let o = DispositionOptions::parse(written.as_bytes());
+        assert!(!o.signed_receipt_required());
+        assert_eq!(o.micalg.as_ref().unwrap().importance, "required");
+
+        // No algorithm asks for SHA-256.
+        let written =
+            DispositionOptions::signed_request(&SignedReceipt::new(&[]), MicNameStyle::Dashed);
+        assert!(
+            written.ends_with("signed-receipt-micalg=optional, sha-256"),
+            "{written}"
+        );
+        assert_eq!(
+            SignedReceipt::default(),
+            SignedReceipt::new(&[DigestAlgorithm::Sha256])
+        );
+    }
+
+    #[test]
+    fn mic_style_follows_the_request() {
+        let style = |value: &[u8], alg| DispositionOptions::parse(value).mic_style(alg);
+        let legacy = b"signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, sha256, sha-1";
+        assert_eq!(style(legacy, DigestAlgorithm::Sha256), MicNameStyle::Legacy);
+        assert_eq!(style(legacy, DigestAlgorithm::Sha1), MicNameStyle::Dashed);
+        // Not in the list: the first known spelling.
+        assert_eq!(style(legacy, DigestAlgorithm::Sha512), MicNameStyle::Legacy);
+        let odd = b"signed-receipt-micalg=optional, md5, SHA_256, SHA384";
+        assert_eq!(style(odd, DigestAlgorithm::Sha256), MicNameStyle::Legacy);
+        // Nothing to go by: RFC 5751's spelling.
+        assert_eq!(style(b"", DigestAlgorithm::Sha256), MicNameStyle::Dashed);
+        assert_eq!(
+            style(
+                b"signed-receipt-micalg=optional, md5, sha_1",
+                DigestAlgorithm::Sha1
+            ),
+            MicNameStyle::Dashed
+        );
     }
 
     #[test]

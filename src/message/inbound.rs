@@ -292,6 +292,15 @@ impl<'a> InboundPolicy<'a> {
             accept_legacy_algorithms: true,
         }
     }
+
+    /// The same policy with `trust` checking each partner signer (see
+    /// [`InboundPolicy::signer_trust`]): e.g. a [`ChainTrust`](crate::partner::ChainTrust)
+    /// to chain the partner's certificate to a CA at `now`, or a partner profile's
+    /// [`ProfileTrust`](crate::partner::ProfileTrust).
+    pub fn with_signer_trust(mut self, trust: &'a dyn SignerTrust) -> Self {
+        self.signer_trust = Some(trust);
+        self
+    }
 }
 
 /// A layer found while unwrapping, outermost first.

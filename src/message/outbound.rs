@@ -61,8 +61,10 @@ use std::time::SystemTime;
 use rand_core::CryptoRng;
 
 use super::headers::{
-    AS2_VERSION, As2Id, DispositionOptions, EdiintFeatures, Feature, MessageId, SUPPORTED_FEATURES,
+    AS2_VERSION, As2Id, DispositionOptions, EdiintFeatures, Feature, HttpHeaders, MessageId,
+    SUPPORTED_FEATURES,
 };
+pub use super::headers::{Importance, SignedReceipt};
 use crate::cert::Certificate;
 use crate::cms::algorithm::{DigestAlgorithm, Hasher};
 use crate::cms::compressed::{CompressOptions, CompressedWriter};
@@ -86,7 +88,20 @@ pub enum Compression {
     AfterSigning,
 }
 
-/// The receipt (MDN) to request.
+/// The receipt (MDN) to request (RFC 4130 §7.3): none, synchronous or asynchronous, each
+/// signed or not.
+///
+/// ```
+/// # use as2_proto::cms::algorithm::DigestAlgorithm;
+/// # use as2_proto::message::outbound::{MdnRequest, SignedReceipt};
+/// // A synchronous receipt signed with SHA-256 (both parameters `optional`).
+/// let sync = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
+/// // An asynchronous one whose signature is `required`.
+/// let receipt = SignedReceipt::new(&[DigestAlgorithm::Sha256]).required();
+/// let later = MdnRequest::asynchronous("https://as2.example.com/mdn").with_signed(receipt);
+/// assert_eq!(later.async_url(), Some("https://as2.example.com/mdn"));
+/// assert!(sync.signed_receipt().is_some() && later.signed_receipt().is_some());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MdnRequest {
@@ -94,9 +109,77 @@ pub enum MdnRequest {
     #[default]
     None,
     /// A synchronous MDN, in the HTTP response.
-    Sync,
-    /// An asynchronous MDN, POSTed later to this URL (Receipt-Delivery-Option).
-    Async(String),
+    Sync {
+        /// The signed receipt asked for; `None` asks for an unsigned one.
+        signed: Option<SignedReceipt>,
+    },
+    /// An asynchronous MDN, POSTed later to `url` (Receipt-Delivery-Option).
+    Async {
+        /// Where the receiver POSTs the MDN: an absolute http(s) URL.
+        url: String,
+        /// The signed receipt asked for; `None` asks for an unsigned one.
+        signed: Option<SignedReceipt>,
+    },
+}
+
+impl MdnRequest {
+    /// An unsigned synchronous MDN (add [`signed`](Self::signed) for a signed one).
+    pub fn sync() -> Self {
+        MdnRequest::Sync { signed: None }
+    }
+
+    /// An unsigned asynchronous MDN to `url` (add [`signed`](Self::signed) for a signed
+    /// one).
+    pub fn asynchronous(url: impl Into<String>) -> Self {
+        MdnRequest::Async {
+            url: url.into(),
+            signed: None,
+        }
+    }
+
+    /// The same request for a signed receipt with the MIC algorithms `micalgs` in order
+    /// of preference, both parameters `optional` ([`SignedReceipt::new`]; an empty list
+    /// asks for SHA-256). On [`MdnRequest::None`] it asks for a synchronous signed
+    /// receipt.
+    pub fn signed(self, micalgs: &[DigestAlgorithm]) -> Self {
+        self.with_signed(SignedReceipt::new(micalgs))
+    }
+
+    /// The same request for the signed receipt `receipt` (e.g. one marked
+    /// [`required`](SignedReceipt::required)). On [`MdnRequest::None`] it asks for a
+    /// synchronous signed receipt.
+    pub fn with_signed(self, receipt: SignedReceipt) -> Self {
+        match self {
+            MdnRequest::None | MdnRequest::Sync { .. } => MdnRequest::Sync {
+                signed: Some(receipt),
+            },
+            MdnRequest::Async { url, .. } => MdnRequest::Async {
+                url,
+                signed: Some(receipt),
+            },
+        }
+    }
+
+    /// Whether an MDN is requested at all.
+    pub fn is_requested(&self) -> bool {
+        *self != MdnRequest::None
+    }
+
+    /// The signed receipt asked for, if any.
+    pub fn signed_receipt(&self) -> Option<&SignedReceipt> {
+        match self {
+            MdnRequest::None => None,
+            MdnRequest::Sync { signed } | MdnRequest::Async { signed, .. } => signed.as_ref(),
+        }
+    }
+
+    /// The asynchronous MDN's URL, if one is asked for.
+    pub fn async_url(&self) -> Option<&str> {
+        match self {
+            MdnRequest::Async { url, .. } => Some(url),
+            _ => None,
+        }
+    }
 }
 
 /// Everything the builder needs for one message.
@@ -126,11 +209,8 @@ pub struct OutboundMessage<'a> {
     /// Recipient certificates (the partner first) and cipher options; empty sends
     /// unencrypted (allowed only over HTTPS by the reference service).
     pub encryption: (Vec<&'a Certificate>, EncryptOptions),
-    /// The MDN to request.
+    /// The MDN to request, signed or not (e.g. `MdnRequest::sync().signed(&[Sha256])`).
     pub mdn: MdnRequest,
-    /// Whether the MDN should be signed, and the MIC algorithms to offer in order of
-    /// preference (empty means unsigned MDN).
-    pub signed_mdn_micalgs: Vec<DigestAlgorithm>,
     /// The Disposition-Notification-To value (an address or URL; informative in AS2).
     pub mdn_return_to: Option<String>,
     /// Domain part of the generated Message-ID.
@@ -167,7 +247,6 @@ impl<'a> OutboundMessage<'a> {
             signing: None,
             encryption: (Vec::new(), EncryptOptions::default()),
             mdn: MdnRequest::None,
-            signed_mdn_micalgs: Vec::new(),
             mdn_return_to: None,
             message_id_domain,
             message_id: None,
@@ -184,7 +263,7 @@ impl<'a> OutboundMessage<'a> {
 pub struct BuiltMessage {
     /// HTTP headers, unfolded, in order (Content-Type included; add Content-Length from
     /// `body.len()`).
-    pub headers: Vec<(String, String)>,
+    pub headers: HttpHeaders,
     /// The exact HTTP body.
     pub body: Vec<u8>,
     /// The Message-ID sent.
@@ -208,7 +287,7 @@ pub struct BuiltMessage {
 pub struct FinishedMessage {
     /// HTTP headers, unfolded, in order (Content-Type included), as
     /// [`OutboundStream::headers`] gave them.
-    pub headers: Vec<(String, String)>,
+    pub headers: HttpHeaders,
     /// The number of body octets appended by every `push` and `finish`: the
     /// Content-Length of a spooled body.
     pub body_len: u64,
@@ -257,7 +336,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     }
     // The async MDN URL by the rule receivers apply (an absolute http(s) URL, no
     // CR/LF), checked before any work.
-    if let MdnRequest::Async(url) = &message.mdn {
+    if let Some(url) = message.mdn.async_url() {
         super::headers::receipt_delivery_url(url.as_bytes())?.ok_or(Error::InvalidHeader {
             header: "Receipt-Delivery-Option",
             reason: "empty",
@@ -293,14 +372,11 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     // Unsigned: the MIC with the preferred requested algorithm, over what `Mic::of_unsigned`
     // says (the payload entity when encrypted or compressed, else the payload alone, which
     // is the body as transferred: Content-Transfer-Encoding is binary).
-    let wants_mdn = message.mdn != MdnRequest::None;
+    let wants_mdn = message.mdn.is_requested();
+    let signed_receipt = message.mdn.signed_receipt();
     let (recipients, encrypt_options) = &message.encryption;
     let unsigned_mic = (message.signing.is_none() && wants_mdn).then(|| {
-        let alg = message
-            .signed_mdn_micalgs
-            .first()
-            .copied()
-            .unwrap_or(DigestAlgorithm::Sha256);
+        let alg = signed_receipt.map_or(DigestAlgorithm::Sha256, SignedReceipt::preferred);
         let enclosed = !recipients.is_empty() || message.compression != Compression::None;
         UnsignedMic::new(alg, enclosed.then_some(payload_header_block.as_slice()))
     });
@@ -396,34 +472,33 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
         Some(id) => id.clone(),
         None => MessageId::generate(rng, &message.message_id_domain),
     };
-    let mut headers = vec![("AS2-Version".to_owned(), AS2_VERSION.to_owned())];
+    let mut headers = HttpHeaders::new();
+    headers.push("AS2-Version", AS2_VERSION);
     if let Some(features) = EdiintFeatures(message.features.clone()).to_header() {
-        headers.push(("EDIINT-Features".to_owned(), features));
+        headers.push("EDIINT-Features", features);
     }
-    headers.extend([
-        ("AS2-From".to_owned(), message.from.to_header()),
-        ("AS2-To".to_owned(), message.to.to_header()),
-        ("Message-ID".to_owned(), message_id.as_str().to_owned()),
-        ("Date".to_owned(), http_date(now)),
-        ("MIME-Version".to_owned(), "1.0".to_owned()),
-    ]);
+    headers.push("AS2-From", message.from.to_header());
+    headers.push("AS2-To", message.to.to_header());
+    headers.push("Message-ID", message_id.as_str());
+    headers.push("Date", http_date(now));
+    headers.push("MIME-Version", "1.0");
     if let Some(subject) = &message.subject {
-        headers.push(("Subject".into(), sanitize_header_value(subject)));
+        headers.push("Subject", sanitize_header_value(subject));
     }
     if wants_mdn {
         let to = message
             .mdn_return_to
             .clone()
             .unwrap_or_else(|| format!("as2@{}", message.message_id_domain));
-        headers.push(("Disposition-Notification-To".into(), to));
-        if !message.signed_mdn_micalgs.is_empty() {
-            headers.push((
-                "Disposition-Notification-Options".into(),
-                DispositionOptions::signed_request(&message.signed_mdn_micalgs, message.mic_style),
-            ));
+        headers.push("Disposition-Notification-To", to);
+        if let Some(receipt) = signed_receipt {
+            headers.push(
+                "Disposition-Notification-Options",
+                DispositionOptions::signed_request(receipt, message.mic_style),
+            );
         }
-        if let MdnRequest::Async(url) = &message.mdn {
-            headers.push(("Receipt-Delivery-Option".into(), url.clone()));
+        if let Some(url) = message.mdn.async_url() {
+            headers.push("Receipt-Delivery-Option", url);
         }
     }
     headers.extend(entity_headers);
@@ -432,7 +507,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
         content_length: body_len,
         message_id,
         to: message.to.clone(),
-        signed_mdn_requested: wants_mdn && !message.signed_mdn_micalgs.is_empty(),
+        signed_mdn_requested: signed_receipt.is_some(),
         signed: message.signing.is_some(),
         payload_len,
         max_payload_size,
@@ -457,7 +532,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
 /// error the stream is spent: what was appended so far is not a message, and every later
 /// call returns the same error.
 pub struct OutboundStream<'a> {
-    headers: Vec<(String, String)>,
+    headers: HttpHeaders,
     content_length: Option<u64>,
     message_id: MessageId,
     to: As2Id,
@@ -496,7 +571,7 @@ impl<'a> OutboundStream<'a> {
     /// The HTTP headers, unfolded, in order (Content-Type included), final before the
     /// first body octet: the list [`BuiltMessage::headers`] has. Add Content-Length from
     /// [`content_length`](Self::content_length) when it is known.
-    pub fn headers(&self) -> &[(String, String)] {
+    pub fn headers(&self) -> &HttpHeaders {
         &self.headers
     }
 
@@ -1083,6 +1158,84 @@ mod tests {
         );
     }
 
+    /// Each MDN request writes its headers, `required` when asked; asking for a signed
+    /// receipt asks for a receipt.
+    #[test]
+    fn mdn_requests_write_their_headers() {
+        use rand_chacha::rand_core::SeedableRng;
+        let from = As2Id::new("A").unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let url = "https://a.example/mdn";
+        let required = SignedReceipt::new(&[DigestAlgorithm::Sha256]).required();
+        let cases = [
+            (MdnRequest::None, None, None, None),
+            (MdnRequest::sync(), Some("as2@A"), None, None),
+            (
+                MdnRequest::sync().signed(&[DigestAlgorithm::Sha384, DigestAlgorithm::Sha1]),
+                Some("as2@A"),
+                Some(
+                    "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, sha-384, sha-1",
+                ),
+                None,
+            ),
+            (
+                MdnRequest::None.signed(&[DigestAlgorithm::Sha256]),
+                Some("as2@A"),
+                Some(
+                    "signed-receipt-protocol=optional, pkcs7-signature; signed-receipt-micalg=optional, sha-256",
+                ),
+                None,
+            ),
+            (
+                MdnRequest::asynchronous(url),
+                Some("as2@A"),
+                None,
+                Some(url),
+            ),
+            (
+                MdnRequest::asynchronous(url).with_signed(required.clone()),
+                Some("as2@A"),
+                Some(
+                    "signed-receipt-protocol=required, pkcs7-signature; signed-receipt-micalg=required, sha-256",
+                ),
+                Some(url),
+            ),
+        ];
+        for (mdn, to, options, delivery) in cases {
+            let mut message = OutboundMessage::new(from.clone(), from.clone(), b"x");
+            message.mdn = mdn.clone();
+            let built = build(&message, crate::cert::unix_time(0), &mut rng).unwrap();
+            let h = &built.headers;
+            assert_eq!(h.get_str("Disposition-Notification-To"), to, "{mdn:?}");
+            assert_eq!(
+                h.get_str("Disposition-Notification-Options"),
+                options,
+                "{mdn:?}"
+            );
+            assert_eq!(h.get_str("Receipt-Delivery-Option"), delivery, "{mdn:?}");
+            assert_eq!(built.signed_mdn_requested, options.is_some(), "{mdn:?}");
+            // The unsigned message's MIC uses the first algorithm asked for.
+            let expected = mdn
+                .signed_receipt()
+                .map_or(DigestAlgorithm::Sha256, SignedReceipt::preferred);
+            assert_eq!(
+                built.mic.map(|m| m.algorithm),
+                mdn.is_requested().then_some(expected),
+                "{mdn:?}"
+            );
+        }
+        // The async URL is checked whether or not the receipt is signed.
+        let mut message = OutboundMessage::new(from.clone(), from, b"x");
+        message.mdn = MdnRequest::asynchronous("http://a/\r\nX: y").with_signed(required);
+        assert!(matches!(
+            build(&message, crate::cert::unix_time(0), &mut rng),
+            Err(Error::InvalidHeader {
+                header: "Receipt-Delivery-Option",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn refuses_a_content_type_no_receiver_can_parse() {
         // Found by the inbound_built fuzz target: the receiver (this crate too) failed on
@@ -1302,7 +1455,7 @@ mod tests {
             message.compression = Compression::AfterSigning;
         }
         if flags & 16 != 0 {
-            message.mdn = MdnRequest::Sync;
+            message.mdn = MdnRequest::sync();
         }
         message
     }

@@ -27,6 +27,7 @@ use crate::cms::oid;
 use crate::cms::signed::with_digest;
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::message::inbound::SignerTrust;
 
 /// Most certificates in a chain, leaf and trust anchor included.
 pub const MAX_CHAIN_LENGTH: usize = 8;
@@ -121,6 +122,84 @@ pub fn verify_chain(
         current = issuer;
     }
     Err(fail(current, ChainError::TooLong))
+}
+
+/// The shortest way to trust a partner's signing certificate through a CA: a
+/// [`SignerTrust`] that accepts a signer only if it chains to one of `anchors` (through
+/// `intermediates`, if any) at `now`, by [`verify_chain`] with dates enforced.
+///
+/// It checks a certificate the caller already supplied as the partner's
+/// ([`InboundPolicy::partner_certificates`], [`SentMessage::partner_certificates`]): it
+/// adds the chain and validity checks on top and never makes a certificate that a message
+/// merely embeds trusted. As with [`verify_chain`], a self-signed partner certificate is
+/// taken as pinned by whoever supplied it. Revocation (CRLs, OCSP) needs I/O and stays
+/// with the caller. `now` is a parameter: the crate reads no clock.
+///
+/// ```no_run
+/// # use std::time::SystemTime;
+/// # use as2_proto::{Certificate, Limits, PrivateKey};
+/// # use as2_proto::message::inbound::InboundPolicy;
+/// # use as2_proto::partner::ChainTrust;
+/// # fn f(keys: &[(Certificate, PrivateKey)], partner: &[Certificate], ca: Certificate)
+/// # -> Result<(), as2_proto::Error> {
+/// let limits = Limits::default();
+/// let anchors = [ca];
+/// let trust = ChainTrust::new(&anchors, SystemTime::now());
+/// let policy = InboundPolicy::new(keys, partner, &limits).with_signer_trust(&trust);
+/// # Ok(()) }
+/// ```
+///
+/// A [`Profile`](super::Profile) with trust anchors does the same and more (rotation
+/// windows, per-certificate chains) through [`ProfileTrust`](super::ProfileTrust).
+///
+/// [`InboundPolicy::partner_certificates`]: crate::message::inbound::InboundPolicy::partner_certificates
+/// [`SentMessage::partner_certificates`]: crate::mdn::SentMessage::partner_certificates
+#[derive(Clone, Copy, Debug)]
+pub struct ChainTrust<'a> {
+    anchors: &'a [Certificate],
+    intermediates: &'a [Certificate],
+    now: SystemTime,
+}
+
+impl<'a> ChainTrust<'a> {
+    /// Trust in signers that chain to one of `anchors` at `now`, with no intermediates.
+    pub fn new(anchors: &'a [Certificate], now: SystemTime) -> Self {
+        ChainTrust {
+            anchors,
+            intermediates: &[],
+            now,
+        }
+    }
+
+    /// The intermediate CA certificates a chain may pass through.
+    pub fn with_intermediates(mut self, intermediates: &'a [Certificate]) -> Self {
+        self.intermediates = intermediates;
+        self
+    }
+
+    /// The trust anchors.
+    pub fn anchors(&self) -> &'a [Certificate] {
+        self.anchors
+    }
+
+    /// The moment checked.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+}
+
+impl SignerTrust for ChainTrust<'_> {
+    /// Accepts `signer` if [`verify_chain`] does, naming it by its subject otherwise.
+    fn check(&self, signer: &Certificate) -> Result<(), Error> {
+        verify_chain(
+            &subject_name(signer),
+            signer,
+            self.intermediates,
+            self.anchors,
+            self.now,
+            DateEnforcement::Enforce,
+        )
+    }
 }
 
 /// Whether the certificate names itself as issuer and its own key verifies it.
@@ -231,4 +310,56 @@ fn basic_constraints_ca(cert: &Certificate) -> Result<Option<bool>, ChainError> 
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::unix_time;
+
+    fn cert(pem: &[u8]) -> Certificate {
+        Certificate::from_pem(pem).unwrap()
+    }
+
+    /// The example PKI: a CA and partner certificates it issued (valid from November
+    /// 2026 for 20 years), and the self-signed documentation certificate.
+    #[test]
+    fn chain_trust_accepts_only_chains_to_its_anchors_at_now() {
+        let ca = [cert(include_bytes!("../../examples/pki/ca/ca.crt"))];
+        let partner = cert(include_bytes!("../../examples/pki/PartnerA/sign.crt"));
+        let other = [cert(include_bytes!("../../examples/pki/PartnerB/sign.crt"))];
+        let doc = cert(include_bytes!("../../tests/data/keys/doc.crt"));
+        let now = unix_time(1_900_000_000);
+        assert_eq!(ChainTrust::new(&ca, now).check(&partner), Ok(()));
+
+        let untrusted = |result: Result<(), Error>| match result {
+            Err(Error::Partner(PartnerError::UntrustedCertificate(u))) => u.reason,
+            other => panic!("{other:?}"),
+        };
+        // Another anchor, or none: the CA is not found.
+        assert_eq!(
+            untrusted(ChainTrust::new(&other, now).check(&partner)),
+            ChainError::IssuerNotFound
+        );
+        assert_eq!(
+            untrusted(ChainTrust::new(&[], now).check(&partner)),
+            ChainError::IssuerNotFound
+        );
+        // Before the certificates' NotBefore.
+        assert!(matches!(
+            untrusted(ChainTrust::new(&ca, unix_time(1_700_000_000)).check(&partner)),
+            ChainError::NotValidAt { .. }
+        ));
+        // The error names the signer by its subject.
+        match ChainTrust::new(&other, now).check(&partner) {
+            Err(Error::Partner(PartnerError::UntrustedCertificate(u))) => {
+                assert!(u.id.contains("PartnerA signing"), "{}", u.id);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A self-signed certificate supplied as the partner's is pinned (verify_chain's
+        // rule); the CA itself is an anchor.
+        assert_eq!(ChainTrust::new(&ca, now).check(&doc), Ok(()));
+        assert_eq!(ChainTrust::new(&ca, now).check(&ca[0]), Ok(()));
+    }
 }

@@ -14,7 +14,7 @@ use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use crate::cms::enveloped::EncryptOptions;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::Error;
-use crate::message::outbound::{Compression, MdnRequest, OutboundMessage};
+use crate::message::outbound::{Compression, MdnRequest, OutboundMessage, SignedReceipt};
 
 /// The content cipher for outbound messages, as the reference names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -407,14 +407,15 @@ impl ActiveConnector {
             };
             message.encryption = (vec![chosen.certificate()], options);
         }
+        let signed = c.mdn_digest().map(|digest| SignedReceipt::new(&[digest]));
         message.mdn = match c.mdn_response {
             MdnResponse::None => MdnRequest::None,
-            MdnResponse::Sync => MdnRequest::Sync,
-            MdnResponse::Async => MdnRequest::Async(c.async_mdn_url.clone().unwrap_or_default()),
+            MdnResponse::Sync => MdnRequest::Sync { signed },
+            MdnResponse::Async => MdnRequest::Async {
+                url: c.async_mdn_url.clone().unwrap_or_default(),
+                signed,
+            },
         };
-        if message.mdn != MdnRequest::None {
-            message.signed_mdn_micalgs = c.mdn_digest().into_iter().collect();
-        }
         Ok(message)
     }
 }

@@ -92,7 +92,7 @@ mod transport;
 
 pub use agreement::{ActiveAgreement, Agreement, DuplicateHandling, InboundSetup};
 pub use certificate::{CertificateUsage, DateEnforcement, ImportMode, ProfileCertificate};
-pub use chain::{MAX_CHAIN_LENGTH, verify_chain};
+pub use chain::{ChainTrust, MAX_CHAIN_LENGTH, verify_chain};
 pub use config::{CertificateConfig, KeyMaterial, PartnerConfig, ProfileConfig, ReadFile};
 pub(crate) use connector::file_name_of as connector_file_name_of;
 pub use connector::{

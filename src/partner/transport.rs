@@ -14,14 +14,14 @@ pub struct HttpRequest {
     /// The URL.
     pub url: String,
     /// The headers, in order.
-    pub headers: Vec<(String, String)>,
+    pub headers: HttpHeaders,
     /// The body.
     pub body: Vec<u8>,
 }
 
 impl HttpRequest {
     /// A request.
-    pub fn new(url: impl Into<String>, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+    pub fn new(url: impl Into<String>, headers: HttpHeaders, body: Vec<u8>) -> Self {
         HttpRequest {
             url: url.into(),
             headers,
@@ -29,20 +29,9 @@ impl HttpRequest {
         }
     }
 
-    /// The first value of header `name` (case-insensitive).
+    /// The first value of header `name` (case-insensitive) as text, trimmed.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The headers as the inbound parser takes them.
-    pub fn http_headers(&self) -> HttpHeaders {
-        self.headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect()
+        self.headers.get_str(name)
     }
 }
 
@@ -57,7 +46,7 @@ pub trait Transport {
     fn post(
         &self,
         url: &str,
-        headers: &[(String, String)],
+        headers: &HttpHeaders,
         body: &[u8],
     ) -> Result<HttpResponse, TransportError>;
 }
@@ -120,10 +109,10 @@ impl Transport for MemoryTransport {
     fn post(
         &self,
         url: &str,
-        headers: &[(String, String)],
+        headers: &HttpHeaders,
         body: &[u8],
     ) -> Result<HttpResponse, TransportError> {
-        let request = HttpRequest::new(url, headers.to_vec(), body.to_vec());
+        let request = HttpRequest::new(url, headers.clone(), body.to_vec());
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())

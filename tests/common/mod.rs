@@ -12,17 +12,6 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 /// A deterministic CSPRNG for tests.
-/// A built message's headers as the receiver's HTTP headers.
-pub fn to_http(
-    built: &as2_proto::message::outbound::BuiltMessage,
-) -> as2_proto::message::headers::HttpHeaders {
-    built
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-        .collect()
-}
-
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
