@@ -313,6 +313,65 @@ fn signs_with_the_first_supported_micalg_not_the_last() {
     assert!(verdict.is_success());
 }
 
+/// The MDN names the MIC algorithm as the sender did in its request (`sha256` or
+/// `sha-256`), in Received-Content-MIC and in the signature's micalg, unless the receiver
+/// chose a spelling; the sender verifies it either way.
+#[test]
+fn the_mdn_spells_the_micalg_as_requested() {
+    let w = World::new();
+    let signer = Signer::new(&w.b.cert, &w.b.key);
+    for (request_style, configured, expected) in [
+        (MicNameStyle::Legacy, None, "sha256"),
+        (MicNameStyle::Dashed, None, "sha-256"),
+        (MicNameStyle::Legacy, Some(MicNameStyle::Dashed), "sha-256"),
+        (MicNameStyle::Dashed, Some(MicNameStyle::Legacy), "sha256"),
+    ] {
+        let mut msg = OutboundMessage::new(
+            As2Id::new("Partner A").unwrap(),
+            As2Id::new("PartnerB").unwrap(),
+            PAYLOAD,
+        );
+        msg.mdn = MdnRequest::sync().signed(&[DigestAlgorithm::Sha256]);
+        msg.mic_style = request_style;
+        msg.signing = Some((Signer::new(&w.a.cert, &w.a.key), SignOptions::default()));
+        let built = outbound::build(&msg, common::now(), &mut common::rng(31)).unwrap();
+        let requested = built
+            .headers
+            .get_str("Disposition-Notification-Options")
+            .unwrap();
+        let mut settings = MdnSettings::signed(signer);
+        settings.mic_style = configured;
+        let reply = receive(
+            &w,
+            &built.headers,
+            &built.body,
+            &settings,
+            &mut NoDuplicateCheck,
+            false,
+            32,
+        );
+        let label = format!("{requested} / {configured:?}");
+        let mdn = reply.mdn.as_ref().unwrap();
+        let body = String::from_utf8_lossy(&mdn.body);
+        let field = body
+            .lines()
+            .find_map(|l| l.strip_prefix("Received-Content-MIC: "))
+            .unwrap();
+        assert!(
+            field.ends_with(&format!(", {expected}")),
+            "{label}: {field}"
+        );
+        let content_type = mdn.headers.get_str("Content-Type").unwrap();
+        assert!(
+            content_type.contains(&format!("micalg={expected};")),
+            "{label}: {content_type}"
+        );
+        let verdict = sender_verifies(&w, &built, &reply).unwrap();
+        assert!(verdict.is_success() && verdict.is_authentic(), "{label}");
+        assert_eq!(verdict.mic, MicCheck::Matched, "{label}");
+    }
+}
+
 /// One outcome of the inbound parser and the disposition it must produce.
 struct Outcome {
     name: &'static str,
