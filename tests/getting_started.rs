@@ -163,3 +163,26 @@ fn the_receiver_refuses_a_partner_outside_its_ca() {
     let verdict = verdict(dir.path(), None);
     assert!(!verdict.is_success());
 }
+
+/// The README shows both programs as they are, with their line counts (everything but
+/// the leading `//!` comment), and they stay within 20 and 40 lines.
+#[test]
+fn the_readme_shows_the_examples_as_they_are() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for (name, most) in [("sender", 20), ("receiver", 40)] {
+        let source = std::fs::read_to_string(root.join(format!("examples/{name}.rs"))).unwrap();
+        let code: Vec<&str> = source
+            .lines()
+            .skip_while(|l| l.starts_with("//!"))
+            .collect();
+        assert!(code.len() <= most, "{name}: {} lines", code.len());
+        let block = format!("```rust\n{}\n```", code.join("\n"));
+        assert!(
+            readme.contains(&block),
+            "README lacks examples/{name}.rs as it is"
+        );
+        let count = format!("({} lines, `examples/{name}.rs`)", code.len());
+        assert!(readme.contains(&count), "README lacks {count:?}");
+    }
+}

@@ -44,7 +44,7 @@
 //! message.compression = Compression::BeforeSigning;
 //! let stream = outbound::start(&message, None, SystemTime::now(), &mut rng)?;
 //! assert_eq!(stream.content_length(), None);
-//! let headers = stream.headers().to_vec();
+//! let headers = stream.headers().clone();
 //! // The spool: a temporary file in a real sender, a vector here.
 //! let mut writer = stream.into_writer(Vec::new());
 //! std::io::copy(&mut file, &mut writer)?;
