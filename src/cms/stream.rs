@@ -1,0 +1,1900 @@
+//! CMS read as it arrives (sans-IO streaming): the caller pushes the body in chunks split
+//! anywhere, the readers emit the content (decrypted, inflated or signed octets) as it
+//! streams, and memory does not grow with the content.
+//!
+//! [`BerStream`] frames BER (X.690) from pushed bytes: indefinite lengths, constructed
+//! (chunked) strings at any depth, high tag numbers and long-form lengths, under the same
+//! [`Limits`] as the whole-buffer [`ber::Reader`]. It buffers at most one header and the
+//! stack of open values, except for values a reader chooses to capture whole (recipient
+//! infos, certificates, signer infos), which count against
+//! [`Limits::max_cms_header_size`]. Captured values are then read by the very code the
+//! whole-buffer parsers use ([`enveloped::parse_recipients`],
+//! [`signed::parse_signer_infos`], ...), placed at their offset and depth in the stream,
+//! so that they are checked exactly alike.
+//!
+//! On top of it, one reader per content type:
+//!
+//! - [`EnvelopedReader`]: EnvelopedData (RFC 5652 §6), CBC-decrypted as it streams;
+//! - [`CompressedReader`]: CompressedData (RFC 3274), inflated as it streams;
+//! - [`SignedReader`]: SignedData (RFC 5652 §5) with encapsulated content, hashed as it
+//!   streams and verified at the end.
+//!
+//! # Same results as the whole-buffer parsers
+//!
+//! For any input, pushed in any chunks, `push`* then `finish` gives the result of the
+//! whole-buffer function on the concatenation (the `tests` check this for many chunkings of
+//! valid and broken inputs), with the differences that reading as it arrives forces:
+//!
+//! - Order. The whole-buffer reader first frames the whole ContentInfo, then checks fields
+//!   from the outside in, then decrypts (or inflates, or verifies). A stream is checked in
+//!   the order it arrives, and the content is processed before the rest has arrived. So
+//!   for an input with *several* defects the error reported can be another of them (a
+//!   truncated envelope that also names none of our keys gives
+//!   [`Error::NoMatchingRecipient`] here and [`Error::Malformed`] there). An input with
+//!   one defect gives the same error, down to `what` and `offset` of
+//!   [`Error::Malformed`].
+//! - Output before failure. Content is appended to `out` before the input is known to be
+//!   whole and well-formed; after an error, whatever was appended is to be discarded
+//!   (decrypted output is unauthenticated in any case until a signature has verified).
+//! - Captured structure is capped by [`Limits::max_cms_header_size`], which the
+//!   whole-buffer parsers do not need ([`Limit::CmsHeaderSize`]).
+//! - [`SignedReader`] hashes the content only with the digest algorithms that the
+//!   SignedData's digestAlgorithms announces (RFC 5652 §5.1 requires every signer's to be
+//!   there); a signer using another fails with [`VerificationError::UnannouncedDigest`],
+//!   where the whole-buffer [`SignedData::verify`] would hash with it.
+//! - [`Limits::max_body_size`] is checked against the bytes pushed so far, so an
+//!   oversized body fails when the limit is passed rather than first.
+//!
+//! After an error, every call returns that error again.
+
+use const_oid::ObjectIdentifier;
+use miniz_oxide::inflate::TINFLStatus;
+use miniz_oxide::inflate::core::{
+    DecompressorOxide, TINFL_LZ_DICT_SIZE, decompress, inflate_flags,
+};
+use rand_core::CryptoRng;
+
+use super::algorithm::{AlgorithmId, ContentEncryption, DigestAlgorithm, Hasher};
+use super::ber::{self, Reader, Step, Tag, Tlv};
+use super::signed::{SignedData, Verified};
+use super::{ContentType, enveloped, oid, signed};
+use crate::cert::{Certificate, PrivateKey};
+use crate::error::{AlgorithmKind, Error, VerificationError};
+use crate::limits::{Limit, Limits};
+
+/// The longest header [`ber::parse_header`] accepts: a 5-octet identifier and a 9-octet
+/// length.
+const MAX_HEADER: usize = 14;
+
+/// The header of a BER value as the stream read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// The identifier.
+    pub tag: Tag,
+    /// Offset of the identifier in the stream.
+    pub offset: usize,
+    /// Identifier and length octets.
+    pub header_len: usize,
+    /// The definite contents length, `None` for an indefinite length.
+    pub len: Option<usize>,
+    /// How many values enclose this one (0 for the outermost).
+    pub depth: usize,
+}
+
+impl Head {
+    /// Where the contents of a definite-length value end.
+    fn end(&self) -> Option<usize> {
+        // Checked with checked_add when the header was read.
+        self.len.map(|len| {
+            self.offset
+                .saturating_add(self.header_len)
+                .saturating_add(len)
+        })
+    }
+}
+
+/// What [`BerStream::next`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Event<'i> {
+    /// A value begins. The reader must then say what to do with it:
+    /// [`BerStream::enter`], [`BerStream::skip`] or [`BerStream::capture`].
+    Start(Head),
+    /// Contents octets of the entered primitive value, borrowed from the pushed input.
+    Data(&'i [u8]),
+    /// The current value ends (an entered, skipped or captured one); `contents_end` is the
+    /// offset where its contents end (its end-of-contents octets, for an indefinite length).
+    End {
+        /// The value's header.
+        head: Head,
+        /// Offset just past its contents.
+        contents_end: usize,
+    },
+    /// A header that cannot be read, or a definite length that overruns the enclosing
+    /// value, at `offset`, where the enclosing value has a definite length (or there is
+    /// none): the reader names the error after what it expected there, as the whole-buffer
+    /// reader does. (Inside an indefinite-length value the stream reports the error itself,
+    /// named as the whole-buffer reader names it: after the outermost value whose framing
+    /// walked into it.)
+    Invalid {
+        /// Offset of the bad header.
+        offset: usize,
+        /// Its identifier, when that much could be read.
+        tag: Option<Tag>,
+    },
+}
+
+/// How the contents of an open value are consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Read as child values.
+    Children,
+    /// Reported as [`Event::Data`].
+    Data,
+    /// Consumed without a look (a skipped or captured definite-length value).
+    Opaque,
+}
+
+/// An open value.
+#[derive(Debug)]
+struct Frame {
+    head: Head,
+    end: Option<usize>,
+    mode: Mode,
+    /// Whether its [`Event::End`] is reported.
+    reported: bool,
+    /// Whether its children are reported (not inside a skipped or captured value).
+    children_reported: bool,
+    /// How framing errors of its children are named when its length is indefinite.
+    what: &'static str,
+}
+
+/// What the reader does with a value that starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Enter,
+    Skip,
+    Capture,
+}
+
+/// Push-based BER framing: [`next`](Self::next) takes bytes from the pushed input and
+/// returns [`Event`]s; the reader answers each [`Event::Start`] with
+/// [`enter`](Self::enter), [`skip`](Self::skip) or [`capture`](Self::capture).
+///
+/// Memory: one header (at most [`MAX_HEADER`] octets) and one frame per open value (at
+/// most [`Limits::max_ber_depth`] + 1), plus captured values, at most
+/// [`Limits::max_cms_header_size`] octets in all.
+///
+/// The rules are those of [`ber::Reader`], applied as the bytes arrive: the same header
+/// reader ([`ber::parse_header`]); a definite length must fit in the nearest enclosing
+/// definite-length value; end-of-contents octets end an indefinite-length value only where
+/// a child could start; a value whose contents are read (entered, or of indefinite length)
+/// must be less than [`Limits::max_ber_depth`] deep; nothing may follow the outermost value.
+#[derive(Debug)]
+pub(crate) struct BerStream {
+    max_depth: usize,
+    max_body: usize,
+    max_capture: usize,
+    capture_left: usize,
+    /// Bytes taken from the input so far: the offset of the next one.
+    pos: usize,
+    stack: Vec<Frame>,
+    /// The header being read (its first octets at `pos - header_len`).
+    header: [u8; MAX_HEADER],
+    header_len: usize,
+    /// A value that started and awaits the reader's decision.
+    pending: Option<Head>,
+    capture: Option<Vec<u8>>,
+    captured: Option<Vec<u8>>,
+    /// The outermost value has ended.
+    done: bool,
+    top_what: &'static str,
+    trailing_what: &'static str,
+}
+
+impl BerStream {
+    /// A stream for one outermost value, read as `top_what`; bytes after it are an error
+    /// named `trailing_what`.
+    pub(crate) fn new(
+        limits: &Limits,
+        top_what: &'static str,
+        trailing_what: &'static str,
+    ) -> Self {
+        BerStream {
+            max_depth: limits.max_ber_depth,
+            max_body: limits.max_body_size,
+            max_capture: limits.max_cms_header_size,
+            capture_left: limits.max_cms_header_size,
+            pos: 0,
+            stack: Vec::new(),
+            header: [0; MAX_HEADER],
+            header_len: 0,
+            pending: None,
+            capture: None,
+            captured: None,
+            done: false,
+            top_what,
+            trailing_what,
+        }
+    }
+
+    /// The offset of the next byte to read.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Where the nearest definite-length value at depth `depth` or above ends: no byte of
+    /// a value at that depth lies beyond. `None` when all of them have indefinite lengths.
+    pub(crate) fn definite_end(&self, depth: usize) -> Option<usize> {
+        self.stack
+            .iter()
+            .take(depth.saturating_add(1))
+            .filter_map(|f| f.end)
+            .min()
+    }
+
+    fn depth_error(&self) -> Error {
+        Error::LimitExceeded {
+            limit: Limit::BerDepth,
+            value: self.max_depth,
+        }
+    }
+
+    /// Appends captured bytes, within the budget.
+    fn keep(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if let Some(buffer) = &mut self.capture {
+            self.capture_left =
+                self.capture_left
+                    .checked_sub(bytes.len())
+                    .ok_or(Error::LimitExceeded {
+                        limit: Limit::CmsHeaderSize,
+                        value: self.max_capture,
+                    })?;
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    /// The next event, taking bytes from the front of `input`; `None` when `input` is used
+    /// up (push more, or call [`finish`](Self::finish)).
+    pub(crate) fn next<'i>(&mut self, input: &mut &'i [u8]) -> Result<Option<Event<'i>>, Error> {
+        if self.pos.saturating_add(input.len()) > self.max_body {
+            return Err(Error::LimitExceeded {
+                limit: Limit::BodySize,
+                value: self.max_body,
+            });
+        }
+        if self.pending.is_some() {
+            // A reader that said nothing reads the value's contents.
+            self.decide(Decision::Enter, self.top_what)?;
+        }
+        loop {
+            if let Some(frame) = self.stack.last()
+                && frame.end == Some(self.pos)
+            {
+                if let Some(event) = self.pop(self.pos) {
+                    return Ok(Some(event));
+                }
+                continue;
+            }
+            if self.stack.is_empty() && self.done {
+                return if input.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(Error::malformed(self.trailing_what, self.pos))
+                };
+            }
+            if input.is_empty() {
+                return Ok(None);
+            }
+            let (mode, end) = match self.stack.last() {
+                Some(frame) => (frame.mode, frame.end),
+                None => (Mode::Children, None),
+            };
+            match mode {
+                Mode::Data | Mode::Opaque => {
+                    let left = end.map_or(0, |e| e.saturating_sub(self.pos));
+                    let (taken, rest) = input.split_at(left.min(input.len()));
+                    *input = rest;
+                    self.pos = self.pos.saturating_add(taken.len());
+                    if mode == Mode::Data {
+                        return Ok(Some(Event::Data(taken)));
+                    }
+                    self.keep(taken)?;
+                }
+                Mode::Children => {
+                    if let Some(event) = self.read_header(input)? {
+                        return Ok(Some(event));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the innermost value, whose contents end at `contents_end`.
+    fn pop(&mut self, contents_end: usize) -> Option<Event<'static>> {
+        let frame = self.stack.pop()?;
+        if self.stack.is_empty() {
+            self.done = true;
+        }
+        if frame.reported && self.capture.is_some() {
+            // Only the captured value itself reports its end while capturing.
+            self.captured = self.capture.take();
+        }
+        frame.reported.then_some(Event::End {
+            head: frame.head,
+            contents_end,
+        })
+    }
+
+    /// Reads (more of) a header at a child position. `Ok(None)`: go on (the input is used
+    /// up, or a value ended silently).
+    fn read_header<'i>(&mut self, input: &mut &'i [u8]) -> Result<Option<Event<'i>>, Error> {
+        let start = self.pos.saturating_sub(self.header_len);
+        let parent_indefinite = self.stack.last().is_some_and(|f| f.end.is_none());
+        // The header may not reach beyond the nearest definite-length value.
+        let room = self
+            .stack
+            .iter()
+            .rev()
+            .find_map(|f| f.end)
+            .map_or(usize::MAX, |end| end.saturating_sub(start));
+        if parent_indefinite
+            && room < 2
+            && let Some(parent) = self.stack.last()
+        {
+            // No room for a child or end-of-contents octets: the parent never ends.
+            return Err(Error::malformed(parent.what, parent.head.offset));
+        }
+        let old = self.header_len;
+        let want = MAX_HEADER.min(room).saturating_sub(old).min(input.len());
+        let (Some(slot), Some(taken)) = (
+            self.header.get_mut(old..old.saturating_add(want)),
+            input.get(..want),
+        ) else {
+            return Err(self.framing_error(start));
+        };
+        slot.copy_from_slice(taken);
+        let avail = old.saturating_add(want);
+        let buffered = self.header.get(..avail).unwrap_or_default();
+        if parent_indefinite && buffered.get(..2) == Some(&[0, 0]) {
+            // End-of-contents: closes the parent.
+            self.consume(input, 2, old);
+            self.header_len = 0;
+            self.keep(&[0, 0])?;
+            return Ok(self.pop(start));
+        }
+        let header = match ber::parse_header(buffered) {
+            Step::Done(header) => header,
+            Step::Invalid => return self.invalid(start, avail),
+            Step::Incomplete if avail >= MAX_HEADER.min(room) => return self.invalid(start, avail),
+            Step::Incomplete => {
+                // Everything pushed is header so far.
+                self.consume(input, avail, old);
+                self.header_len = avail;
+                return Ok(None);
+            }
+        };
+        self.consume(input, header.len, old);
+        self.header_len = header.len;
+        let contents_start = start.saturating_add(header.len);
+        let depth = self.stack.len();
+        let end = match header.contents_len {
+            Some(len) => {
+                let Some(end) = contents_start.checked_add(len) else {
+                    return self.invalid(start, header.len);
+                };
+                if start.saturating_add(room) < end {
+                    return self.invalid(start, header.len);
+                }
+                Some(end)
+            }
+            None if depth >= self.max_depth => return Err(self.depth_error()),
+            None => None,
+        };
+        let head = Head {
+            tag: header.tag,
+            offset: start,
+            header_len: header.len,
+            len: header.contents_len,
+            depth,
+        };
+        match self.stack.last() {
+            Some(parent) if !parent.children_reported => {
+                // Inside a skipped or captured value: framed, not reported.
+                let what = parent.what;
+                self.stack.push(Frame {
+                    head,
+                    end,
+                    mode: if end.is_some() {
+                        Mode::Opaque
+                    } else {
+                        Mode::Children
+                    },
+                    reported: false,
+                    children_reported: false,
+                    what,
+                });
+                let header = self.header;
+                self.header_len = 0;
+                self.keep(header.get(..head.header_len).unwrap_or_default())?;
+                Ok(None)
+            }
+            _ => {
+                self.pending = Some(head);
+                Ok(Some(Event::Start(head)))
+            }
+        }
+    }
+
+    /// Takes from `input` the octets of a `used`-octet header of which `old` were taken
+    /// before.
+    fn consume(&mut self, input: &mut &[u8], used: usize, old: usize) {
+        let fresh = used.saturating_sub(old).min(input.len());
+        *input = input.get(fresh..).unwrap_or_default();
+        self.pos = self.pos.saturating_add(fresh);
+    }
+
+    /// A framing error at `offset` inside an indefinite-length value, named as the
+    /// whole-buffer reader names it: after the value whose framing walked into it.
+    fn framing_error(&self, offset: usize) -> Error {
+        let what = self.stack.last().map_or(self.top_what, |f| f.what);
+        Error::malformed(what, offset)
+    }
+
+    /// A header at `start`, of which `len` octets are buffered, that cannot be read (or
+    /// overruns its enclosing value).
+    fn invalid<'i>(&self, start: usize, len: usize) -> Result<Option<Event<'i>>, Error> {
+        match self.stack.last() {
+            Some(parent) if parent.end.is_none() => Err(self.framing_error(start)),
+            // The reader turns this into its error; the stream is not read further.
+            _ => Ok(Some(Event::Invalid {
+                offset: start,
+                tag: ber::peek_identifier(self.header.get(..len).unwrap_or_default()),
+            })),
+        }
+    }
+
+    fn decide(&mut self, decision: Decision, what: &'static str) -> Result<(), Error> {
+        let Some(head) = self.pending.take() else {
+            return Err(Error::malformed(what, self.pos));
+        };
+        let what = match self.stack.last() {
+            Some(parent) if parent.end.is_none() => parent.what,
+            _ => what,
+        };
+        let end = head.end();
+        let header = self.header;
+        self.header_len = 0;
+        let mode = match decision {
+            Decision::Enter if head.tag.constructed => {
+                if head.len.is_some() && head.depth >= self.max_depth {
+                    return Err(self.depth_error());
+                }
+                Mode::Children
+            }
+            Decision::Enter => Mode::Data,
+            Decision::Skip | Decision::Capture if end.is_some() => Mode::Opaque,
+            Decision::Skip | Decision::Capture => Mode::Children,
+        };
+        if decision == Decision::Capture {
+            let whole = head
+                .len
+                .map_or(head.header_len, |len| head.header_len.saturating_add(len));
+            if whole > self.capture_left {
+                return Err(Error::LimitExceeded {
+                    limit: Limit::CmsHeaderSize,
+                    value: self.max_capture,
+                });
+            }
+            self.capture = Some(Vec::with_capacity(whole));
+            self.keep(header.get(..head.header_len).unwrap_or_default())?;
+        }
+        self.stack.push(Frame {
+            head,
+            end,
+            mode,
+            reported: true,
+            children_reported: decision == Decision::Enter,
+            what,
+        });
+        Ok(())
+    }
+
+    /// Reads the contents of the value that just started: its children are reported, or
+    /// for a primitive value its octets as [`Event::Data`]. `what` names it in framing
+    /// errors.
+    pub(crate) fn enter(&mut self, what: &'static str) -> Result<(), Error> {
+        self.decide(Decision::Enter, what)
+    }
+
+    /// Passes over the value that just started (checking its framing as the whole-buffer
+    /// reader would); its [`Event::End`] follows.
+    pub(crate) fn skip(&mut self, what: &'static str) -> Result<(), Error> {
+        self.decide(Decision::Skip, what)
+    }
+
+    /// Keeps the value that just started, whole (header included), for
+    /// [`take_captured`](Self::take_captured) once its [`Event::End`] has come.
+    pub(crate) fn capture(&mut self, what: &'static str) -> Result<(), Error> {
+        self.decide(Decision::Capture, what)
+    }
+
+    /// The value captured last, once it has ended.
+    pub(crate) fn take_captured(&mut self) -> Vec<u8> {
+        self.captured.take().unwrap_or_default()
+    }
+
+    /// End of input: fails unless the outermost value has ended, with the error the
+    /// whole-buffer reader gives for the same truncated input.
+    pub(crate) fn finish(&self) -> Result<(), Error> {
+        if self.done && self.header_len == 0 {
+            return Ok(());
+        }
+        Err(Error::malformed(self.top_what, self.truncated_at()))
+    }
+
+    /// Where the whole-buffer reader fails on the input so far: framing from the outermost
+    /// value inwards, the first definite-length value (its length overruns the input), or
+    /// where an indefinite-length value has no room left for a child or its end.
+    fn truncated_at(&self) -> usize {
+        let header_start = self.pos.saturating_sub(self.header_len);
+        for (i, frame) in self.stack.iter().enumerate() {
+            if frame.end.is_some() {
+                return frame.head.offset;
+            }
+            if i.saturating_add(1) < self.stack.len() {
+                continue;
+            }
+            return if self.header_len < 2 {
+                frame.head.offset
+            } else {
+                header_start
+            };
+        }
+        header_start
+    }
+}
+
+/// Reads a value captured whole at `head` with the whole-buffer reader, placed at its
+/// offset and depth in the stream.
+fn read_captured<'b>(
+    bytes: &'b [u8],
+    head: Head,
+    limits: &Limits,
+    what: &'static str,
+) -> Result<Tlv<'b>, Error> {
+    Reader::at(bytes, head.offset, head.depth, limits).read(what)
+}
+
+/// The offset an event is about, for errors.
+fn offset_of(event: &Event<'_>) -> usize {
+    match event {
+        Event::Start(head) => head.offset,
+        Event::End { contents_end, .. } => *contents_end,
+        Event::Invalid { offset, .. } => *offset,
+        Event::Data(_) => 0,
+    }
+}
+
+/// An event a reader never asked for (a broken invariant of this module, not of the
+/// input); reported rather than panicking.
+fn unexpected(event: &Event<'_>) -> Error {
+    Error::malformed("CMS stream", offset_of(event))
+}
+
+/// `Malformed { what, offset }` for an element expected where `event` is: the error of
+/// `Reader::expect` (a missing element is reported where its parent's contents end).
+fn expected(what: &'static str, event: &Event<'_>) -> Error {
+    Error::malformed(what, offset_of(event))
+}
+
+/// Depth of the content (EnvelopedData, ...) inside `ContentInfo { contentType, [0] { content } }`.
+const CONTENT_DEPTH: usize = 2;
+
+/// Where [`ContentInfoReader`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Info {
+    Start,
+    Type,
+    TypeEnd,
+    Explicit,
+    Content,
+    Body,
+    ExplicitEnd,
+    InfoEnd,
+    Done,
+}
+
+/// `ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }` around the content,
+/// with the checks of `parse_content_info` and `expect_content_info` (RFC 5652 §3).
+#[derive(Debug)]
+struct ContentInfoReader {
+    state: Info,
+    expected: ContentType,
+}
+
+impl ContentInfoReader {
+    fn new(expected: ContentType) -> Self {
+        ContentInfoReader {
+            state: Info::Start,
+            expected,
+        }
+    }
+
+    /// Handles the events of the ContentInfo itself; passes on those of the content: its
+    /// children and everything in them, then its own [`Event::End`].
+    fn on_event<'i>(
+        &mut self,
+        ber: &mut BerStream,
+        limits: &Limits,
+        event: Event<'i>,
+    ) -> Result<Option<Event<'i>>, Error> {
+        match (self.state, &event) {
+            (Info::Body, Event::End { head, .. }) if head.depth == CONTENT_DEPTH => {
+                self.state = Info::ExplicitEnd;
+                return Ok(Some(event));
+            }
+            (Info::Body, _) => return Ok(Some(event)),
+            (Info::Start, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("ContentInfo", &event));
+                }
+                ber.enter("ContentInfo")?;
+                self.state = Info::Type;
+            }
+            (Info::Start, Event::Invalid { .. }) => return Err(expected("ContentInfo", &event)),
+            (Info::Type, Event::Start(head)) => {
+                if head.tag != Tag::OID {
+                    return Err(expected("contentType", &event));
+                }
+                ber.capture("contentType")?;
+                self.state = Info::TypeEnd;
+            }
+            (Info::Type, Event::End { .. } | Event::Invalid { .. }) => {
+                return Err(expected("contentType", &event));
+            }
+            (Info::TypeEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let oid =
+                    read_captured(&bytes, *head, limits, "contentType")?.oid("contentType")?;
+                if oid != self.expected.oid() {
+                    return Err(Error::UnsupportedAlgorithm {
+                        kind: AlgorithmKind::ContentType,
+                        oid,
+                    });
+                }
+                self.state = Info::Explicit;
+            }
+            (Info::Explicit, Event::Start(head)) => {
+                if head.tag != Tag::context(0, true) {
+                    return Err(expected("content [0]", &event));
+                }
+                ber.enter("content [0]")?;
+                self.state = Info::Content;
+            }
+            (Info::Explicit, Event::End { .. } | Event::Invalid { .. }) => {
+                return Err(expected("content [0]", &event));
+            }
+            (Info::Content, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("content", &event));
+                }
+                ber.enter("content")?;
+                self.state = Info::Body;
+            }
+            (Info::Content, Event::End { .. } | Event::Invalid { .. }) => {
+                return Err(expected("content", &event));
+            }
+            (Info::ExplicitEnd, Event::Start(_) | Event::Invalid { .. }) => {
+                return Err(expected("content [0]", &event));
+            }
+            (Info::ExplicitEnd, Event::End { .. }) => self.state = Info::InfoEnd,
+            (Info::InfoEnd, Event::Start(_) | Event::Invalid { .. }) => {
+                return Err(expected("ContentInfo", &event));
+            }
+            (Info::InfoEnd, Event::End { .. }) => self.state = Info::Done,
+            _ => return Err(unexpected(&event)),
+        }
+        Ok(None)
+    }
+}
+
+/// Where [`EncapsulatedReader`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encap {
+    Type,
+    TypeEnd,
+    Explicit,
+    Octets,
+    Primitive,
+    Segments,
+    ExplicitEnd,
+    Last,
+    Done,
+}
+
+/// What [`EncapsulatedReader`] gives its owner.
+enum Encapsulated<'i> {
+    /// Nothing yet.
+    Nothing,
+    /// eContent octets.
+    Content(&'i [u8]),
+    /// The eContent OCTET STRING ended (all its octets have been given).
+    ContentEnd,
+    /// The EncapsulatedContentInfo ended.
+    Done,
+}
+
+/// `EncapsulatedContentInfo ::= SEQUENCE { eContentType, [0] EXPLICIT OCTET STRING
+/// OPTIONAL }` (RFC 5652 §5.2), the eContent given as it streams, with the checks of
+/// `parse_encapsulated` and `Tlv::octets`.
+#[derive(Debug)]
+struct EncapsulatedReader {
+    state: Encap,
+    /// Depth of the EncapsulatedContentInfo.
+    depth: usize,
+    content_type: Option<ObjectIdentifier>,
+    /// Whether an eContent is present.
+    present: bool,
+    chunks: usize,
+}
+
+impl EncapsulatedReader {
+    /// For the EncapsulatedContentInfo that just started at `head` (the owner has entered it).
+    fn new(head: &Head) -> Self {
+        EncapsulatedReader {
+            state: Encap::Type,
+            depth: head.depth,
+            content_type: None,
+            present: false,
+            chunks: 0,
+        }
+    }
+
+    fn on_event<'i>(
+        &mut self,
+        ber: &mut BerStream,
+        limits: &Limits,
+        event: Event<'i>,
+    ) -> Result<Encapsulated<'i>, Error> {
+        let octets_depth = self.depth.saturating_add(2);
+        match (self.state, &event) {
+            (Encap::Type, Event::Start(head)) => {
+                if head.tag != Tag::OID {
+                    return Err(expected("eContentType", &event));
+                }
+                ber.capture("eContentType")?;
+                self.state = Encap::TypeEnd;
+            }
+            (Encap::Type, Event::End { .. } | Event::Invalid { .. }) => {
+                return Err(expected("eContentType", &event));
+            }
+            (Encap::TypeEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let oid =
+                    read_captured(&bytes, *head, limits, "eContentType")?.oid("eContentType")?;
+                self.content_type = Some(oid);
+                self.state = Encap::Explicit;
+            }
+            (Encap::Explicit, Event::Start(head)) => {
+                if !head.tag.same_type(Tag::context(0, true)) {
+                    return Err(expected("EncapsulatedContentInfo", &event));
+                }
+                if !head.tag.constructed {
+                    // Tlv::children on a primitive [0].
+                    return Err(expected("eContent [0]", &event));
+                }
+                ber.enter("eContent [0]")?;
+                self.state = Encap::Octets;
+            }
+            (Encap::Explicit, Event::Invalid { tag, .. }) => {
+                return Err(if tag.is_some_and(|t| t.same_type(Tag::context(0, true))) {
+                    expected("eContent [0]", &event)
+                } else {
+                    expected("EncapsulatedContentInfo", &event)
+                });
+            }
+            (Encap::Explicit | Encap::Last, Event::End { .. }) => {
+                self.state = Encap::Done;
+                return Ok(Encapsulated::Done);
+            }
+            (Encap::Octets, Event::Start(head)) => {
+                if !head.tag.same_type(Tag::OCTET_STRING) {
+                    return Err(expected("eContent", &event));
+                }
+                ber.enter("eContent")?;
+                self.present = true;
+                self.state = if head.tag.constructed {
+                    Encap::Segments
+                } else {
+                    Encap::Primitive
+                };
+            }
+            (Encap::Octets, Event::End { .. } | Event::Invalid { .. }) => {
+                return Err(expected("eContent", &event));
+            }
+            (Encap::Primitive | Encap::Segments, Event::Data(data)) => {
+                return Ok(Encapsulated::Content(data));
+            }
+            (Encap::Primitive | Encap::Segments, Event::End { head, .. })
+                if head.depth == octets_depth =>
+            {
+                self.state = Encap::ExplicitEnd;
+                return Ok(Encapsulated::ContentEnd);
+            }
+            (Encap::Segments, Event::End { .. }) => {}
+            (Encap::Segments, Event::Start(head)) => {
+                if !head.tag.same_type(Tag::OCTET_STRING) {
+                    return Err(expected("eContent", &event));
+                }
+                self.chunks = self.chunks.saturating_add(1);
+                if self.chunks > limits.max_ber_chunks {
+                    return Err(Limit::BerChunks.exceeded(limits));
+                }
+                ber.enter("eContent")?;
+            }
+            (Encap::Segments, Event::Invalid { .. }) => return Err(expected("eContent", &event)),
+            (Encap::ExplicitEnd, Event::Start(_) | Event::Invalid { .. }) => {
+                return Err(expected("eContent [0]", &event));
+            }
+            (Encap::ExplicitEnd, Event::End { .. }) => self.state = Encap::Last,
+            (Encap::Last, Event::Start(_) | Event::Invalid { .. }) => {
+                return Err(expected("EncapsulatedContentInfo", &event));
+            }
+            _ => return Err(unexpected(&event)),
+        }
+        Ok(Encapsulated::Nothing)
+    }
+}
+
+/// The outcome of a call, kept: after an error every call fails the same way, and nothing
+/// is read after `finish`.
+#[derive(Debug, Default)]
+struct Outcome {
+    failed: Option<Error>,
+    finished: bool,
+}
+
+impl Outcome {
+    fn check(&self, pos: usize) -> Result<(), Error> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None if self.finished => Err(Error::malformed("CMS stream (already finished)", pos)),
+            None => Ok(()),
+        }
+    }
+
+    fn record<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+}
+
+/// A CBC decryptor for one of the content ciphers.
+enum Cbc {
+    Aes128(cbc::Decryptor<aes::Aes128>),
+    Aes192(cbc::Decryptor<aes::Aes192>),
+    Aes256(cbc::Decryptor<aes::Aes256>),
+    TripleDes(cbc::Decryptor<des::TdesEde3>),
+}
+
+impl Cbc {
+    /// `None` for a key or IV the cipher cannot take (facts of the envelope, no secret).
+    fn new(cipher: ContentEncryption, key: &[u8], iv: &[u8]) -> Option<Self> {
+        use cipher::KeyIvInit;
+        Some(match cipher {
+            ContentEncryption::Aes128Cbc => {
+                Self::Aes128(cbc::Decryptor::new_from_slices(key, iv).ok()?)
+            }
+            ContentEncryption::Aes192Cbc => {
+                Self::Aes192(cbc::Decryptor::new_from_slices(key, iv).ok()?)
+            }
+            ContentEncryption::Aes256Cbc => {
+                Self::Aes256(cbc::Decryptor::new_from_slices(key, iv).ok()?)
+            }
+            ContentEncryption::TripleDesCbc => {
+                Self::TripleDes(cbc::Decryptor::new_from_slices(key, iv).ok()?)
+            }
+        })
+    }
+
+    /// Decrypts `buffer`, a whole number of blocks, in place.
+    fn decrypt(&mut self, buffer: &mut [u8]) {
+        fn blocks<C>(decryptor: &mut cbc::Decryptor<C>, buffer: &mut [u8])
+        where
+            C: cipher::BlockCipherDecrypt,
+            cbc::Decryptor<C>: cipher::BlockModeDecrypt,
+        {
+            use cipher::BlockModeDecrypt;
+            let (blocks, _) = cipher::Block::<cbc::Decryptor<C>>::slice_as_chunks_mut(buffer);
+            decryptor.decrypt_blocks(blocks);
+        }
+        match self {
+            Self::Aes128(d) => blocks(d, buffer),
+            Self::Aes192(d) => blocks(d, buffer),
+            Self::Aes256(d) => blocks(d, buffer),
+            Self::TripleDes(d) => blocks(d, buffer),
+        }
+    }
+}
+
+/// Where [`EnvelopedReader`] is, among the children of EnvelopedData and of its
+/// EncryptedContentInfo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Env {
+    Version,
+    VersionEnd,
+    Originator,
+    OriginatorEnd,
+    Recipients,
+    RecipientsEnd,
+    Eci,
+    EciType,
+    EciTypeEnd,
+    EciAlgorithm,
+    EciAlgorithmEnd,
+    EciContent,
+    Ciphertext,
+    EciEnd,
+    Unprotected,
+    UnprotectedEnd,
+    Last,
+    Done,
+}
+
+/// Depth of the children of EnvelopedData.
+const ENVELOPED_CHILD: usize = CONTENT_DEPTH + 1;
+/// Depth of the children of EncryptedContentInfo (the encryptedContent `[0]`).
+const ECI_CHILD: usize = CONTENT_DEPTH + 2;
+
+/// A `ContentInfo { envelopedData }` (RFC 5652 §6.1) read as it arrives, the content
+/// decrypted as it streams.
+///
+/// Its errors are those of [`EnvelopedData::parse`](super::enveloped::EnvelopedData::parse)
+/// followed by `decrypt_unchecked`, as `message::inbound` calls them (refusing 3DES
+/// unless allowed, then taking the first of our keys whose certificate is a recipient); see
+/// the [module docs](self) for what streaming changes. The same steps as
+/// `decrypt_unchecked` run once the encryptedContent starts: the content key is unwrapped
+/// by [`enveloped::unwrap_content_key`] (the very function `decrypt_unchecked` uses), and
+/// nothing is decided on the secret: a key of the wrong length becomes a zero key, the
+/// padding is checked with masks and left in place when invalid.
+pub(crate) struct EnvelopedReader<'k> {
+    ber: BerStream,
+    info: ContentInfoReader,
+    state: Env,
+    limits: Limits,
+    keys: &'k [(Certificate, PrivateKey)],
+    accept_triple_des: bool,
+    /// The recipientInfos SET, captured, and its header.
+    recipients: Option<(Vec<u8>, Head)>,
+    eci_offset: usize,
+    cipher: Option<(ContentEncryption, Vec<u8>)>,
+    decryptor: Option<Cbc>,
+    key_ok: bool,
+    decrypting: bool,
+    chunks: usize,
+    /// Ciphertext octets not decrypted yet: the last block, at least one octet of it,
+    /// is always held back until `finish` (it holds the padding).
+    held: [u8; 16],
+    held_len: usize,
+    ciphertext_len: usize,
+    outcome: Outcome,
+}
+
+impl core::fmt::Debug for EnvelopedReader<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // No key material, no plaintext.
+        f.debug_struct("EnvelopedReader")
+            .field("state", &self.state)
+            .field("cipher", &self.cipher())
+            .field("decrypting", &self.decrypting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'k> EnvelopedReader<'k> {
+    /// A reader that decrypts with the first of `keys` (our certificates and private keys)
+    /// whose certificate is a recipient. With `accept_triple_des` false, a 3DES content
+    /// cipher is refused with [`Error::UnsupportedAlgorithm`] (kind
+    /// [`AlgorithmKind::ContentEncryption`]), as `message::inbound` does.
+    pub(crate) fn new(
+        limits: &Limits,
+        keys: &'k [(Certificate, PrivateKey)],
+        accept_triple_des: bool,
+    ) -> Self {
+        EnvelopedReader {
+            ber: BerStream::new(limits, "ContentInfo", "ContentInfo (trailing data)"),
+            info: ContentInfoReader::new(ContentType::EnvelopedData),
+            state: Env::Version,
+            limits: limits.clone(),
+            keys,
+            accept_triple_des,
+            recipients: None,
+            eci_offset: 0,
+            cipher: None,
+            decryptor: None,
+            key_ok: false,
+            decrypting: false,
+            chunks: 0,
+            held: [0; 16],
+            held_len: 0,
+            ciphertext_len: 0,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Feeds envelope bytes (split anywhere) and appends the plaintext decrypted so far to
+    /// `out`, always holding back the last complete block (it carries the padding) for
+    /// [`finish`](Self::finish). `rng` blinds the RSA operation when the content key is
+    /// unwrapped, once the encryptedContent starts.
+    ///
+    /// The recipientInfos are captured whole (within [`Limits::max_cms_header_size`],
+    /// at most [`Limits::max_recipients`] of them) and checked when they end.
+    pub(crate) fn push<R: CryptoRng + ?Sized>(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        self.outcome.check(self.ber.pos())?;
+        let result = self.run(input, out, rng);
+        self.outcome.record(result)
+    }
+
+    /// The content cipher, once the contentEncryptionAlgorithm has been read.
+    pub(crate) fn cipher(&self) -> Option<ContentEncryption> {
+        self.cipher.as_ref().map(|(cipher, _)| *cipher)
+    }
+
+    /// Whether decryption has started (the content key was unwrapped): from then on, what
+    /// `push` appends is unauthenticated plaintext.
+    pub(crate) fn decrypting(&self) -> bool {
+        self.decrypting
+    }
+
+    /// End of input: checks that the ContentInfo is complete and nothing follows (as the
+    /// whole-buffer parser does), fails with [`Error::DecryptionFailed`] for a ciphertext
+    /// that is empty or not a whole number of blocks, then decrypts the last block, removes
+    /// its PKCS #7 padding when valid (keeps it when not, computed with masks, as
+    /// `decrypt_unchecked` does) and appends the rest.
+    ///
+    /// Returns whether the content key had the right length and the padding was valid:
+    /// for the operator's log, never for the sender (garbage has valid padding as often
+    /// as not; see [`super::enveloped`]).
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<bool, Error> {
+        self.outcome.check(self.ber.pos())?;
+        let result = self.finish_inner(out);
+        self.outcome.finished = true;
+        self.outcome.record(result)
+    }
+
+    fn finish_inner(&mut self, out: &mut Vec<u8>) -> Result<bool, Error> {
+        self.ber.finish()?;
+        let (Some((cipher, _)), Env::Done) = (&self.cipher, self.state) else {
+            return Err(Error::malformed("EnvelopedData", self.ber.pos()));
+        };
+        let block = cipher.block_len();
+        let decryptor = match self.decryptor.as_mut() {
+            Some(d) if self.ciphertext_len != 0 && self.ciphertext_len.is_multiple_of(block) => d,
+            // A ciphertext length that is not a whole number of blocks, or a key or IV of
+            // the wrong size: visible in the envelope itself, so failing reveals nothing.
+            _ => return Err(Error::DecryptionFailed),
+        };
+        let start = out.len();
+        out.extend_from_slice(self.held.get(..self.held_len).unwrap_or_default());
+        let last = out.get_mut(start..).unwrap_or_default();
+        decryptor.decrypt(last);
+        let (padding, padding_ok) = enveloped::pkcs7_padding(last, block);
+        out.truncate(out.len().saturating_sub(padding));
+        self.held_len = 0;
+        Ok(self.key_ok && padding_ok)
+    }
+
+    fn run<R: CryptoRng + ?Sized>(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let mut input = input;
+        while let Some(event) = self.ber.next(&mut input)? {
+            if let Some(event) = self.info.on_event(&mut self.ber, &self.limits, event)? {
+                self.on_event(event, out, rng)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event<R: CryptoRng + ?Sized>(
+        &mut self,
+        event: Event<'_>,
+        out: &mut Vec<u8>,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let ber = &mut self.ber;
+        // The end of EnvelopedData itself, where a child was expected.
+        let parent_end = matches!(&event, Event::End { head, .. } if head.depth == CONTENT_DEPTH);
+        match (self.state, &event) {
+            (Env::Version, Event::Start(head)) => {
+                if head.tag != Tag::INTEGER {
+                    return Err(expected("EnvelopedData version", &event));
+                }
+                ber.skip("EnvelopedData version")?;
+                self.state = Env::VersionEnd;
+            }
+            (Env::Version, _) => return Err(expected("EnvelopedData version", &event)),
+            (Env::VersionEnd, Event::End { .. }) => self.state = Env::Originator,
+            (Env::Originator, Event::Start(head)) if head.tag.same_type(Tag::context(0, true)) => {
+                ber.skip("originatorInfo")?;
+                self.state = Env::OriginatorEnd;
+            }
+            (Env::Originator, Event::Invalid { tag: Some(tag), .. })
+                if tag.same_type(Tag::context(0, true)) =>
+            {
+                return Err(expected("originatorInfo", &event));
+            }
+            (Env::OriginatorEnd, Event::End { .. }) => self.state = Env::Recipients,
+            (Env::Originator | Env::Recipients, Event::Start(head)) => {
+                if head.tag != Tag::SET {
+                    return Err(expected("recipientInfos", &event));
+                }
+                ber.capture("recipientInfos")?;
+                self.state = Env::RecipientsEnd;
+            }
+            (Env::Originator | Env::Recipients, _) => {
+                return Err(expected("recipientInfos", &event));
+            }
+            (Env::RecipientsEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                // Checked now, as the whole-buffer parser checks them before the
+                // EncryptedContentInfo; read again (from the kept bytes) at the content.
+                let set = read_captured(&bytes, *head, &self.limits, "recipientInfos")?;
+                enveloped::parse_recipients(&set, &self.limits)?;
+                self.recipients = Some((bytes, *head));
+                self.state = Env::Eci;
+            }
+            (Env::Eci, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("encryptedContentInfo", &event));
+                }
+                ber.enter("encryptedContentInfo")?;
+                self.eci_offset = head.offset;
+                self.state = Env::EciType;
+            }
+            (Env::Eci, _) => return Err(expected("encryptedContentInfo", &event)),
+            (Env::EciType, Event::Start(head)) => {
+                if head.tag != Tag::OID {
+                    return Err(expected("contentType", &event));
+                }
+                ber.skip("contentType")?;
+                self.state = Env::EciTypeEnd;
+            }
+            (Env::EciType, _) => return Err(expected("contentType", &event)),
+            (Env::EciTypeEnd, Event::End { .. }) => self.state = Env::EciAlgorithm,
+            (Env::EciAlgorithm, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("contentEncryptionAlgorithm", &event));
+                }
+                ber.capture("contentEncryptionAlgorithm")?;
+                self.state = Env::EciAlgorithmEnd;
+            }
+            (Env::EciAlgorithm, _) => return Err(expected("contentEncryptionAlgorithm", &event)),
+            (Env::EciAlgorithmEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let id = read_captured(&bytes, *head, &self.limits, "contentEncryptionAlgorithm")?;
+                let (cipher, iv) = ContentEncryption::parse(&id)?;
+                if !self.accept_triple_des && cipher == ContentEncryption::TripleDesCbc {
+                    return Err(Error::UnsupportedAlgorithm {
+                        kind: AlgorithmKind::ContentEncryption,
+                        oid: cipher.oid(),
+                    });
+                }
+                self.cipher = Some((cipher, iv));
+                self.state = Env::EciContent;
+            }
+            (Env::EciContent, Event::Start(head)) if head.tag.same_type(Tag::context(0, false)) => {
+                self.start_decryption(rng)?;
+                self.ber.enter("encryptedContent")?;
+                self.state = Env::Ciphertext;
+            }
+            (Env::EciContent, Event::Invalid { tag: Some(tag), .. })
+                if tag.same_type(Tag::context(0, false)) =>
+            {
+                return Err(expected("encryptedContent", &event));
+            }
+            (Env::EciContent, _) => {
+                return Err(Error::malformed(
+                    "encryptedContent (absent)",
+                    self.eci_offset,
+                ));
+            }
+            (Env::Ciphertext, Event::Data(data)) => self.decrypt(data, out),
+            (Env::Ciphertext, Event::Start(head)) => {
+                // A segment of a constructed (chunked) encryptedContent: Tlv::octets.
+                if !head.tag.same_type(Tag::OCTET_STRING) {
+                    return Err(expected("encryptedContent", &event));
+                }
+                self.chunks = self.chunks.saturating_add(1);
+                if self.chunks > self.limits.max_ber_chunks {
+                    return Err(Limit::BerChunks.exceeded(&self.limits));
+                }
+                ber.enter("encryptedContent")?;
+            }
+            (Env::Ciphertext, Event::End { head, .. }) => {
+                if head.depth == ECI_CHILD {
+                    self.state = Env::EciEnd;
+                }
+            }
+            (Env::Ciphertext, Event::Invalid { .. }) => {
+                return Err(expected("encryptedContent", &event));
+            }
+            (Env::EciEnd, Event::End { .. }) => self.state = Env::Unprotected,
+            (Env::EciEnd, _) => return Err(expected("EncryptedContentInfo", &event)),
+            (Env::Unprotected, Event::Start(head)) if head.tag.same_type(Tag::context(1, true)) => {
+                ber.skip("unprotectedAttrs")?;
+                self.state = Env::UnprotectedEnd;
+            }
+            (Env::Unprotected, Event::Invalid { tag: Some(tag), .. })
+                if tag.same_type(Tag::context(1, true)) =>
+            {
+                return Err(expected("unprotectedAttrs", &event));
+            }
+            (Env::UnprotectedEnd, Event::End { .. }) => self.state = Env::Last,
+            (Env::Unprotected | Env::Last, Event::End { .. }) if parent_end => {
+                self.state = Env::Done;
+            }
+            (Env::Unprotected | Env::Last, _) => return Err(expected("EnvelopedData", &event)),
+            _ => return Err(unexpected(&event)),
+        }
+        Ok(())
+    }
+
+    /// At the start of the encryptedContent: finds our key and unwraps the content key,
+    /// exactly as `decrypt_unchecked` does.
+    fn start_decryption<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<(), Error> {
+        let (Some((bytes, head)), Some((cipher, iv))) = (self.recipients.take(), &self.cipher)
+        else {
+            return Err(Error::malformed("EnvelopedData", self.ber.pos()));
+        };
+        let set = read_captured(&bytes, head, &self.limits, "recipientInfos")?;
+        let recipients = enveloped::parse_recipients(&set, &self.limits)?;
+        let (certificate, key) = self
+            .keys
+            .iter()
+            .find(|(certificate, _)| enveloped::is_recipient(&recipients, certificate))
+            .ok_or(Error::NoMatchingRecipient)?;
+        let (content_key, key_ok) =
+            enveloped::unwrap_content_key(&recipients, *cipher, certificate, key, rng)?;
+        self.decryptor = Cbc::new(*cipher, &content_key, iv);
+        self.key_ok = key_ok;
+        self.decrypting = true;
+        Ok(())
+    }
+
+    /// Decrypts what `data` completes, holding back the last block (or partial block).
+    fn decrypt(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.ciphertext_len = self.ciphertext_len.saturating_add(data.len());
+        let block = self.cipher().map_or(16, ContentEncryption::block_len);
+        let total = self.held_len.saturating_add(data.len());
+        if total <= block {
+            if let Some(slot) = self.held.get_mut(self.held_len..total) {
+                slot.copy_from_slice(data);
+            }
+            self.held_len = total;
+            return;
+        }
+        // Keep 1 to `block` octets: the last block may be the last one of the content.
+        let keep = total.saturating_sub(1) % block.max(1) + 1;
+        let ready = total.saturating_sub(keep);
+        // `ready` is a whole number of blocks, at least one, and takes all that was held
+        // (at most one block) plus the front of `data`; the new held octets come from
+        // the end of `data`.
+        let from_data = ready.saturating_sub(self.held_len);
+        let (front, back) = data.split_at(from_data.min(data.len()));
+        if let Some(decryptor) = self.decryptor.as_mut() {
+            let start = out.len();
+            out.extend_from_slice(self.held.get(..self.held_len).unwrap_or_default());
+            out.extend_from_slice(front);
+            decryptor.decrypt(out.get_mut(start..).unwrap_or_default());
+        }
+        if let Some(slot) = self.held.get_mut(..back.len()) {
+            slot.copy_from_slice(back);
+        }
+        self.held_len = back.len();
+    }
+}
+
+/// How far the inflater has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Zlib {
+    /// Inflating.
+    Running,
+    /// The zlib stream ended (adler-32 checked); octets after it are ignored, as
+    /// `decompress_to_vec_zlib_with_limit` ignores them.
+    Done,
+    /// The zlib stream is bad (or ended early).
+    Failed,
+    /// The output passed a cap before the stream ended.
+    Over,
+}
+
+/// zlib (RFC 1950) inflated as it streams, with miniz_oxide's core inflater and the same
+/// flags as the whole-buffer `decompress_to_vec_zlib_with_limit`.
+///
+/// While fewer than 32 KiB have come out, the window is used as a non-wrapping output
+/// buffer exactly as the whole-buffer call uses its output, so that a distance reaching
+/// before the start of the output is refused alike (a wrapping buffer would read zeros);
+/// after that, every distance deflate can express lies within the window, which wraps.
+struct Inflater {
+    decompressor: Box<DecompressorOxide>,
+    window: Vec<u8>,
+    /// Where the next output goes in `window`.
+    window_pos: usize,
+    /// Compressed octets seen.
+    compressed: usize,
+    /// Octets inflated (including any beyond a cap, which are not emitted).
+    produced: usize,
+    state: Zlib,
+}
+
+impl Inflater {
+    fn new() -> Self {
+        Inflater {
+            decompressor: Box::default(),
+            window: vec![0; TINFL_LZ_DICT_SIZE],
+            window_pos: 0,
+            compressed: 0,
+            produced: 0,
+            state: Zlib::Running,
+        }
+    }
+
+    /// Inflates `input` (`more`: more input may follow), appending to `out` at most what
+    /// keeps the output within `cap` octets.
+    fn run(&mut self, mut input: &[u8], more: bool, cap: usize, out: &mut Vec<u8>) {
+        while self.state == Zlib::Running {
+            let mut flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER;
+            if more {
+                flags |= inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
+            }
+            let linear = self.produced < TINFL_LZ_DICT_SIZE;
+            if linear {
+                flags |= inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+            }
+            let (status, used, written) = decompress(
+                &mut self.decompressor,
+                input,
+                &mut self.window,
+                self.window_pos,
+                flags,
+            );
+            input = input.get(used..).unwrap_or_default();
+            let fresh = self
+                .window
+                .get(self.window_pos..self.window_pos.saturating_add(written))
+                .unwrap_or_default();
+            let allowed = cap.saturating_sub(self.produced).min(fresh.len());
+            out.extend_from_slice(fresh.get(..allowed).unwrap_or_default());
+            self.produced = self.produced.saturating_add(written);
+            // The window length is a power of two.
+            self.window_pos = self.window_pos.saturating_add(written) & (TINFL_LZ_DICT_SIZE - 1);
+            if self.produced > cap {
+                self.state = Zlib::Over;
+            }
+            match status {
+                TINFLStatus::Done => self.state = Zlib::Done,
+                TINFLStatus::NeedsMoreInput => return,
+                // The window is full: it wraps (or, leaving linear use, starts wrapping).
+                TINFLStatus::HasMoreOutput if written > 0 || used > 0 => {}
+                _ => self.state = Zlib::Failed,
+            }
+        }
+    }
+}
+
+/// Where [`CompressedReader`] is, among the children of CompressedData.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Comp {
+    Version,
+    VersionEnd,
+    Algorithm,
+    AlgorithmEnd,
+    Encapsulated,
+    InEncapsulated,
+    Last,
+    Done,
+}
+
+/// A `ContentInfo { compressedData }` (RFC 3274) read as it arrives, the zlib content
+/// inflated as it streams.
+///
+/// # Caps
+///
+/// [`CompressedData::decompress`](super::compressed::CompressedData::decompress) caps the
+/// output at `C = min(N × max_expansion_ratio, max_decompressed_size)` octets, `N` being
+/// the number of compressed octets, and fails with [`Limit::ExpansionRatio`] when
+/// `N × max_expansion_ratio < max_decompressed_size`, [`Limit::DecompressedSize`]
+/// otherwise, as soon as the inflater would write octet `C + 1` (even if the zlib stream
+/// is bad further on). While streaming `N` is not known; with `c` compressed octets seen
+/// and `N_max = c` + the octets the enclosing definite lengths (or
+/// [`Limits::max_body_size`]) leave room for, so that `c ≤ N ≤ N_max` (exactly `N` for a
+/// definite-length eContent, the common case), the reader:
+///
+/// - emits the output as it comes, never more than `min(N_max × ratio, max)` octets;
+/// - fails with `ExpansionRatio` once the output passes `N_max × ratio` and that is below
+///   `max_decompressed_size` (then it has certainly passed `C`, a ratio cap);
+/// - stops inflating once the output passes `max_decompressed_size` (it has certainly
+///   passed `C`), failing with `DecompressedSize` if `c × ratio ≥ max` already, otherwise
+///   as soon as the eContent ends (`N` known) with the limit the rule above names;
+/// - on a bad zlib stream, fails with [`Error::DecompressionFailed`] at once if the output
+///   so far is within `min(c × ratio, max) ≤ C`, otherwise when the eContent ends:
+///   the limit if the output passed `C`, `DecompressionFailed` if not;
+/// - when the eContent ends: fails with the limit if the output passed `C`, with
+///   `DecompressionFailed` if the zlib stream is bad or unfinished.
+///
+/// So the outcome is `decompress()`'s for the complete input, and a definite-length bomb
+/// fails as early as there.
+pub(crate) struct CompressedReader {
+    ber: BerStream,
+    info: ContentInfoReader,
+    state: Comp,
+    limits: Limits,
+    encapsulated: Option<EncapsulatedReader>,
+    encapsulated_offset: usize,
+    inflater: Inflater,
+    outcome: Outcome,
+}
+
+impl core::fmt::Debug for CompressedReader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CompressedReader")
+            .field("state", &self.state)
+            .field("compressed", &self.inflater.compressed)
+            .field("produced", &self.inflater.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompressedReader {
+    /// A reader under `limits` (the caps above, BER limits, [`Limits::max_body_size`]).
+    pub(crate) fn new(limits: &Limits) -> Self {
+        CompressedReader {
+            ber: BerStream::new(limits, "ContentInfo", "ContentInfo (trailing data)"),
+            info: ContentInfoReader::new(ContentType::CompressedData),
+            state: Comp::Version,
+            limits: limits.clone(),
+            encapsulated: None,
+            encapsulated_offset: 0,
+            inflater: Inflater::new(),
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Feeds CompressedData bytes (split anywhere) and appends what they inflate to.
+    pub(crate) fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.outcome.check(self.ber.pos())?;
+        let result = self.run(input, out);
+        self.outcome.record(result)
+    }
+
+    /// End of input: checks that the ContentInfo is complete and nothing follows. The
+    /// output is complete once this returns `Ok`.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.outcome.check(self.ber.pos())?;
+        let result = self.ber.finish().and_then(|()| {
+            if self.state == Comp::Done {
+                Ok(())
+            } else {
+                Err(Error::malformed("CompressedData", self.ber.pos()))
+            }
+        });
+        // The output was completed when the eContent ended.
+        let _ = out;
+        self.outcome.finished = true;
+        self.outcome.record(result)
+    }
+
+    fn run(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut input = input;
+        while let Some(event) = self.ber.next(&mut input)? {
+            if let Some(event) = self.info.on_event(&mut self.ber, &self.limits, event)? {
+                self.on_event(event, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: Event<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+        let ber = &mut self.ber;
+        match (self.state, &event) {
+            (Comp::Version, Event::Start(head)) => {
+                if head.tag != Tag::INTEGER {
+                    return Err(expected("CompressedData version", &event));
+                }
+                ber.skip("CompressedData version")?;
+                self.state = Comp::VersionEnd;
+            }
+            (Comp::Version, _) => return Err(expected("CompressedData version", &event)),
+            (Comp::VersionEnd, Event::End { .. }) => self.state = Comp::Algorithm,
+            (Comp::Algorithm, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("compressionAlgorithm", &event));
+                }
+                ber.capture("compressionAlgorithm")?;
+                self.state = Comp::AlgorithmEnd;
+            }
+            (Comp::Algorithm, _) => return Err(expected("compressionAlgorithm", &event)),
+            (Comp::AlgorithmEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let id = read_captured(&bytes, *head, &self.limits, "compressionAlgorithm")?;
+                let algorithm = AlgorithmId::parse(&id, "compressionAlgorithm")?;
+                if algorithm.oid != oid::ZLIB_COMPRESS {
+                    return Err(Error::UnsupportedAlgorithm {
+                        kind: AlgorithmKind::Compression,
+                        oid: algorithm.oid,
+                    });
+                }
+                self.state = Comp::Encapsulated;
+            }
+            (Comp::Encapsulated, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("encapContentInfo", &event));
+                }
+                ber.enter("encapContentInfo")?;
+                self.encapsulated = Some(EncapsulatedReader::new(head));
+                self.encapsulated_offset = head.offset;
+                self.state = Comp::InEncapsulated;
+            }
+            (Comp::Encapsulated, _) => return Err(expected("encapContentInfo", &event)),
+            (Comp::InEncapsulated, _) => {
+                let Some(encapsulated) = self.encapsulated.as_mut() else {
+                    return Err(unexpected(&event));
+                };
+                match encapsulated.on_event(ber, &self.limits, event)? {
+                    Encapsulated::Nothing => {}
+                    Encapsulated::Content(data) => self.inflate(data, out)?,
+                    Encapsulated::ContentEnd => self.content_end(out)?,
+                    Encapsulated::Done => self.state = Comp::Last,
+                }
+            }
+            (Comp::Last, Event::End { head, .. }) if head.depth == CONTENT_DEPTH => {
+                if !self.encapsulated.as_ref().is_some_and(|e| e.present) {
+                    return Err(Error::malformed(
+                        "compressed content (absent)",
+                        self.encapsulated_offset,
+                    ));
+                }
+                self.state = Comp::Done;
+            }
+            (Comp::Last, _) => return Err(expected("CompressedData", &event)),
+            _ => return Err(unexpected(&event)),
+        }
+        Ok(())
+    }
+
+    /// `(cap, limit)` of `decompress()` for `n` compressed octets.
+    fn cap_for(&self, n: usize) -> (usize, Limit) {
+        let by_ratio = n.saturating_mul(self.limits.max_expansion_ratio);
+        if by_ratio < self.limits.max_decompressed_size {
+            (by_ratio, Limit::ExpansionRatio)
+        } else {
+            (self.limits.max_decompressed_size, Limit::DecompressedSize)
+        }
+    }
+
+    /// Inflates eContent octets, failing as soon as the outcome is certain (see the
+    /// type's docs).
+    fn inflate(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let inflater = &mut self.inflater;
+        inflater.compressed = inflater.compressed.saturating_add(data.len());
+        let seen = inflater.compressed;
+        // The eContent OCTET STRING is at depth CONTENT_DEPTH + 3; nothing of it lies
+        // beyond the nearest definite end at or above it, nor beyond the body limit.
+        let room_end = self
+            .ber
+            .definite_end(CONTENT_DEPTH.saturating_add(3))
+            .unwrap_or(self.limits.max_body_size)
+            .min(self.limits.max_body_size);
+        let most = seen.saturating_add(room_end.saturating_sub(self.ber.pos()));
+        let (soft_cap, _) = self.cap_for(most);
+        self.inflater.run(data, true, soft_cap, out);
+        let produced = self.inflater.produced;
+        let max = self.limits.max_decompressed_size;
+        match self.cap_for(most) {
+            (cap, Limit::ExpansionRatio) if produced > cap => {
+                return Err(Limit::ExpansionRatio.exceeded(&self.limits));
+            }
+            _ => {}
+        }
+        if produced > max && seen.saturating_mul(self.limits.max_expansion_ratio) >= max {
+            return Err(Limit::DecompressedSize.exceeded(&self.limits));
+        }
+        if self.inflater.state == Zlib::Failed && produced <= self.cap_for(seen).0 {
+            // Within the cap for what has been seen, so within the final one.
+            return Err(Error::DecompressionFailed);
+        }
+        Ok(())
+    }
+
+    /// The eContent ended: `N` is known, the outcome is `decompress()`'s.
+    fn content_end(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let (cap, limit) = self.cap_for(self.inflater.compressed);
+        if self.inflater.state == Zlib::Running {
+            // No more input: what the whole-buffer call sees at the end of its input.
+            self.inflater.run(&[], false, cap, out);
+        }
+        if self.inflater.produced > cap {
+            return Err(limit.exceeded(&self.limits));
+        }
+        match self.inflater.state {
+            Zlib::Done => Ok(()),
+            _ => Err(Error::DecompressionFailed),
+        }
+    }
+}
+
+/// Where [`SignedReader`] is, among the children of SignedData.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sig {
+    Version,
+    VersionEnd,
+    Digests,
+    DigestsEnd,
+    Encapsulated,
+    InEncapsulated,
+    Certificates,
+    CertificatesEnd,
+    Crls,
+    CrlsEnd,
+    SignerInfos,
+    SignerInfosEnd,
+    Last,
+    Done,
+}
+
+/// A `ContentInfo { signedData }` with encapsulated content (an opaque signature,
+/// `smime-type=signed-data`) read as it arrives: the eContent octets are emitted as they
+/// stream and hashed on the fly with every digest algorithm of the digestAlgorithms we
+/// support (at most one hasher per algorithm, so at most four); the certificates and
+/// signerInfos are captured (within [`Limits::max_cms_header_size`]) and the signature is
+/// verified by [`finish`](Self::finish).
+///
+/// The content is unauthenticated until `finish` returns `Ok`.
+pub(crate) struct SignedReader {
+    ber: BerStream,
+    info: ContentInfoReader,
+    state: Sig,
+    limits: Limits,
+    hashers: Vec<(DigestAlgorithm, Hasher)>,
+    encapsulated: Option<EncapsulatedReader>,
+    certificates: Vec<Certificate>,
+    signer_infos: Option<(Vec<u8>, Head)>,
+    outcome: Outcome,
+}
+
+impl core::fmt::Debug for SignedReader {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SignedReader")
+            .field("state", &self.state)
+            .field(
+                "digests",
+                &self.hashers.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedReader {
+    /// A reader under `limits` (BER limits, [`Limits::max_certificates`],
+    /// [`Limits::max_signers`], [`Limits::max_cms_header_size`], ...).
+    pub(crate) fn new(limits: &Limits) -> Self {
+        SignedReader {
+            ber: BerStream::new(limits, "ContentInfo", "ContentInfo (trailing data)"),
+            info: ContentInfoReader::new(ContentType::SignedData),
+            state: Sig::Version,
+            limits: limits.clone(),
+            hashers: Vec::new(),
+            encapsulated: None,
+            certificates: Vec::new(),
+            signer_infos: None,
+            outcome: Outcome::default(),
+        }
+    }
+
+    /// Feeds SignedData bytes (split anywhere) and appends the eContent octets that
+    /// arrived to `out`.
+    pub(crate) fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.outcome.check(self.ber.pos())?;
+        let result = self.run(input, out);
+        self.outcome.record(result)
+    }
+
+    /// End of input: checks that the ContentInfo is complete and nothing follows, reads the
+    /// signerInfos and verifies, with the result of
+    /// `SignedData::parse(whole).verify(None, certificates)`: [`Verified`], or the same
+    /// error (an absent eContent gives [`VerificationError::ContentMismatch`]). A signer
+    /// whose digest algorithm the digestAlgorithms did not announce fails with
+    /// [`VerificationError::UnannouncedDigest`] (see the [module docs](self)).
+    pub(crate) fn finish(&mut self, certificates: &[Certificate]) -> Result<Verified, Error> {
+        self.outcome.check(self.ber.pos())?;
+        let result = self.finish_inner(certificates);
+        self.outcome.finished = true;
+        self.outcome.record(result)
+    }
+
+    fn finish_inner(&mut self, certificates: &[Certificate]) -> Result<Verified, Error> {
+        self.ber.finish()?;
+        let (Some((bytes, head)), Some(encapsulated), Sig::Done) = (
+            self.signer_infos.take(),
+            self.encapsulated.as_ref(),
+            self.state,
+        ) else {
+            return Err(Error::malformed("SignedData", self.ber.pos()));
+        };
+        let (Some(content_type), present) = (encapsulated.content_type, encapsulated.present)
+        else {
+            return Err(Error::malformed("SignedData", self.ber.pos()));
+        };
+        let infos = read_captured(&bytes, head, &self.limits, "signerInfos")?;
+        let signers = signed::parse_signer_infos(&infos, &self.limits)?;
+        let signed = SignedData::from_parts(
+            content_type,
+            core::mem::take(&mut self.certificates),
+            signers,
+        );
+        if !present {
+            return Err(VerificationError::ContentMismatch.into());
+        }
+        let digests: Vec<(DigestAlgorithm, Vec<u8>)> = core::mem::take(&mut self.hashers)
+            .into_iter()
+            .map(|(digest, hasher)| (digest, hasher.finish()))
+            .collect();
+        let digest_of = |wanted: DigestAlgorithm| {
+            digests
+                .iter()
+                .find(|(digest, _)| *digest == wanted)
+                .map(|(_, value)| value.clone())
+        };
+        signed.verify_digests(&digest_of, certificates)
+    }
+
+    fn run(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut input = input;
+        while let Some(event) = self.ber.next(&mut input)? {
+            if let Some(event) = self.info.on_event(&mut self.ber, &self.limits, event)? {
+                self.on_event(event, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: Event<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+        let ber = &mut self.ber;
+        let optional = |tag: &Option<Tag>, number: u32| {
+            tag.is_some_and(|t| t.same_type(Tag::context(number, true)))
+        };
+        match (self.state, &event) {
+            (Sig::Version, Event::Start(head)) => {
+                if head.tag != Tag::INTEGER {
+                    return Err(expected("SignedData version", &event));
+                }
+                ber.skip("SignedData version")?;
+                self.state = Sig::VersionEnd;
+            }
+            (Sig::Version, _) => return Err(expected("SignedData version", &event)),
+            (Sig::VersionEnd, Event::End { .. }) => self.state = Sig::Digests,
+            (Sig::Digests, Event::Start(head)) => {
+                if head.tag != Tag::SET {
+                    return Err(expected("digestAlgorithms", &event));
+                }
+                ber.capture("digestAlgorithms")?;
+                self.state = Sig::DigestsEnd;
+            }
+            (Sig::Digests, _) => return Err(expected("digestAlgorithms", &event)),
+            (Sig::DigestsEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                self.hashers = announced_digests(&bytes, *head, &self.limits)
+                    .into_iter()
+                    .map(|digest| (digest, digest.hasher()))
+                    .collect();
+                self.state = Sig::Encapsulated;
+            }
+            (Sig::Encapsulated, Event::Start(head)) => {
+                if head.tag != Tag::SEQUENCE {
+                    return Err(expected("encapContentInfo", &event));
+                }
+                ber.enter("encapContentInfo")?;
+                self.encapsulated = Some(EncapsulatedReader::new(head));
+                self.state = Sig::InEncapsulated;
+            }
+            (Sig::Encapsulated, _) => return Err(expected("encapContentInfo", &event)),
+            (Sig::InEncapsulated, _) => {
+                let Some(encapsulated) = self.encapsulated.as_mut() else {
+                    return Err(unexpected(&event));
+                };
+                match encapsulated.on_event(ber, &self.limits, event)? {
+                    Encapsulated::Nothing | Encapsulated::ContentEnd => {}
+                    Encapsulated::Content(data) => {
+                        for (_, hasher) in &mut self.hashers {
+                            hasher.update(data);
+                        }
+                        out.extend_from_slice(data);
+                    }
+                    Encapsulated::Done => self.state = Sig::Certificates,
+                }
+            }
+            (Sig::Certificates, Event::Start(head))
+                if head.tag.same_type(Tag::context(0, true)) =>
+            {
+                ber.capture("certificates")?;
+                self.state = Sig::CertificatesEnd;
+            }
+            (Sig::Certificates, Event::Invalid { tag, .. }) if optional(tag, 0) => {
+                return Err(expected("certificates", &event));
+            }
+            (Sig::CertificatesEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let set = read_captured(&bytes, *head, &self.limits, "certificates")?;
+                self.certificates = signed::parse_certificates(&set, &self.limits)?;
+                self.state = Sig::Crls;
+            }
+            (Sig::Certificates | Sig::Crls, Event::Start(head))
+                if head.tag.same_type(Tag::context(1, true)) =>
+            {
+                ber.skip("crls")?;
+                self.state = Sig::CrlsEnd;
+            }
+            (Sig::Certificates | Sig::Crls, Event::Invalid { tag, .. }) if optional(tag, 1) => {
+                return Err(expected("crls", &event));
+            }
+            (Sig::CrlsEnd, Event::End { .. }) => self.state = Sig::SignerInfos,
+            (Sig::Certificates | Sig::Crls | Sig::SignerInfos, Event::Start(head)) => {
+                if head.tag != Tag::SET {
+                    return Err(expected("signerInfos", &event));
+                }
+                ber.capture("signerInfos")?;
+                self.state = Sig::SignerInfosEnd;
+            }
+            (Sig::Certificates | Sig::Crls | Sig::SignerInfos, _) => {
+                return Err(expected("signerInfos", &event));
+            }
+            (Sig::SignerInfosEnd, Event::End { head, .. }) => {
+                // Read at `finish`, after the rest of the structure, as the whole-buffer
+                // parser reads them after `SignedData` has ended.
+                self.signer_infos = Some((ber.take_captured(), *head));
+                self.state = Sig::Last;
+            }
+            (Sig::Last, Event::End { head, .. }) if head.depth == CONTENT_DEPTH => {
+                self.state = Sig::Done;
+            }
+            (Sig::Last, _) => return Err(expected("SignedData", &event)),
+            _ => return Err(unexpected(&event)),
+        }
+        Ok(())
+    }
+}
+
+/// The digest algorithms we support among a captured digestAlgorithms SET, each once. The
+/// whole-buffer parser does not read this SET, so nothing in it is an error: what cannot
+/// be read is passed over.
+fn announced_digests(bytes: &[u8], head: Head, limits: &Limits) -> Vec<DigestAlgorithm> {
+    let mut found = Vec::new();
+    let Ok(mut set) = read_captured(bytes, head, limits, "digestAlgorithms")
+        .and_then(|set| set.children("digestAlgorithms"))
+    else {
+        return found;
+    };
+    while !set.is_empty() {
+        let Ok(identifier) = set.read("digestAlgorithm") else {
+            break;
+        };
+        if let Ok(digest) = DigestAlgorithm::parse(&identifier)
+            && !found.contains(&digest)
+        {
+            found.push(digest);
+        }
+    }
+    found
+}
