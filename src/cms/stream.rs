@@ -283,13 +283,18 @@ impl BerStream {
                     Err(Error::malformed(self.trailing_what, self.pos))
                 };
             }
-            if input.is_empty() {
-                return Ok(None);
-            }
             let (mode, end) = match self.stack.last() {
                 Some(frame) => (frame.mode, frame.end),
                 None => (Mode::Children, None),
             };
+            if input.is_empty() {
+                // No more input now; but where an enclosing definite length leaves no room
+                // for what must come, that is an error already.
+                return match mode {
+                    Mode::Children => self.at_bound(),
+                    Mode::Data | Mode::Opaque => Ok(None),
+                };
+            }
             match mode {
                 Mode::Data | Mode::Opaque => {
                     let left = end.map_or(0, |e| e.saturating_sub(self.pos));
@@ -326,18 +331,40 @@ impl BerStream {
         })
     }
 
+    /// Room for the header starting at `start`: up to the nearest definite-length end.
+    fn room(&self, start: usize) -> usize {
+        self.stack
+            .iter()
+            .rev()
+            .find_map(|f| f.end)
+            .map_or(usize::MAX, |end| end.saturating_sub(start))
+    }
+
+    /// At a child position with no input left: fails if the nearest definite-length end
+    /// leaves no room for the end-of-contents octets of an indefinite-length parent, or
+    /// for the rest of a header begun.
+    fn at_bound<'i>(&self) -> Result<Option<Event<'i>>, Error> {
+        let start = self.pos.saturating_sub(self.header_len);
+        let room = self.room(start);
+        if let Some(parent) = self.stack.last()
+            && parent.end.is_none()
+            && room < 2
+        {
+            return Err(Error::malformed(parent.what, parent.head.offset));
+        }
+        if self.header_len > 0 && self.header_len >= MAX_HEADER.min(room) {
+            return self.invalid(start, self.header_len);
+        }
+        Ok(None)
+    }
+
     /// Reads (more of) a header at a child position. `Ok(None)`: go on (the input is used
     /// up, or a value ended silently).
     fn read_header<'i>(&mut self, input: &mut &'i [u8]) -> Result<Option<Event<'i>>, Error> {
         let start = self.pos.saturating_sub(self.header_len);
         let parent_indefinite = self.stack.last().is_some_and(|f| f.end.is_none());
         // The header may not reach beyond the nearest definite-length value.
-        let room = self
-            .stack
-            .iter()
-            .rev()
-            .find_map(|f| f.end)
-            .map_or(usize::MAX, |end| end.saturating_sub(start));
+        let room = self.room(start);
         if parent_indefinite
             && room < 2
             && let Some(parent) = self.stack.last()
@@ -1897,4 +1924,574 @@ fn announced_digests(bytes: &[u8], head: Head, limits: &Limits) -> Vec<DigestAlg
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every reader against its whole-buffer counterpart, for many chunkings (one push,
+    //! one octet at a time, random sizes with empty pushes, splits inside headers) of
+    //! valid and broken inputs in DER, indefinite-length BER with chunked strings, and
+    //! long-form lengths.
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+
+    use super::*;
+    use crate::cms::algorithm::{KeyTransport, SignatureAlgorithm, SignatureScheme};
+    use crate::cms::compressed::{CompressOptions, CompressedData, compress};
+    use crate::cms::enveloped::{EncryptOptions, EnvelopedData, encrypt};
+    use crate::cms::signed::{SignOptions, Signer, SignerSource, sign_detached, sign_encapsulated};
+
+    // ---- deterministic chunkings -------------------------------------------------------
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// How an input is split into pushes.
+    #[derive(Clone, Copy, Debug)]
+    enum Plan {
+        /// One push.
+        Whole,
+        /// One octet per push: every header split at every octet.
+        Bytes,
+        /// Random sizes in `0..=max` (empty pushes included), from a seed.
+        Random(u64, usize),
+        /// Two pushes, split at an offset.
+        At(usize),
+    }
+
+    fn split(input: &[u8], plan: Plan) -> Vec<&[u8]> {
+        match plan {
+            Plan::Whole => vec![input],
+            Plan::Bytes => input.chunks(1).collect(),
+            Plan::At(k) => {
+                let (a, b) = input.split_at(k.min(input.len()));
+                vec![a, b]
+            }
+            Plan::Random(seed, max) => {
+                let mut rng = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+                let mut rest = input;
+                let mut out = Vec::new();
+                while !rest.is_empty() {
+                    let (a, b) = rest.split_at(rng.below(max + 1).min(rest.len()));
+                    out.push(a);
+                    rest = b;
+                }
+                out
+            }
+        }
+    }
+
+    /// Many plans: whole, octet by octet, and random sizes small (splits inside headers),
+    /// medium and large, several seeds each.
+    fn plans() -> Vec<Plan> {
+        let mut plans = vec![Plan::Whole, Plan::Bytes];
+        for seed in 1..=5 {
+            plans.extend([
+                Plan::Random(seed, 3),
+                Plan::Random(seed, 37),
+                Plan::Random(seed, 600),
+            ]);
+        }
+        plans
+    }
+
+    /// A few plans, for expensive cases (an RSA decryption per run).
+    fn few_plans(len: usize) -> Vec<Plan> {
+        vec![
+            Plan::Whole,
+            Plan::Bytes,
+            Plan::Random(7, 3),
+            Plan::Random(8, 90),
+            Plan::At(len / 2),
+        ]
+    }
+
+    // ---- BER re-encoding -------------------------------------------------------------------
+
+    /// A BER value, to re-encode in another form.
+    #[derive(Clone, Debug)]
+    enum Node {
+        Primitive(Tag, Vec<u8>),
+        Constructed(Tag, Vec<Node>),
+        /// Kept as received: SETs (signed attributes are hashed as received).
+        Kept(Vec<u8>),
+    }
+
+    fn tree(input: &[u8]) -> Node {
+        let limits = Limits::default();
+        node(&Reader::new(input, &limits).read("value").unwrap())
+    }
+
+    fn node(tlv: &Tlv<'_>) -> Node {
+        if tlv.tag == Tag::SET {
+            return Node::Kept(tlv.raw.to_vec());
+        }
+        if tlv.tag.same_type(Tag::OCTET_STRING) {
+            return Node::Primitive(Tag::OCTET_STRING, tlv.octets("octets").unwrap().into_owned());
+        }
+        if !tlv.tag.constructed {
+            return Node::Primitive(tlv.tag, tlv.contents.to_vec());
+        }
+        let mut children = Vec::new();
+        let mut r = tlv.children("value").unwrap();
+        while !r.is_empty() {
+            children.push(node(&r.read("value").unwrap()));
+        }
+        Node::Constructed(tlv.tag, children)
+    }
+
+    impl Node {
+        /// The value at `path` (child indexes).
+        fn at(&mut self, path: &[usize]) -> &mut Node {
+            match (path.split_first(), self) {
+                (None, node) => node,
+                (Some((i, rest)), Node::Constructed(_, children)) => children[*i].at(rest),
+                _ => panic!("no value at {path:?}"),
+            }
+        }
+
+        /// The contents of a primitive value.
+        fn bytes(&mut self) -> &mut Vec<u8> {
+            match self {
+                Node::Primitive(_, bytes) => bytes,
+                other => panic!("not primitive: {other:?}"),
+            }
+        }
+
+        fn children(&mut self) -> &mut Vec<Node> {
+            match self {
+                Node::Constructed(_, children) => children,
+                other => panic!("not constructed: {other:?}"),
+            }
+        }
+    }
+
+    /// How to encode.
+    #[derive(Clone, Copy, Debug)]
+    enum Style {
+        Der,
+        /// Indefinite lengths everywhere, OCTET STRINGs and `[0]` IMPLICIT OCTET STRINGs
+        /// in random segments (empty ones, nested constructed ones of both lengths).
+        Indefinite(u64),
+        /// Definite lengths, all in the 4-octet long form.
+        LongForm,
+    }
+
+    fn identifier(tag: Tag) -> Vec<u8> {
+        let mut out = Vec::new();
+        ber::write_header(&mut out, tag, 0);
+        out.pop();
+        out
+    }
+
+    fn length(out: &mut Vec<u8>, len: usize, style: Style) {
+        match style {
+            Style::LongForm => {
+                out.push(0x84);
+                out.extend_from_slice(&(len as u32).to_be_bytes());
+            }
+            _ => ber::write_length(out, len),
+        }
+    }
+
+    fn encode(node: &Node, style: Style) -> Vec<u8> {
+        let mut rng = XorShift(match style {
+            Style::Indefinite(seed) => seed | 1,
+            _ => 1,
+        });
+        let mut out = Vec::new();
+        encode_into(node, style, &mut rng, &mut out);
+        out
+    }
+
+    fn encode_into(node: &Node, style: Style, rng: &mut XorShift, out: &mut Vec<u8>) {
+        match node {
+            Node::Kept(bytes) => out.extend_from_slice(bytes),
+            Node::Primitive(tag, bytes) => {
+                let chunkable = *tag == Tag::OCTET_STRING || *tag == Tag::context(0, false);
+                if let (Style::Indefinite(_), true) = (style, chunkable) {
+                    let mut tag = *tag;
+                    tag.constructed = true;
+                    out.extend(identifier(tag));
+                    out.push(0x80);
+                    segments(bytes, rng, out, 0);
+                    out.extend([0, 0]);
+                } else {
+                    out.extend(identifier(*tag));
+                    length(out, bytes.len(), style);
+                    out.extend_from_slice(bytes);
+                }
+            }
+            Node::Constructed(tag, children) => {
+                let mut inner = Vec::new();
+                for child in children {
+                    encode_into(child, style, rng, &mut inner);
+                }
+                out.extend(identifier(*tag));
+                match style {
+                    Style::Indefinite(_) => {
+                        out.push(0x80);
+                        out.extend(inner);
+                        out.extend([0, 0]);
+                    }
+                    _ => {
+                        length(out, inner.len(), style);
+                        out.extend(inner);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `bytes` as OCTET STRING segments.
+    fn segments(bytes: &[u8], rng: &mut XorShift, out: &mut Vec<u8>, depth: usize) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at((rng.below(rest.len() / 2 + 3)).min(rest.len()));
+            rest = tail;
+            match rng.below(6) {
+                0 if depth < 2 => {
+                    out.extend([0x24, 0x80]);
+                    segments(piece, rng, out, depth + 1);
+                    out.extend([0, 0]);
+                }
+                1 if depth < 2 => {
+                    let mut inner = Vec::new();
+                    segments(piece, rng, &mut inner, depth + 1);
+                    out.push(0x24);
+                    ber::write_length(out, inner.len());
+                    out.extend(inner);
+                }
+                _ => {
+                    out.push(0x04);
+                    ber::write_length(out, piece.len());
+                    out.extend_from_slice(piece);
+                }
+            }
+        }
+    }
+
+    fn styles() -> [Style; 4] {
+        [
+            Style::Der,
+            Style::Indefinite(11),
+            Style::Indefinite(12),
+            Style::LongForm,
+        ]
+    }
+
+    // ---- framing alone -------------------------------------------------------------------
+
+    /// The stream framing the outermost value (skipped whole: framed as the whole-buffer
+    /// reader frames it, without looking inside definite lengths).
+    fn frame_stream(chunks: &[&[u8]], limits: &Limits) -> Result<(), Error> {
+        let mut ber = BerStream::new(limits, "ContentInfo", "ContentInfo (trailing data)");
+        for chunk in chunks {
+            let mut chunk = *chunk;
+            while let Some(event) = ber.next(&mut chunk)? {
+                match event {
+                    Event::Start(_) => ber.skip("ContentInfo")?,
+                    Event::Invalid { offset, .. } => {
+                        return Err(Error::malformed("ContentInfo", offset));
+                    }
+                    Event::End { .. } => {}
+                    Event::Data(_) => panic!("data of a skipped value"),
+                }
+            }
+        }
+        ber.finish()
+    }
+
+    fn frame_whole(input: &[u8], limits: &Limits) -> Result<(), Error> {
+        if input.len() > limits.max_body_size {
+            return Err(Limit::BodySize.exceeded(limits));
+        }
+        let mut r = Reader::new(input, limits);
+        r.read("ContentInfo")?;
+        r.finish("ContentInfo (trailing data)")
+    }
+
+    fn doc_identity() -> (Certificate, PrivateKey) {
+        (
+            Certificate::from_pem(include_bytes!("../../tests/data/keys/doc.crt")).unwrap(),
+            PrivateKey::from_pem(include_bytes!("../../tests/data/keys/doc.key"), None).unwrap(),
+        )
+    }
+
+    fn pyas2lib_identity(party: &str) -> (Certificate, PrivateKey) {
+        let (crt, key): (&[u8], &[u8]) = match party {
+            "B" => (
+                include_bytes!("../../tests/data/pyas2lib/pki/as2proto_B/enc.crt"),
+                include_bytes!("../../tests/data/pyas2lib/pki/as2proto_B/enc.key"),
+            ),
+            _ => (
+                include_bytes!("../../tests/data/pyas2lib/pki/pyas2lib_A/enc.crt"),
+                include_bytes!("../../tests/data/pyas2lib/pki/pyas2lib_A/enc.key"),
+            ),
+        };
+        (
+            Certificate::from_pem(crt).unwrap(),
+            PrivateKey::from_pem(key, None).unwrap(),
+        )
+    }
+
+    fn sample_inputs() -> Vec<Vec<u8>> {
+        let (cert, _) = doc_identity();
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let envelope = encrypt(b"framing test content", &[&cert], &EncryptOptions::default(), &mut rng)
+            .unwrap();
+        let compressed = compress(b"framing test content, compressed", CompressOptions::default());
+        let mut inputs = Vec::new();
+        for der in [envelope, compressed] {
+            for style in styles() {
+                inputs.push(encode(&tree(&der), style));
+            }
+        }
+        inputs.push(include_bytes!("../../tests/data/cms/compressed_chunked_indefinite.ber").to_vec());
+        inputs
+    }
+
+    /// Framing errors, named and placed as the whole-buffer reader names and places them,
+    /// for valid inputs and for inputs with octets changed, dropped or added anywhere.
+    #[test]
+    fn framing_matches_the_whole_buffer_reader() {
+        let mut rng = XorShift(0x5eed);
+        let mut small = Limits::default();
+        small.max_ber_depth = 4;
+        let mut cases = 0;
+        for input in sample_inputs() {
+            let mut variants = vec![input.clone()];
+            for _ in 0..150 {
+                let mut v = input.clone();
+                for _ in 0..1 + rng.below(3) {
+                    let i = rng.below(v.len());
+                    match rng.below(5) {
+                        0 => v[i] = rng.next() as u8,
+                        1 => v[i] = [0x00, 0x80, 0x81, 0x84, 0x1f, 0xff, 0x24][rng.below(7)],
+                        2 => {
+                            v.remove(i);
+                        }
+                        3 => v.insert(i, [0x00, 0x80, 0x30][rng.below(3)]),
+                        _ => v.truncate(i),
+                    }
+                    if v.is_empty() {
+                        break;
+                    }
+                }
+                variants.push(v);
+            }
+            for v in &variants {
+                for limits in [&Limits::default(), &small] {
+                    let expected = frame_whole(v, limits);
+                    for plan in [Plan::Whole, Plan::Bytes, Plan::Random(3, 3), Plan::Random(4, 40)] {
+                        assert_eq!(
+                            frame_stream(&split(v, plan), limits),
+                            expected,
+                            "{plan:?} {v:02x?}"
+                        );
+                    }
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 1000);
+    }
+
+    /// A name per depth, so that errors tell which reader named them.
+    const NAMES: [&str; 12] = [
+        "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "deeper",
+    ];
+
+    fn name(depth: usize) -> &'static str {
+        NAMES[depth.min(NAMES.len() - 1)]
+    }
+
+    /// The stream entering every definite-length constructed value and skipping every
+    /// indefinite-length one (which is then framed as the whole-buffer reader frames it).
+    fn walk_stream(chunks: &[&[u8]], limits: &Limits) -> Result<(), Error> {
+        let mut ber = BerStream::new(limits, name(0), "trailing");
+        let mut depth = 0;
+        for chunk in chunks {
+            let mut chunk = *chunk;
+            while let Some(event) = ber.next(&mut chunk)? {
+                match event {
+                    Event::Start(head) if head.tag.constructed && head.len.is_some() => {
+                        ber.enter(name(head.depth))?;
+                        depth += 1;
+                    }
+                    Event::Start(head) => {
+                        ber.skip(name(head.depth))?;
+                        depth += 1;
+                    }
+                    Event::Invalid { offset, .. } => return Err(Error::malformed(name(depth), offset)),
+                    Event::End { .. } => depth -= 1,
+                    Event::Data(_) => panic!("data of a skipped value"),
+                }
+            }
+        }
+        ber.finish()
+    }
+
+    fn walk_whole(input: &[u8], limits: &Limits) -> Result<(), Error> {
+        fn walk(r: &mut Reader<'_>, depth: usize) -> Result<(), Error> {
+            while !r.is_empty() {
+                let t = r.read(name(depth))?;
+                if t.tag.constructed && !t.indefinite {
+                    walk(&mut t.children(name(depth))?, depth + 1)?;
+                }
+            }
+            Ok(())
+        }
+        if input.len() > limits.max_body_size {
+            return Err(Limit::BodySize.exceeded(limits));
+        }
+        let mut r = Reader::new(input, limits);
+        let top = r.read(name(0))?;
+        r.finish("trailing")?;
+        if top.tag.constructed && !top.indefinite {
+            walk(&mut top.children(name(0))?, 1)?;
+        }
+        Ok(())
+    }
+
+    /// The same inside definite-length values: every definite-length value entered, every
+    /// indefinite-length one framed whole, errors named after the reader at each depth.
+    #[test]
+    fn framing_inside_definite_values_matches() {
+        let mut rng = XorShift(0xfeed);
+        let mut small = Limits::default();
+        small.max_ber_depth = 5;
+        let mut inputs = sample_inputs();
+        // Mixed forms: definite outside, indefinite inside, and the reverse.
+        inputs.push(vec![0x30, 0x0a, 0x30, 0x80, 0x04, 0x02, 1, 2, 0, 0, 0x05, 0x00]);
+        inputs.push(vec![0x30, 0x80, 0x30, 0x06, 0x24, 0x80, 0x04, 0x00, 0, 0, 0, 0]);
+        let mut cases = 0;
+        for input in inputs {
+            // Octets changed in place after the outermost header: the whole-buffer reader
+            // checks the outermost length against the whole input first, which a stream
+            // cannot do before the end (a documented difference in order, not tested here).
+            let skip = match ber::parse_header(&input) {
+                Step::Done(header) => header.len,
+                _ => unreachable!(),
+            };
+            let mut variants = vec![input.clone()];
+            for _ in 0..200 {
+                let mut v = input.clone();
+                for _ in 0..1 + rng.below(2) {
+                    let i = skip + rng.below(v.len() - skip);
+                    match rng.below(4) {
+                        0 => v[i] = rng.next() as u8,
+                        1 => v[i] = [0x00, 0x80, 0x81, 0x84, 0x1f, 0xff, 0x24, 0x30][rng.below(8)],
+                        2 => v[i] = v[i].wrapping_add(1),
+                        _ => v[i] = v[i].wrapping_sub(1),
+                    }
+                }
+                variants.push(v);
+            }
+            for v in &variants {
+                for limits in [&Limits::default(), &small] {
+                    let expected = walk_whole(v, limits);
+                    for plan in [Plan::Whole, Plan::Bytes, Plan::Random(5, 3), Plan::Random(6, 40)] {
+                        assert_eq!(
+                            walk_stream(&split(v, plan), limits),
+                            expected,
+                            "{plan:?} {v:02x?}"
+                        );
+                    }
+                    cases += 1;
+                }
+            }
+        }
+        assert!(cases > 1000);
+    }
+
+    #[test]
+    fn framing_of_crafted_cases() {
+        let limits = Limits::default();
+        let cases: &[&[u8]] = &[
+            &[],
+            &[0x30],
+            &[0x30, 0x80],
+            &[0x30, 0x80, 0x00],
+            &[0x30, 0x80, 0x00, 0x00],
+            &[0x30, 0x80, 0x00, 0x00, 0x00],
+            &[0x30, 0x80, 0x04, 0x80, 0x00, 0x00],
+            &[0x30, 0x02, 0x00, 0x00],
+            &[0x30, 0x03, 0x30, 0x80, 0x00],
+            &[0x30, 0x04, 0x30, 0x80, 0x00, 0x00],
+            &[0x30, 0x05, 0x30, 0x80, 0x04, 0x05, 0x00],
+            &[0x30, 0x80, 0x30, 0x03, 0x01, 0x01],
+            &[0x30, 0x80, 0x1f, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00, 0x00, 0x00],
+            &[0x30, 0x80, 0x1f, 0x81, 0x81, 0x81, 0x01, 0x00, 0x00, 0x00],
+            &[0x30, 0x80, 0x04, 0x89, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
+            &[0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x80, 0x04, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 0, 0],
+            &[0x30, 0x84, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00],
+            &[0x30, 0x84, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00, 0x01],
+            &[0x30, 0xff, 0x00],
+        ];
+        for input in cases {
+            let expected = frame_whole(input, &limits);
+            for plan in [Plan::Whole, Plan::Bytes, Plan::At(1), Plan::At(2), Plan::At(3)] {
+                assert_eq!(frame_stream(&split(input, plan), &limits), expected, "{input:02x?} {plan:?}");
+            }
+        }
+    }
+
+    /// Entering every value reports every primitive's contents, in order, however the
+    /// input is split, and keeps only a header's worth of octets.
+    #[test]
+    fn entering_reports_all_contents() {
+        let limits = Limits::default();
+        for input in sample_inputs() {
+            let mut expected = Vec::new();
+            fn collect(tlv: &Tlv<'_>, out: &mut Vec<u8>) {
+                if tlv.tag.constructed {
+                    let mut r = tlv.children("v").unwrap();
+                    while !r.is_empty() {
+                        collect(&r.read("v").unwrap(), out);
+                    }
+                } else {
+                    out.extend_from_slice(tlv.contents);
+                }
+            }
+            collect(&Reader::new(&input, &limits).read("v").unwrap(), &mut expected);
+            for plan in plans() {
+                let mut ber = BerStream::new(&limits, "v", "v");
+                let mut seen = Vec::new();
+                let (mut starts, mut ends) = (0, 0);
+                for chunk in split(&input, plan) {
+                    let mut chunk = chunk;
+                    while let Some(event) = ber.next(&mut chunk).unwrap() {
+                        match event {
+                            Event::Start(_) => {
+                                starts += 1;
+                                ber.enter("v").unwrap();
+                            }
+                            Event::Data(data) => seen.extend_from_slice(data),
+                            Event::End { .. } => ends += 1,
+                            Event::Invalid { .. } => panic!("invalid"),
+                        }
+                        assert!(ber.header_len <= MAX_HEADER && ber.stack.len() <= 16);
+                    }
+                }
+                ber.finish().unwrap();
+                assert_eq!(seen, expected, "{plan:?}");
+                assert_eq!(starts, ends);
+            }
+        }
+    }
 }
