@@ -2040,7 +2040,10 @@ mod tests {
             return Node::Kept(tlv.raw.to_vec());
         }
         if tlv.tag.same_type(Tag::OCTET_STRING) {
-            return Node::Primitive(Tag::OCTET_STRING, tlv.octets("octets").unwrap().into_owned());
+            return Node::Primitive(
+                Tag::OCTET_STRING,
+                tlv.octets("octets").unwrap().into_owned(),
+            );
         }
         if !tlv.tag.constructed {
             return Node::Primitive(tlv.tag, tlv.contents.to_vec());
@@ -2251,16 +2254,26 @@ mod tests {
     fn sample_inputs() -> Vec<Vec<u8>> {
         let (cert, _) = doc_identity();
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let envelope = encrypt(b"framing test content", &[&cert], &EncryptOptions::default(), &mut rng)
-            .unwrap();
-        let compressed = compress(b"framing test content, compressed", CompressOptions::default());
+        let envelope = encrypt(
+            b"framing test content",
+            &[&cert],
+            &EncryptOptions::default(),
+            &mut rng,
+        )
+        .unwrap();
+        let compressed = compress(
+            b"framing test content, compressed",
+            CompressOptions::default(),
+        );
         let mut inputs = Vec::new();
         for der in [envelope, compressed] {
             for style in styles() {
                 inputs.push(encode(&tree(&der), style));
             }
         }
-        inputs.push(include_bytes!("../../tests/data/cms/compressed_chunked_indefinite.ber").to_vec());
+        inputs.push(
+            include_bytes!("../../tests/data/cms/compressed_chunked_indefinite.ber").to_vec(),
+        );
         inputs
     }
 
@@ -2296,7 +2309,12 @@ mod tests {
             for v in &variants {
                 for limits in [&Limits::default(), &small] {
                     let expected = frame_whole(v, limits);
-                    for plan in [Plan::Whole, Plan::Bytes, Plan::Random(3, 3), Plan::Random(4, 40)] {
+                    for plan in [
+                        Plan::Whole,
+                        Plan::Bytes,
+                        Plan::Random(3, 3),
+                        Plan::Random(4, 40),
+                    ] {
                         assert_eq!(
                             frame_stream(&split(v, plan), limits),
                             expected,
@@ -2336,7 +2354,9 @@ mod tests {
                         ber.skip(name(head.depth))?;
                         depth += 1;
                     }
-                    Event::Invalid { offset, .. } => return Err(Error::malformed(name(depth), offset)),
+                    Event::Invalid { offset, .. } => {
+                        return Err(Error::malformed(name(depth), offset));
+                    }
                     Event::End { .. } => depth -= 1,
                     Event::Data(_) => panic!("data of a skipped value"),
                 }
@@ -2376,8 +2396,12 @@ mod tests {
         small.max_ber_depth = 5;
         let mut inputs = sample_inputs();
         // Mixed forms: definite outside, indefinite inside, and the reverse.
-        inputs.push(vec![0x30, 0x0a, 0x30, 0x80, 0x04, 0x02, 1, 2, 0, 0, 0x05, 0x00]);
-        inputs.push(vec![0x30, 0x80, 0x30, 0x06, 0x24, 0x80, 0x04, 0x00, 0, 0, 0, 0]);
+        inputs.push(vec![
+            0x30, 0x0a, 0x30, 0x80, 0x04, 0x02, 1, 2, 0, 0, 0x05, 0x00,
+        ]);
+        inputs.push(vec![
+            0x30, 0x80, 0x30, 0x06, 0x24, 0x80, 0x04, 0x00, 0, 0, 0, 0,
+        ]);
         let mut cases = 0;
         for input in inputs {
             // Octets changed in place after the outermost header: the whole-buffer reader
@@ -2404,7 +2428,12 @@ mod tests {
             for v in &variants {
                 for limits in [&Limits::default(), &small] {
                     let expected = walk_whole(v, limits);
-                    for plan in [Plan::Whole, Plan::Bytes, Plan::Random(5, 3), Plan::Random(6, 40)] {
+                    for plan in [
+                        Plan::Whole,
+                        Plan::Bytes,
+                        Plan::Random(5, 3),
+                        Plan::Random(6, 40),
+                    ] {
                         assert_eq!(
                             walk_stream(&split(v, plan), limits),
                             expected,
@@ -2434,19 +2463,33 @@ mod tests {
             &[0x30, 0x04, 0x30, 0x80, 0x00, 0x00],
             &[0x30, 0x05, 0x30, 0x80, 0x04, 0x05, 0x00],
             &[0x30, 0x80, 0x30, 0x03, 0x01, 0x01],
-            &[0x30, 0x80, 0x1f, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00, 0x00, 0x00],
+            &[
+                0x30, 0x80, 0x1f, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00, 0x00, 0x00,
+            ],
             &[0x30, 0x80, 0x1f, 0x81, 0x81, 0x81, 0x01, 0x00, 0x00, 0x00],
             &[0x30, 0x80, 0x04, 0x89, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
             &[0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-            &[0x30, 0x80, 0x04, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 0, 0],
+            &[
+                0x30, 0x80, 0x04, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 0, 0,
+            ],
             &[0x30, 0x84, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00],
             &[0x30, 0x84, 0x00, 0x00, 0x00, 0x02, 0x05, 0x00, 0x01],
             &[0x30, 0xff, 0x00],
         ];
         for input in cases {
             let expected = frame_whole(input, &limits);
-            for plan in [Plan::Whole, Plan::Bytes, Plan::At(1), Plan::At(2), Plan::At(3)] {
-                assert_eq!(frame_stream(&split(input, plan), &limits), expected, "{input:02x?} {plan:?}");
+            for plan in [
+                Plan::Whole,
+                Plan::Bytes,
+                Plan::At(1),
+                Plan::At(2),
+                Plan::At(3),
+            ] {
+                assert_eq!(
+                    frame_stream(&split(input, plan), &limits),
+                    expected,
+                    "{input:02x?} {plan:?}"
+                );
             }
         }
     }
@@ -2468,7 +2511,10 @@ mod tests {
                     out.extend_from_slice(tlv.contents);
                 }
             }
-            collect(&Reader::new(&input, &limits).read("v").unwrap(), &mut expected);
+            collect(
+                &Reader::new(&input, &limits).read("v").unwrap(),
+                &mut expected,
+            );
             for plan in plans() {
                 let mut ber = BerStream::new(&limits, "v", "v");
                 let mut seen = Vec::new();
@@ -2493,5 +2539,393 @@ mod tests {
                 assert_eq!(starts, ends);
             }
         }
+    }
+
+    // ---- EnvelopedData ---------------------------------------------------------------
+
+    type Keys = [(Certificate, PrivateKey)];
+
+    fn whole_enveloped(
+        input: &[u8],
+        limits: &Limits,
+        keys: &Keys,
+        triple_des: bool,
+    ) -> Result<(Vec<u8>, bool), Error> {
+        // What message::inbound does with the whole envelope.
+        let envelope = EnvelopedData::parse(input, limits)?;
+        let cipher = envelope.content_encryption();
+        if !triple_des && cipher == ContentEncryption::TripleDesCbc {
+            return Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentEncryption,
+                oid: cipher.oid(),
+            });
+        }
+        let (cert, key) = keys
+            .iter()
+            .find(|(cert, _)| envelope.is_recipient(cert))
+            .ok_or(Error::NoMatchingRecipient)?;
+        let opened = envelope.decrypt_unchecked(cert, key, &mut ChaCha20Rng::seed_from_u64(5))?;
+        Ok((opened.content, opened.well_formed))
+    }
+
+    fn stream_enveloped(
+        chunks: &[&[u8]],
+        limits: &Limits,
+        keys: &Keys,
+        triple_des: bool,
+    ) -> Result<(Vec<u8>, bool), Error> {
+        let mut reader = EnvelopedReader::new(limits, keys, triple_des);
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            reader.push(chunk, &mut out, &mut rng)?;
+        }
+        let well_formed = reader.finish(&mut out)?;
+        Ok((out, well_formed))
+    }
+
+    /// The whole-buffer result, after checking that every plan streams to it.
+    fn check_enveloped(
+        input: &[u8],
+        limits: &Limits,
+        keys: &Keys,
+        triple_des: bool,
+        plans: &[Plan],
+    ) -> Result<(Vec<u8>, bool), Error> {
+        let expected = whole_enveloped(input, limits, keys, triple_des);
+        for plan in plans {
+            assert_eq!(
+                stream_enveloped(&split(input, *plan), limits, keys, triple_des),
+                expected,
+                "{plan:?}"
+            );
+        }
+        expected
+    }
+
+    fn content(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn enveloped_matches_whole_buffer() {
+        let doc = doc_identity();
+        let b = pyas2lib_identity("B");
+        let keys = [doc.clone()];
+        let limits = Limits::default();
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut runs = 0;
+        for cipher in ContentEncryption::ALL {
+            for key_transport in [
+                KeyTransport::RsaPkcs1v15,
+                KeyTransport::RsaOaep(DigestAlgorithm::Sha256),
+            ] {
+                for len in [0, 17, 48] {
+                    let options = EncryptOptions {
+                        cipher,
+                        key_transport,
+                        use_subject_key_id: len == 17,
+                    };
+                    // An archive copy for another recipient first: ours is the second.
+                    let der = encrypt(&content(len), &[&b.0, &doc.0], &options, &mut rng).unwrap();
+                    for style in styles() {
+                        let input = encode(&tree(&der), style);
+                        let plans = if len == 17 {
+                            plans()
+                        } else {
+                            few_plans(input.len())
+                        };
+                        let (plain, well_formed) =
+                            check_enveloped(&input, &limits, &keys, true, &plans).unwrap();
+                        assert_eq!((plain, well_formed), (content(len), true));
+                        runs += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(runs, 4 * 2 * 3 * 4);
+    }
+
+    #[test]
+    fn enveloped_fixtures() {
+        let limits = Limits::default();
+        let b = [pyas2lib_identity("B")];
+        let cases: [(&[u8], &str); 6] = [
+            (
+                include_bytes!("../../tests/data/pyas2lib/enc_aes128_binary/body.bin"),
+                "AES128_CBC",
+            ),
+            (
+                include_bytes!("../../tests/data/pyas2lib/enc_3des_x12/body.bin"),
+                "3DES",
+            ),
+            (
+                include_bytes!("../../tests/data/pyas2lib/compress_aes256_binary/body.bin"),
+                "AES256_CBC",
+            ),
+            (
+                include_bytes!("../../tests/data/pyas2lib/sign_sha256_aes192_binary/body.bin"),
+                "AES192_CBC",
+            ),
+            (
+                include_bytes!("../../tests/data/pyas2lib/sign_sha384_aes128_x12/body.bin"),
+                "AES128_CBC",
+            ),
+            (
+                include_bytes!("../../tests/data/pyas2lib/sign_sha512_aes256_binary/body.bin"),
+                "AES256_CBC",
+            ),
+        ];
+        for (input, cipher) in cases {
+            let (plain, well_formed) =
+                check_enveloped(input, &limits, &b, true, &few_plans(input.len())).unwrap();
+            // A MIME entity inside.
+            assert!(well_formed, "{cipher}");
+            assert!(
+                plain
+                    .windows(13)
+                    .any(|w| w.eq_ignore_ascii_case(b"content-type:")),
+                "{cipher}"
+            );
+            let mut reader = EnvelopedReader::new(&limits, &b, true);
+            let mut out = Vec::new();
+            reader
+                .push(input, &mut out, &mut ChaCha20Rng::seed_from_u64(1))
+                .unwrap();
+            assert_eq!(reader.cipher().map(|c| c.name()), Some(cipher));
+            assert!(reader.decrypting());
+        }
+        // 3DES refused unless allowed, as message::inbound does.
+        let triple = include_bytes!("../../tests/data/pyas2lib/enc_3des_x12/body.bin");
+        assert!(matches!(
+            check_enveloped(triple, &limits, &b, false, &few_plans(triple.len())),
+            Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentEncryption,
+                ..
+            })
+        ));
+        // OpenSSL -stream: indefinite lengths, content in 4096-octet segments.
+        let openssl = include_bytes!("../../tests/data/cms/openssl_enveloped_stream.ber");
+        let (plain, well_formed) =
+            check_enveloped(openssl, &limits, &[doc_identity()], false, &plans()).unwrap();
+        assert!(well_formed);
+        assert_eq!(
+            plain,
+            include_bytes!("../../tests/data/cms/openssl_stream_payload.txt")
+        );
+    }
+
+    /// The envelope at `der` with `change` applied to its tree, in `style`.
+    fn altered(der: &[u8], style: Style, change: impl FnOnce(&mut Node)) -> Vec<u8> {
+        let mut t = tree(der);
+        change(&mut t);
+        encode(&t, style)
+    }
+
+    /// Path of the EncryptedContentInfo: ContentInfo [1] → [0] [0] → EnvelopedData [2].
+    const ECI: [usize; 3] = [1, 0, 2];
+
+    #[test]
+    fn enveloped_broken_inputs_fail_alike() {
+        let doc = doc_identity();
+        let keys = [doc.clone()];
+        let limits = Limits::default();
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let aes = EncryptOptions::default();
+        // 32 octets: the last block is all padding (16 × 0x10).
+        let der = encrypt(&content(32), &[&doc.0], &aes, &mut rng).unwrap();
+        for style in [Style::Der, Style::Indefinite(21), Style::LongForm] {
+            let input = encode(&tree(&der), style);
+            let plans = few_plans(input.len());
+            let check = |input: &[u8], limits: &Limits, keys: &Keys| {
+                check_enveloped(input, limits, keys, true, &plans)
+            };
+            // None of our keys is a recipient.
+            assert_eq!(
+                check(&input, &limits, &[pyas2lib_identity("A")]),
+                Err(Error::NoMatchingRecipient)
+            );
+            // Our certificate, another private key: garbage, decided on nothing.
+            let wrong = [(doc.0.clone(), pyas2lib_identity("B").1)];
+            let (garbage, well_formed) = check(&input, &limits, &wrong).unwrap();
+            assert!(!well_formed && garbage != content(32));
+            // Bad padding: the last plaintext octet XOR 1 (16 becomes 17): kept, flagged.
+            let bad_padding = altered(&der, style, |t| {
+                let c = t.at(&[1, 0, 2, 2]).bytes();
+                let at = c.len() - 17;
+                c[at] ^= 1;
+            });
+            let (plain, well_formed) = check(&bad_padding, &limits, &keys).unwrap();
+            assert!(!well_formed);
+            assert_eq!(plain.len(), 48);
+            assert_eq!(plain[47], 0x11);
+            // Not a whole number of blocks; empty.
+            for cut in [1, 16, 32, 48] {
+                let short = altered(&der, style, |t| {
+                    let c = t.at(&[1, 0, 2, 2]).bytes();
+                    c.truncate(48 - cut);
+                });
+                let expected = if cut == 16 || cut == 32 {
+                    Ok(())
+                } else {
+                    Err(Error::DecryptionFailed)
+                };
+                assert_eq!(check(&short, &limits, &keys).map(drop), expected, "{cut}");
+            }
+            // Trailing garbage.
+            let mut trailing = input.clone();
+            trailing.extend_from_slice(&[0, 0]);
+            assert_eq!(
+                check(&trailing, &limits, &keys),
+                Err(Error::malformed("ContentInfo (trailing data)", input.len()))
+            );
+            // A content cipher we do not implement (AES-128-GCM).
+            let gcm = altered(&der, style, |t| {
+                *t.at(&[1, 0, 2, 1, 0]).bytes() =
+                    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.6")
+                        .as_bytes()
+                        .to_vec();
+            });
+            assert!(matches!(
+                check(&gcm, &limits, &keys),
+                Err(Error::UnsupportedAlgorithm {
+                    kind: AlgorithmKind::ContentEncryption,
+                    ..
+                })
+            ));
+            // Not EnvelopedData.
+            let other = altered(&der, style, |t| {
+                *t.at(&[0]).bytes() = oid::SIGNED_DATA.as_bytes().to_vec();
+            });
+            assert!(matches!(
+                check(&other, &limits, &keys),
+                Err(Error::UnsupportedAlgorithm {
+                    kind: AlgorithmKind::ContentType,
+                    ..
+                })
+            ));
+            // encryptedContent absent.
+            let absent = altered(&der, style, |t| {
+                t.at(&ECI).children().truncate(2);
+            });
+            assert!(matches!(
+                check(&absent, &limits, &keys),
+                Err(Error::Malformed {
+                    what: "encryptedContent (absent)",
+                    ..
+                })
+            ));
+            // An unprotectedAttrs [1] is passed over; anything else after the EncryptedContentInfo is not.
+            for (tag, ok) in [
+                (Tag::context(1, true), true),
+                (Tag::context(2, true), false),
+            ] {
+                let extra = altered(&der, style, |t| {
+                    t.at(&[1, 0])
+                        .children()
+                        .push(Node::Constructed(tag, vec![Node::Kept(vec![0x31, 0x00])]));
+                });
+                assert_eq!(check(&extra, &limits, &keys).is_ok(), ok);
+            }
+            // Limits: recipients, depth, chunks, body size.
+            let mut few = limits.clone();
+            few.max_recipients = 0;
+            assert_eq!(
+                check(&input, &few, &keys),
+                Err(Limit::Recipients.exceeded(&few))
+            );
+            let mut shallow = limits.clone();
+            shallow.max_ber_depth = 3;
+            assert!(matches!(
+                check(&input, &shallow, &keys),
+                Err(Error::LimitExceeded {
+                    limit: Limit::BerDepth,
+                    ..
+                })
+            ));
+            let mut chunks = limits.clone();
+            chunks.max_ber_chunks = 1;
+            let chunked = check(&input, &chunks, &keys);
+            assert_eq!(
+                chunked.is_err(),
+                matches!(style, Style::Indefinite(_)),
+                "{chunked:?}"
+            );
+            let mut body = limits.clone();
+            body.max_body_size = input.len() - 1;
+            assert_eq!(
+                check(&input, &body, &keys),
+                Err(Limit::BodySize.exceeded(&body))
+            );
+        }
+    }
+
+    /// Cut anywhere, in DER and in indefinite-length BER: the error of the whole-buffer
+    /// parser, down to the offset.
+    #[test]
+    fn enveloped_truncated_anywhere() {
+        let doc = doc_identity();
+        let keys = [doc.clone()];
+        let limits = Limits::default();
+        let der = encrypt(
+            b"twenty octets here!!",
+            &[&doc.0],
+            &EncryptOptions::default(),
+            &mut ChaCha20Rng::seed_from_u64(2),
+        )
+        .unwrap();
+        for style in [Style::Der, Style::Indefinite(31)] {
+            let input = encode(&tree(&der), style);
+            for end in 0..input.len() {
+                let result = check_enveloped(
+                    &input[..end],
+                    &limits,
+                    &keys,
+                    true,
+                    &[Plan::Whole, Plan::Bytes],
+                );
+                assert!(
+                    matches!(result, Err(Error::Malformed { .. })),
+                    "{end}: {result:?}"
+                );
+            }
+        }
+    }
+
+    /// The last block (or what there is of it) waits for `finish`; the rest comes out as it
+    /// arrives.
+    #[test]
+    fn enveloped_holds_back_the_last_block() {
+        let doc = doc_identity();
+        let keys = [doc.clone()];
+        let limits = Limits::default();
+        let plain = content(100);
+        let der = encrypt(
+            &plain,
+            &[&doc.0],
+            &EncryptOptions::default(),
+            &mut ChaCha20Rng::seed_from_u64(3),
+        )
+        .unwrap();
+        let mut reader = EnvelopedReader::new(&limits, &keys, false);
+        let mut out = Vec::new();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        assert_eq!((reader.cipher(), reader.decrypting()), (None, false));
+        let ciphertext_at = der.len() - 112;
+        reader
+            .push(&der[..ciphertext_at], &mut out, &mut rng)
+            .unwrap();
+        assert_eq!(reader.cipher(), Some(ContentEncryption::Aes256Cbc));
+        assert!(reader.decrypting() && out.is_empty());
+        for (i, octet) in der[ciphertext_at..].iter().enumerate() {
+            reader.push(&[*octet], &mut out, &mut rng).unwrap();
+            // Whole blocks, the last (partial or complete) one held back.
+            assert_eq!(out.len(), i / 16 * 16, "{i}");
+        }
+        assert_eq!(out, plain[..96]);
+        assert!(reader.finish(&mut out).unwrap());
+        assert_eq!(out, plain);
+        // Nothing after the end.
+        assert!(reader.push(b"", &mut out, &mut rng).is_err());
     }
 }
