@@ -2928,4 +2928,342 @@ mod tests {
         // Nothing after the end.
         assert!(reader.push(b"", &mut out, &mut rng).is_err());
     }
+
+    // ---- CompressedData --------------------------------------------------------------
+
+    fn whole_compressed(input: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
+        CompressedData::parse(input, limits)?.decompress(limits)
+    }
+
+    fn stream_compressed(chunks: &[&[u8]], limits: &Limits) -> Result<Vec<u8>, Error> {
+        let mut reader = CompressedReader::new(limits);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            reader.push(chunk, &mut out)?;
+        }
+        reader.finish(&mut out)?;
+        Ok(out)
+    }
+
+    fn check_compressed(input: &[u8], limits: &Limits, plans: &[Plan]) -> Result<Vec<u8>, Error> {
+        let expected = whole_compressed(input, limits);
+        for plan in plans {
+            assert_eq!(
+                stream_compressed(&split(input, *plan), limits),
+                expected,
+                "{plan:?}"
+            );
+        }
+        expected
+    }
+
+    /// Text that compresses, but with enough variety for back-references all over the
+    /// 32 KiB window.
+    fn text(len: usize, seed: u64) -> Vec<u8> {
+        const WORDS: [&str; 12] = [
+            "ISA", "GS", "ST*850", "BEG*00", "PO1*", "PID*F", "EA", "~\n", "*", "0001", "REF*",
+            "N1*ST",
+        ];
+        let mut rng = XorShift(seed | 1);
+        let mut out = Vec::with_capacity(len + 16);
+        while out.len() < len {
+            out.extend_from_slice(WORDS[rng.below(WORDS.len())].as_bytes());
+            if rng.below(4) == 0 {
+                out.extend_from_slice(format!("{}", rng.below(100_000)).as_bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// Path of the eContent OCTET STRING: ContentInfo [1] → [0] [0] → CompressedData [2]
+    /// → encapContentInfo [1] → [0] [0].
+    const COMPRESSED_OCTETS: [usize; 5] = [1, 0, 2, 1, 0];
+
+    #[test]
+    fn compressed_matches_whole_buffer() {
+        let limits = Limits::default();
+        for (content, many) in [
+            (Vec::new(), true),
+            (b"x".to_vec(), true),
+            (text(5000, 1), true),
+            (text(32 * 1024, 2), false),
+            (text(100_000, 3), false),
+        ] {
+            for level in [0, 1, 6, 9] {
+                let der = compress(&content, CompressOptions { level });
+                for style in styles() {
+                    let input = encode(&tree(&der), style);
+                    let plans = if many {
+                        plans()
+                    } else {
+                        few_plans(input.len())
+                    };
+                    assert_eq!(check_compressed(&input, &limits, &plans).unwrap(), content);
+                }
+            }
+        }
+        let fixture = include_bytes!("../../tests/data/cms/compressed_chunked_indefinite.ber");
+        assert_eq!(
+            check_compressed(fixture, &limits, &plans()).unwrap(),
+            include_bytes!("../../tests/data/cms/compressed_chunked_indefinite.txt")
+        );
+        let pyas2lib = include_bytes!("../../tests/data/pyas2lib/compress_binary/body.bin");
+        let entity = check_compressed(pyas2lib, &limits, &plans()).unwrap();
+        assert!(entity.ends_with(include_bytes!(
+            "../../tests/data/pyas2lib/compress_binary/payload.bin"
+        )));
+    }
+
+    /// The caps of `decompress()`, around the exact output size and ratio, in definite and
+    /// indefinite lengths: the same outcome.
+    #[test]
+    fn compressed_caps_match_whole_buffer() {
+        let content = text(20_000, 4);
+        let der = compress(&content, CompressOptions::default());
+        let n = match tree(&der).at(&COMPRESSED_OCTETS) {
+            Node::Primitive(_, bytes) => bytes.len(),
+            _ => unreachable!(),
+        };
+        let l = content.len();
+        let ratio = l / n;
+        let mut outcomes = std::collections::HashSet::new();
+        for style in [Style::Der, Style::Indefinite(41), Style::LongForm] {
+            let input = encode(&tree(&der), style);
+            for max in [0, 1, 100, l - 1, l, l + 1, 64 << 20] {
+                for r in [0, 1, ratio - 1, ratio, ratio + 1, 500] {
+                    let mut limits = Limits::default();
+                    limits.max_decompressed_size = max;
+                    limits.max_expansion_ratio = r;
+                    let plans = [
+                        Plan::Whole,
+                        Plan::Bytes,
+                        Plan::Random(1, 3),
+                        Plan::Random(2, 60),
+                    ];
+                    let result = check_compressed(&input, &limits, &plans);
+                    outcomes.insert(format!("{:?}", result.map(|v| v.len())));
+                }
+            }
+        }
+        // Success and both limits were all reached.
+        assert!(outcomes.len() >= 3, "{outcomes:?}");
+    }
+
+    /// A decompression bomb: with a definite-length eContent it fails while streaming, as
+    /// soon as the output passes the ratio, never emitting more than the cap.
+    #[test]
+    fn compressed_bomb_fails_early() {
+        let limits = Limits::default();
+        let der = compress(&vec![0u8; 1 << 20], CompressOptions { level: 9 });
+        let n = match tree(&der).at(&COMPRESSED_OCTETS) {
+            Node::Primitive(_, bytes) => bytes.len(),
+            _ => unreachable!(),
+        };
+        let mut outcomes = std::collections::BTreeSet::new();
+        for style in [Style::Der, Style::Indefinite(51)] {
+            let input = encode(&tree(&der), style);
+            let expected = Limit::ExpansionRatio.exceeded(&limits);
+            assert_eq!(
+                check_compressed(&input, &limits, &few_plans(input.len())),
+                Err(expected.clone())
+            );
+            let mut reader = CompressedReader::new(&limits);
+            let mut out = Vec::new();
+            let mut failed_at = None;
+            for (i, chunk) in input.chunks(16).enumerate() {
+                if let Err(e) = reader.push(chunk, &mut out) {
+                    assert_eq!(e, expected);
+                    failed_at = Some(i * 16);
+                    break;
+                }
+            }
+            let failed_at = failed_at.expect("failed while streaming");
+            match style {
+                // The declared length bounds N: the ratio is known to be passed early.
+                // Here about half way: zeros inflate evenly and the cap is N × 500 where
+                // 1 MiB needs N × 1000.
+                Style::Der => assert!(failed_at < input.len() * 3 / 4, "{failed_at}"),
+                // Only the end of the eContent tells N.
+                _ => assert!(failed_at > input.len() * 3 / 4, "{failed_at}"),
+            }
+            // Corrupt at the end, under other caps: which error depends on N, known only
+            // at the end of an indefinite-length eContent.
+            for corrupt in [false, true] {
+                for max in [100_000, 2 << 20] {
+                    for ratio in [50, 500, 2000] {
+                        let mut limits = Limits::default();
+                        limits.max_decompressed_size = max;
+                        limits.max_expansion_ratio = ratio;
+                        let input = altered(&der, style, |t| {
+                            if corrupt {
+                                let z = t.at(&COMPRESSED_OCTETS).bytes();
+                                let last = z.len() - 1;
+                                z[last] ^= 1;
+                            }
+                        });
+                        let outcome =
+                            check_compressed(&input, &limits, &[Plan::Whole, Plan::Random(5, 64)])
+                                .map(|out| out.len());
+                        outcomes.insert(format!("{outcome:?}"));
+                    }
+                }
+            }
+            // Never more than the cap that is certain at the time: N × ratio where the
+            // definite length tells N, max_decompressed_size otherwise.
+            match style {
+                Style::Der => assert!(out.len() <= n * limits.max_expansion_ratio),
+                _ => assert!(out.len() <= limits.max_decompressed_size),
+            }
+        }
+        // Success, failure, and both limits (the ratio one with two values).
+        assert_eq!(outcomes.len(), 5, "{outcomes:?}");
+    }
+
+    /// A zlib stream whose first symbol copies from before the start of the output: a
+    /// wrapping window would read zeros; refused as the whole-buffer call refuses it.
+    fn distance_too_far() -> Vec<u8> {
+        struct Bits {
+            out: Vec<u8>,
+            acc: u32,
+            n: u32,
+        }
+        impl Bits {
+            fn put(&mut self, value: u32, count: u32) {
+                for i in 0..count {
+                    self.acc |= ((value >> i) & 1) << self.n;
+                    self.n += 1;
+                    if self.n == 8 {
+                        self.out.push(self.acc as u8);
+                        (self.acc, self.n) = (0, 0);
+                    }
+                }
+            }
+            // Huffman codes go most significant bit first.
+            fn code(&mut self, code: u32, count: u32) {
+                for i in (0..count).rev() {
+                    self.put((code >> i) & 1, 1);
+                }
+            }
+        }
+        let mut bits = Bits {
+            out: vec![0x78, 0x01],
+            acc: 0,
+            n: 0,
+        };
+        bits.put(1, 1); // BFINAL
+        bits.put(1, 2); // fixed Huffman
+        bits.code(0b000_0001, 7); // length 3
+        bits.code(0, 5); // distance 1: before the start
+        bits.code(0, 7); // end of block
+        bits.put(0, 7);
+        // The adler-32 of the three zeros a wrapping window would give.
+        bits.out.extend([0, 3, 0, 1]);
+        bits.out
+    }
+
+    #[test]
+    fn compressed_broken_inputs_fail_alike() {
+        let limits = Limits::default();
+        let content = text(300, 5);
+        let der = compress(&content, CompressOptions::default());
+        for style in [Style::Der, Style::Indefinite(61), Style::LongForm] {
+            let input = encode(&tree(&der), style);
+            let plans = [
+                Plan::Whole,
+                Plan::Bytes,
+                Plan::Random(3, 3),
+                Plan::Random(4, 40),
+            ];
+            let with_octets = |change: &dyn Fn(&mut Vec<u8>)| {
+                altered(&der, style, |t| change(t.at(&COMPRESSED_OCTETS).bytes()))
+            };
+            // Every octet of the zlib stream changed in turn.
+            let zlib_len = tree(&der).at(&COMPRESSED_OCTETS).bytes().len();
+            let mut failures = 0;
+            for at in 0..zlib_len {
+                let broken = with_octets(&|z: &mut Vec<u8>| z[at] ^= 0x5a);
+                if check_compressed(&broken, &limits, &plans[..2]).is_err() {
+                    failures += 1;
+                }
+            }
+            assert!(failures > zlib_len / 2, "{failures}");
+            // Cut short; followed by octets (ignored, as decompress() ignores them).
+            for cut in [1, 4, 5, 20] {
+                let short = with_octets(&|z: &mut Vec<u8>| z.truncate(z.len() - cut));
+                assert_eq!(
+                    check_compressed(&short, &limits, &plans),
+                    Err(Error::DecompressionFailed)
+                );
+            }
+            let longer = with_octets(&|z: &mut Vec<u8>| z.extend_from_slice(b"tail"));
+            assert_eq!(check_compressed(&longer, &limits, &plans).unwrap(), content);
+            // Empty; a distance before the start of the output.
+            for zlib in [Vec::new(), distance_too_far()] {
+                let bad = with_octets(&|z: &mut Vec<u8>| *z = zlib.clone());
+                assert_eq!(
+                    check_compressed(&bad, &limits, &plans),
+                    Err(Error::DecompressionFailed)
+                );
+            }
+            // No eContent.
+            let absent = altered(&der, style, |t| t.at(&[1, 0, 2]).children().truncate(1));
+            assert!(matches!(
+                check_compressed(&absent, &limits, &plans),
+                Err(Error::Malformed {
+                    what: "compressed content (absent)",
+                    ..
+                })
+            ));
+            // Another algorithm.
+            let other = altered(&der, style, |t| {
+                *t.at(&[1, 0, 1, 0]).bytes() =
+                    ObjectIdentifier::new_unwrap("1.2.3.4").as_bytes().to_vec();
+            });
+            assert!(matches!(
+                check_compressed(&other, &limits, &plans),
+                Err(Error::UnsupportedAlgorithm {
+                    kind: AlgorithmKind::Compression,
+                    ..
+                })
+            ));
+            // The eContent not an OCTET STRING; the [0] not constructed.
+            let integer = altered(&der, style, |t| {
+                let octets = t.at(&COMPRESSED_OCTETS).bytes().clone();
+                *t.at(&COMPRESSED_OCTETS) = Node::Primitive(Tag::INTEGER, octets);
+            });
+            assert!(matches!(
+                check_compressed(&integer, &limits, &plans),
+                Err(Error::Malformed {
+                    what: "eContent",
+                    ..
+                })
+            ));
+            let primitive = altered(&der, style, |t| {
+                *t.at(&[1, 0, 2, 1]) = Node::Kept(vec![0x80, 0x02, 1, 2]);
+            });
+            assert!(matches!(
+                check_compressed(&primitive, &limits, &plans),
+                Err(Error::Malformed {
+                    what: "eContent [0]",
+                    ..
+                })
+            ));
+            // Trailing garbage.
+            let mut trailing = input.clone();
+            trailing.push(0x30);
+            assert_eq!(
+                check_compressed(&trailing, &limits, &plans),
+                Err(Error::malformed("ContentInfo (trailing data)", input.len()))
+            );
+            // Cut anywhere.
+            for end in 0..input.len() {
+                let result = check_compressed(&input[..end], &limits, &[Plan::Whole, Plan::Bytes]);
+                assert!(
+                    matches!(result, Err(Error::Malformed { .. })),
+                    "{end}: {result:?}"
+                );
+            }
+        }
+    }
 }
