@@ -628,7 +628,7 @@ enum Info {
     Content,
     Body,
     ExplicitEnd,
-    InfoEnd,
+    Last,
     Done,
 }
 
@@ -715,11 +715,11 @@ impl ContentInfoReader {
             (Info::ExplicitEnd, Event::Start(_) | Event::Invalid { .. }) => {
                 return Err(expected("content [0]", &event));
             }
-            (Info::ExplicitEnd, Event::End { .. }) => self.state = Info::InfoEnd,
-            (Info::InfoEnd, Event::Start(_) | Event::Invalid { .. }) => {
+            (Info::ExplicitEnd, Event::End { .. }) => self.state = Info::Last,
+            (Info::Last, Event::Start(_) | Event::Invalid { .. }) => {
                 return Err(expected("ContentInfo", &event));
             }
-            (Info::InfoEnd, Event::End { .. }) => self.state = Info::Done,
+            (Info::Last, Event::End { .. }) => self.state = Info::Done,
             _ => return Err(unexpected(&event)),
         }
         Ok(None)
@@ -1313,7 +1313,11 @@ impl<'k> EnvelopedReader<'k> {
             return;
         }
         // Keep 1 to `block` octets: the last block may be the last one of the content.
-        let keep = total.saturating_sub(1) % block.max(1) + 1;
+        let keep = total
+            .saturating_sub(1)
+            .checked_rem(block)
+            .unwrap_or_default()
+            .saturating_add(1);
         let ready = total.saturating_sub(keep);
         // `ready` is a whole number of blocks, at least one, and takes all that was held
         // (at most one block) plus the front of `data`; the new held octets come from
@@ -2282,8 +2286,10 @@ mod tests {
     #[test]
     fn framing_matches_the_whole_buffer_reader() {
         let mut rng = XorShift(0x5eed);
-        let mut small = Limits::default();
-        small.max_ber_depth = 4;
+        let small = Limits {
+            max_ber_depth: 4,
+            ..Limits::default()
+        };
         let mut cases = 0;
         for input in sample_inputs() {
             let mut variants = vec![input.clone()];
@@ -2392,8 +2398,10 @@ mod tests {
     #[test]
     fn framing_inside_definite_values_matches() {
         let mut rng = XorShift(0xfeed);
-        let mut small = Limits::default();
-        small.max_ber_depth = 5;
+        let small = Limits {
+            max_ber_depth: 5,
+            ..Limits::default()
+        };
         let mut inputs = sample_inputs();
         // Mixed forms: definite outside, indefinite inside, and the reverse.
         inputs.push(vec![
@@ -3032,9 +3040,11 @@ mod tests {
             let input = encode(&tree(&der), style);
             for max in [0, 1, 100, l - 1, l, l + 1, 64 << 20] {
                 for r in [0, 1, ratio - 1, ratio, ratio + 1, 500] {
-                    let mut limits = Limits::default();
-                    limits.max_decompressed_size = max;
-                    limits.max_expansion_ratio = r;
+                    let limits = Limits {
+                        max_decompressed_size: max,
+                        max_expansion_ratio: r,
+                        ..Limits::default()
+                    };
                     let plans = [
                         Plan::Whole,
                         Plan::Bytes,
@@ -3092,9 +3102,11 @@ mod tests {
             for corrupt in [false, true] {
                 for max in [100_000, 2 << 20] {
                     for ratio in [50, 500, 2000] {
-                        let mut limits = Limits::default();
-                        limits.max_decompressed_size = max;
-                        limits.max_expansion_ratio = ratio;
+                        let limits = Limits {
+                            max_decompressed_size: max,
+                            max_expansion_ratio: ratio,
+                            ..Limits::default()
+                        };
                         let input = altered(&der, style, |t| {
                             if corrupt {
                                 let z = t.at(&COMPRESSED_OCTETS).bytes();
@@ -3265,5 +3277,340 @@ mod tests {
                 );
             }
         }
+    }
+
+    // ---- SignedData ------------------------------------------------------------------
+
+    /// What a verification says, comparable.
+    type Summary = (
+        DigestAlgorithm,
+        SignatureAlgorithm,
+        Vec<u8>,
+        Vec<u8>,
+        SignerSource,
+        Option<std::time::SystemTime>,
+        bool,
+        bool,
+    );
+
+    fn summary(v: &Verified) -> Summary {
+        (
+            v.digest,
+            v.signature,
+            v.content_digest.clone(),
+            v.signer.der().to_vec(),
+            v.source,
+            v.signing_time,
+            v.signed_attributes,
+            v.algorithm_protection,
+        )
+    }
+
+    fn whole_signed(
+        input: &[u8],
+        limits: &Limits,
+        certificates: &[Certificate],
+    ) -> Result<(Vec<u8>, Summary), Error> {
+        let signed = SignedData::parse(input, limits)?;
+        let verified = signed.verify(None, certificates)?;
+        Ok((
+            signed.content().unwrap_or_default().to_vec(),
+            summary(&verified),
+        ))
+    }
+
+    fn stream_signed(
+        chunks: &[&[u8]],
+        limits: &Limits,
+        certificates: &[Certificate],
+    ) -> Result<(Vec<u8>, Summary), Error> {
+        let mut reader = SignedReader::new(limits);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            reader.push(chunk, &mut out)?;
+        }
+        let verified = reader.finish(certificates)?;
+        Ok((out, summary(&verified)))
+    }
+
+    fn check_signed(
+        input: &[u8],
+        limits: &Limits,
+        certificates: &[Certificate],
+        plans: &[Plan],
+    ) -> Result<(Vec<u8>, Summary), Error> {
+        let expected = whole_signed(input, limits, certificates);
+        for plan in plans {
+            assert_eq!(
+                stream_signed(&split(input, *plan), limits, certificates),
+                expected,
+                "{plan:?}"
+            );
+        }
+        expected
+    }
+
+    fn sign(content: &[u8], options: &SignOptions) -> Vec<u8> {
+        let (cert, key) = doc_identity();
+        sign_encapsulated(
+            content,
+            &Signer::new(&cert, &key),
+            options,
+            crate::cert::unix_time(1_800_000_000),
+            &mut ChaCha20Rng::seed_from_u64(12),
+        )
+        .unwrap()
+    }
+
+    /// Path of the eContent OCTET STRING: ContentInfo [1] → [0] [0] → SignedData [2] →
+    /// encapContentInfo [1] → [0] [0].
+    const SIGNED_OCTETS: [usize; 5] = [1, 0, 2, 1, 0];
+
+    #[test]
+    fn signed_matches_whole_buffer() {
+        let limits = Limits::default();
+        let doc = doc_identity().0;
+        let mut runs = 0;
+        for digest in DigestAlgorithm::ALL {
+            for scheme in [SignatureScheme::Pkcs1v15, SignatureScheme::Pss] {
+                for (i, len) in [0, 1, 300].into_iter().enumerate() {
+                    let options = SignOptions {
+                        digest,
+                        scheme,
+                        algorithm_protection: i != 1,
+                        include_certificates: i != 2,
+                        use_subject_key_id: i == 1,
+                    };
+                    let der = sign(&content(len), &options);
+                    let supplied = if options.include_certificates {
+                        Vec::new()
+                    } else {
+                        vec![doc.clone()]
+                    };
+                    for style in styles() {
+                        let input = encode(&tree(&der), style);
+                        let plans = if len == 1 && digest == DigestAlgorithm::Sha256 {
+                            plans()
+                        } else {
+                            few_plans(input.len())
+                        };
+                        let (out, verified) =
+                            check_signed(&input, &limits, &supplied, &plans).unwrap();
+                        assert_eq!(out, content(len));
+                        assert_eq!(verified.0, digest);
+                        runs += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(runs, 4 * 2 * 3 * 4);
+    }
+
+    #[test]
+    fn signed_fixtures() {
+        let limits = Limits::default();
+        let payload = include_bytes!("../../tests/data/cms/openssl_stream_payload.txt");
+        let with_attributes = include_bytes!("../../tests/data/cms/openssl_signed_stream.ber");
+        let (out, verified) = check_signed(with_attributes, &limits, &[], &plans()).unwrap();
+        assert_eq!(out, payload);
+        assert_eq!((verified.0, verified.6), (DigestAlgorithm::Sha256, true));
+        // No signed attributes: the signature is over the digest of the content itself,
+        // computed while it streamed.
+        let without = include_bytes!("../../tests/data/cms/openssl_signed_noattr_stream.ber");
+        let (out, verified) = check_signed(without, &limits, &[], &plans()).unwrap();
+        assert_eq!(out, payload);
+        assert_eq!((verified.0, verified.6), (DigestAlgorithm::Sha384, false));
+        let mut tampered = without.to_vec();
+        let at = tampered.windows(4).position(|w| w == b"PO1*").unwrap();
+        tampered[at] = b'X';
+        assert_eq!(
+            check_signed(&tampered, &limits, &[], &few_plans(tampered.len())),
+            Err(VerificationError::BadSignature.into())
+        );
+    }
+
+    #[test]
+    fn signed_broken_inputs_fail_alike() {
+        let limits = Limits::default();
+        let other = pyas2lib_identity("A").0;
+        let der = sign(b"signed content", &SignOptions::default());
+        let bare = sign(
+            b"signed content",
+            &SignOptions {
+                include_certificates: false,
+                ..SignOptions::default()
+            },
+        );
+        for style in [Style::Der, Style::Indefinite(71), Style::LongForm] {
+            let input = encode(&tree(&der), style);
+            let plans = few_plans(input.len());
+            // The signer's certificate neither embedded nor supplied.
+            assert_eq!(
+                check_signed(
+                    &encode(&tree(&bare), style),
+                    &limits,
+                    std::slice::from_ref(&other),
+                    &plans
+                ),
+                Err(VerificationError::SignerNotFound.into())
+            );
+            // Content changed.
+            let tampered = altered(&der, style, |t| t.at(&SIGNED_OCTETS).bytes()[0] ^= 1);
+            assert_eq!(
+                check_signed(&tampered, &limits, &[], &plans),
+                Err(VerificationError::DigestMismatch.into())
+            );
+            // No eContent (a detached signature).
+            let (cert, key) = doc_identity();
+            let detached = sign_detached(
+                b"signed content",
+                &Signer::new(&cert, &key),
+                &SignOptions::default(),
+                crate::cert::unix_time(1_800_000_000),
+                &mut ChaCha20Rng::seed_from_u64(13),
+            )
+            .unwrap();
+            assert_eq!(
+                check_signed(&encode(&tree(&detached), style), &limits, &[], &plans),
+                Err(VerificationError::ContentMismatch.into())
+            );
+            // Trailing garbage.
+            let mut trailing = input.clone();
+            trailing.push(0);
+            assert_eq!(
+                check_signed(&trailing, &limits, &[], &plans),
+                Err(Error::malformed("ContentInfo (trailing data)", input.len()))
+            );
+            // Not SignedData.
+            let enveloped = altered(&der, style, |t| {
+                *t.at(&[0]).bytes() = oid::ENVELOPED_DATA.as_bytes().to_vec();
+            });
+            assert!(matches!(
+                check_signed(&enveloped, &limits, &[], &plans),
+                Err(Error::UnsupportedAlgorithm {
+                    kind: AlgorithmKind::ContentType,
+                    ..
+                })
+            ));
+            // Limits on certificates and signers; digestAlgorithms entries that cannot be
+            // read are passed over, as the whole-buffer parser never reads them.
+            let mut no_certs = limits.clone();
+            no_certs.max_certificates = 0;
+            assert_eq!(
+                check_signed(&input, &no_certs, &[], &plans),
+                Err(Limit::Certificates.exceeded(&no_certs))
+            );
+            let mut no_signers = limits.clone();
+            no_signers.max_signers = 0;
+            assert_eq!(
+                check_signed(&input, &no_signers, &[], &plans),
+                Err(Limit::Signers.exceeded(&no_signers))
+            );
+            let junk = altered(&der, style, |t| {
+                let Node::Kept(set) = t.at(&[1, 0, 1]) else {
+                    unreachable!()
+                };
+                let mut entries = vec![0x05, 0x00, 0x30, 0x03, 0x06, 0x01, 0x2a];
+                entries.extend_from_slice(&set[2..]);
+                entries.extend_from_slice(&[0x30, 0x80, 0x00]);
+                let mut kept = vec![0x31];
+                ber::write_length(&mut kept, entries.len());
+                kept.extend(entries);
+                *set = kept;
+            });
+            assert!(check_signed(&junk, &limits, &[], &plans).is_ok());
+            // Cut anywhere.
+            if let Style::LongForm = style {
+                continue;
+            }
+            for end in 0..input.len() {
+                let result = check_signed(&input[..end], &limits, &[], &[Plan::Whole, Plan::Bytes]);
+                assert!(
+                    matches!(result, Err(Error::Malformed { .. })),
+                    "{end}: {result:?}"
+                );
+            }
+        }
+    }
+
+    /// Where streaming must differ: a digest the digestAlgorithms did not announce, and the
+    /// cap on captured structure.
+    #[test]
+    fn signed_differences_from_whole_buffer() {
+        let limits = Limits::default();
+        let der = sign(b"signed content", &SignOptions::default());
+        // digestAlgorithms names SHA-1 only; the signer used SHA-256.
+        let unannounced = altered(&der, Style::Der, |t| {
+            *t.at(&[1, 0, 1]) = Node::Kept(ber::encode_constructed(
+                Tag::SET,
+                &[&DigestAlgorithm::Sha1.algorithm_identifier()],
+            ));
+        });
+        assert!(whole_signed(&unannounced, &limits, &[]).is_ok());
+        assert_eq!(
+            stream_signed(&[&unannounced], &limits, &[]),
+            Err(VerificationError::UnannouncedDigest.into())
+        );
+        let mut small = limits.clone();
+        small.max_cms_header_size = 200;
+        assert!(whole_signed(&der, &small, &[]).is_ok());
+        assert_eq!(
+            stream_signed(&[&der], &small, &[]),
+            Err(Limit::CmsHeaderSize.exceeded(&small))
+        );
+    }
+
+    /// `verify_digests` is `verify` with the digests given: the same result when they are
+    /// right, `UnannouncedDigest` when the signer's is missing, `ContentMismatch` for a
+    /// SignedData that carries its content.
+    #[test]
+    fn verify_digests_is_verify_with_digests() {
+        let limits = Limits::default();
+        let (cert, key) = doc_identity();
+        let content = b"detached content";
+        for digest in DigestAlgorithm::ALL {
+            let options = SignOptions {
+                digest,
+                ..SignOptions::default()
+            };
+            let der = sign_detached(
+                content,
+                &Signer::new(&cert, &key),
+                &options,
+                crate::cert::unix_time(1_800_000_000),
+                &mut ChaCha20Rng::seed_from_u64(14),
+            )
+            .unwrap();
+            let signed = SignedData::parse(&der, &limits).unwrap();
+            let expected = summary(&signed.verify(Some(content), &[]).unwrap());
+            let given = signed
+                .verify_digests(&|d| Some(d.digest(content)), &[])
+                .unwrap();
+            assert_eq!(summary(&given), expected);
+            let only_this = signed
+                .verify_digests(&|d| (d == digest).then(|| d.digest(content)), &[])
+                .unwrap();
+            assert_eq!(summary(&only_this), expected);
+            assert_eq!(
+                signed
+                    .verify_digests(&|d| (d != digest).then(|| d.digest(content)), &[])
+                    .unwrap_err(),
+                VerificationError::UnannouncedDigest.into()
+            );
+            assert_eq!(
+                signed
+                    .verify_digests(&|d| Some(d.digest(b"other content")), &[])
+                    .unwrap_err(),
+                VerificationError::DigestMismatch.into()
+            );
+        }
+        let encapsulated = sign(content, &SignOptions::default());
+        let signed = SignedData::parse(&encapsulated, &limits).unwrap();
+        assert_eq!(
+            signed
+                .verify_digests(&|d| Some(d.digest(content)), &[])
+                .unwrap_err(),
+            VerificationError::ContentMismatch.into()
+        );
     }
 }
