@@ -30,9 +30,14 @@
 //!   the order it arrives, and the content is processed before the rest has arrived. So
 //!   for an input with *several* defects the error reported can be another of them (a
 //!   truncated envelope that also names none of our keys gives
-//!   [`Error::NoMatchingRecipient`] here and [`Error::Malformed`] there). An input with
-//!   one defect gives the same error, down to `what` and `offset` of
-//!   [`Error::Malformed`].
+//!   [`Error::NoMatchingRecipient`] here and [`Error::Malformed`] there; a bad zlib
+//!   stream followed by a malformed field gives [`Error::DecompressionFailed`] here). An
+//!   input with one defect (cut short anywhere, bytes after the end, a field missing,
+//!   unexpected or unsupported, a wrong key, a bad padding, a bad or oversized zlib
+//!   stream, a wrong signer or content) gives the same error, down to `what` and `offset`
+//!   of [`Error::Malformed`]. (An octet inserted or removed inside a definite length is
+//!   two defects: that value's length and the outermost one no longer fit, and the
+//!   whole-buffer reader checks the outermost one first.)
 //! - Output before failure. Content is appended to `out` before the input is known to be
 //!   whole and well-formed; after an error, whatever was appended is to be discarded
 //!   (decrypted output is unauthenticated in any case until a signature has verified).
@@ -297,7 +302,12 @@ impl BerStream {
             }
             match mode {
                 Mode::Data | Mode::Opaque => {
+                    // Such values have definite lengths, and one that has ended was closed
+                    // above: there is always something left to take.
                     let left = end.map_or(0, |e| e.saturating_sub(self.pos));
+                    if left == 0 {
+                        return Err(Error::malformed(self.top_what, self.pos));
+                    }
                     let (taken, rest) = input.split_at(left.min(input.len()));
                     *input = rest;
                     self.pos = self.pos.saturating_add(taken.len());
