@@ -253,8 +253,8 @@ pub(crate) struct Header {
 }
 
 /// Reads the identifier and length octets at the start of `input`, which may be a prefix
-/// of the encoding (a stream that has not arrived whole): the same rules as [`Reader`]
-/// applies, telling a header that needs more octets from one no octets can repair.
+/// of the encoding (a stream that has not arrived whole), by the rules [`Reader`] applies,
+/// telling a header that needs more octets from one that no octets can repair.
 ///
 /// A primitive value with an indefinite length is invalid (X.690 §8.1.3.2).
 pub(crate) fn parse_header(input: &[u8]) -> Step<Header> {
@@ -812,6 +812,47 @@ mod tests {
         assert_eq!(out, [0xbf, 0x82, 0x2c, 0x82, 0x01, 0x2c]);
         let (tag, n) = parse_identifier(&out).unwrap();
         assert_eq!((tag, n), (Tag::context(300, true), 3));
+    }
+
+    /// Headers read from a prefix: what more octets could complete, and what they cannot.
+    #[test]
+    fn header_prefixes() {
+        let incomplete: [&[u8]; 6] = [
+            &[],
+            &[0x1f],
+            &[0x1f, 0x81, 0x81, 0x81],
+            &[0x30],
+            &[0x30, 0x84, 0x00, 0x00],
+            &[0xbf, 0x82, 0x2c, 0x82, 0x01],
+        ];
+        for input in incomplete {
+            assert_eq!(parse_header(input), Step::Incomplete, "{input:02x?}");
+        }
+        let invalid: [&[u8]; 4] = [
+            &[0x1f, 0x81, 0x81, 0x81, 0x81],
+            &[0x04, 0x80],
+            &[0x30, 0xff],
+            &[0x30, 0x89],
+        ];
+        for input in invalid {
+            assert_eq!(parse_header(input), Step::Invalid, "{input:02x?}");
+        }
+        assert_eq!(
+            parse_header(&[0xbf, 0x82, 0x2c, 0x82, 0x01, 0x2c, 0xaa]),
+            Step::Done(Header {
+                tag: Tag::context(300, true),
+                len: 6,
+                contents_len: Some(300),
+            })
+        );
+        assert_eq!(
+            parse_header(&[0x24, 0x80, 0x04]),
+            Step::Done(Header {
+                tag: Tag::universal(4, true),
+                len: 2,
+                contents_len: None,
+            })
+        );
     }
 
     #[test]
