@@ -40,9 +40,9 @@ pub struct Limits {
     /// Largest CMS structure a streaming reader keeps in memory beside the content, in
     /// bytes, all captured values of one message together (default 1 MiB): the
     /// recipientInfos and algorithm identifiers of an EnvelopedData, the digestAlgorithms,
-    /// certificates and signerInfos of a SignedData. The content itself (ciphertext,
-    /// compressed or signed octets) streams through in bounded memory whatever its size;
-    /// this bounds the rest.
+    /// certificates and signerInfos of a SignedData, the detached signature part of a
+    /// `multipart/signed` entity. The content itself (ciphertext, compressed or signed
+    /// octets) streams through in bounded memory whatever its size; this bounds the rest.
     pub max_cms_header_size: usize,
     /// Deepest MIME multipart nesting (default 8).
     pub max_mime_depth: usize,

@@ -9,9 +9,6 @@ pub mod ber;
 pub mod compressed;
 pub mod enveloped;
 pub mod signed;
-// The streaming inbound path (being written beside this) is its user; until it lands,
-// only the unit tests call it.
-#[allow(dead_code)]
 pub(crate) mod stream;
 
 use const_oid::ObjectIdentifier;

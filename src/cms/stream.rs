@@ -982,7 +982,6 @@ enum Env {
 }
 
 /// Depth of the children of EnvelopedData.
-const ENVELOPED_CHILD: usize = CONTENT_DEPTH + 1;
 /// Depth of the children of EncryptedContentInfo (the encryptedContent `[0]`).
 const ECI_CHILD: usize = CONTENT_DEPTH + 2;
 

@@ -30,7 +30,6 @@
 //! input is chunked; the unit tests check that against the whole-buffer functions.
 
 // The streaming inbound pipeline that calls these is being written alongside.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::borrow::Cow;
 
@@ -430,18 +429,21 @@ impl PartSplitter {
     }
 
     /// Whether the close delimiter was seen ([`super::Multipart::closed`]).
+    #[cfg(test)]
     pub(crate) fn closed(&self) -> bool {
         self.core.closed
     }
 
     /// Parts counted so far against [`MimeLimits::max_parts`] (those given to
     /// [`PartSplitter::with_parts`] and [`PartSplitter::add_parts`] included).
+    #[cfg(test)]
     pub(crate) fn parts(&self) -> usize {
         self.parts
     }
 
     /// Counts `n` parts found nested inside the current part, as the whole-buffer
     /// parser counts every part of the tree before the next sibling begins.
+    #[cfg(test)]
     pub(crate) fn add_parts(&mut self, n: usize) {
         self.parts = self.parts.saturating_add(n);
     }
@@ -1338,6 +1340,7 @@ impl EntityCanonicalizer {
 
     /// Parts of the tree counted so far against [`MimeLimits::max_parts`] (the
     /// `parts_before` of [`EntityCanonicalizer::with_context`] included).
+    #[cfg(test)]
     pub(crate) fn parts(&self) -> usize {
         self.shared.parts
     }
