@@ -23,6 +23,7 @@
 //! This is an example: it reads files and the clock, which the library never does.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -80,10 +81,11 @@ usage:
            [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256]
            [--mdn-url URL (async; default http://localhost:5081/as2)]
            [--content-type TYPE] [--filename NAME] [--message-id LEFT]
-           [--sign-stem STEM] [--enc-stem STEM]
+           [--sign-stem STEM] [--enc-stem STEM] [--max-payload-size BYTES (default 64 MiB)]
   as2 receive --headers FILE --body FILE --pki DIR --out DIR [--require-signature]
            [--require-encryption] [--accept-bare-payload] [--verify-cert STEM|Party/STEM] [--seen-ids FILE]
            [--record-id] [--no-cert-validation] [--sign-stem STEM] [--enc-stem STEM]
+           [--max-body-size BYTES (default 64 MiB; also raises the decompressed-size cap)]
   as2 verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR --partner NAME
            [--expected-mic \"<b64>, <alg>\"] [--unsigned-message] [--orig-message-id ID]
            [--require-signed] [--verify-cert STEM|NAME/STEM] [--no-cert-validation]
@@ -364,11 +366,17 @@ fn send(args: &Args) -> CliResult {
         "message-id",
         "sign-stem",
         "enc-stem",
+        "max-payload-size",
     ])?;
     let pki = Pki::new(args)?;
     let from = As2Id::new(args.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
     let to = As2Id::new(args.required("to")?).map_err(|e| Usage(format!("--to: {e}")))?;
-    let payload = read(&args.path("payload")?)?;
+    // The payload streams from its file into body.bin, a chunk at a time.
+    let payload_path = args.path("payload")?;
+    let cannot_read =
+        |e: std::io::Error| Usage(format!("cannot read {}: {e}", payload_path.display()));
+    let mut payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
+    let payload_len = payload.metadata().map_err(cannot_read)?.len();
     let out = args.path("out")?;
     let sign_stem = args.get("sign-stem").unwrap_or("sign");
     let enc_stem = args.get("enc-stem").unwrap_or("enc");
@@ -419,7 +427,14 @@ fn send(args: &Args) -> CliResult {
     let sign_cert;
     let sign_key;
     let enc_cert;
-    let mut msg = OutboundMessage::new(from.clone(), to.clone(), &payload);
+    let mut msg = OutboundMessage::new(from.clone(), to.clone(), &[]);
+    if let Some(max) = args.get("max-payload-size") {
+        msg.max_payload_size = max.parse().map_err(|_| {
+            Usage(format!(
+                "--max-payload-size: not a number of bytes: {max:?}"
+            ))
+        })?;
+    }
     if let Some(digest) = sign_digest {
         sign_cert = pki.cert(from.as_str(), sign_stem).map_err(load_failed)?;
         sign_key = pki.key(from.as_str(), sign_stem).map_err(load_failed)?;
@@ -450,31 +465,59 @@ fn send(args: &Args) -> CliResult {
         msg.message_id =
             Some(MessageId::parse(id.as_bytes()).map_err(|e| Usage(format!("--message-id: {e}")))?);
     }
-    let built = match outbound::build(&msg, SystemTime::now(), &mut rand::rng()) {
-        Ok(built) => built,
-        Err(e) => {
-            eprintln!("as2 send: {e} ({})", e.code());
-            return Ok(ExitCode::from(1));
-        }
+    let mut rng = rand::rng();
+    let failed = |e: Error| {
+        eprintln!("as2 send: {e} ({})", e.code());
+        Ok(ExitCode::from(1))
     };
-    let mut headers = built.headers.clone();
-    headers.push("Content-Length", built.body.len().to_string());
+    let mut stream = match outbound::start(&msg, Some(payload_len), SystemTime::now(), &mut rng) {
+        Ok(stream) => stream,
+        Err(e) => return failed(e),
+    };
+    let body_path = out.join("body.bin");
+    let cannot_write =
+        |e: std::io::Error| Usage(format!("cannot write {}: {e}", body_path.display()));
+    std::fs::create_dir_all(&out).map_err(cannot_write)?;
+    let mut body = std::io::BufWriter::with_capacity(
+        CHUNK,
+        std::fs::File::create(&body_path).map_err(cannot_write)?,
+    );
+    let mut chunk = vec![0u8; CHUNK];
+    let mut wire = Vec::with_capacity(2 * CHUNK);
+    loop {
+        let n = read_chunk(&mut payload, &mut chunk).map_err(cannot_read)?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
+            return failed(e);
+        }
+        body.write_all(&wire).map_err(cannot_write)?;
+        wire.clear();
+    }
+    let sent = match stream.finish(&mut wire, &mut rng) {
+        Ok(sent) => sent,
+        Err(e) => return failed(e),
+    };
+    body.write_all(&wire).map_err(cannot_write)?;
+    body.flush().map_err(cannot_write)?;
+    let mut headers = sent.headers.clone();
+    headers.push("Content-Length", sent.body_len.to_string());
     write(&out.join("headers.json"), headers_json(&headers).as_bytes());
-    write(&out.join("body.bin"), &built.body);
     write_json(
         &out.join("meta.json"),
         &json!({
-            "message_id": built.message_id.bare(),
-            "mic": mic_json(built.mic.as_ref()),
-            "to": built.to.as_str(),
-            "signed": built.signed,
+            "message_id": sent.message_id.bare(),
+            "mic": mic_json(sent.mic.as_ref()),
+            "to": sent.to.as_str(),
+            "signed": sent.signed,
             "mdn_url": msg.mdn.async_url(),
         }),
     );
     println!(
         "sent {} ({} bytes) -> {}",
-        built.message_id.as_str(),
-        built.body.len(),
+        sent.message_id.as_str(),
+        sent.body_len,
         out.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -489,6 +532,102 @@ struct SeenIds(HashSet<String>);
 impl DuplicateCheck for SeenIds {
     fn check_and_record(&mut self, _from: &As2Id, message_id: &MessageId) -> bool {
         !self.0.insert(message_id.bare().to_owned())
+    }
+}
+
+/// How much of a file is read, pushed or written at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Fills `buf` as far as the file allows; 0 at the end.
+fn read_chunk(file: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The received payload: written to `payload.bin.part` while it is tentative, renamed to
+/// `payload.bin` on commit, removed on abort. Its SHA-256 is computed on the way.
+struct FileSink {
+    part: PathBuf,
+    done: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    hasher: Option<as2_proto::cms::algorithm::Hasher>,
+    sha256: Option<String>,
+    error: Option<std::io::Error>,
+}
+
+impl FileSink {
+    fn new(out: &Path) -> Self {
+        FileSink {
+            part: out.join("payload.bin.part"),
+            done: out.join("payload.bin"),
+            file: None,
+            hasher: Some(DigestAlgorithm::Sha256.hasher()),
+            sha256: None,
+            error: None,
+        }
+    }
+
+    fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        if self.file.is_none() {
+            if let Some(dir) = self.part.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            self.file = Some(std::io::BufWriter::with_capacity(
+                CHUNK,
+                std::fs::File::create(&self.part)?,
+            ));
+        }
+        if let Some(file) = &mut self.file {
+            file.write_all(bytes)?;
+        }
+        Ok(())
+    }
+}
+
+impl as2_proto::message::receive::PayloadSink for FileSink {
+    fn write(&mut self, tentative: &[u8]) {
+        if let Some(h) = &mut self.hasher {
+            h.update(tentative);
+        }
+        if self.error.is_none()
+            && let Err(e) = self.try_write(tentative)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn commit(&mut self) {
+        use std::io::Write;
+        // An empty payload still gets its (empty) file.
+        if let Err(e) = self.try_write(&[]) {
+            self.error.get_or_insert(e);
+        }
+        if let Some(mut file) = self.file.take()
+            && let Err(e) = file
+                .flush()
+                .and_then(|()| std::fs::rename(&self.part, &self.done))
+        {
+            self.error.get_or_insert(e);
+        }
+        self.sha256 = self
+            .hasher
+            .take()
+            .map(|h| h.finish().iter().map(|b| format!("{b:02x}")).collect());
+    }
+
+    fn abort(&mut self) {
+        self.file = None;
+        self.hasher = None;
+        let _ = std::fs::remove_file(&self.part);
     }
 }
 
@@ -507,10 +646,13 @@ fn receive(args: &Args) -> CliResult {
         "no-cert-validation",
         "sign-stem",
         "enc-stem",
+        "max-body-size",
     ])?;
     let pki = Pki::new(args)?;
     let headers = read_headers(&args.path("headers")?)?;
-    let body = read(&args.path("body")?)?;
+    let body_path = args.path("body")?;
+    let mut body = std::fs::File::open(&body_path)
+        .map_err(|e| Usage(format!("cannot read {}: {e}", body_path.display())))?;
     let out = args.path("out")?;
     let sign_stem = args.get("sign-stem").unwrap_or("sign");
     let enc_stem = args.get("enc-stem").unwrap_or("enc");
@@ -523,11 +665,25 @@ fn receive(args: &Args) -> CliResult {
             .collect(),
         _ => HashSet::new(),
     });
-    let limits = Limits::default();
+    let mut limits = Limits::default();
+    if let Some(max) = args.get("max-body-size") {
+        let max: usize = max
+            .parse()
+            .map_err(|_| Usage(format!("--max-body-size: not a number of bytes: {max:?}")))?;
+        // A big file may arrive compressed too: the same bound for what it inflates to.
+        limits.max_body_size = max;
+        limits.max_decompressed_size = limits.max_decompressed_size.max(max);
+    }
     let now = SystemTime::now();
     let mut rng = rand::rng();
 
-    let incoming = match inbound::handle(&headers, &body, &limits) {
+    // The body streams from the file; the first chunk is enough to tell a signed MDN from
+    // a message (the headers alone cannot).
+    let mut first = vec![0u8; CHUNK];
+    let first_len = read_chunk(&mut body, &mut first)
+        .map_err(|e| Usage(format!("cannot read {}: {e}", body_path.display())))?;
+    first.truncate(first_len);
+    let incoming = match inbound::handle(&headers, &first, &limits) {
         Ok(incoming) => incoming,
         Err(e) => {
             // No AS2 headers to answer to: a bad request, no MDN possible.
@@ -593,11 +749,29 @@ fn receive(args: &Args) -> CliResult {
     if !args.flag("no-cert-validation") {
         policy.signer_trust = Some(&trust);
     }
+    // The payload goes to payload.bin.part as it arrives, renamed to payload.bin only
+    // once the message is accepted.
+    let mut sink = FileSink::new(&out);
     let outcome = if known {
-        incoming.accept(&policy, &mut seen, &mut rng)
+        let mut receiver = incoming.receive(&policy);
+        receiver.push(&first, &mut sink, &mut rng);
+        let mut chunk = vec![0u8; CHUNK];
+        while !receiver.is_decided() {
+            let n = read_chunk(&mut body, &mut chunk)
+                .map_err(|e| Usage(format!("cannot read {}: {e}", body_path.display())))?;
+            if n == 0 {
+                break;
+            }
+            receiver.push(chunk.get(..n).unwrap_or_default(), &mut sink, &mut rng);
+        }
+        receiver.finish(&mut sink, &mut seen, &mut rng)
     } else {
         Err(incoming.unknown_partner())
     };
+    if let Some(e) = sink.error.take() {
+        eprintln!("as2 receive: cannot write the payload: {e}");
+        return Ok(ExitCode::from(3));
+    }
     let report = match &outcome {
         Ok(received) => Report::received(received),
         Err(rejected) => Report::rejected(rejected),
@@ -627,9 +801,7 @@ fn receive(args: &Args) -> CliResult {
         Err(r) => (r.layers.clone(), r.mic.clone(), Some(&r.error)),
     };
     let delivered = outcome.as_ref().ok().filter(|r| !r.duplicate);
-    if let Some(received) = delivered {
-        write(&out.join("payload.bin"), &received.payload);
-    }
+    let payload_sha256 = sink.sha256.take().filter(|_| delivered.is_some());
     let mdn_json = match reply.as_ref().and_then(|r| r.mdn.as_ref()) {
         Some(m) => {
             let mut mdn_headers = m.headers.clone();
@@ -660,7 +832,7 @@ fn receive(args: &Args) -> CliResult {
             "encrypted": layers.iter().any(|l| matches!(l, Layer::Encrypted(_))),
             "compressed": layers.contains(&Layer::Compressed),
             "mic": mic_json(mic.as_ref()),
-            "payload_sha256": delivered.map(|r| sha256_hex(&r.payload)),
+            "payload_sha256": payload_sha256,
             "delivered": delivered.is_some(),
             "mdn": mdn_json,
         }),

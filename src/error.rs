@@ -164,6 +164,10 @@ pub enum VerificationError {
     MicMismatch,
     /// The MDN carries no Received-Content-MIC although the message's MIC is known.
     MicMissing,
+    /// The signer's digest algorithm is not one the content was hashed with while it
+    /// streamed: the `micalg` parameter of a `multipart/signed`, or the digestAlgorithms of
+    /// an encapsulated SignedData, did not announce it (RFC 5751 §3.4.3.2, RFC 5652 §5.1).
+    UnannouncedDigest,
 }
 
 impl fmt::Display for VerificationError {
@@ -180,6 +184,9 @@ impl fmt::Display for VerificationError {
             Self::ContentMismatch => "detached content missing or unexpected",
             Self::MicMismatch => "the MDN's Received-Content-MIC does not match the message sent",
             Self::MicMissing => "the MDN has no Received-Content-MIC",
+            Self::UnannouncedDigest => {
+                "the signer's digest algorithm was not announced, so the content was not hashed with it"
+            }
         })
     }
 }

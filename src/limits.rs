@@ -37,6 +37,13 @@ pub struct Limits {
     pub max_signers: usize,
     /// Most certificates embedded in one SignedData (default 32).
     pub max_certificates: usize,
+    /// Largest CMS structure a streaming reader keeps in memory beside the content, in
+    /// bytes, all captured values of one message together (default 1 MiB): the
+    /// recipientInfos and algorithm identifiers of an EnvelopedData, the digestAlgorithms,
+    /// certificates and signerInfos of a SignedData, the detached signature part of a
+    /// `multipart/signed` entity. The content itself (ciphertext, compressed or signed
+    /// octets) streams through in bounded memory whatever its size; this bounds the rest.
+    pub max_cms_header_size: usize,
     /// Deepest MIME multipart nesting (default 8).
     pub max_mime_depth: usize,
     /// Most MIME body parts in one message, all levels together (default 32).
@@ -124,6 +131,7 @@ impl Default for Limits {
             max_recipients: 16,
             max_signers: 8,
             max_certificates: 32,
+            max_cms_header_size: 1024 * 1024,
             max_mime_depth: 8,
             max_mime_parts: 32,
             max_headers: 100,
@@ -156,6 +164,8 @@ pub enum Limit {
     Signers,
     /// [`Limits::max_certificates`].
     Certificates,
+    /// [`Limits::max_cms_header_size`].
+    CmsHeaderSize,
     /// [`Limits::max_kdf_iterations`].
     KdfIterations,
     /// [`Limits::max_payload_size`].
@@ -174,6 +184,7 @@ impl Limit {
             Self::Recipients => "max_recipients",
             Self::Signers => "max_signers",
             Self::Certificates => "max_certificates",
+            Self::CmsHeaderSize => "max_cms_header_size",
             Self::KdfIterations => "max_kdf_iterations",
             Self::PayloadSize => "max_payload_size",
         }
@@ -190,6 +201,7 @@ impl Limit {
             Self::Recipients => limits.max_recipients,
             Self::Signers => limits.max_signers,
             Self::Certificates => limits.max_certificates,
+            Self::CmsHeaderSize => limits.max_cms_header_size,
             Self::KdfIterations => limits.max_kdf_iterations,
             Self::PayloadSize => limits.max_payload_size,
         }

@@ -38,6 +38,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
+pub(crate) mod stream;
+
 /// The longest boundary accepted or written: RFC 2046 §5.1.1 allows 1 to 70
 /// characters. A longer one is [`MimeError::InvalidBoundary`]; it would serve only to
 /// make every delimiter comparison more expensive.

@@ -142,6 +142,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A reader over `input`, one value captured whole from a longer input that is read as
+    /// a stream ([`super::stream`]): `base` is the offset of `input` in that longer input and
+    /// `depth` the nesting depth of the value there, so that offsets in errors and the depth
+    /// limit come out exactly as if the longer input had been read whole.
+    pub(crate) fn at(input: &'a [u8], base: usize, depth: usize, limits: &Limits) -> Self {
+        Reader {
+            base,
+            depth,
+            ..Reader::new(input, limits)
+        }
+    }
+
     /// Whether every value has been read.
     pub fn is_empty(&self) -> bool {
         self.pos >= self.input.len()
@@ -206,7 +218,87 @@ impl<'a> Reader<'a> {
 
 /// Parses the identifier octets at the start of `input`: the tag and its length in bytes.
 fn parse_identifier(input: &[u8]) -> Result<(Tag, usize), ()> {
-    let first = *input.first().ok_or(())?;
+    match parse_identifier_prefix(input) {
+        Step::Done(found) => Ok(found),
+        Step::Incomplete | Step::Invalid => Err(()),
+    }
+}
+
+/// The tag of the identifier at the start of `input`, if it is whole and valid (what
+/// [`Reader::read_optional`] looks at to decide).
+pub(crate) fn peek_identifier(input: &[u8]) -> Option<Tag> {
+    parse_identifier(input).ok().map(|(tag, _)| tag)
+}
+
+/// How far a header could be read from a prefix of the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step<T> {
+    /// Read whole.
+    Done(T),
+    /// Valid so far; more octets are needed.
+    Incomplete,
+    /// Invalid whatever follows.
+    Invalid,
+}
+
+/// A header (identifier and length octets) read by [`parse_header`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// The identifier.
+    pub tag: Tag,
+    /// Identifier and length octets together.
+    pub len: usize,
+    /// The definite length of the contents, `None` for an indefinite length.
+    pub contents_len: Option<usize>,
+}
+
+/// Reads the identifier and length octets at the start of `input`, which may be a prefix
+/// of the encoding (a stream that has not arrived whole), by the rules [`Reader`] applies,
+/// telling a header that needs more octets from one that no octets can repair.
+///
+/// A primitive value with an indefinite length is invalid (X.690 §8.1.3.2).
+pub(crate) fn parse_header(input: &[u8]) -> Step<Header> {
+    let (tag, id_len) = match parse_identifier_prefix(input) {
+        Step::Done(found) => found,
+        Step::Incomplete => return Step::Incomplete,
+        Step::Invalid => return Step::Invalid,
+    };
+    let Some(&len_byte) = input.get(id_len) else {
+        return Step::Incomplete;
+    };
+    let header_len = id_len.saturating_add(1);
+    let (len, contents_len) = match len_byte {
+        0x80 if tag.constructed => (header_len, None),
+        0x80 | 0xff => return Step::Invalid,
+        b if b < 0x80 => (header_len, Some(usize::from(b))),
+        b => {
+            let n = usize::from(b & 0x7f);
+            if n > core::mem::size_of::<usize>() {
+                return Step::Invalid;
+            }
+            let Some(bytes) = input.get(header_len..header_len.saturating_add(n)) else {
+                return Step::Incomplete;
+            };
+            let mut value: usize = 0;
+            for byte in bytes {
+                // At most size_of::<usize>() bytes (checked above): the shifts lose nothing.
+                value = (value << 8) | usize::from(*byte);
+            }
+            (header_len.saturating_add(n), Some(value))
+        }
+    };
+    Step::Done(Header {
+        tag,
+        len,
+        contents_len,
+    })
+}
+
+/// [`parse_identifier`] on a prefix of the input.
+fn parse_identifier_prefix(input: &[u8]) -> Step<(Tag, usize)> {
+    let Some(&first) = input.first() else {
+        return Step::Incomplete;
+    };
     let class = match first >> 6 {
         0 => Class::Universal,
         1 => Class::Application,
@@ -216,7 +308,7 @@ fn parse_identifier(input: &[u8]) -> Result<(Tag, usize), ()> {
     let constructed = first & 0x20 != 0;
     let low = first & 0x1f;
     if low != 0x1f {
-        return Ok((
+        return Step::Done((
             Tag {
                 class,
                 constructed,
@@ -230,7 +322,7 @@ fn parse_identifier(input: &[u8]) -> Result<(Tag, usize), ()> {
     for (i, byte) in input.iter().skip(1).take(4).enumerate() {
         number = (number << 7) | u32::from(byte & 0x7f);
         if byte & 0x80 == 0 {
-            return Ok((
+            return Step::Done((
                 Tag {
                     class,
                     constructed,
@@ -240,7 +332,11 @@ fn parse_identifier(input: &[u8]) -> Result<(Tag, usize), ()> {
             ));
         }
     }
-    Err(())
+    if input.len() > 4 {
+        Step::Invalid
+    } else {
+        Step::Incomplete
+    }
 }
 
 /// Parses one TLV starting at `pos` in `input`.
@@ -255,29 +351,15 @@ fn parse_tlv<'a>(
     let here = base.saturating_add(pos);
     let bad = || Error::malformed(what, here);
     let rest = input.get(pos..).ok_or_else(bad)?;
-    let (tag, id_len) = parse_identifier(rest).map_err(|()| bad())?;
-    let len_byte = *rest.get(id_len).ok_or_else(bad)?;
-    let mut header_len = id_len.saturating_add(1);
-    let declared: Option<usize> = match len_byte {
-        0x80 => None,
-        0xff => return Err(bad()),
-        b if b < 0x80 => Some(usize::from(b)),
-        b => {
-            let n = usize::from(b & 0x7f);
-            if n > core::mem::size_of::<usize>() {
-                return Err(bad());
-            }
-            let bytes = rest
-                .get(header_len..header_len.saturating_add(n))
-                .ok_or_else(bad)?;
-            header_len = header_len.saturating_add(n);
-            let mut len: usize = 0;
-            for byte in bytes {
-                // At most size_of::<usize>() bytes (checked above): the shifts lose nothing.
-                len = (len << 8) | usize::from(*byte);
-            }
-            Some(len)
-        }
+    // One header reader for this and the streaming reader (`super::stream`), so that both
+    // accept and refuse exactly the same encodings.
+    let Step::Done(Header {
+        tag,
+        len: header_len,
+        contents_len: declared,
+    }) = parse_header(rest)
+    else {
+        return Err(bad());
     };
     let contents_start = pos.checked_add(header_len).ok_or_else(bad)?;
     match declared {
@@ -298,9 +380,7 @@ fn parse_tlv<'a>(
             })
         }
         None => {
-            if !tag.constructed {
-                return Err(bad());
-            }
+            // parse_header refuses a primitive value with an indefinite length.
             if depth >= limits.max_depth {
                 return Err(limits.depth_error());
             }
@@ -732,6 +812,47 @@ mod tests {
         assert_eq!(out, [0xbf, 0x82, 0x2c, 0x82, 0x01, 0x2c]);
         let (tag, n) = parse_identifier(&out).unwrap();
         assert_eq!((tag, n), (Tag::context(300, true), 3));
+    }
+
+    /// Headers read from a prefix: what more octets could complete, and what they cannot.
+    #[test]
+    fn header_prefixes() {
+        let incomplete: [&[u8]; 6] = [
+            &[],
+            &[0x1f],
+            &[0x1f, 0x81, 0x81, 0x81],
+            &[0x30],
+            &[0x30, 0x84, 0x00, 0x00],
+            &[0xbf, 0x82, 0x2c, 0x82, 0x01],
+        ];
+        for input in incomplete {
+            assert_eq!(parse_header(input), Step::Incomplete, "{input:02x?}");
+        }
+        let invalid: [&[u8]; 4] = [
+            &[0x1f, 0x81, 0x81, 0x81, 0x81],
+            &[0x04, 0x80],
+            &[0x30, 0xff],
+            &[0x30, 0x89],
+        ];
+        for input in invalid {
+            assert_eq!(parse_header(input), Step::Invalid, "{input:02x?}");
+        }
+        assert_eq!(
+            parse_header(&[0xbf, 0x82, 0x2c, 0x82, 0x01, 0x2c, 0xaa]),
+            Step::Done(Header {
+                tag: Tag::context(300, true),
+                len: 6,
+                contents_len: Some(300),
+            })
+        );
+        assert_eq!(
+            parse_header(&[0x24, 0x80, 0x04]),
+            Step::Done(Header {
+                tag: Tag::universal(4, true),
+                len: 2,
+                contents_len: None,
+            })
+        );
     }
 
     #[test]

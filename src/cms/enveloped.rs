@@ -456,7 +456,7 @@ where
 /// The PKCS #7 padding (RFC 5652 §6.3) at the end of `plain`, a whole number of
 /// `block`-byte blocks: `(length, valid)`. The last block is read in full and the result
 /// computed with masks, without a branch on its bytes; an invalid padding has length 0.
-fn pkcs7_padding(plain: &[u8], block: usize) -> (usize, bool) {
+pub(crate) fn pkcs7_padding(plain: &[u8], block: usize) -> (usize, bool) {
     let Some(last) = plain.len().checked_sub(block).and_then(|s| plain.get(s..)) else {
         return (0, false);
     };
@@ -501,7 +501,7 @@ pub struct EnvelopedData<'a> {
 
 /// A KeyTransRecipientInfo.
 #[derive(Debug)]
-struct Recipient<'a> {
+pub(crate) struct Recipient<'a> {
     rid: Identifier<'a>,
     key_transport: Tlv<'a>,
     encrypted_key: Tlv<'a>,
@@ -522,34 +522,7 @@ impl<'a> EnvelopedData<'a> {
         r.read_optional(Tag::context(1, true), "unprotectedAttrs")?;
         r.finish("EnvelopedData")?;
 
-        let mut recipients = Vec::new();
-        let mut count = 0usize;
-        let mut s = set.children("recipientInfos")?;
-        while !s.is_empty() {
-            let info = s.read("RecipientInfo")?;
-            count = count.saturating_add(1);
-            if count > limits.max_recipients {
-                return Err(Limit::Recipients.exceeded(limits));
-            }
-            // Key agreement, KEK, password and other recipient types cannot be ours: we
-            // hold RSA keys. Skip them.
-            if info.tag == Tag::SEQUENCE {
-                let mut k = info.children("KeyTransRecipientInfo")?;
-                k.expect(Tag::INTEGER, "KeyTransRecipientInfo version")?;
-                let rid = Identifier::parse(&k.read("rid")?)?;
-                let key_transport = k.expect(Tag::SEQUENCE, "keyEncryptionAlgorithm")?;
-                let encrypted_key = k.read("encryptedKey")?;
-                if !encrypted_key.tag.same_type(Tag::OCTET_STRING) {
-                    return Err(Error::malformed("encryptedKey", encrypted_key.offset));
-                }
-                k.finish("KeyTransRecipientInfo")?;
-                recipients.push(Recipient {
-                    rid,
-                    key_transport,
-                    encrypted_key,
-                });
-            }
-        }
+        let recipients = parse_recipients(&set, limits)?;
 
         let mut e = eci.children("EncryptedContentInfo")?;
         e.expect(Tag::OID, "contentType")?;
@@ -574,7 +547,7 @@ impl<'a> EnvelopedData<'a> {
 
     /// Whether one of the RSA recipients is `certificate`.
     pub fn is_recipient(&self, certificate: &Certificate) -> bool {
-        self.recipients.iter().any(|r| certificate.matches(&r.rid))
+        is_recipient(&self.recipients, certificate)
     }
 
     /// Decrypts the content with `key`, the private key of `certificate`.
@@ -613,26 +586,8 @@ impl<'a> EnvelopedData<'a> {
         key: &PrivateKey,
         rng: &mut R,
     ) -> Result<Opened, Error> {
-        let recipient = self
-            .recipients
-            .iter()
-            .find(|r| certificate.matches(&r.rid))
-            .ok_or(Error::NoMatchingRecipient)?;
-        let transport = KeyTransport::parse(&recipient.key_transport)?;
-        let wrapped = recipient.encrypted_key.octets("encryptedKey")?;
-        let rsa = key.rsa();
-        let unwrapped = match transport {
-            KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, &wrapped),
-            KeyTransportParams::Oaep(params, label) => {
-                oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, &wrapped)
-            }
-        };
-        // From here on, the same steps run whatever the key unwrap gave.
-        let key_len = self.cipher.key_len();
-        let (content_key, key_ok) = match unwrapped {
-            Ok(k) if k.len() == key_len => (k, true),
-            _ => (vec![0u8; key_len], false),
-        };
+        let (content_key, key_ok) =
+            unwrap_content_key(&self.recipients, self.cipher, certificate, key, rng)?;
         let (mut content, decrypted) = match self.encrypted_content.octets("encryptedContent")? {
             // Chunked (constructed) content was already gathered into a new buffer.
             Cow::Owned(mut buffer) => {
@@ -657,6 +612,81 @@ impl<'a> EnvelopedData<'a> {
             well_formed: key_ok && padding_ok,
         })
     }
+}
+
+/// Reads `recipientInfos SET OF RecipientInfo`: at most [`Limits::max_recipients`], the
+/// KeyTransRecipientInfos kept (RFC 5652 §6.2.1), the other kinds skipped.
+pub(crate) fn parse_recipients<'a>(
+    set: &Tlv<'a>,
+    limits: &Limits,
+) -> Result<Vec<Recipient<'a>>, Error> {
+    let mut recipients = Vec::new();
+    let mut count = 0usize;
+    let mut s = set.children("recipientInfos")?;
+    while !s.is_empty() {
+        let info = s.read("RecipientInfo")?;
+        count = count.saturating_add(1);
+        if count > limits.max_recipients {
+            return Err(Limit::Recipients.exceeded(limits));
+        }
+        // Key agreement, KEK, password and other recipient types cannot be ours: we
+        // hold RSA keys. Skip them.
+        if info.tag == Tag::SEQUENCE {
+            let mut k = info.children("KeyTransRecipientInfo")?;
+            k.expect(Tag::INTEGER, "KeyTransRecipientInfo version")?;
+            let rid = Identifier::parse(&k.read("rid")?)?;
+            let key_transport = k.expect(Tag::SEQUENCE, "keyEncryptionAlgorithm")?;
+            let encrypted_key = k.read("encryptedKey")?;
+            if !encrypted_key.tag.same_type(Tag::OCTET_STRING) {
+                return Err(Error::malformed("encryptedKey", encrypted_key.offset));
+            }
+            k.finish("KeyTransRecipientInfo")?;
+            recipients.push(Recipient {
+                rid,
+                key_transport,
+                encrypted_key,
+            });
+        }
+    }
+    Ok(recipients)
+}
+
+/// Whether one of `recipients` is `certificate`.
+pub(crate) fn is_recipient(recipients: &[Recipient<'_>], certificate: &Certificate) -> bool {
+    recipients.iter().any(|r| certificate.matches(&r.rid))
+}
+
+/// Unwraps the content key that `recipients` hold for `certificate` with its private
+/// `key`: the key and whether it unwrapped to the length `cipher` takes. Never fails on
+/// what the private key reveals: a key of the wrong length (RSA PKCS #1 v1.5 uses implicit
+/// rejection, so a bad padding gives a key of random length) becomes a zero key of the
+/// right length and `false`, decided without a branch on the unwrap's outcome beyond that.
+pub(crate) fn unwrap_content_key<R: CryptoRng + ?Sized>(
+    recipients: &[Recipient<'_>],
+    cipher: ContentEncryption,
+    certificate: &Certificate,
+    key: &PrivateKey,
+    rng: &mut R,
+) -> Result<(Vec<u8>, bool), Error> {
+    let recipient = recipients
+        .iter()
+        .find(|r| certificate.matches(&r.rid))
+        .ok_or(Error::NoMatchingRecipient)?;
+    let transport = KeyTransport::parse(&recipient.key_transport)?;
+    let wrapped = recipient.encrypted_key.octets("encryptedKey")?;
+    let rsa = key.rsa();
+    let unwrapped = match transport {
+        KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, &wrapped),
+        KeyTransportParams::Oaep(params, label) => {
+            oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, &wrapped)
+        }
+    };
+    // From here on, the same steps run whatever the key unwrap gave.
+    let key_len = cipher.key_len();
+    Ok(match unwrapped {
+        Ok(k) if k.len() == key_len => (k, true),
+        _ => (vec![0u8; key_len], false),
+    })
 }
 
 fn oaep_decrypt<R: CryptoRng + ?Sized>(

@@ -9,6 +9,7 @@ pub mod ber;
 pub mod compressed;
 pub mod enveloped;
 pub mod signed;
+pub(crate) mod stream;
 
 use const_oid::ObjectIdentifier;
 

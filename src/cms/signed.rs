@@ -382,7 +382,7 @@ pub struct SignedData<'a> {
 
 /// One SignerInfo, kept close to the wire for verification.
 #[derive(Debug)]
-struct SignerInfo<'a> {
+pub(crate) struct SignerInfo<'a> {
     sid: Identifier<'a>,
     digest: Tlv<'a>,
     signed_attrs: Option<Tlv<'a>>,
@@ -434,46 +434,35 @@ impl<'a> SignedData<'a> {
         let encap = r.expect(Tag::SEQUENCE, "encapContentInfo")?;
         let (content_type, content) = super::parse_encapsulated(&encap)?;
 
-        let mut certificates = Vec::new();
-        if let Some(set) = r.read_optional(Tag::context(0, true), "certificates")? {
-            let mut c = set.children("certificates")?;
-            let mut count = 0usize;
-            while !c.is_empty() {
-                let choice = c.read("CertificateChoices")?;
-                count = count.saturating_add(1);
-                if count > limits.max_certificates {
-                    return Err(Limit::Certificates.exceeded(limits));
-                }
-                // Attribute and other certificate formats are not used for AS2; a
-                // certificate we cannot read simply cannot be the signer.
-                if choice.tag == Tag::SEQUENCE
-                    && let Ok(cert) = Certificate::from_tlv(&choice)
-                {
-                    certificates.push(cert);
-                }
-            }
-        }
+        let certificates = match r.read_optional(Tag::context(0, true), "certificates")? {
+            Some(set) => parse_certificates(&set, limits)?,
+            None => Vec::new(),
+        };
         r.read_optional(Tag::context(1, true), "crls")?;
         let infos = r.expect(Tag::SET, "signerInfos")?;
         r.finish("SignedData")?;
-
-        let mut signers = Vec::new();
-        let mut s = infos.children("signerInfos")?;
-        while !s.is_empty() {
-            if signers.len() >= limits.max_signers {
-                return Err(Limit::Signers.exceeded(limits));
-            }
-            signers.push(SignerInfo::parse(&s.expect(Tag::SEQUENCE, "SignerInfo")?)?);
-        }
-        if signers.is_empty() {
-            return Err(Error::malformed("signerInfos (empty)", infos.offset));
-        }
+        let signers = parse_signer_infos(&infos, limits)?;
         Ok(SignedData {
             content_type,
             content,
             certificates,
             signers,
         })
+    }
+
+    /// A SignedData whose encapsulated content has been read elsewhere (streamed and hashed
+    /// by [`super::stream::SignedReader`]): verify it with [`Self::verify_digests`].
+    pub(crate) fn from_parts(
+        content_type: ObjectIdentifier,
+        certificates: Vec<Certificate>,
+        signers: Vec<SignerInfo<'a>>,
+    ) -> Self {
+        SignedData {
+            content_type,
+            content: None,
+            certificates,
+            signers,
+        }
     }
 
     /// The encapsulated content type (id-data for AS2).
@@ -513,11 +502,47 @@ impl<'a> SignedData<'a> {
             (Some(c), None) | (None, Some(c)) => c,
             _ => return Err(VerificationError::ContentMismatch.into()),
         };
+        self.verify_with(&|digest| Some(digest.digest(content)), certificates)
+    }
+
+    /// [`Self::verify`] for detached content that has already been hashed, e.g. while it
+    /// streamed: `digest_of(algorithm)` gives the content's digest with `algorithm`, or
+    /// `None` when the content was not hashed with it, which fails that SignerInfo with
+    /// [`VerificationError::UnannouncedDigest`] (the `micalg` parameter, or the
+    /// digestAlgorithms of the SignedData, should have named it: RFC 5751 §3.4.3.2,
+    /// RFC 5652 §5.1).
+    ///
+    /// The same checks as [`Self::verify`] with the content in hand (one code path), and the
+    /// same result whenever `digest_of` returns the digests of that content. A SignedData
+    /// that encapsulates its content fails with [`VerificationError::ContentMismatch`],
+    /// as `verify` does when given detached content for it.
+    pub(crate) fn verify_digests(
+        &self,
+        digest_of: &dyn Fn(DigestAlgorithm) -> Option<Vec<u8>>,
+        certificates: &[Certificate],
+    ) -> Result<Verified, Error> {
+        if self.content.is_some() {
+            return Err(VerificationError::ContentMismatch.into());
+        }
+        self.verify_with(digest_of, certificates)
+    }
+
+    /// The signer loop of [`Self::verify`] and [`Self::verify_digests`].
+    fn verify_with(
+        &self,
+        digest_of: &dyn Fn(DigestAlgorithm) -> Option<Vec<u8>>,
+        certificates: &[Certificate],
+    ) -> Result<Verified, Error> {
         let supplied = |s: &&SignerInfo<'_>| certificates.iter().any(|c| c.matches(&s.sid));
         let (first, rest): (Vec<_>, Vec<_>) = self.signers.iter().partition(supplied);
         let mut first_error = None;
         for signer in first.into_iter().chain(rest) {
-            match signer.verify(content, self.content_type, certificates, &self.certificates) {
+            match signer.verify(
+                digest_of,
+                self.content_type,
+                certificates,
+                &self.certificates,
+            ) {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -526,6 +551,52 @@ impl<'a> SignedData<'a> {
         }
         Err(first_error.unwrap_or(VerificationError::SignerNotFound.into()))
     }
+}
+
+/// Reads `certificates [0] IMPLICIT CertificateSet`: the X.509 certificates in it, at most
+/// [`Limits::max_certificates`] choices. Other certificate formats, and certificates we
+/// cannot read, are skipped: they cannot be the signer.
+pub(crate) fn parse_certificates(
+    set: &Tlv<'_>,
+    limits: &Limits,
+) -> Result<Vec<Certificate>, Error> {
+    let mut certificates = Vec::new();
+    let mut c = set.children("certificates")?;
+    let mut count = 0usize;
+    while !c.is_empty() {
+        let choice = c.read("CertificateChoices")?;
+        count = count.saturating_add(1);
+        if count > limits.max_certificates {
+            return Err(Limit::Certificates.exceeded(limits));
+        }
+        // Attribute and other certificate formats are not used for AS2; a
+        // certificate we cannot read simply cannot be the signer.
+        if choice.tag == Tag::SEQUENCE
+            && let Ok(cert) = Certificate::from_tlv(&choice)
+        {
+            certificates.push(cert);
+        }
+    }
+    Ok(certificates)
+}
+
+/// Reads `signerInfos SET OF SignerInfo`: at least one, at most [`Limits::max_signers`].
+pub(crate) fn parse_signer_infos<'a>(
+    infos: &Tlv<'a>,
+    limits: &Limits,
+) -> Result<Vec<SignerInfo<'a>>, Error> {
+    let mut signers = Vec::new();
+    let mut s = infos.children("signerInfos")?;
+    while !s.is_empty() {
+        if signers.len() >= limits.max_signers {
+            return Err(Limit::Signers.exceeded(limits));
+        }
+        signers.push(SignerInfo::parse(&s.expect(Tag::SEQUENCE, "SignerInfo")?)?);
+    }
+    if signers.is_empty() {
+        return Err(Error::malformed("signerInfos (empty)", infos.offset));
+    }
+    Ok(signers)
 }
 
 impl<'a> SignerInfo<'a> {
@@ -556,7 +627,7 @@ impl<'a> SignerInfo<'a> {
 
     fn verify(
         &self,
-        content: &[u8],
+        digest_of: &dyn Fn(DigestAlgorithm) -> Option<Vec<u8>>,
         content_type: ObjectIdentifier,
         supplied: &[Certificate],
         embedded: &[Certificate],
@@ -584,7 +655,10 @@ impl<'a> SignerInfo<'a> {
             .ok_or(VerificationError::SignerNotFound)?;
         let public_key = signer.rsa_public_key()?;
 
-        let content_digest = digest.digest(content);
+        // Without signed attributes this digest is what the RSA signature covers (RFC 5652
+        // §5.4): `verify` below takes the prehashed message, so a digest computed elsewhere
+        // serves exactly as one computed here.
+        let content_digest = digest_of(digest).ok_or(VerificationError::UnannouncedDigest)?;
         let mut signing_time = None;
         let mut algorithm_protection = false;
         let to_verify = match &self.signed_attrs {

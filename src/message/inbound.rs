@@ -8,7 +8,6 @@
 //! or a [`Rejected`] that still carries everything an error MDN needs.
 
 use std::borrow::Cow;
-use std::ops::Range;
 
 use rand_core::CryptoRng;
 
@@ -18,14 +17,11 @@ use super::headers::{
 };
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
-use crate::cms::compressed::CompressedData;
-use crate::cms::enveloped::EnvelopedData;
-use crate::cms::signed::{SignedData, SignerSource, Verified};
-use crate::cms::{self, ContentType};
-use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError, VerificationError};
+use crate::cms::signed::{SignedData, Verified};
+use crate::error::{Error, VerificationError};
 use crate::limits::{Limit, Limits};
-use crate::mic::{Mic, UnsignedPayload};
-use crate::mime::{self, MimeLimits, Part};
+use crate::mic::Mic;
+use crate::mime::{self, Part};
 
 /// Whether a request carries a message or a receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,11 +84,11 @@ pub struct Incoming<'a> {
     body: &'a [u8],
 }
 
-/// Reads the AS2 headers of a request. Fails with [`Error::InvalidHeader`] (code
-/// `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or Content-Type is missing or
-/// malformed, or Receipt-Delivery-Option is not an absolute http(s) URL; with
-/// [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a malformed `Date`
-/// unless [`Limits::accept_malformed_date`] is set; and with
+/// Reads the AS2 headers of a request whose body is in `body`. Fails with
+/// [`Error::InvalidHeader`] (code `INVALID_REQUEST`) when AS2-From, AS2-To, Message-ID or
+/// Content-Type is missing or malformed, or Receipt-Delivery-Option is not an absolute
+/// http(s) URL; with [`Error::UnsupportedDateFormat`] (also `INVALID_REQUEST`) for a
+/// malformed `Date` unless [`Limits::accept_malformed_date`] is set; and with
 /// [`Error::LimitExceeded`] for an oversized body.
 pub fn handle<'a>(
     headers: &'a HttpHeaders,
@@ -102,6 +98,26 @@ pub fn handle<'a>(
     if body.len() > limits.max_body_size {
         return Err(Limit::BodySize.exceeded(limits));
     }
+    let mut incoming = handle_headers(headers, limits)?;
+    if incoming.kind == IncomingKind::Message {
+        let parsed = mime::ContentType::parse(incoming.content_type.as_bytes())?;
+        if signed_report(&parsed, body) {
+            incoming.kind = IncomingKind::Mdn;
+        }
+    }
+    incoming.body = body;
+    Ok(incoming)
+}
+
+/// [`handle`] before the body has arrived, for [`Incoming::receive`] (streaming): the same
+/// checks of the same headers. A signed MDN cannot be told from a signed message by its
+/// headers alone, so [`Incoming::kind`] says `Message` for both; the receiver refuses an
+/// MDN once it sees the `multipart/report` inside. [`Incoming::parse_mdn`] needs the body
+/// and works only after [`handle`].
+pub fn handle_headers<'a>(
+    headers: &'a HttpHeaders,
+    limits: &Limits,
+) -> Result<Incoming<'a>, Error> {
     check_as2_version(headers.get("AS2-Version"))?;
     let from = As2Id::from_header("AS2-From", required(headers, "AS2-From")?)?;
     let to = As2Id::from_header("AS2-To", required(headers, "AS2-To")?)?;
@@ -109,7 +125,7 @@ pub fn handle<'a>(
         .trim()
         .to_owned();
     let parsed = mime::ContentType::parse(content_type.as_bytes())?;
-    let kind = if parsed.is("multipart/report") || signed_report(&parsed, body) {
+    let kind = if parsed.is("multipart/report") {
         IncomingKind::Mdn
     } else {
         IncomingKind::Message
@@ -157,7 +173,7 @@ pub fn handle<'a>(
             .map(EdiintFeatures::parse)
             .unwrap_or_default(),
         headers,
-        body,
+        body: &[],
     })
 }
 
@@ -400,67 +416,10 @@ impl From<Error> for Rejected {
     }
 }
 
-/// The entity being unwrapped: the top level (headers in HTTP) or a nested MIME entity,
-/// `range` of a buffer that is either borrowed from the request body or owned (what a
-/// layer decrypted or decompressed). Inner layers narrow the range instead of copying, so
-/// the payload is copied at most once (the decryption's output) and an owned buffer
-/// becomes the received payload in place.
-enum Current<'a> {
-    Top,
-    Entity(Cow<'a, [u8]>, Range<usize>),
-}
-
-impl<'a> Current<'a> {
-    /// A whole buffer.
-    fn whole(bytes: Cow<'a, [u8]>) -> Self {
-        let len = bytes.len();
-        Current::Entity(bytes, 0..len)
-    }
-
-    /// The entity's bytes (the request body at the top level).
-    fn bytes<'s>(&'s self, body: &'s [u8]) -> &'s [u8] {
-        match self {
-            Current::Top => body,
-            Current::Entity(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
-        }
-    }
-
-    /// The entity at `range` of this one (offsets relative to [`Current::bytes`]).
-    fn narrow(self, body: &'a [u8], range: Range<usize>) -> Result<Self, Error> {
-        let (bytes, base) = match self {
-            Current::Top => (Cow::Borrowed(body), 0..body.len()),
-            Current::Entity(bytes, base) => (bytes, base),
-        };
-        let start = base.start.checked_add(range.start);
-        let end = base.start.checked_add(range.end);
-        match (start, end) {
-            (Some(start), Some(end)) if start <= end && end <= base.end => {
-                Ok(Current::Entity(bytes, start..end))
-            }
-            _ => Err(Error::UnsupportedFormat("MIME part outside its entity")),
-        }
-    }
-
-    /// The bytes at `range` of this entity as a vector: an owned buffer is cut down in
-    /// place (one move of the bytes, no new allocation), a borrowed one copied.
-    fn into_vec(self, body: &'a [u8], range: Range<usize>) -> Result<Vec<u8>, Error> {
-        match self.narrow(body, range)? {
-            Current::Entity(Cow::Owned(mut bytes), range) => {
-                bytes.truncate(range.end);
-                bytes.drain(..range.start);
-                Ok(bytes)
-            }
-            Current::Entity(Cow::Borrowed(bytes), range) => {
-                Ok(bytes.get(range).unwrap_or_default().to_vec())
-            }
-            Current::Top => Ok(Vec::new()),
-        }
-    }
-}
-
 impl<'a> Incoming<'a> {
     /// Unwraps and checks the message under `policy`, asking `duplicates` about its
-    /// Message-ID. `rng` blinds RSA decryption.
+    /// Message-ID. `rng` blinds RSA decryption. The whole body at once: a loop over
+    /// [`Incoming::receive`], the payload collected in [`Received::payload`].
     // `Rejected` is the outcome callers match on once per message; boxing it would add
     // an indirection to every refusal for no gain.
     #[allow(clippy::result_large_err)]
@@ -470,40 +429,24 @@ impl<'a> Incoming<'a> {
         duplicates: &mut dyn DuplicateCheck,
         rng: &mut R,
     ) -> Result<Received, Rejected> {
-        let mut state = Unwrap {
-            layers: Vec::new(),
-            signature: None,
-            mic: None,
-            authentic: false,
-            decrypted: false,
-            well_formed: true,
-        };
-        match self.unwrap(policy, &mut state, rng) {
-            Ok((payload, content_type, file_name)) => {
-                let duplicate = match &self.message_id {
-                    Some(id) => duplicates.check_and_record(&self.from, id),
-                    None => false,
-                };
-                Ok(Received {
-                    payload: if duplicate { Vec::new() } else { payload },
-                    content_type,
-                    file_name,
-                    layers: state.layers,
-                    signature: state.signature,
-                    mic: state.mic,
-                    duplicate,
-                })
-            }
-            Err(error) => {
-                let (error, concealed) = state.conceal_until_authentic(error);
-                Err(Rejected {
-                    error,
-                    concealed: concealed.map(Box::new),
-                    layers: state.layers,
-                    mic: state.mic,
-                })
-            }
-        }
+        let mut payload = Vec::new();
+        let mut receiver = self.receive(policy);
+        receiver.push(self.body, &mut payload, rng);
+        let mut received = receiver.finish(&mut payload, duplicates, rng)?;
+        received.payload = payload;
+        Ok(received)
+    }
+
+    /// Starts receiving the body under `policy`, chunk by chunk
+    /// ([`Receiver`](super::receive::Receiver)): payload bytes come out as the body goes
+    /// in, tentative until the receiver's verdict.
+    pub fn receive<'s>(&'s self, policy: &'s InboundPolicy<'s>) -> super::receive::Receiver<'s> {
+        super::receive::Receiver::new(self, policy)
+    }
+
+    /// An HTTP header of the request, as received.
+    pub(crate) fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers.get(name)
     }
 
     /// The rejection to answer with when the caller finds no active agreement for
@@ -518,261 +461,6 @@ impl<'a> Incoming<'a> {
     pub fn parse_mdn(&self, limits: &Limits) -> Result<crate::mdn::Mdn<'a>, Error> {
         crate::mdn::parse(self.headers, self.body, limits)
     }
-
-    /// The top-level part, with the Content-Type (and any Content-Transfer-Encoding) from
-    /// the HTTP headers.
-    fn top_part(&self, limits: &MimeLimits) -> Result<Part<'a>, Error> {
-        Ok(Part::from_body_with_encoding(
-            self.body,
-            self.content_type.as_bytes(),
-            self.headers.get("Content-Transfer-Encoding"),
-            limits,
-        )?)
-    }
-
-    fn unwrap<R: CryptoRng + ?Sized>(
-        &self,
-        policy: &InboundPolicy<'_>,
-        state: &mut Unwrap,
-        rng: &mut R,
-    ) -> Result<(Vec<u8>, String, Option<String>), Error> {
-        if self.kind == IncomingKind::Mdn {
-            return Err(Error::UnsupportedFormat(
-                "an MDN, not a message: verify it with the MDN layer",
-            ));
-        }
-        let mime_limits = policy.limits.mime();
-        let receipt_options = self.receipt.as_ref().map(|r| &r.options);
-        if let Some(options) = receipt_options
-            && options.signed_receipt_requested()
-            && options
-                .micalg
-                .as_ref()
-                .is_some_and(|m| m.importance == "required")
-            && options.preferred_micalg().is_none()
-        {
-            return Err(Error::UnsupportedMicAlgorithms);
-        }
-        let mut next = Current::Top;
-        loop {
-            // Each layer's buffer is moved in, never copied.
-            let current = match core::mem::replace(&mut next, Current::Top) {
-                entity @ Current::Entity(..)
-                    if !looks_like_mime(entity.bytes(self.body), &mime_limits) =>
-                {
-                    // Decrypted content with no MIME headers at all (Mendelson sends the bare
-                    // payload unsigned): deliver it as application/octet-stream, but only
-                    // where the policy allows it. Damaged ciphertext decrypts to exactly
-                    // this, so otherwise it is a failure like any other before a signature.
-                    if policy.require_signature || !policy.accept_bare_payload {
-                        return Err(Error::UnsupportedFormat(
-                            "decrypted content has no MIME headers",
-                        ));
-                    }
-                    self.check_policy(policy, state)?;
-                    let bytes = entity.bytes(self.body);
-                    if state.mic.is_none() {
-                        state.mic =
-                            self.unsigned_mic(receipt_options, UnsignedPayload::Enclosed(&[bytes]));
-                    }
-                    let all = 0..bytes.len();
-                    return Ok((
-                        entity.into_vec(self.body, all)?,
-                        "application/octet-stream".into(),
-                        None,
-                    ));
-                }
-                other => other,
-            };
-            let part = match &current {
-                Current::Top => self.top_part(&mime_limits)?,
-                Current::Entity(..) => mime::parse_part(current.bytes(self.body), &mime_limits)?,
-            };
-            let ct = part.content_type();
-            if policy.require_encryption
-                && !state
-                    .layers
-                    .iter()
-                    .any(|l| matches!(l, Layer::Encrypted(_)))
-                && !is_smime(ct)
-            {
-                return Err(PolicyError::EncryptionRequired.into());
-            }
-            if is_smime(ct) {
-                let der = part.decoded_body()?;
-                match cms::content_type(&der, policy.limits)? {
-                    ContentType::EnvelopedData => {
-                        // Refuse a second envelope before spending work on it.
-                        state.ensure_new(LayerKind::Encryption)?;
-                        let envelope = EnvelopedData::parse(&der, policy.limits)?;
-                        let cipher = envelope.content_encryption();
-                        if !policy.accept_legacy_algorithms
-                            && cipher == ContentEncryption::TripleDesCbc
-                        {
-                            return Err(Error::UnsupportedAlgorithm {
-                                kind: AlgorithmKind::ContentEncryption,
-                                oid: cipher.oid(),
-                            });
-                        }
-                        state.push(
-                            Layer::Encrypted(envelope.content_encryption()),
-                            LayerKind::Encryption,
-                        )?;
-                        let (cert, key) = policy
-                            .decryption
-                            .iter()
-                            .find(|(cert, _)| envelope.is_recipient(cert))
-                            .ok_or(Error::NoMatchingRecipient)?;
-                        // The key unwrap and the CBC padding decide nothing here: a
-                        // sender who could tell a bad padding from a good one would have
-                        // a padding oracle. What comes out is judged only by what follows
-                        // (a signature, or, where unsigned messages are allowed, its form).
-                        let opened = envelope.decrypt_unchecked(cert, key, rng)?;
-                        state.decrypted = true;
-                        state.well_formed = opened.well_formed;
-                        next = Current::whole(Cow::Owned(opened.content));
-                    }
-                    ContentType::CompressedData => {
-                        state.push(Layer::Compressed, LayerKind::Compression)?;
-                        let out = CompressedData::parse(&der, policy.limits)?
-                            .decompress(policy.limits)?;
-                        next = Current::whole(Cow::Owned(out));
-                    }
-                    ContentType::SignedData => {
-                        let signed = SignedData::parse(&der, policy.limits)?;
-                        let verified = signed
-                            .verify(None, policy.partner_certificates)
-                            .inspect_err(|e| state.note_verified_but_refused(e))?;
-                        state.authentic = true;
-                        let verified = trusted(policy, verified)?;
-                        state.record_signature(verified)?;
-                        let content = signed
-                            .into_content()
-                            .ok_or(VerificationError::ContentMismatch)?
-                            .into_owned();
-                        next = Current::whole(Cow::Owned(content));
-                    }
-                    ContentType::Data => {
-                        return Err(Error::UnsupportedFormat("bare id-data content"));
-                    }
-                }
-                continue;
-            }
-            if ct.is("multipart/signed") {
-                let children = part.children();
-                let (Some(signed_part), Some(signature_part), None) =
-                    (children.first(), children.get(1), children.get(2))
-                else {
-                    return Err(Error::UnsupportedFormat(
-                        "multipart/signed must have exactly two parts",
-                    ));
-                };
-                let signed_range = signed_part.range();
-                let (verified, canonical) = verify_multipart_signed_exact(
-                    signed_part,
-                    signature_part,
-                    policy.partner_certificates,
-                    policy.limits,
-                    policy.binary_canonicalization,
-                )
-                .inspect_err(|e| state.note_verified_but_refused(e))?;
-                state.authentic = true;
-                let verified = trusted(policy, verified)?;
-                state.record_signature(verified)?;
-                // Deliver what was verified: the canonical form when only it verified.
-                next = match canonical {
-                    Some(entity) => Current::whole(Cow::Owned(entity)),
-                    None => current.narrow(self.body, signed_range)?,
-                };
-                continue;
-            }
-            if ct.is_multipart() {
-                return Err(Error::UnsupportedFormat(
-                    "multipart payloads (multiple attachments) are not supported yet",
-                ));
-            }
-            // The payload entity.
-            self.check_policy(policy, state)?;
-            if state.mic.is_none() {
-                let body = self.body;
-                state.mic = match &current {
-                    Current::Top => {
-                        self.unsigned_mic(receipt_options, UnsignedPayload::Message { body })
-                    }
-                    // Unsigned, so this entity was decrypted or decompressed.
-                    Current::Entity(..) => {
-                        let entity = mime::canonical_entity(&part, policy.binary_canonicalization);
-                        self.unsigned_mic(receipt_options, UnsignedPayload::Enclosed(&[&entity]))
-                    }
-                };
-            }
-            // At the top level the entity's headers travel as HTTP headers.
-            let disposition = match &current {
-                Current::Top => self.headers.get("Content-Disposition").map(Cow::Borrowed),
-                Current::Entity(..) => part
-                    .header("Content-Disposition")
-                    .map(|h| h.unfolded_value()),
-            };
-            let file_name = mime::file_name(disposition.as_deref(), ct);
-            let mime_type = ct.mime_type();
-            let payload = match part.decoded_body()? {
-                Cow::Owned(decoded) => decoded,
-                // An identity transfer encoding: the body as it lies in the buffer.
-                Cow::Borrowed(_) => {
-                    let body_range = part.body_range();
-                    current.into_vec(self.body, body_range)?
-                }
-            };
-            return Ok((payload, mime_type, file_name));
-        }
-    }
-
-    fn check_policy(&self, policy: &InboundPolicy<'_>, state: &Unwrap) -> Result<(), Error> {
-        if policy.require_encryption
-            && !state
-                .layers
-                .iter()
-                .any(|l| matches!(l, Layer::Encrypted(_)))
-        {
-            return Err(PolicyError::EncryptionRequired.into());
-        }
-        if policy.require_signature && state.signature.is_none() {
-            return Err(PolicyError::SignatureRequired.into());
-        }
-        Ok(())
-    }
-
-    /// The MIC of an unsigned message: over what [`Mic::of_unsigned`] says, with the first
-    /// supported algorithm the sender asked for (SHA-256 when it named none we support).
-    fn unsigned_mic(
-        &self,
-        options: Option<&DispositionOptions>,
-        payload: UnsignedPayload<'_>,
-    ) -> Option<Mic> {
-        let options = options?;
-        let alg = options
-            .preferred_micalg()
-            .unwrap_or(DigestAlgorithm::Sha256);
-        Some(Mic::of_unsigned(alg, payload))
-    }
-}
-
-/// Requires the signer to be one of the partner's certificates, accepted by the policy's
-/// [`SignerTrust`] if it has one.
-fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, Error> {
-    if verified.source != SignerSource::Supplied {
-        return Err(VerificationError::SignerNotFound.into());
-    }
-    if !policy.accept_legacy_algorithms && verified.digest == DigestAlgorithm::Sha1 {
-        return Err(Error::UnsupportedAlgorithm {
-            kind: AlgorithmKind::Digest,
-            oid: DigestAlgorithm::Sha1.oid(),
-        });
-    }
-    if let Some(trust) = policy.signer_trust {
-        trust.check(&verified.signer)?;
-    }
-    Ok(verified)
 }
 
 /// Verifies the two parts of a `multipart/signed` entity (RFC 1847): the signature over
@@ -824,7 +512,7 @@ fn verify_multipart_signed_exact(
 
 /// The DER of a signature part: its decoded body, or, when a product sent base64 without
 /// saying so in Content-Transfer-Encoding, the base64 decoding of it.
-fn signature_der<'a>(part: &Part<'a>) -> Result<Cow<'a, [u8]>, Error> {
+pub(crate) fn signature_der<'a>(part: &Part<'a>) -> Result<Cow<'a, [u8]>, Error> {
     let decoded = part.decoded_body()?;
     if decoded.first() == Some(&0x30) || part.transfer_encoding_present() {
         return Ok(decoded);
@@ -832,115 +520,6 @@ fn signature_der<'a>(part: &Part<'a>) -> Result<Cow<'a, [u8]>, Error> {
     match mime::base64_decode(&decoded) {
         Ok(der) if der.first() == Some(&0x30) => Ok(Cow::Owned(der)),
         _ => Ok(decoded),
-    }
-}
-
-/// Whether the content starts with a header block naming a Content-Type.
-fn looks_like_mime(bytes: &[u8], limits: &MimeLimits) -> bool {
-    let head = bytes.get(..bytes.len().min(8192)).unwrap_or_default();
-    let Ok((headers, _)) = mime::parse_headers(head, limits) else {
-        return false;
-    };
-    headers
-        .iter()
-        .any(|h| h.name_eq_ignore_case("Content-Type"))
-}
-
-fn is_smime(ct: &mime::ContentType) -> bool {
-    ct.is("application/pkcs7-mime") || ct.is("application/x-pkcs7-mime")
-}
-
-struct Unwrap {
-    layers: Vec<Layer>,
-    signature: Option<Verified>,
-    mic: Option<Mic>,
-    /// A signature has verified over what came out of the envelope (even if the policy
-    /// then refuses the signer or its algorithm): the plaintext is not damaged.
-    authentic: bool,
-    /// An envelope has been decrypted: what follows is unauthenticated plaintext.
-    decrypted: bool,
-    /// The envelope's content key unwrapped to the right length and its padding was
-    /// valid (for the operator only: garbage is as often well formed as not).
-    well_formed: bool,
-}
-
-impl Unwrap {
-    /// Damaged ciphertext decrypts (CBC has no integrity) to damaged content, and an
-    /// attacker who replays our RecipientInfo with chosen blocks controls how. Until a
-    /// signature has verified what came out of the envelope, every failure is therefore
-    /// reported as the one [`Error::DecryptionFailed`]: a limit hit, a malformed,
-    /// garbled or unsupported structure, a signature that does not verify, a missing
-    /// signature the policy requires, a second envelope. Otherwise each would be an
-    /// oracle on the plaintext (a padding oracle is one of them). An unsupported
-    /// content-encryption or key-transport algorithm is a fact about the envelope
-    /// itself, found before decryption, and stays as it is.
-    ///
-    /// Returns the error to report and the real cause it hides, for the operator.
-    /// Nothing learnt from the damaged plaintext reaches the sender either: the layers
-    /// found inside the envelope and any MIC computed over it are dropped.
-    fn conceal_until_authentic(&mut self, error: Error) -> (Error, Option<Error>) {
-        let envelope = self
-            .layers
-            .iter()
-            .position(|l| matches!(l, Layer::Encrypted(_)));
-        let Some(envelope) = envelope.filter(|_| self.decrypted && !self.authentic) else {
-            return (error, None);
-        };
-        self.layers.truncate(envelope.saturating_add(1));
-        self.mic = None;
-        let cause = if self.well_formed {
-            error
-        } else {
-            // Reported as what followed it, with the fact that the key or padding was
-            // not well formed (usually the reason).
-            Error::Malformed {
-                what: "decrypted content: the content key or the CBC padding is not well formed",
-                offset: 0,
-            }
-        };
-        (Error::DecryptionFailed, Some(cause))
-    }
-
-    /// A verification error that `SignedData::verify` reports only after the signature
-    /// has verified (the signer certificate's key usage) still proves the plaintext
-    /// authentic: it is reported as it is, not concealed.
-    fn note_verified_but_refused(&mut self, error: &Error) {
-        if matches!(error, Error::CertificateUsage(_)) {
-            self.authentic = true;
-        }
-    }
-
-    /// Fails with `DUPLICATE_MESSAGE` if a layer of `kind` was already found.
-    fn ensure_new(&self, kind: LayerKind) -> Result<(), Error> {
-        let same = self.layers.iter().any(|l| {
-            matches!(
-                (l, kind),
-                (Layer::Encrypted(_), LayerKind::Encryption)
-                    | (Layer::Signed(_), LayerKind::Signature)
-                    | (Layer::Compressed, LayerKind::Compression)
-            )
-        });
-        if same {
-            return Err(PolicyError::DuplicateLayer(kind).into());
-        }
-        Ok(())
-    }
-
-    fn push(&mut self, layer: Layer, kind: LayerKind) -> Result<(), Error> {
-        self.ensure_new(kind)?;
-        self.layers.push(layer);
-        Ok(())
-    }
-
-    /// Records a verified signature: its layer, the MIC it proves, and the signer.
-    fn record_signature(&mut self, verified: Verified) -> Result<(), Error> {
-        self.push(Layer::Signed(verified.digest), LayerKind::Signature)?;
-        self.mic = Some(Mic {
-            algorithm: verified.digest,
-            digest: verified.content_digest.clone(),
-        });
-        self.signature = Some(verified);
-        Ok(())
     }
 }
 
