@@ -185,7 +185,7 @@ pub fn inbound(data: &[u8]) {
         }
         return;
     }
-    let outcomes = Policies::new(&limits, false).accept(&incoming);
+    let outcomes = Policies::new(&limits, false).accept(&incoming, body);
     outcomes.check();
     answer(&incoming, &outcomes.required, &limits);
 }
@@ -230,13 +230,61 @@ impl<'a> Policies<'a> {
         }
     }
 
-    fn accept(&self, incoming: &Incoming<'_>) -> Outcomes {
+    /// Each policy's outcome for the whole body in one push, checked against the same
+    /// body pushed in chunks split at places drawn from the body itself.
+    fn accept(&self, incoming: &Incoming<'_>, body: &[u8]) -> Outcomes {
+        let run = |policy: &InboundPolicy<'_>| {
+            let whole = incoming.accept(policy, &mut NoDuplicateCheck, &mut rng());
+            check_chunked(incoming, policy, body, &whole);
+            whole
+        };
         Outcomes {
-            required: incoming.accept(&self.required, &mut NoDuplicateCheck, &mut rng()),
-            unsigned: incoming.accept(&self.unsigned, &mut NoDuplicateCheck, &mut rng()),
-            bare: incoming.accept(&self.bare, &mut NoDuplicateCheck, &mut rng()),
+            required: run(&self.required),
+            unsigned: run(&self.unsigned),
+            bare: run(&self.bare),
         }
     }
+}
+
+/// The streaming receiver fed `body` in chunks of 1 byte to 8 KiB (sizes from a
+/// generator seeded by the body) must reach `whole`, byte for byte: chunk borders are
+/// invisible in results.
+fn check_chunked(
+    incoming: &Incoming<'_>,
+    policy: &InboundPolicy<'_>,
+    body: &[u8],
+    whole: &Result<Received, Rejected>,
+) {
+    let mut state = body.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    }) | 1;
+    let mut sink = Vec::new();
+    let mut receiver = incoming.receive(policy);
+    let mut rest = body;
+    while !rest.is_empty() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let r = (state >> 8) as usize;
+        let n = match state % 4 {
+            0 => 1,
+            1 => r % 16 + 1,
+            2 => r % 512 + 1,
+            _ => r % 8192 + 1,
+        }
+        .min(rest.len());
+        receiver.push(&rest[..n], &mut sink, &mut rng());
+        rest = &rest[n..];
+    }
+    let mut chunked = receiver.finish(&mut sink, &mut NoDuplicateCheck, &mut rng());
+    if let Ok(received) = &mut chunked {
+        received.payload = sink;
+    }
+    assert_eq!(
+        format!("{chunked:?}"),
+        format!("{whole:?}"),
+        "the chunking changed the outcome"
+    );
 }
 
 impl Outcomes {
@@ -694,7 +742,7 @@ pub fn inbound_built(data: &[u8]) {
         Ok(i) => i,
         Err(e) => panic!("our own message's headers are refused: {e:?}"),
     };
-    let outcomes = Policies::new(&limits, case.binary_canonicalization).accept(&incoming);
+    let outcomes = Policies::new(&limits, case.binary_canonicalization).accept(&incoming, &body);
     outcomes.check();
     // A payload that is itself S/MIME or multipart is unwrapped further by the receiver.
     let layered = mime::ContentType::parse(message.content_type.as_bytes()).is_ok_and(|ct| {
