@@ -86,6 +86,9 @@ impl PayloadSink for Vec<u8> {
 /// with a Content-Type ends within this many bytes (else it is a bare payload).
 const MIME_SNIFF: usize = 8192;
 
+/// The most body bytes run through the stages at once.
+const PIECE: usize = 64 * 1024;
+
 /// How many bytes of a CMS ContentInfo are enough to read its content type.
 const CONTENT_INFO_SNIFF: usize = 64;
 
@@ -344,7 +347,11 @@ impl<'s> Receiver<'s> {
             self.fail(0, error);
             return;
         }
-        self.feed(0, body, sink, rng);
+        // A large push is taken in pieces: every stage's output buffer stays the size of
+        // a piece (cache-sized), whatever the caller's chunk size.
+        for piece in body.chunks(PIECE) {
+            self.feed(0, piece, sink, rng);
+        }
     }
 
     /// Whether nothing more can change the outcome (the outermost layer has failed):
