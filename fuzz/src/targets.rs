@@ -233,6 +233,8 @@ impl<'a> Policies<'a> {
     /// Each policy's outcome for the whole body in one push, checked against the same
     /// body pushed in chunks split at places drawn from the body itself.
     fn accept(&self, incoming: &Incoming<'_>, body: &[u8]) -> Outcomes {
+        // `Rejected` is large by design (see `Incoming::accept`).
+        #[allow(clippy::result_large_err)]
         let run = |policy: &InboundPolicy<'_>| {
             let whole = incoming.accept(policy, &mut NoDuplicateCheck, &mut rng());
             check_chunked(incoming, policy, body, &whole);
