@@ -19,15 +19,15 @@
 //! the same name (a duplicate message) gets `.2`, `.3`, ... before its last extension.
 //!
 //! **Async MDNs and the MIC of a message we sent.** Before the last octet of a message that
-//! asks for an asynchronous MDN goes out (the MIC is known only once the whole payload has
-//! passed), the client writes `outbox/sent/<sha-256>.json` (a [`SentRecord`]: Message-ID,
-//! MIC, whether a signed MDN and a MIC are required, and the status record so far), so no
-//! MDN can arrive before it. Whichever endpoint the MDN reaches, the client's own listener or a server
-//! sharing the data directory, looks that file up by the MDN's Original-Message-ID,
-//! verifies the MDN (signature, trust and MIC) against the partner profile of the
-//! agreement for the MDN's (AS2-From, AS2-To), then claims the transfer by deleting the
-//! file and writes the final record and `.mdn` under `outbox/`. An MDN that does not
-//! verify is answered with 400 and leaves the file in place for the genuine one.
+//! asks for an asynchronous MDN goes out (the MIC is known only once the whole payload
+//! has passed), the client writes `outbox/sent/<sha-256>.json` (a [`SentRecord`]:
+//! Message-ID, MIC, whether a signed MDN and a MIC are required, and the status record so
+//! far), so no MDN can arrive before it. Whichever endpoint the MDN reaches, the client's
+//! own listener or a server sharing the data directory, looks that file up by the MDN's
+//! Original-Message-ID, verifies the MDN (signature, trust and MIC) against the partner
+//! profile of the agreement for the MDN's (AS2-From, AS2-To), then claims the transfer by
+//! deleting the file and writes the final record and `.mdn` under `outbox/`. An MDN that
+//! does not verify is answered with 400 and leaves the file in place for the genuine one.
 //!
 //! **Bodies stream; memory does not grow with the payload.** The server reads a request
 //! body frame by frame on a blocking thread (files and cryptography), classifies it from
@@ -45,8 +45,10 @@
 //! spooled to an anonymous file in the data directory first and sent with the spooled
 //! length (the reference service expects Content-Length; a partner that takes chunked
 //! requests would not need the spool). Every request and response carries Content-Length;
-//! none is chunked. Logging goes through `tracing` to stderr; `RUST_LOG=debug` (a bare
-//! level) sets the level.
+//! none is chunked. Temporary files are named `.part-*` (only a crash leaves one behind).
+//! The client's HTTP timeout (350 s) is a total deadline, which a production sender of
+//! large files over slow links would replace by an inactivity timeout. Logging goes
+//! through `tracing` to stderr; `RUST_LOG=debug` (a bare level) sets the level.
 //!
 //! This is example code: it reads the clock, files and OS entropy, which the library never
 //! does. A production gateway would also bound requests in progress, restrict where it
