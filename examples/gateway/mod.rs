@@ -808,7 +808,7 @@ struct MessageBody<'a, 'r> {
 
 /// What reading a message body left.
 struct MessageRead {
-    // `Rejected` is what the library's receiver returns; this lives only until stored.
+    /// The receiver's verdict (the payload itself is in `payload`).
     verdict: Result<Received, Rejected>,
     /// The committed payload (accepted, not a duplicate).
     payload: Option<TempFile>,
