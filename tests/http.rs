@@ -9,6 +9,10 @@
 //! - a message encrypted for the wrong certificate: the error MDN and the `failed/`
 //!   records on both sides; a message for which the server has no agreement;
 //! - an HTTP error status and an unreachable partner, seen by the client;
+//! - payloads far over axum's default 2 MB limit (20 MiB, with and without compression)
+//!   streamed through both ends byte for byte; bodies over the server's
+//!   `max_body_size`, declared or chunked, refused cleanly; Content-Length on every
+//!   request the client sends;
 //! - (ignored by default, needs `AS2_PEER_PYTHON` from `tests/pyas2lib/setup.sh`)
 //!   pyas2lib's messages POSTed to our server, whose sync and async MDNs pyas2lib
 //!   verifies, and our client's message received by pyas2lib behind a small HTTP
@@ -927,6 +931,286 @@ async fn async_mdn_that_never_comes() {
         StatusCode::Failed,
     );
     assert_eq!(files(a.path()), [format!("outbox/{}", paths.record)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming: large bodies, limits, Content-Length
+
+/// `len` deterministic pseudo-random bytes (xorshift64*): incompressible, so the
+/// compressed message is as large as the payload.
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// PartnerA's configuration under `dir`, its connector compressing (`zlib`) or not.
+fn partner_a_compressing(dir: &Path, zlib: bool) -> PathBuf {
+    partner_a_config(dir, |text| {
+        if zlib {
+            assert!(text.contains("compression = \"ZLIB\""));
+            return text;
+        }
+        let plain = text.replace("compression = \"ZLIB\"", "compression = \"DISABLED\"");
+        assert_ne!(plain, text);
+        plain
+    })
+}
+
+/// PartnerA's client sends `file` through `c-to-partner-b` of `config` to `url`.
+async fn send_file(config: &Path, file: &Path, url: &str, data: &Path, extra: &[&str]) -> Finished {
+    let mut list = vec![
+        "--config",
+        s(config),
+        "--connector",
+        "c-to-partner-b",
+        "--file",
+        s(file),
+        "--url",
+        url,
+        "--data",
+        s(data),
+    ];
+    list.extend_from_slice(extra);
+    finished(client(&list).await)
+}
+
+/// PartnerB's server with `limits`.
+async fn server_with_limits(data: &Path, limits: Limits) -> gateway::Endpoint {
+    logs();
+    let directory = gateway::load_directory(&config("partner-b.toml")).unwrap();
+    let gateway = gateway::Gateway::new(directory, data, true)
+        .unwrap()
+        .with_limits(limits);
+    gateway::start_endpoint(Arc::new(gateway), "127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// 20 MiB, signed and encrypted, with and without compression (the compressed body's
+/// length is known only at its end: the client spools it), through a server that
+/// streams it into the receiver: byte for byte, with a verified sync signed MDN, and no
+/// temporary file left on either side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payloads_stream_through_client_and_server() {
+    let work = tempfile::tempdir().unwrap();
+    let payload = pseudo_random(20 << 20, 7);
+    let file = work.path().join("big.bin");
+    std::fs::write(&file, &payload).unwrap();
+    for zlib in [false, true] {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dir = work.path().join(format!("zlib-{zlib}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a_config = partner_a_compressing(&dir, zlib);
+        let server = server(&config("partner-b.toml"), b.path()).await;
+        let url = format!("http://{}/as2", server.addr);
+        let f = send_file(&a_config, &file, &url, a.path(), &[]).await;
+        assert_eq!(
+            f.status,
+            StatusCode::Completed,
+            "zlib {zlib}: {:?}",
+            f.record
+        );
+        assert_eq!(f.record.disposition.as_deref(), Some(PROCESSED));
+        assert_eq!(f.record.transfer_size, Some(payload.len() as u64));
+
+        // B: the payload, its record and MDN, nothing else.
+        let paths = record::inbound_paths(Some("big.bin"), &f.message_id, StatusCode::Completed);
+        let at = |p: &record::RelativePath| format!("PartnerB/inbox/{p}");
+        let mut expected = vec![at(&paths.payload), at(&paths.record), at(&paths.mdn)];
+        expected.sort();
+        assert_eq!(files(b.path()), expected, "zlib {zlib}");
+        let received = std::fs::read(b.path().join(at(&paths.payload))).unwrap();
+        assert!(received == payload, "zlib {zlib}: the payload differs");
+        let b_record = read_record(&b.path().join(at(&paths.record)));
+        assert_eq!(b_record.status_code, Some(StatusCode::Completed));
+        assert_eq!(b_record.transfer_size, Some(payload.len() as u64));
+        assert_eq!(b_record.file_path, Some(paths.payload.to_string()));
+        assert_eq!(b_record.mdn_message_id, f.record.mdn_message_id);
+
+        // A: the record and the signed MDN; no spool left in the data directory.
+        let mdn_path = f.mdn_path.clone().expect("a sync MDN");
+        let mut expected = vec![f.record_path.clone(), mdn_path.clone()];
+        expected.sort();
+        let written: Vec<PathBuf> = files(a.path()).iter().map(|p| a.path().join(p)).collect();
+        assert_eq!(written, expected, "zlib {zlib}");
+        let (head, _) = read_mdn(&mdn_path);
+        assert!(
+            head.to_ascii_lowercase().contains("multipart/signed"),
+            "{head}"
+        );
+    }
+}
+
+/// POSTs `body` chunked (no Content-Length) as PartnerA's encrypted message `message_id`
+/// asking for a sync MDN; returns the status and the response's head and body.
+async fn post_chunked(url: &str, message_id: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body
+        .chunks(64 << 10)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let response = gateway::http_client()
+        .unwrap()
+        .post(url)
+        .header("AS2-Version", "1.2")
+        .header("AS2-From", "PartnerA")
+        .header("AS2-To", "PartnerB")
+        .header("Message-ID", format!("<{message_id}>"))
+        .header(
+            "Content-Type",
+            "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m",
+        )
+        .header("Disposition-Notification-To", "as2@partner-a.example")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .expect("an answer, not a reset connection");
+    let status = response.status().as_u16();
+    let head = format!("{:?}", response.headers()).to_ascii_lowercase();
+    let body = response.bytes().await.expect("the whole answer").to_vec();
+    (status, head, body)
+}
+
+/// A body over the server's `max_body_size` is refused cleanly: answered (an error MDN,
+/// not a reset connection), recorded under `failed/` and nothing of it kept, whether its
+/// Content-Length says so before it is read (the client's request) or it arrives
+/// chunked and is counted as it comes. A chunked body under the limit that does not
+/// decrypt is kept under `failed/` exactly as received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_refused_cleanly() {
+    let (a, b, work) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let mut limits = Limits::default();
+    limits.max_body_size = 4 << 20;
+    let too_large = as2_proto::Error::LimitExceeded {
+        limit: as2_proto::Limit::BodySize,
+        value: limits.max_body_size,
+    };
+    let server = server_with_limits(b.path(), limits).await;
+    let url = format!("http://{}/as2", server.addr);
+    let at = |p: &record::RelativePath| format!("PartnerB/inbox/{p}");
+    // The limit's code is also that of a malformed body: the message tells them apart.
+    let over_the_limit = |r: &StatusRecord| {
+        r.failure_message
+            .as_deref()
+            .is_some_and(|m| m.contains("max_body_size"))
+    };
+
+    // The client's message, 6 MiB: its Content-Length is over the limit.
+    let file = work.path().join("six.bin");
+    std::fs::write(&file, pseudo_random(6 << 20, 11)).unwrap();
+    let a_config = partner_a_compressing(work.path(), false);
+    let f = send_file(&a_config, &file, &url, a.path(), &[]).await;
+    assert_eq!(f.status, StatusCode::Failed, "{:?}", f.record);
+    let error_mdn = f.mdn_path.as_deref().expect("an error MDN");
+    let (_, mdn_body) = read_mdn(error_mdn);
+    assert!(contains(&mdn_body, "processed/Error"), "{f:?}");
+    let paths = failed_paths(b.path(), "PartnerB/inbox", &f.message_id);
+    let mut expected = vec![at(&paths.record), at(&paths.mdn)];
+    expected.sort();
+    assert_eq!(files(b.path()), expected, "nothing of the body is kept");
+    let record = read_record(&b.path().join(at(&paths.record)));
+    assert_eq!(record.status_code, Some(StatusCode::Failed));
+    assert_eq!(
+        record.failure_code.as_deref(),
+        Some(too_large.code().as_str())
+    );
+    assert!(over_the_limit(&record), "{record:?}");
+    assert_eq!(record.file_path, None);
+    assert!(record.transfer_size.unwrap() > 6 << 20, "{record:?}");
+
+    // Chunked and under the limit, but not a message: kept as received.
+    let garbage = pseudo_random(1 << 20, 12);
+    let (status, head, _) = post_chunked(&url, "chunked-small@test", &garbage).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("multipart/report"), "{head}");
+    let paths = failed_paths(b.path(), "PartnerB/inbox", "chunked-small@test");
+    let kept = std::fs::read(b.path().join(at(&paths.payload))).unwrap();
+    assert!(kept == garbage, "the body is kept exactly as received");
+    let record = read_record(&b.path().join(at(&paths.record)));
+    assert_eq!(record.status_code, Some(StatusCode::Failed));
+    assert_eq!(record.transfer_size, Some(garbage.len() as u64));
+    assert!(!over_the_limit(&record), "{record:?}");
+
+    // Chunked and over the limit: refused once it is, the rest discarded.
+    let before = files(b.path()).len();
+    let (status, head, mdn) =
+        post_chunked(&url, "chunked-large@test", &pseudo_random(6 << 20, 13)).await;
+    assert_eq!(status, 200);
+    assert!(head.contains("multipart/report"), "{head}");
+    assert!(contains(&mdn, "processed/Error"));
+    let paths = failed_paths(b.path(), "PartnerB/inbox", "chunked-large@test");
+    let record = read_record(&b.path().join(at(&paths.record)));
+    assert_eq!(
+        record.failure_code.as_deref(),
+        Some(too_large.code().as_str())
+    );
+    assert!(over_the_limit(&record), "{record:?}");
+    assert!(!b.path().join(at(&paths.payload)).exists());
+    assert_eq!(
+        files(b.path()).len(),
+        before + 2,
+        "a record and an MDN only"
+    );
+}
+
+/// Every request the client sends carries Content-Length and is not chunked: a body
+/// streamed from the file (no compression: its length is known before the first octet)
+/// and one sent from the spool (compressed); each is the message, as a receiver reads
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_requests_carry_content_length() {
+    let work = tempfile::tempdir().unwrap();
+    // Several chunks, within the capture's (axum's default) 2 MB limit.
+    let payload = pseudo_random(1 << 20, 21);
+    let file = work.path().join("one.bin");
+    std::fs::write(&file, &payload).unwrap();
+    let mut capture = Capture::start(Arc::new(|_: &HeaderMap, _: &[u8]| {
+        (200, vec![], b"AS2 message received.\r\n".to_vec())
+    }))
+    .await;
+    let url = format!("http://{}/as2", capture.addr);
+    let limits = Limits::default();
+    let directory = gateway::load_directory(&config("partner-b.toml")).unwrap();
+    for zlib in [false, true] {
+        let (a, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a_config = partner_a_compressing(dir.path(), zlib);
+        let f = send_file(&a_config, &file, &url, a.path(), &["--mdn", "none"]).await;
+        assert_eq!(
+            f.status,
+            StatusCode::Completed,
+            "zlib {zlib}: {:?}",
+            f.record
+        );
+        let (headers, body) = capture.next().await;
+        assert_not_chunked(&headers, &body);
+        let http_headers = gateway::http_headers(&headers);
+        let incoming = inbound::handle(&http_headers, &body, &limits).unwrap();
+        let agreement = directory.agreement(&incoming.from, &incoming.to).unwrap();
+        let received = agreement
+            .inbound(std::time::SystemTime::now(), DateEnforcement::Enforce)
+            .accept(
+                &incoming,
+                &limits,
+                &mut NoDuplicateCheck,
+                &mut ChaCha20Rng::seed_from_u64(2),
+            )
+            .unwrap();
+        assert!(received.payload == payload, "zlib {zlib}");
+        assert_eq!(received.compressed(), zlib);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

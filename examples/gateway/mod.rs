@@ -18,18 +18,36 @@
 //! `<base_directory>` is the agreement's. Files are never replaced: a second record under
 //! the same name (a duplicate message) gets `.2`, `.3`, ... before its last extension.
 //!
-//! **Async MDNs and the MIC of a message we sent.** Before POSTing a message that asks for
-//! an asynchronous MDN, the client writes `outbox/sent/<sha-256>.json` (a [`SentRecord`]:
+//! **Async MDNs and the MIC of a message we sent.** Before the last octet of a message that
+//! asks for an asynchronous MDN goes out (the MIC is known only once the whole payload
+//! has passed), the client writes `outbox/sent/<sha-256>.json` (a [`SentRecord`]:
 //! Message-ID, MIC, whether a signed MDN and a MIC are required, and the status record so
-//! far). Whichever endpoint the MDN reaches, the client's own listener or a server
-//! sharing the data directory, looks that file up by the MDN's Original-Message-ID,
-//! verifies the MDN (signature, trust and MIC) against the partner profile of the
-//! agreement for the MDN's (AS2-From, AS2-To), then claims the transfer by deleting the
-//! file and writes the final record and `.mdn` under `outbox/`. An MDN that does not
-//! verify is answered with 400 and leaves the file in place for the genuine one.
+//! far), so no MDN can arrive before it. Whichever endpoint the MDN reaches, the client's
+//! own listener or a server sharing the data directory, looks that file up by the MDN's
+//! Original-Message-ID, verifies the MDN (signature, trust and MIC) against the partner
+//! profile of the agreement for the MDN's (AS2-From, AS2-To), then claims the transfer by
+//! deleting the file and writes the final record and `.mdn` under `outbox/`. An MDN that
+//! does not verify is answered with 400 and leaves the file in place for the genuine one.
 //!
-//! Outgoing bodies always carry Content-Length (hyper sets it for the complete bodies
-//! used here; nothing is streamed), so no request or response is chunked. Logging goes
+//! **Bodies stream; memory does not grow with the payload.** The server reads a request
+//! body frame by frame on a blocking thread (files and cryptography), classifies it from
+//! its headers and first bytes ([`inbound::handle`]: only the body tells a signed MDN from
+//! a signed message), then pushes each frame into the library's
+//! [`Receiver`](as2_proto::message::receive::Receiver): the payload goes to a temporary
+//! file in the data directory, linked into `processed/` once the message is accepted and
+//! removed otherwise, while the body as received is spooled beside it and kept under
+//! `failed/` only if the message is refused. The body size is checked against
+//! [`Limits::max_body_size`] as it arrives (a declared Content-Length over it is refused
+//! before any byte is read); axum's own 2 MB limit is off. MDNs (small) are read whole, at
+//! most [`MAX_MDN_BODY`]. The client streams the payload file through
+//! [`outbound::start`] into the request body, with the exact Content-Length the library
+//! computes up front; a compressed body's length is known only at its end, so it is
+//! spooled to an anonymous file in the data directory first and sent with the spooled
+//! length (the reference service expects Content-Length; a partner that takes chunked
+//! requests would not need the spool). Every request and response carries Content-Length;
+//! none is chunked. Temporary files are named `.part-*` (only a crash leaves one behind).
+//! The client's HTTP timeout (350 s) is a total deadline, which a production sender of
+//! large files over slow links would replace by an inactivity timeout. Logging goes
 //! through `tracing` to stderr; `RUST_LOG=debug` (a bare level) sets the level.
 //!
 //! This is example code: it reads the clock, files and OS entropy, which the library never
@@ -39,7 +57,7 @@
 #![allow(dead_code)] // server.rs and client.rs each use part of this module.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,22 +67,26 @@ use std::time::{Duration, SystemTime};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
-use as2_proto::message::inbound::{self, Incoming, IncomingKind};
-use as2_proto::message::outbound::{self, MdnRequest, SignedReceipt};
+use as2_proto::message::inbound::{
+    self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
+};
+use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
+use as2_proto::message::receive::PayloadSink;
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{
-    CertificateUsage, DateEnforcement, MdnResponse, MemoryDirectory, MemoryDuplicateStore,
-    PartnerConfig, PartnerDirectory, Profile, SendFile, Storage, StorageError, TransportError,
-    TransportErrorKind, is_safe_relative_path,
+    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
+    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
+    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
 };
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Certificate, Error, Limits};
+use as2_proto::{Certificate, Error, Limit, Limits};
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::http::{HeaderMap, Method};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 /// Errors reported by `main`.
@@ -84,6 +106,22 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(350);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts to deliver an asynchronous MDN.
 const ASYNC_MDN_ATTEMPTS: u64 = 3;
+/// How much of a file is read and pushed at a time.
+const CHUNK: usize = 64 * 1024;
+/// Body frames in flight between the HTTP task and the thread that reads or writes the
+/// body (each one a read of the connection, or a [`CHUNK`] of payload).
+const FRAMES_IN_FLIGHT: usize = 4;
+/// How much of a request body is read before it is classified: enough for
+/// [`inbound::handle`] to see the first part's headers of a signed MDN.
+const CLASSIFY_BYTES: usize = 8 * 1024;
+/// The largest MDN taken: an asynchronous MDN POSTed to us, or the body of a response
+/// (a synchronous MDN, or a partner's short text). Both are read whole.
+pub const MAX_MDN_BODY: usize = 1024 * 1024;
+/// How long the unread rest of a request body is read and discarded after we have
+/// stopped taking it (a body over the limit, a request refused early), so that the
+/// sender gets to read our answer instead of a reset connection (as nginx's
+/// `lingering_time`).
+const LINGER: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------
 // Command lines
@@ -91,17 +129,19 @@ const ASYNC_MDN_ATTEMPTS: u64 = 3;
 
 /// `server --config FILE --listen ADDR --data DIR`.
 pub const SERVER_USAGE: &str = "\
-usage: server --config FILE --listen ADDR --data DIR
-  --config FILE   partner configuration (TOML, or JSON if the name ends in .json)
-  --listen ADDR   address to listen on, e.g. 127.0.0.1:5080 (port 0 picks a free one)
-  --data DIR      where payloads, MDNs and status records are written
+usage: server --config FILE --listen ADDR --data DIR [--max-body-size BYTES]
+  --config FILE          partner configuration (TOML, or JSON if the name ends in .json)
+  --listen ADDR          address to listen on, e.g. 127.0.0.1:5080 (port 0 picks a free one)
+  --data DIR             where payloads, MDNs and status records are written
+  --max-body-size BYTES  the largest request body (default 64 MiB; also raises the
+                         decompressed size limit to at least this)
 The endpoint takes AS2 messages and asynchronous MDNs as POSTs on any path.";
 
 /// `client --config FILE --connector ID --file PATH [...] --data DIR`.
 pub const CLIENT_USAGE: &str = "\
 usage: client --config FILE --connector ID --file PATH --data DIR [--url URL]
               [--mdn none|sync|async] [--async-listen ADDR] [--async-url URL]
-              [--content-type TYPE] [--timeout SECONDS]
+              [--content-type TYPE] [--timeout SECONDS] [--max-payload-size BYTES]
   --connector ID       the connector to send through (its URL, algorithms and MDN mode)
   --url URL            POST here instead of the connector's URL
   --mdn MODE           override the connector's MDN request
@@ -111,6 +151,7 @@ usage: client --config FILE --connector ID --file PATH --data DIR [--url URL]
                        the connector's async_mdn_url); without --async-listen the client
                        exits after the 200 and a server sharing --data records the MDN
   --timeout SECONDS    how long to wait for an asynchronous MDN (default 300)
+  --max-payload-size BYTES  the largest file sent (default 64 MiB)
 Exit status: 0 completed (or awaiting an MDN elsewhere), 1 failed, 2 usage or setup error.";
 
 /// Reads `--name value` / `--name=value` pairs, each name at most once and from `known`.
@@ -147,6 +188,17 @@ fn required(flags: &mut HashMap<String, String>, name: &str) -> Result<String, S
     flags.remove(name).ok_or(format!("--{name} is required"))
 }
 
+/// An optional size in bytes.
+fn bytes_flag(flags: &mut HashMap<String, String>, name: &str) -> Result<Option<usize>, String> {
+    flags
+        .remove(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| format!("--{name} wants a number of bytes, not {v:?}"))
+        })
+        .transpose()
+}
+
 /// Whether the arguments ask for help.
 pub fn wants_help(args: &[String]) -> bool {
     args.iter().any(|a| a == "-h" || a == "--help")
@@ -164,6 +216,8 @@ pub struct ServerOptions {
     /// The server id written to status records' `server-id` (default
     /// [`DEFAULT_SERVER_ID`]).
     pub server_id: String,
+    /// The largest request body, instead of [`Limits::default`]'s.
+    pub max_body_size: Option<usize>,
 }
 
 /// The `server-id` of records when `--server-id` is not given.
@@ -172,7 +226,10 @@ pub const DEFAULT_SERVER_ID: &str = "s-as2-proto";
 impl ServerOptions {
     /// Parses the command line (without the program name).
     pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut flags = parse_flags(args, &["config", "listen", "data", "server-id"])?;
+        let mut flags = parse_flags(
+            args,
+            &["config", "listen", "data", "server-id", "max-body-size"],
+        )?;
         Ok(ServerOptions {
             config: required(&mut flags, "config")?.into(),
             listen: required(&mut flags, "listen")?,
@@ -180,6 +237,7 @@ impl ServerOptions {
             server_id: flags
                 .remove("server-id")
                 .unwrap_or_else(|| DEFAULT_SERVER_ID.to_owned()),
+            max_body_size: bytes_flag(&mut flags, "max-body-size")?,
         })
     }
 }
@@ -218,6 +276,8 @@ pub struct ClientOptions {
     pub content_type: Option<String>,
     /// How long to wait for an asynchronous MDN.
     pub timeout: Duration,
+    /// The largest file sent, instead of [`Limits::default`]'s.
+    pub max_payload_size: Option<usize>,
 }
 
 impl ClientOptions {
@@ -236,6 +296,7 @@ impl ClientOptions {
                 "async-url",
                 "content-type",
                 "timeout",
+                "max-payload-size",
             ],
         )?;
         let mdn = match flags.remove("mdn").as_deref() {
@@ -263,6 +324,7 @@ impl ClientOptions {
             async_url: flags.remove("async-url"),
             content_type: flags.remove("content-type"),
             timeout,
+            max_payload_size: bytes_flag(&mut flags, "max-payload-size")?,
         };
         if options.mdn.is_some_and(|m| m != MdnMode::Async)
             && (options.async_listen.is_some() || options.async_url.is_some())
@@ -334,39 +396,119 @@ impl DataDir {
     /// directory); if the name is taken, at the first free `name.N.ext`. Returns the
     /// relative path written.
     pub fn put_new(&self, relative: &str, bytes: &[u8]) -> io::Result<String> {
-        if !is_safe_relative_path(relative) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unsafe path {relative:?}"),
-            ));
-        }
-        let target = self.root.join(relative);
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        safe(relative)?;
+        let mut temp = match relative.rsplit_once('/') {
+            Some((dir, _)) => self.temp_file(dir)?,
+            None => self.temp_in(self.root.clone())?,
+        };
+        temp.write(bytes)?;
+        self.persist(relative, temp)
+    }
+
+    /// A new temporary file in the directory `relative_dir` (created if need be), for a
+    /// file whose content arrives over time. Dropping it removes it; [`DataDir::persist`]
+    /// puts it in place.
+    pub fn temp_file(&self, relative_dir: &str) -> io::Result<TempFile> {
+        safe(relative_dir)?;
+        self.temp_in(self.root.join(relative_dir))
+    }
+
+    fn temp_in(&self, dir: PathBuf) -> io::Result<TempFile> {
         std::fs::create_dir_all(&dir)?;
-        let temp = dir.join(format!(
+        let path = dir.join(format!(
             ".part-{}-{}",
             std::process::id(),
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::write(&temp, bytes)?;
-        let result = (1..=1000)
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(TempFile {
+            path,
+            file: io::BufWriter::with_capacity(CHUNK, file),
+            len: 0,
+        })
+    }
+
+    /// Links the complete `temp` in at `relative` (a `/`-separated path inside the
+    /// directory, on the same file system as `temp`), or at the first free `name.N.ext`,
+    /// and removes its temporary name. Returns the relative path written.
+    pub fn persist(&self, relative: &str, mut temp: TempFile) -> io::Result<String> {
+        safe(relative)?;
+        temp.file.flush()?;
+        let target = self.root.join(relative);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        (1..=1000)
             .map(|n| numbered(relative, n))
-            .find_map(
-                |candidate| match std::fs::hard_link(&temp, self.root.join(&candidate)) {
+            .find_map(|candidate| {
+                match std::fs::hard_link(&temp.path, self.root.join(&candidate)) {
                     Ok(()) => Some(Ok(candidate)),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
                     Err(e) => Some(Err(e)),
-                },
-            )
+                }
+            })
             .unwrap_or_else(|| {
                 Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     format!("{relative}: no free name"),
                 ))
-            });
-        let _ = std::fs::remove_file(&temp);
-        result
+            })
+        // Dropping `temp` removes the temporary name.
     }
+}
+
+/// `relative` if it is a safe relative path, else an `InvalidInput` error.
+fn safe(relative: &str) -> io::Result<()> {
+    if is_safe_relative_path(relative) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unsafe path {relative:?}"),
+        ))
+    }
+}
+
+/// A file of the data directory being written under a temporary name (`.part-...`),
+/// removed when dropped unless [`DataDir::persist`] has linked it into place: a reader
+/// never sees half a file.
+#[derive(Debug)]
+pub struct TempFile {
+    path: PathBuf,
+    file: io::BufWriter<std::fs::File>,
+    len: u64,
+}
+
+impl TempFile {
+    /// Appends `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.len = self.len.saturating_add(len_u64(bytes.len()));
+        Ok(())
+    }
+
+    /// The bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn len_u64(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
 }
 
 /// `dir/name.ext` for n = 1, else `dir/name.n.ext` (`.json` and `.mdn` count as the
@@ -451,13 +593,48 @@ pub fn http_client() -> Result<reqwest::Client, BoxError> {
         .build()?)
 }
 
-/// POSTs `body` with `headers` to `url`. reqwest sets Content-Length from the body (a
-/// complete `Vec`, never streamed), so the request is not chunked.
+/// POSTs `body` with `headers` to `url`, with Content-Length (a short body: an
+/// asynchronous MDN).
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
     headers: &HttpHeaders,
     body: Vec<u8>,
+) -> Result<HttpResponse, TransportError> {
+    let length = len_u64(body.len());
+    send(client, url, headers, reqwest::Body::from(body), length).await
+}
+
+/// POSTs a body of exactly `length` octets, arriving as `frames` (an error frame aborts
+/// the request), with `headers` to `url`. The request carries Content-Length: hyper
+/// then sends the frames as they come, never chunked, and fails the request if they do
+/// not add up to `length`.
+pub async fn post_stream(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &HttpHeaders,
+    length: u64,
+    frames: mpsc::Receiver<io::Result<Bytes>>,
+) -> Result<HttpResponse, TransportError> {
+    let stream = futures_util::stream::unfold(frames, |mut frames| async move {
+        frames.recv().await.map(|frame| (frame, frames))
+    });
+    send(
+        client,
+        url,
+        headers,
+        reqwest::Body::wrap_stream(stream),
+        length,
+    )
+    .await
+}
+
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &HttpHeaders,
+    body: reqwest::Body,
+    length: u64,
 ) -> Result<HttpResponse, TransportError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     if !matches!(scheme.as_deref(), Some("http" | "https")) {
@@ -468,15 +645,32 @@ pub async fn post(
     }
     let mut request = client.post(url);
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
             continue;
         }
         request = request.header(name, value);
     }
-    let response = request.body(body).send().await.map_err(transport_error)?;
+    let mut response = request
+        .header(CONTENT_LENGTH, length)
+        .body(body)
+        .send()
+        .await
+        .map_err(transport_error)?;
     let status = response.status().as_u16();
     let headers = http_headers(response.headers());
-    let body = response.bytes().await.map_err(transport_error)?.to_vec();
+    // An MDN or a short text: read whole, within MAX_MDN_BODY.
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len().saturating_add(chunk.len()) > MAX_MDN_BODY {
+            return Err(TransportError::new(
+                TransportErrorKind::ConnectionFailed,
+                format!("{url}: a response body over {MAX_MDN_BODY} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(HttpResponse::new(status, headers, body))
 }
 
@@ -538,6 +732,19 @@ impl SentRecord {
     }
 }
 
+impl SentRecord {
+    /// Takes what is known only once the body has been written: the MIC, and whether the
+    /// message was signed and a signed MDN requested.
+    fn finished(&mut self, message: &FinishedMessage) {
+        self.mic = message
+            .mic
+            .as_ref()
+            .map(|m| m.to_field(MicNameStyle::Dashed));
+        self.require_mic = message.signed;
+        self.require_signed_mdn = message.signed_mdn_requested;
+    }
+}
+
 /// The relative path of the pending record for a Message-ID.
 fn sent_path(message_id: &str) -> String {
     let digest = DigestAlgorithm::Sha256.digest(bare(message_id).as_bytes());
@@ -589,6 +796,177 @@ impl From<HttpResponse> for Handled {
     }
 }
 
+/// A message body: the bytes read to classify the request, and the rest as it arrives.
+struct MessageBody<'a, 'r> {
+    first: &'a [u8],
+    rest: &'r mut BodyReader,
+    /// The Content-Length the sender declared.
+    declared: Option<u64>,
+    /// Declared over the limit: refused without reading it.
+    too_large: bool,
+}
+
+/// What reading a message body left.
+struct MessageRead {
+    /// The receiver's verdict (the payload itself is in `payload`).
+    verdict: Result<Received, Rejected>,
+    /// The committed payload (accepted, not a duplicate).
+    payload: Option<TempFile>,
+    /// The body as received (`None` when it was over the limit).
+    raw: Option<TempFile>,
+    /// The body's size (what was read of it when it went over the limit, or the declared
+    /// size when that did).
+    size: u64,
+}
+
+impl MessageRead {
+    /// A body over [`Limits::max_body_size`]: refused as the receiver refuses it, and
+    /// nothing of it kept.
+    fn too_large(limits: &Limits, size: u64) -> Self {
+        let error = Error::LimitExceeded {
+            limit: Limit::BodySize,
+            value: limits.max_body_size,
+        };
+        MessageRead {
+            verdict: Err(Rejected::from(error)),
+            payload: None,
+            raw: None,
+            size,
+        }
+    }
+}
+
+/// Why a message body was not read to a verdict.
+enum Interrupted {
+    /// The request body failed (the sender went away, or sent a malformed body).
+    Body(io::Error),
+    /// The data directory failed.
+    Storage(io::Error),
+}
+
+/// A request whose body could not be read: nobody may be listening for the answer, and
+/// nothing is recorded.
+fn body_failed(peer: SocketAddr, error: &io::Error) -> Handled {
+    warn!(%peer, %error, "request body not received");
+    text(400, "request body not received\r\n".into()).into()
+}
+
+/// The payload of a message being received, as the library's [`PayloadSink`]: the
+/// tentative bytes go to a temporary file in the data directory; `commit` keeps it for
+/// [`DataDir::persist`] under the name the accepted message gives, `abort` removes it.
+/// A sink cannot fail, so a write error is kept here for the caller.
+struct PayloadFile {
+    temp: Option<TempFile>,
+    committed: bool,
+    error: Option<io::Error>,
+}
+
+impl PayloadFile {
+    fn new(temp: TempFile) -> Self {
+        PayloadFile {
+            temp: Some(temp),
+            committed: false,
+            error: None,
+        }
+    }
+
+    /// The payload, if the receiver committed it.
+    fn into_committed(self) -> Option<TempFile> {
+        self.temp.filter(|_| self.committed)
+    }
+}
+
+impl PayloadSink for PayloadFile {
+    fn write(&mut self, tentative: &[u8]) {
+        if self.error.is_none()
+            && let Some(temp) = &mut self.temp
+            && let Err(e) = temp.write(tentative)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn commit(&mut self) {
+        self.committed = true;
+    }
+
+    fn abort(&mut self) {
+        // Dropping the temporary file removes it.
+        self.temp = None;
+    }
+}
+
+/// One frame of a request body, from the HTTP task to the handler's thread.
+enum BodyFrame {
+    Data(Bytes),
+    /// The body ended here (a closed channel without it means the request was dropped).
+    End,
+    Failed(String),
+}
+
+/// A request body as the handler's (blocking) thread reads it, frame by frame from the
+/// HTTP task ([`pump_body`]); at most [`FRAMES_IN_FLIGHT`] frames wait in between.
+struct BodyReader {
+    frames: mpsc::Receiver<BodyFrame>,
+    ended: bool,
+}
+
+impl BodyReader {
+    fn new(frames: mpsc::Receiver<BodyFrame>) -> Self {
+        BodyReader {
+            frames,
+            ended: false,
+        }
+    }
+
+    /// The next frame, `None` at the end of the body. Blocks.
+    fn next(&mut self) -> io::Result<Option<Bytes>> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.frames.blocking_recv() {
+            Some(BodyFrame::Data(bytes)) => Ok(Some(bytes)),
+            Some(BodyFrame::End) => {
+                self.ended = true;
+                Ok(None)
+            }
+            Some(BodyFrame::Failed(why)) => Err(io::Error::other(why)),
+            None => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the request was dropped",
+            )),
+        }
+    }
+
+    /// Takes no more of the body: the HTTP task discards the rest.
+    fn stop(&mut self) {
+        self.frames.close();
+    }
+}
+
+/// Hands the body's frames to the handler's thread until it has them all or stops
+/// taking them, then reads and discards the rest for at most [`LINGER`], so that the
+/// sender finishes sending and reads our answer rather than a reset connection.
+async fn pump_body(body: Body, frames: mpsc::Sender<BodyFrame>) {
+    let mut stream = body.into_data_stream();
+    loop {
+        let frame = match stream.next().await {
+            Some(Ok(bytes)) => BodyFrame::Data(bytes),
+            Some(Err(e)) => BodyFrame::Failed(e.to_string()),
+            None => BodyFrame::End,
+        };
+        let last = !matches!(frame, BodyFrame::Data(_));
+        if frames.send(frame).await.is_err() || last {
+            break;
+        }
+    }
+    drop(frames);
+    let discard = async { while let Some(Ok(_)) = stream.next().await {} };
+    if tokio::time::timeout(LINGER, discard).await.is_err() {
+        debug!("stopped discarding a request body after {LINGER:?}");
+    }
+}
+
 impl Gateway {
     /// A gateway over `directory` writing under `data`.
     pub fn new(
@@ -614,6 +992,12 @@ impl Gateway {
         self
     }
 
+    /// Sets the limits requests are held to ([`Limits::max_body_size`] among them).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The partner directory.
     pub fn directory(&self) -> &MemoryDirectory {
         &self.directory
@@ -624,10 +1008,25 @@ impl Gateway {
         &self.data
     }
 
-    /// One request: an AS2 message or an asynchronous MDN. Blocking (cryptography).
-    fn handle(&self, headers: &HttpHeaders, body: &[u8], peer: SocketAddr) -> Handled {
+    /// One request, its body read from `body` as it arrives: an AS2 message or an
+    /// asynchronous MDN. Blocking (files, cryptography).
+    fn handle(&self, headers: &HttpHeaders, body: &mut BodyReader, peer: SocketAddr) -> Handled {
         let now = SystemTime::now();
-        let incoming = match inbound::handle(headers, body, &self.limits) {
+        let declared = headers
+            .get_str("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        // Refused before a byte of it is read (and what arrives is discarded).
+        let too_large = declared.is_some_and(|len| len > len_u64(self.limits.max_body_size));
+        // The first bytes tell a signed MDN from a signed message; the headers cannot.
+        let mut first = Vec::new();
+        while !too_large && first.len() < CLASSIFY_BYTES {
+            match body.next() {
+                Ok(Some(frame)) => first.extend_from_slice(&frame),
+                Ok(None) => break,
+                Err(e) => return body_failed(peer, &e),
+            }
+        }
+        let incoming = match inbound::handle(headers, &first, &self.limits) {
             Ok(incoming) => incoming,
             Err(e) => {
                 warn!(%peer, error = %e, "refused a request");
@@ -635,19 +1034,65 @@ impl Gateway {
             }
         };
         match incoming.kind {
-            IncomingKind::Mdn => self.receive_mdn(&incoming, headers, body, now).into(),
+            IncomingKind::Mdn => self
+                .receive_whole_mdn(headers, first, body, too_large, peer, now)
+                .into(),
             IncomingKind::Message if self.accept_messages => {
+                let body = MessageBody {
+                    first: &first,
+                    rest: body,
+                    declared,
+                    too_large,
+                };
                 self.receive_message(&incoming, body, peer, now)
             }
             _ => text(400, "this endpoint only takes MDNs\r\n".into()).into(),
         }
     }
 
-    /// An AS2 message: agreement, accept, MDN, files.
+    /// An asynchronous MDN: read whole (at most [`MAX_MDN_BODY`]), then checked.
+    fn receive_whole_mdn(
+        &self,
+        headers: &HttpHeaders,
+        mut whole: Vec<u8>,
+        body: &mut BodyReader,
+        too_large: bool,
+        peer: SocketAddr,
+        now: SystemTime,
+    ) -> HttpResponse {
+        let oversized = || {
+            warn!(%peer, "MDN refused: over {MAX_MDN_BODY} bytes");
+            text(413, format!("MDN refused: over {MAX_MDN_BODY} bytes\r\n"))
+        };
+        if too_large {
+            return oversized();
+        }
+        loop {
+            match body.next() {
+                Ok(Some(frame)) if whole.len().saturating_add(frame.len()) > MAX_MDN_BODY => {
+                    body.stop();
+                    return oversized();
+                }
+                Ok(Some(frame)) => whole.extend_from_slice(&frame),
+                Ok(None) => break,
+                Err(e) => return body_failed(peer, &e).response,
+            }
+        }
+        match inbound::handle(headers, &whole, &self.limits) {
+            Ok(incoming) => self.receive_mdn(&incoming, headers, &whole, now),
+            Err(e) => {
+                warn!(%peer, error = %e, "refused an MDN");
+                text(400, format!("MDN refused: {} {e}\r\n", e.code()))
+            }
+        }
+    }
+
+    /// An AS2 message: the agreement from its headers, then its body through the
+    /// library's receiver as it arrives, the MDN and the files.
     fn receive_message(
         &self,
         incoming: &Incoming<'_>,
-        body: &[u8],
+        body: MessageBody<'_, '_>,
         peer: SocketAddr,
         now: SystemTime,
     ) -> Handled {
@@ -658,18 +1103,22 @@ impl Gateway {
             .map_or("unknown", |m| m.bare())
             .to_owned();
         info!(
-            from = %incoming.from, to = %incoming.to, %message_id, %peer, bytes = body.len(),
-            "message received"
+            from = %incoming.from, to = %incoming.to, %message_id, %peer,
+            content_length = ?body.declared, "message received"
         );
         let mut record = StatusRecord::inbound(incoming, now)
             .with_server_id(&self.server_id)
             .with_client_ip(peer.ip());
-        record.transfer_size = Some(body.len() as u64);
 
         let agreement = match self.directory.agreement(&incoming.from, &incoming.to) {
             Ok(agreement) => agreement,
             Err(e) => {
                 warn!(from = %incoming.from, to = %incoming.to, error = %e, "no agreement");
+                // Nothing of the body is kept: it is only counted.
+                record.transfer_size = match self.skip(body) {
+                    Ok(size) => Some(size),
+                    Err(e) => return body_failed(peer, &e),
+                };
                 record.set_failure(&e, &ReferenceErrorPolicy);
                 let reply = mdn::reply(
                     incoming,
@@ -692,13 +1141,34 @@ impl Gateway {
         let base = agreement.agreement().base_directory.clone();
         record.agreement_id = Some(agreement.agreement().id.clone());
         let setup = agreement.inbound(now, DateEnforcement::Enforce);
-        let outcome = {
-            let mut duplicates = lock(&self.duplicates);
-            setup.accept(incoming, &self.limits, &mut *duplicates, &mut rng)
+        let policy = setup.policy(&self.limits);
+        // What `InboundSetup::accept` does with the whole body: the duplicate check only
+        // under DuplicateHandling::Warn.
+        let dedupe = !matches!(
+            agreement.agreement().duplicate_handling,
+            DuplicateHandling::Disabled
+        );
+        let read = match self.read_message(incoming, &policy, dedupe, &base, body, &mut rng) {
+            Ok(read) => read,
+            Err(Interrupted::Body(e)) => return body_failed(peer, &e),
+            Err(Interrupted::Storage(e)) => {
+                error!(%message_id, error = %e, "cannot store the message");
+                return text(500, "AS2 message not stored\r\n".into()).into();
+            }
         };
+        let MessageRead {
+            verdict: outcome,
+            payload,
+            raw,
+            size,
+        } = read;
+        record.transfer_size = Some(size);
         let (report, status) = match &outcome {
             Ok(received) => {
                 record.set_received(received);
+                // The payload went to a file, not to `received.payload` (none for a
+                // duplicate, which is not delivered again).
+                record.transfer_size = Some(payload.as_ref().map_or(0, TempFile::len));
                 (Report::received(received), StatusCode::Completed)
             }
             Err(rejected) => {
@@ -721,24 +1191,110 @@ impl Gateway {
             .unwrap_or(DigestAlgorithm::Sha256);
         settings.sign_options = setup.mdn_sign_options(digest);
         let reply = mdn::reply(incoming, &report, &settings, now, &mut rng);
-        let (file_name, payload) = match &outcome {
-            Ok(received) if received.duplicate => (received.file_name.as_deref(), None),
-            Ok(received) => (
-                received.file_name.as_deref(),
-                Some(received.payload.as_slice()),
-            ),
-            // What could not be processed is kept exactly as received.
-            Err(_) => (None, Some(body)),
+        let (file_name, kept) = match &outcome {
+            Ok(received) => (received.file_name.as_deref(), payload),
+            // What could not be processed is kept exactly as received (unless it was
+            // over the limit: then nothing of it is).
+            Err(_) => (None, raw),
         };
-        self.store_inbound(
-            &base,
-            file_name,
-            &message_id,
-            status,
-            payload,
-            record,
-            reply,
-        )
+        self.store_inbound(&base, file_name, &message_id, status, kept, record, reply)
+    }
+
+    /// Reads a message body to its end, spooling it, and pushes it into the receiver as
+    /// it arrives: the payload to one temporary file, the body as received to another.
+    /// A body over [`Limits::max_body_size`] is refused as soon as it is (nothing of it
+    /// kept, the rest not read).
+    fn read_message(
+        &self,
+        incoming: &Incoming<'_>,
+        policy: &InboundPolicy<'_>,
+        dedupe: bool,
+        base: &str,
+        body: MessageBody<'_, '_>,
+        rng: &mut rand::rngs::ThreadRng,
+    ) -> Result<MessageRead, Interrupted> {
+        let MessageBody {
+            first,
+            rest,
+            declared,
+            too_large,
+        } = body;
+        if too_large {
+            return Ok(MessageRead::too_large(
+                &self.limits,
+                declared.unwrap_or_default(),
+            ));
+        }
+        let limit = len_u64(self.limits.max_body_size);
+        let mut payload =
+            PayloadFile::new(self.data.temp_file(base).map_err(Interrupted::Storage)?);
+        let mut raw = self.data.temp_file(base).map_err(Interrupted::Storage)?;
+        let mut receiver = incoming.receive(policy);
+        let mut size: u64 = 0;
+        let mut pending = first;
+        let mut frame;
+        loop {
+            let bytes: &[u8] = if pending.is_empty() {
+                match rest.next().map_err(Interrupted::Body)? {
+                    Some(next) => {
+                        frame = next;
+                        &frame
+                    }
+                    None => break,
+                }
+            } else {
+                std::mem::take(&mut pending)
+            };
+            size = size.saturating_add(len_u64(bytes.len()));
+            if size > limit {
+                rest.stop();
+                return Ok(MessageRead::too_large(&self.limits, size));
+            }
+            raw.write(bytes).map_err(Interrupted::Storage)?;
+            // Once the outcome is decided (a failure), the rest is only spooled.
+            if !receiver.is_decided() {
+                receiver.push(bytes, &mut payload, rng);
+            }
+        }
+        // A payload that could not be written is not answered `processed`, and its
+        // Message-ID is not remembered (a resend must not be taken for a duplicate).
+        if let Some(e) = payload.error.take() {
+            return Err(Interrupted::Storage(e));
+        }
+        let verdict = if dedupe {
+            let mut duplicates = lock(&self.duplicates);
+            receiver.finish(&mut payload, &mut *duplicates, rng)
+        } else {
+            receiver.finish(&mut payload, &mut NoDuplicateCheck, rng)
+        };
+        if let Some(e) = payload.error.take() {
+            return Err(Interrupted::Storage(e));
+        }
+        Ok(MessageRead {
+            verdict,
+            payload: payload.into_committed(),
+            raw: Some(raw),
+            size,
+        })
+    }
+
+    /// Reads the rest of a body that is not kept, up to the limit; returns its size.
+    fn skip(&self, body: MessageBody<'_, '_>) -> io::Result<u64> {
+        let limit = len_u64(self.limits.max_body_size);
+        if body.too_large {
+            return Ok(body.declared.unwrap_or_default());
+        }
+        let mut size = len_u64(body.first.len());
+        while size <= limit {
+            match body.rest.next()? {
+                Some(frame) => size = size.saturating_add(len_u64(frame.len())),
+                None => break,
+            }
+        }
+        if size > limit {
+            body.rest.stop();
+        }
+        Ok(size)
     }
 
     /// Writes an inbound message's payload, `.mdn` and record under `base`, and turns the
@@ -750,7 +1306,7 @@ impl Gateway {
         file_name: Option<&str>,
         message_id: &str,
         mut status: StatusCode,
-        payload: Option<&[u8]>,
+        payload: Option<TempFile>,
         mut record: StatusRecord,
         reply: Result<Reply, Error>,
     ) -> Handled {
@@ -811,7 +1367,7 @@ impl Gateway {
         file_name: Option<&str>,
         message_id: &str,
         status: StatusCode,
-        payload: Option<&[u8]>,
+        payload: Option<TempFile>,
         record: &mut StatusRecord,
         mdn: Option<&BuiltMdn>,
     ) -> io::Result<String> {
@@ -831,7 +1387,7 @@ impl Gateway {
         if let Some(payload) = payload {
             let path = self
                 .data
-                .put_new(&format!("{base}/{}", paths.payload), payload)?;
+                .persist(&format!("{base}/{}", paths.payload), payload)?;
             // file-path is relative to the base directory, as in the reference.
             let relative = path.strip_prefix(&format!("{base}/")).unwrap_or(&path);
             record.file_path = Some(relative.to_owned());
@@ -1039,10 +1595,11 @@ impl Drop for Endpoint {
 pub async fn start_endpoint(gateway: Arc<Gateway>, listen: &str) -> io::Result<Endpoint> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let body_limit = gateway.limits.max_body_size;
+    // The body streams (no extractor buffers it): the handler holds it to
+    // `Limits::max_body_size` as it arrives, so axum's default 2 MB limit is off.
     let app = axum::Router::new()
         .fallback(endpoint)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(gateway);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -1066,31 +1623,42 @@ pub async fn start_endpoint(gateway: Arc<Gateway>, listen: &str) -> io::Result<E
 /// The server: loads the configuration and serves messages and MDNs.
 pub async fn start_server(options: &ServerOptions) -> Result<Endpoint, BoxError> {
     let directory = load_directory(&options.config)?;
-    let gateway =
-        Arc::new(Gateway::new(directory, &options.data, true)?.with_server_id(&options.server_id));
-    Ok(start_endpoint(gateway, &options.listen).await?)
+    let mut limits = Limits::default();
+    if let Some(max) = options.max_body_size {
+        // A big file may arrive compressed too: the same bound for what it inflates to.
+        limits.max_body_size = max;
+        limits.max_decompressed_size = limits.max_decompressed_size.max(max);
+    }
+    let gateway = Gateway::new(directory, &options.data, true)?
+        .with_server_id(&options.server_id)
+        .with_limits(limits);
+    Ok(start_endpoint(Arc::new(gateway), &options.listen).await?)
 }
 
+/// One request: its body streams from the connection to a blocking thread that reads
+/// and answers it ([`Gateway::handle`]).
 async fn endpoint(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> axum::response::Response {
-    if method != Method::POST {
+    let (parts, body) = request.into_parts();
+    if parts.method != Method::POST {
         return to_axum(text(405, "AS2 endpoint: POST only\r\n".into()));
     }
     debug!(
         %peer,
-        content_length = ?headers.get(CONTENT_LENGTH),
-        chunked = headers.contains_key(TRANSFER_ENCODING),
+        content_length = ?parts.headers.get(CONTENT_LENGTH),
+        chunked = parts.headers.contains_key(TRANSFER_ENCODING),
         "request"
     );
+    let headers = http_headers(&parts.headers);
+    let (frames, reader) = mpsc::channel(FRAMES_IN_FLIGHT);
     let worker = Arc::clone(&gateway);
-    let handled =
-        tokio::task::spawn_blocking(move || worker.handle(&http_headers(&headers), &body, peer))
-            .await;
+    let handled = tokio::task::spawn_blocking(move || {
+        worker.handle(&headers, &mut BodyReader::new(reader), peer)
+    });
+    let ((), handled) = tokio::join!(pump_body(body, frames), handled);
     match handled {
         Ok(handled) => {
             if let Some(mdn) = handled.async_mdn {
@@ -1163,22 +1731,6 @@ fn content_type_for(file_name: &str) -> &'static str {
     }
 }
 
-/// The directory of the file a client sends, as a read-only [`Storage`].
-struct SourceDir(PathBuf);
-
-impl Storage for SourceDir {
-    fn put(&self, path: &str, _: &[u8]) -> Result<(), StorageError> {
-        Err(StorageError::new(path, "the source directory is read-only"))
-    }
-
-    fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
-        if !is_safe_relative_path(path) {
-            return Err(StorageError::new(path, "not a safe relative path"));
-        }
-        std::fs::read(self.0.join(path)).map_err(|e| StorageError::from_io(path, &e))
-    }
-}
-
 /// A transfer id in the shape of the reference's (a UUID).
 fn transfer_id() -> String {
     record::transfer_id(&mut rand::rng())
@@ -1201,37 +1753,43 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
         &mut rand::rng(),
         &connector.local().as2_id().message_id_domain(),
     );
-    // The file to send, read through a Storage: a missing file is SEND_FILE_NOT_FOUND.
-    let source = SourceDir(
-        options
-            .file
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-    );
-    let payload = match SendFile::read(&source, &file_name) {
-        Ok(file) => file.payload,
-        Err(e) => {
-            let mut record = StatusRecord::outbound_failed(
-                &connector,
-                &transfer_id,
-                &options.file.display().to_string(),
-                &e,
-                &ReferenceErrorPolicy,
-                SystemTime::now(),
-            );
-            record.as2_message_id = Some(message_id.bare().to_owned());
-            let paths = record::outbound_paths(
-                &file_name,
-                &transfer_id,
-                message_id.bare(),
-                StatusCode::Failed,
-            );
-            gateway.data.put_new(
-                &format!("{OUTBOX}/{}", paths.record),
-                record.to_json().as_bytes(),
-            )?;
-            return Err(e.into());
+    let unsent = |error: Error| -> BoxError {
+        let mut record = StatusRecord::outbound_failed(
+            &connector,
+            &transfer_id,
+            &options.file.display().to_string(),
+            &error,
+            &ReferenceErrorPolicy,
+            SystemTime::now(),
+        );
+        record.as2_message_id = Some(message_id.bare().to_owned());
+        let paths = record::outbound_paths(
+            &file_name,
+            &transfer_id,
+            message_id.bare(),
+            StatusCode::Failed,
+        );
+        match gateway.data.put_new(
+            &format!("{OUTBOX}/{}", paths.record),
+            record.to_json().as_bytes(),
+        ) {
+            Ok(_) => error.into(),
+            Err(e) => e.into(),
         }
+    };
+    // The file to send, streamed from disk: one that cannot be opened is
+    // SEND_FILE_NOT_FOUND, as `SendFile::read` reports it.
+    let opened = std::fs::File::open(&options.file).and_then(|file| {
+        let metadata = file.metadata()?;
+        if metadata.is_file() {
+            Ok((file, metadata.len()))
+        } else {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"))
+        }
+    });
+    let (file, file_len) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Err(unsent(send_file_error(&file_name, &e))),
     };
     let mode = options
         .mdn
@@ -1260,77 +1818,113 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
         .url
         .clone()
         .unwrap_or_else(|| connector.url().to_owned());
+    let signed = connector
+        .connector()
+        .mdn_digest()
+        .map(|digest| SignedReceipt::new(&[digest]));
+    let mdn = match (mode, &async_url) {
+        (MdnMode::None, _) => MdnRequest::None,
+        (MdnMode::Async, Some(url)) => MdnRequest::Async {
+            url: url.clone(),
+            signed,
+        },
+        _ => MdnRequest::Sync { signed },
+    };
 
-    // Build (the random source is not held across an await).
+    // The message is built and its body written on a blocking thread (file reads,
+    // cryptography), into the request body as the request takes it.
     let now = SystemTime::now();
-    let (built, sent) = {
-        let mut message = connector.outbound(&payload, now)?;
-        message.message_id = Some(message_id);
-        message.file_name = Some(file_name.clone());
-        message.content_type = options
+    let plan = SendPlan {
+        connector: connector.clone(),
+        file,
+        file_len,
+        file_name: file_name.clone(),
+        file_path: options.file.display().to_string(),
+        content_type: options
             .content_type
             .clone()
-            .unwrap_or_else(|| content_type_for(&file_name).to_owned());
-        let signed = connector
-            .connector()
-            .mdn_digest()
-            .map(|digest| SignedReceipt::new(&[digest]));
-        message.mdn = match (mode, &async_url) {
-            (MdnMode::None, _) => MdnRequest::None,
-            (MdnMode::Async, Some(url)) => MdnRequest::Async {
-                url: url.clone(),
-                signed,
-            },
-            _ => MdnRequest::Sync { signed },
-        };
-        let built = outbound::build(&message, now, &mut rand::rng())?;
-        let mut record = StatusRecord::outbound(&message, built.message_id.bare(), now);
-        record.connector_id = Some(connector.connector().id.clone());
-        record.transfer_id = Some(transfer_id.clone());
-        record.file_path = Some(options.file.display().to_string());
-        let sent = SentRecord {
-            message_id: built.message_id.as_str().to_owned(),
-            mic: built.mic.as_ref().map(|m| m.to_field(MicNameStyle::Dashed)),
-            require_mic: built.signed,
-            require_signed_mdn: built.signed_mdn_requested,
-            partner: message.to.as_str().to_owned(),
-            source_file_name: file_name.clone(),
-            transfer_id: transfer_id.clone(),
-            record,
-        };
-        (built, sent)
+            .unwrap_or_else(|| content_type_for(&file_name).to_owned()),
+        message_id: message_id.clone(),
+        transfer_id: transfer_id.clone(),
+        mdn,
+        max_payload_size: options.max_payload_size,
+        now,
     };
-    let message_id = built.message_id.bare().to_owned();
+    let (ready, prepared) = oneshot::channel();
+    let (frames, body) = mpsc::channel(FRAMES_IN_FLIGHT);
+    let producer = tokio::task::spawn_blocking({
+        let gateway = Arc::clone(&gateway);
+        move || produce(&gateway, plan, ready, &frames)
+    });
+    let Ok(Prepared {
+        headers,
+        content_length,
+        sent: sent_so_far,
+    }) = prepared.await
+    else {
+        // No message: the connector's keys, the MDN URL or the file (recorded) failed.
+        let e = match producer.await {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) => "the message was not prepared".into(),
+            Err(e) => e.into(),
+        };
+        return Err(match e.downcast::<Error>() {
+            Ok(e) if e.code().as_str() == "SEND_FILE_NOT_FOUND" => unsent(*e),
+            Ok(e) => e,
+            Err(e) => e,
+        });
+    };
+    let message_id = bare(&sent_so_far.message_id).to_owned();
     info!(
-        file = %options.file.display(), bytes = payload.len(), %message_id, %url,
-        mdn = ?mode, wire_bytes = built.body.len(), "sending"
+        file = %options.file.display(), bytes = file_len, %message_id, %url,
+        mdn = ?mode, wire_bytes = content_length, "sending"
     );
 
-    // An asynchronous MDN may arrive before the 200: be ready for it first.
-    let mut pending = None;
+    // An asynchronous MDN may arrive before the 200: be ready for it first. (The sending
+    // thread writes the pending record before the last octet.)
+    let pending = (mode == MdnMode::Async).then(|| sent_path(&sent_so_far.message_id));
     let mut waiter = None;
-    if mode == MdnMode::Async {
-        let path = sent_path(built.message_id.as_str());
-        let json = serde_json::to_string_pretty(&sent)?;
-        gateway.data.put_new(&path, json.as_bytes())?;
-        if listener.is_some() {
-            let (tx, rx) = oneshot::channel();
-            lock(&gateway.waiters).insert(message_id.clone(), tx);
-            waiter = Some(rx);
-        }
-        pending = Some(path);
+    if mode == MdnMode::Async && listener.is_some() {
+        let (tx, rx) = oneshot::channel();
+        lock(&gateway.waiters).insert(message_id.clone(), tx);
+        waiter = Some(rx);
     }
 
-    let response = post(&gateway.http, &url, &built.headers, built.body.clone()).await;
-    let mut record = sent.record.clone();
-    let response = match response.map_err(Error::from).and_then(|r| {
-        r.check_status(&url)?;
-        Ok(r)
-    }) {
-        Ok(response) => response,
-        Err(e) => {
+    let response = post_stream(&gateway.http, &url, &headers, content_length, body).await;
+    let delivered = match producer.await? {
+        Ok(sent) => match response.map_err(Error::from).and_then(|r| {
+            r.check_status(&url)?;
+            Ok(r)
+        }) {
+            Ok(response) => Ok((sent, response)),
+            Err(e) => Err((Some(sent), e)),
+        },
+        Err(e) => Err((
+            None,
+            match e.downcast::<Error>() {
+                // The message itself failed (the file could not be read to its end).
+                Ok(e) => *e,
+                // The request failed, or the partner answered before taking it all.
+                Err(e) if e.is::<BodyNotTaken>() => match response {
+                    Err(e) => Error::from(e),
+                    Ok(r) => r.check_status(&url).err().unwrap_or_else(|| {
+                        Error::from(TransportError::new(
+                            TransportErrorKind::ConnectionFailed,
+                            format!("{url}: answered before the whole message was sent"),
+                        ))
+                    }),
+                },
+                Err(e) => return Err(e),
+            },
+        )),
+    };
+    let (sent, response) = match delivered {
+        Ok(delivered) => delivered,
+        Err((complete, e)) => {
             warn!(%message_id, error = %e, "not delivered");
-            if let Some(path) = &pending
+            // Only a message sent whole can have been answered by an MDN.
+            if complete.is_some()
+                && let Some(path) = &pending
                 && let Err(gone) = std::fs::remove_file(gateway.data.root.join(path))
                 && gone.kind() == io::ErrorKind::NotFound
                 && let Some(waiter) = waiter
@@ -1338,11 +1932,14 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
                 // The MDN overtook the answer to our POST and has been recorded.
                 return Ok(ClientOutcome::Finished(Box::new(waiter.await?)));
             }
+            let sent = complete.unwrap_or(sent_so_far);
+            let mut record = sent.record.clone();
             record.set_failure(&e, &ReferenceErrorPolicy);
             let finished = gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?;
             return Ok(ClientOutcome::Finished(Box::new(finished)));
         }
     };
+    let mut record = sent.record.clone();
     info!(%message_id, status = response.status, "delivered");
 
     match mode {
@@ -1404,4 +2001,244 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
             Ok(ClientOutcome::Finished(Box::new(finished)))
         }
     }
+}
+
+/// What the sending thread needs to build one message and write its body.
+struct SendPlan {
+    connector: ActiveConnector,
+    file: std::fs::File,
+    file_len: u64,
+    file_name: String,
+    file_path: String,
+    content_type: String,
+    message_id: MessageId,
+    transfer_id: String,
+    mdn: MdnRequest,
+    max_payload_size: Option<usize>,
+    now: SystemTime,
+}
+
+/// What the sending thread reports before the first body octet.
+struct Prepared {
+    headers: HttpHeaders,
+    /// The body's exact length.
+    content_length: u64,
+    /// The transfer so far (its MIC is known only at the end of the body).
+    sent: SentRecord,
+}
+
+/// The HTTP request stopped taking the body: it failed, or the partner answered first.
+#[derive(Debug)]
+struct BodyNotTaken;
+
+impl std::fmt::Display for BodyNotTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request stopped taking the body")
+    }
+}
+
+impl std::error::Error for BodyNotTaken {}
+
+/// Builds the message and writes its body into `frames` a chunk at a time (blocking:
+/// file reads, cryptography); `ready` gets the headers and the Content-Length first.
+/// Returns the transfer with its MIC. A failure also goes into `frames`, so that the
+/// request fails instead of ending short.
+fn produce(
+    gateway: &Gateway,
+    plan: SendPlan,
+    ready: oneshot::Sender<Prepared>,
+    frames: &mpsc::Sender<io::Result<Bytes>>,
+) -> Result<SentRecord, BoxError> {
+    let result = write_body(gateway, plan, ready, frames);
+    if let Err(e) = &result
+        && !e.is::<BodyNotTaken>()
+    {
+        let _ = frames.blocking_send(Err(io::Error::other(e.to_string())));
+    }
+    result
+}
+
+/// [`produce`]'s work. An uncompressed body has its exact length before the first octet
+/// ([`outbound::OutboundStream::content_length`]): it streams from the file straight into
+/// the request. A compressed body's length is known only at its end: it is spooled to an
+/// anonymous file in the data directory first ([`outbound::OutboundStream::into_writer`])
+/// and sent from there with the spooled length, since the reference service expects
+/// Content-Length (chunked transfer would spare the spool where the partner takes it).
+/// For an asynchronous MDN the pending record is written, with the MIC, before the last
+/// octet leaves.
+fn write_body(
+    gateway: &Gateway,
+    plan: SendPlan,
+    ready: oneshot::Sender<Prepared>,
+    frames: &mpsc::Sender<io::Result<Bytes>>,
+) -> Result<SentRecord, BoxError> {
+    let SendPlan {
+        connector,
+        mut file,
+        file_len,
+        file_name,
+        file_path,
+        content_type,
+        message_id,
+        transfer_id,
+        mdn,
+        max_payload_size,
+        now,
+    } = plan;
+    let mut message = connector.outbound(&[], now)?;
+    message.message_id = Some(message_id);
+    message.file_name = Some(file_name.clone());
+    message.content_type = content_type;
+    message.mdn = mdn;
+    if let Some(max) = max_payload_size {
+        message.max_payload_size = max;
+    }
+    let mut rng = rand::rng();
+    let stream = outbound::start(&message, Some(file_len), now, &mut rng)?;
+    let mut record = StatusRecord::outbound(&message, stream.message_id().bare(), now);
+    record.connector_id = Some(connector.connector().id.clone());
+    record.transfer_id = Some(transfer_id.clone());
+    record.file_path = Some(file_path);
+    // The payload is pushed, not in `message`.
+    record.transfer_size = Some(file_len);
+    let mut sent = SentRecord {
+        message_id: stream.message_id().as_str().to_owned(),
+        mic: None,
+        require_mic: message.signing.is_some(),
+        require_signed_mdn: message.mdn.signed_receipt().is_some(),
+        partner: message.to.as_str().to_owned(),
+        source_file_name: file_name.clone(),
+        transfer_id,
+        record,
+    };
+    let pending = message.mdn.async_url().map(|_| sent_path(&sent.message_id));
+    let read_failed = |e: io::Error| -> BoxError { send_file_error(&file_name, &e).into() };
+    let mut chunk = vec![0u8; CHUNK];
+    let mut wire = Vec::new();
+    match stream.content_length() {
+        Some(content_length) => {
+            let mut stream = stream;
+            let prepared = Prepared {
+                headers: stream.headers().clone(),
+                content_length,
+                sent: sent.clone(),
+            };
+            ready.send(prepared).map_err(|_| BodyNotTaken)?;
+            loop {
+                let n = read_chunk(&mut file, &mut chunk).map_err(read_failed)?;
+                if n == 0 {
+                    break;
+                }
+                stream.push(chunk.get(..n).unwrap_or_default(), &mut wire)?;
+                send_frame(frames, &mut wire)?;
+            }
+            let finished = stream.finish(&mut wire, &mut rng)?;
+            sent.finished(&finished);
+            write_pending(gateway, &sent, pending.as_deref())?;
+            send_frame(frames, &mut wire).inspect_err(|_| forget(gateway, pending.as_deref()))?;
+        }
+        None => {
+            std::fs::create_dir_all(&gateway.data.root)?;
+            let spool = tempfile::tempfile_in(&gateway.data.root)?;
+            let mut writer = stream.into_writer(io::BufWriter::with_capacity(CHUNK, spool));
+            loop {
+                let n = read_chunk(&mut file, &mut chunk).map_err(read_failed)?;
+                if n == 0 {
+                    break;
+                }
+                writer
+                    .write_all(chunk.get(..n).unwrap_or_default())
+                    .map_err(stream_error)?;
+            }
+            let headers = writer.stream().headers().clone();
+            let (finished, spool) = writer.finish(&mut rng).map_err(stream_error)?;
+            let mut spool = spool.into_inner().map_err(io::IntoInnerError::into_error)?;
+            spool.rewind()?;
+            sent.finished(&finished);
+            write_pending(gateway, &sent, pending.as_deref())?;
+            let prepared = Prepared {
+                headers,
+                content_length: finished.body_len,
+                sent: sent.clone(),
+            };
+            let sent_whole = ready
+                .send(prepared)
+                .map_err(|_| BoxError::from(BodyNotTaken))
+                .and_then(|()| {
+                    loop {
+                        let n = read_chunk(&mut spool, &mut chunk)?;
+                        if n == 0 {
+                            break Ok(());
+                        }
+                        wire.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                        send_frame(frames, &mut wire)?;
+                    }
+                });
+            sent_whole.inspect_err(|_| forget(gateway, pending.as_deref()))?;
+        }
+    }
+    Ok(sent)
+}
+
+/// Hands the body octets in `wire` (if any) to the request.
+fn send_frame(
+    frames: &mpsc::Sender<io::Result<Bytes>>,
+    wire: &mut Vec<u8>,
+) -> Result<(), BoxError> {
+    if wire.is_empty() {
+        return Ok(());
+    }
+    let frame = Bytes::from(std::mem::take(wire));
+    frames
+        .blocking_send(Ok(frame))
+        .map_err(|_| BodyNotTaken.into())
+}
+
+/// Writes the pending record of a transfer awaiting an asynchronous MDN.
+fn write_pending(gateway: &Gateway, sent: &SentRecord, pending: Option<&str>) -> io::Result<()> {
+    if let Some(path) = pending {
+        let json = serde_json::to_string_pretty(sent)?;
+        gateway.data.put_new(path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Removes the pending record of a message that did not go out whole: no MDN can come.
+fn forget(gateway: &Gateway, pending: Option<&str>) {
+    if let Some(path) = pending {
+        let _ = std::fs::remove_file(gateway.data.root.join(path));
+    }
+}
+
+/// The error for a file to send that cannot be read: `SEND_FILE_NOT_FOUND`, as
+/// [`SendFile::read`](as2_proto::partner::SendFile::read) reports it.
+fn send_file_error(file_name: &str, error: &io::Error) -> Error {
+    Error::from(PartnerError::SendFile(StorageError::from_io(
+        file_name, error,
+    )))
+}
+
+/// An error of [`outbound::BodyWriter`]: the library's, if it is one, else the spool's.
+fn stream_error(error: io::Error) -> BoxError {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Error>())
+    {
+        Some(e) => e.clone().into(),
+        None => error.into(),
+    }
+}
+
+/// Fills `buf` as far as the file allows; 0 at the end.
+fn read_chunk(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
