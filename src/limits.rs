@@ -29,7 +29,13 @@ pub struct Limits {
     pub max_expansion_ratio: usize,
     /// Deepest nesting of constructed BER values (default 32).
     pub max_ber_depth: usize,
-    /// Most segments in one constructed (chunked) OCTET STRING (default 1 048 576).
+    /// Most segments in one constructed (chunked) OCTET STRING (default 4 194 304).
+    ///
+    /// Each segment costs the reader constant work and no memory, so this bounds the
+    /// overhead of pathological segmenting rather than memory. The default admits a 4 GiB
+    /// content in the 1000-byte segments BouncyCastle's streaming generators write (a
+    /// 1 GiB file is about 1.07 million of them); raise it with
+    /// [`max_body_size`](Self::max_body_size) beyond that.
     pub max_ber_chunks: usize,
     /// Most RecipientInfos in one EnvelopedData (default 16).
     pub max_recipients: usize,
@@ -127,7 +133,7 @@ impl Default for Limits {
             max_decompressed_size: 64 * 1024 * 1024,
             max_expansion_ratio: 500,
             max_ber_depth: 32,
-            max_ber_chunks: 1 << 20,
+            max_ber_chunks: 1 << 22,
             max_recipients: 16,
             max_signers: 8,
             max_certificates: 32,
@@ -219,5 +225,20 @@ impl Limit {
 impl core::fmt::Display for Limit {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1 GiB file streamed by BouncyCastle (`CMSEnvelopedDataStreamGenerator`,
+    /// `CMSCompressedDataStreamGenerator`: 1000-byte OCTET STRING segments) must not hit the
+    /// default segment cap once the body size limit is raised for it.
+    #[test]
+    fn default_chunk_cap_admits_a_gibibyte_in_bouncycastle_segments() {
+        let limits = Limits::default();
+        assert!(limits.max_ber_chunks >= (1usize << 30).div_ceil(1000));
+        assert_eq!(Limit::BerChunks.value(&limits), limits.max_ber_chunks);
     }
 }
