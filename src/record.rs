@@ -274,7 +274,7 @@ impl StatusRecord {
         self.status_code = Some(StatusCode::Completed);
         self.requester_file_name = received.file_name.clone();
         self.requester_content_type = Some(received.content_type.clone());
-        self.transfer_size = Some(size(received.payload.len()));
+        self.transfer_size = Some(received.payload_len);
         self.disposition = Some(received.disposition().to_owned());
         self.failure_code = None;
         self.failure_message = None;

@@ -45,6 +45,18 @@ fn outcome(
         receiver.push(chunk, &mut sink, &mut rng);
     }
     let verdict = receiver.finish(&mut sink, &mut NoDuplicateCheck, &mut rng);
+    if let Ok(received) = &verdict {
+        // Streamed: the payload is in the sink, and its length in the verdict.
+        assert!(received.payload.is_empty());
+        assert_eq!(received.payload_len, sink.len() as u64);
+        // Whole-buffer: the same length beside the payload itself.
+        let whole = incoming.accept(policy, &mut NoDuplicateCheck, &mut common::rng(7));
+        let whole = whole.expect("accept agrees with the streamed verdict");
+        assert_eq!(
+            (whole.payload_len, &whole.payload),
+            (sink.len() as u64, &sink)
+        );
+    }
     format!("{verdict:?}\npayload: {sink:?}")
 }
 

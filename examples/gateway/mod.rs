@@ -1165,10 +1165,8 @@ impl Gateway {
         record.transfer_size = Some(size);
         let (report, status) = match &outcome {
             Ok(received) => {
+                // The payload's length (0 for a duplicate, which is not delivered again).
                 record.set_received(received);
-                // The payload went to a file, not to `received.payload` (none for a
-                // duplicate, which is not delivered again).
-                record.transfer_size = Some(payload.as_ref().map_or(0, TempFile::len));
                 (Report::received(received), StatusCode::Completed)
             }
             Err(rejected) => {

@@ -338,6 +338,10 @@ pub struct Received {
     /// The payload, byte for byte as sent (empty for a duplicate, which must not be
     /// delivered again).
     pub payload: Vec<u8>,
+    /// The payload's length in bytes: what was committed to the
+    /// [`PayloadSink`](super::receive::PayloadSink) when received by streaming, the length
+    /// of [`payload`](Self::payload) from [`Incoming::accept`]; 0 for a duplicate.
+    pub payload_len: u64,
     /// The payload's Content-Type (`application/octet-stream` for a bare payload).
     pub content_type: String,
     /// The original file name, if any ([`mime::file_name`]: Content-Disposition `filename`,

@@ -107,6 +107,8 @@ pub struct Receiver<'s> {
     failed: Option<(usize, Error)>,
     state: Unwrap,
     body_len: usize,
+    /// Payload bytes written to the sink so far (tentative until the verdict).
+    payload_len: u64,
     /// The payload entity's type and file name, once its headers are read.
     content_type: Option<String>,
     file_name: Option<String>,
@@ -297,6 +299,7 @@ impl<'s> Receiver<'s> {
                 well_formed: true,
             },
             body_len: 0,
+            payload_len: 0,
             content_type: None,
             file_name: None,
         };
@@ -400,6 +403,7 @@ impl<'s> Receiver<'s> {
         }
         Ok(Received {
             payload: Vec::new(),
+            payload_len: if duplicate { 0 } else { self.payload_len },
             content_type: self
                 .content_type
                 .unwrap_or_else(|| "application/octet-stream".into()),
@@ -535,6 +539,7 @@ impl<'s> Receiver<'s> {
                     feed.update(input)?;
                 }
                 payload.decoder.push(input, out)?;
+                self.payload_len = self.payload_len.saturating_add(out.len() as u64);
                 sink.write(out);
                 out.clear();
             }
@@ -542,6 +547,7 @@ impl<'s> Receiver<'s> {
                 if let Some((_, h)) = hasher {
                     h.update(input);
                 }
+                self.payload_len = self.payload_len.saturating_add(input.len() as u64);
                 sink.write(input);
             }
         }
@@ -610,6 +616,7 @@ impl<'s> Receiver<'s> {
                     if let Some((_, h)) = hasher {
                         h.update(&seen);
                     }
+                    self.payload_len = self.payload_len.saturating_add(seen.len() as u64);
                     sink.write(&seen);
                 }
                 // The stage that replaced the header block ends here too.
@@ -617,6 +624,7 @@ impl<'s> Receiver<'s> {
             }
             Stage::Payload(payload) => {
                 payload.decoder.finish(out)?;
+                self.payload_len = self.payload_len.saturating_add(out.len() as u64);
                 sink.write(out);
                 out.clear();
             }
