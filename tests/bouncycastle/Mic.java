@@ -23,6 +23,12 @@
 //   java Mic mic <headers-file> <body-file> <micalg>
 //       Receives a message (its HTTP headers, CRLF lines ending with an empty line, and its
 //       body) as a BC-based receiver does and prints "as2lib: <mic>" and "openas2: <mic>".
+//   java Mic unwrap <headers-file> <body-file> <recipient.crt> <recipient.key> <signer.crt> <out>
+//       Unwraps a message layer by layer with BouncyCastle's streaming S/MIME parsers
+//       (SMIMEEnvelopedParser, SMIMECompressedParser, SMIMESignedParser, which read BER with
+//       indefinite lengths and segmented OCTET STRINGs), verifies every signature against
+//       <signer.crt>, writes the payload to <out> and prints "layer: <kind>" per layer and
+//       "payload: <bytes>".
 //   java Mic make <out-dir> <transfer-encoding> <micalg>
 //       Sends a plain message as a BC-based sender does: writes <out-dir>/headers (HTTP
 //       headers), <out-dir>/body and <out-dir>/mic, the Received-Content-MIC the sender
@@ -60,6 +66,8 @@ public final class Mic {
             MimeBodyPart part = received(headers, body);
             System.out.println("as2lib: " + as2libMic(part, args[3]));
             System.out.println("openas2: " + openas2Mic(part, args[3]));
+        } else if (args.length == 7 && args[0].equals("unwrap")) {
+            unwrap(args);
         } else if (args.length == 4 && args[0].equals("make")) {
             make(Paths.get(args[1]), args[2], args[3]);
         } else {
@@ -72,6 +80,99 @@ public final class Mic {
     static MimeBodyPart received(byte[] headers, byte[] body) throws Exception {
         InternetHeaders h = new InternetHeaders(new ByteArrayInputStream(headers));
         return new MimeBodyPart(h, body);
+    }
+
+    /** Unwraps layer by layer as a BouncyCastle-based receiver does (see the usage above). */
+    static void unwrap(String[] args) throws Exception {
+        byte[] headers = Files.readAllBytes(Paths.get(args[1]));
+        byte[] body = Files.readAllBytes(Paths.get(args[2]));
+        java.security.cert.CertificateFactory x509 =
+                java.security.cert.CertificateFactory.getInstance("X.509");
+        java.security.cert.X509Certificate recipient;
+        java.security.cert.X509Certificate signer;
+        try (InputStream in = Files.newInputStream(Paths.get(args[3]))) {
+            recipient = (java.security.cert.X509Certificate) x509.generateCertificate(in);
+        }
+        try (InputStream in = Files.newInputStream(Paths.get(args[5]))) {
+            signer = (java.security.cert.X509Certificate) x509.generateCertificate(in);
+        }
+        java.security.PrivateKey key;
+        try (org.bouncycastle.openssl.PEMParser pem = new org.bouncycastle.openssl.PEMParser(
+                Files.newBufferedReader(Paths.get(args[4]), StandardCharsets.US_ASCII))) {
+            key = new org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter().setProvider("BC")
+                    .getPrivateKey((org.bouncycastle.asn1.pkcs.PrivateKeyInfo) pem.readObject());
+        }
+        MimeBodyPart part = received(headers, body);
+        for (int depth = 0; depth < 8; depth++) {
+            String type = part.getContentType().toLowerCase(Locale.ROOT);
+            if (type.startsWith("multipart/signed")) {
+                System.out.println("layer: signed");
+                org.bouncycastle.mail.smime.SMIMESignedParser signed =
+                        new org.bouncycastle.mail.smime.SMIMESignedParser(
+                                new org.bouncycastle.operator.jcajce.JcaDigestCalculatorProviderBuilder()
+                                        .setProvider("BC").build(),
+                                (javax.mail.internet.MimeMultipart) part.getContent());
+                MimeBodyPart content = signed.getContent();
+                verify(signed, signer);
+                part = content;
+            } else if (type.contains("enveloped-data")) {
+                System.out.println("layer: enveloped");
+                org.bouncycastle.mail.smime.SMIMEEnvelopedParser env =
+                        new org.bouncycastle.mail.smime.SMIMEEnvelopedParser(part);
+                org.bouncycastle.cms.RecipientInformation info = env.getRecipientInfos().get(
+                        new org.bouncycastle.cms.jcajce.JceKeyTransRecipientId(recipient));
+                if (info == null) {
+                    throw new IllegalStateException("no RecipientInfo for " + recipient.getSubjectX500Principal());
+                }
+                part = org.bouncycastle.mail.smime.SMIMEUtil.toMimeBodyPart(info.getContentStream(
+                        new org.bouncycastle.cms.jcajce.JceKeyTransEnvelopedRecipient(key).setProvider("BC")));
+            } else if (type.contains("compressed-data")) {
+                System.out.println("layer: compressed");
+                org.bouncycastle.mail.smime.SMIMECompressedParser compressed =
+                        new org.bouncycastle.mail.smime.SMIMECompressedParser(part);
+                part = org.bouncycastle.mail.smime.SMIMEUtil.toMimeBodyPart(compressed.getContent(
+                        new org.bouncycastle.cms.jcajce.ZlibExpanderProvider()));
+            } else if (type.contains("signed-data")) {
+                System.out.println("layer: signed");
+                org.bouncycastle.mail.smime.SMIMESignedParser signed =
+                        new org.bouncycastle.mail.smime.SMIMESignedParser(
+                                new org.bouncycastle.operator.jcajce.JcaDigestCalculatorProviderBuilder()
+                                        .setProvider("BC").build(),
+                                part);
+                MimeBodyPart content = signed.getContent();
+                // Reading the content drives the digest calculation before verification.
+                ByteArrayOutputStream copy = new ByteArrayOutputStream();
+                content.writeTo(copy);
+                verify(signed, signer);
+                part = new MimeBodyPart(new ByteArrayInputStream(copy.toByteArray()));
+            } else {
+                byte[] payload;
+                try (InputStream in = part.getInputStream()) {
+                    payload = in.readAllBytes();
+                }
+                Files.write(Paths.get(args[6]), payload);
+                System.out.println("payload: " + payload.length);
+                return;
+            }
+        }
+        throw new IllegalStateException("more than 8 layers");
+    }
+
+    static void verify(org.bouncycastle.cms.CMSSignedDataParser signed,
+            java.security.cert.X509Certificate signer) throws Exception {
+        // SMIMESignedParser has already read the content (into a temporary file), which
+        // computed the digests; draining it again would fail.
+        int verified = 0;
+        for (org.bouncycastle.cms.SignerInformation info : signed.getSignerInfos().getSigners()) {
+            if (!info.verify(new org.bouncycastle.cms.jcajce.JcaSimpleSignerInfoVerifierBuilder()
+                    .setProvider("BC").build(signer))) {
+                throw new IllegalStateException("signature does not verify");
+            }
+            verified++;
+        }
+        if (verified == 0) {
+            throw new IllegalStateException("no SignerInfo");
+        }
     }
 
     static MessageDigest digest(String micalg) throws Exception {
