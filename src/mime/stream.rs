@@ -35,9 +35,11 @@ use std::borrow::Cow;
 
 use base64ct::{Base64Unpadded, Encoding};
 
+use super::encoding::{b64_value, hex_value};
+use super::multipart::validate_boundary;
 use super::{
-    ContentType, Headers, MAX_DEPTH_CEILING, MimeError, MimeLimits, TransferEncoding, b64_value,
-    canonicalize_text, hex_value, is_lws, is_wsp, parse_headers, validate_boundary, work,
+    ContentType, Headers, MAX_DEPTH_CEILING, MimeError, MimeLimits, TransferEncoding,
+    canonicalize_text, is_lws, is_wsp, parse_headers, work,
 };
 
 // ---------------------------------------------------------------------------
@@ -1587,9 +1589,8 @@ fn on_event(
 )]
 mod tests {
     use super::*;
-    use crate::mime::{
-        Part, base64_decode, canonical_entity, find_delimiter, parse_part, quoted_printable_decode,
-    };
+    use crate::mime::multipart::find_delimiter;
+    use crate::mime::{Part, base64_decode, canonical_entity, parse_part, quoted_printable_decode};
     use std::ops::Range;
 
     // ----- helpers ---------------------------------------------------------
