@@ -12,10 +12,11 @@ use crate::message::headers::{
     AS2_VERSION, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
 };
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
-use crate::message::outbound::{boundary, http_date, sanitize_header_value, sign_entity};
 use crate::mic::{Mic, MicNameStyle};
 use crate::mime;
 use crate::record::{ErrorPolicy, ReferenceErrorPolicy};
+use crate::smime::headers::{boundary, http_date, sanitize_header_value};
+use crate::smime::sign::sign_entity;
 
 /// What an MDN reports: the disposition, the MIC of what was received, and an
 /// explanation for the human-readable part.

@@ -13,10 +13,11 @@ use crate::cms::signed::{SignerSource, Verified};
 use crate::error::{Error, ErrorCode, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::message::headers::{As2Id, HttpHeaders, MessageId};
-use crate::message::inbound::{SignerTrust, verify_multipart_signed};
+use crate::message::inbound::Incoming;
 use crate::message::outbound::BuiltMessage;
 use crate::mic::Mic;
 use crate::mime::{self, Part};
+use crate::smime::verify::{SignerTrust, verify_multipart_signed};
 
 /// A parsed MDN. Borrows the received body; nothing is verified until [`Mdn::verify`].
 #[derive(Clone, Debug)]
@@ -305,6 +306,17 @@ pub fn parse<'a>(headers: &HttpHeaders, body: &'a [u8], limits: &Limits) -> Resu
         fields,
         signature,
     })
+}
+
+// Defined here, not in `message::inbound`, so that only the MDN layer depends on the
+// message layer and not the other way round.
+impl<'a> Incoming<'a> {
+    /// Parses the request as an MDN (an asynchronous receipt POSTed to us; check
+    /// [`Incoming::kind`] first). Verify it with [`Mdn::verify`].
+    pub fn parse_mdn(&self, limits: &Limits) -> Result<Mdn<'a>, Error> {
+        let (headers, body) = self.request();
+        parse(headers, body, limits)
+    }
 }
 
 impl Mdn<'_> {
