@@ -8,14 +8,12 @@ use super::{DispositionField, MdnStatus};
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
-use crate::message::headers::{
-    AS2_VERSION, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
-};
+use crate::message::headers::{DispositionOptions, HttpHeaders, HttpResponse, MessageId};
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
 use crate::mic::{Mic, MicNameStyle};
 use crate::mime;
 use crate::record::{ErrorPolicy, ReferenceErrorPolicy};
-use crate::smime::headers::{boundary, http_date, sanitize_header_value};
+use crate::smime::headers::{As2HeaderBlock, boundary};
 use crate::smime::sign::sign_entity;
 
 /// What an MDN reports: the disposition, the MIC of what was received, and an
@@ -241,14 +239,9 @@ fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) ->
             format!("AS2 message refused: {code} {}\r\n", report.disposition),
         )
     };
-    let headers = [
-        ("AS2-Version", AS2_VERSION.to_owned()),
-        ("AS2-From", incoming.to.to_header()),
-        ("AS2-To", incoming.from.to_header()),
-        ("Date", http_date(now)),
-        ("Content-Type", "text/plain; charset=us-ascii".to_owned()),
-    ];
-    HttpResponse::new(status, headers.into_iter().collect(), text.into_bytes())
+    let mut headers = As2HeaderBlock::new(&incoming.to, &incoming.from, now).write();
+    headers.push("Content-Type", "text/plain; charset=us-ascii");
+    HttpResponse::new(status, headers, text.into_bytes())
 }
 
 /// Builds the MDN for `incoming` reporting `report`: `multipart/report`, signed when the
@@ -320,16 +313,13 @@ pub fn build<R: CryptoRng + ?Sized>(
         .clone()
         .unwrap_or_else(|| incoming.to.message_id_domain());
     let message_id = MessageId::generate(rng, &domain);
-    let headers = HttpHeaders::from_iter([
-        ("AS2-Version", AS2_VERSION.to_owned()),
-        ("AS2-From", incoming.to.to_header()),
-        ("AS2-To", incoming.from.to_header()),
-        ("Message-ID", message_id.as_str().to_owned()),
-        ("Date", http_date(now)),
-        ("Subject", sanitize_header_value(&settings.subject)),
-        ("MIME-Version", "1.0".to_owned()),
-        ("Content-Type", content_type),
-    ]);
+    let mut headers = As2HeaderBlock {
+        message_id: Some(&message_id),
+        subject: Some(&settings.subject),
+        ..As2HeaderBlock::new(&incoming.to, &incoming.from, now)
+    }
+    .write();
+    headers.push("Content-Type", content_type);
     Ok(BuiltMdn {
         headers,
         body,

@@ -61,8 +61,7 @@ use std::time::SystemTime;
 use rand_core::CryptoRng;
 
 use super::headers::{
-    AS2_VERSION, As2Id, DispositionOptions, EdiintFeatures, Feature, HttpHeaders, MessageId,
-    SUPPORTED_FEATURES,
+    As2Id, DispositionOptions, Feature, HttpHeaders, MessageId, SUPPORTED_FEATURES,
 };
 pub use super::headers::{Importance, SignedReceipt};
 use crate::cert::Certificate;
@@ -76,7 +75,7 @@ use crate::mic::{Mic, MicNameStyle, UnsignedMic};
 use crate::mime;
 use crate::smime::envelope::SmimeType;
 pub use crate::smime::headers::http_date;
-use crate::smime::headers::sanitize_header_value;
+use crate::smime::headers::{As2HeaderBlock, ReceiptHeaders};
 use crate::smime::sign::SignedWriter;
 
 /// Where compression sits relative to the signature.
@@ -476,35 +475,23 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
         Some(id) => id.clone(),
         None => MessageId::generate(rng, &message.message_id_domain),
     };
-    let mut headers = HttpHeaders::new();
-    headers.push("AS2-Version", AS2_VERSION);
-    if let Some(features) = EdiintFeatures(message.features.clone()).to_header() {
-        headers.push("EDIINT-Features", features);
-    }
-    headers.push("AS2-From", message.from.to_header());
-    headers.push("AS2-To", message.to.to_header());
-    headers.push("Message-ID", message_id.as_str());
-    headers.push("Date", http_date(now));
-    headers.push("MIME-Version", "1.0");
-    if let Some(subject) = &message.subject {
-        headers.push("Subject", sanitize_header_value(subject));
-    }
-    if wants_mdn {
-        let to = message
+    let receipt = wants_mdn.then(|| ReceiptHeaders {
+        return_to: message
             .mdn_return_to
             .clone()
-            .unwrap_or_else(|| format!("as2@{}", message.message_id_domain));
-        headers.push("Disposition-Notification-To", to);
-        if let Some(receipt) = signed_receipt {
-            headers.push(
-                "Disposition-Notification-Options",
-                DispositionOptions::signed_request(receipt, message.mic_style),
-            );
-        }
-        if let Some(url) = message.mdn.async_url() {
-            headers.push("Receipt-Delivery-Option", url);
-        }
+            .unwrap_or_else(|| format!("as2@{}", message.message_id_domain)),
+        options: signed_receipt
+            .map(|receipt| DispositionOptions::signed_request(receipt, message.mic_style)),
+        async_url: message.mdn.async_url(),
+    });
+    let mut headers = As2HeaderBlock {
+        message_id: Some(&message_id),
+        features: &message.features,
+        subject: message.subject.as_deref(),
+        receipt,
+        ..As2HeaderBlock::new(&message.from, &message.to, now)
     }
+    .write();
     headers.extend(entity_headers);
     Ok(OutboundStream {
         headers,

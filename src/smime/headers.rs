@@ -784,16 +784,94 @@ impl EdiintFeatures {
             return None;
         }
         let tokens: Vec<&str> = self.0.iter().map(Feature::as_str).collect();
-        Some(sanitize(&tokens.join(", ")))
+        // A caller-made `Feature::Other` must not inject headers.
+        Some(sanitize_header_value(&tokens.join(", ")))
     }
 }
 
-/// Drops CR, LF and NUL (a caller-made [`Feature::Other`] must not inject headers).
-fn sanitize(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
-        .collect()
+/// The AS2 header block (RFC 4130 §6.1, §7.3): the fields every AS2 message, MDN and
+/// plain acknowledgement starts with, in the one order this crate writes them.
+///
+/// `AS2-Version`, `EDIINT-Features` (when there are features to advertise), `AS2-From`,
+/// `AS2-To`, then for a message or an MDN (a MIME entity with its own `message_id`)
+/// `Message-ID`; `Date`; for a message or an MDN `MIME-Version`; `Subject` when there is
+/// one; and the receipt request of a message. The caller appends the entity's own
+/// headers (Content-Type, ...).
+#[derive(Clone, Debug)]
+pub(crate) struct As2HeaderBlock<'a> {
+    /// AS2-From: who writes.
+    pub(crate) from: &'a As2Id,
+    /// AS2-To: who reads.
+    pub(crate) to: &'a As2Id,
+    /// The Message-ID of a message or MDN; `None` for a plain acknowledgement, which is
+    /// neither (and then has no MIME-Version either).
+    pub(crate) message_id: Option<&'a MessageId>,
+    /// The Date, written as an IMF-fixdate.
+    pub(crate) date: SystemTime,
+    /// The features to advertise in EDIINT-Features (none: no header).
+    pub(crate) features: &'a [Feature],
+    /// The Subject, sanitised before it is written.
+    pub(crate) subject: Option<&'a str>,
+    /// The receipt a message asks for.
+    pub(crate) receipt: Option<ReceiptHeaders<'a>>,
+}
+
+/// The MDN request headers of a message (RFC 4130 §7.3).
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiptHeaders<'a> {
+    /// Disposition-Notification-To.
+    pub(crate) return_to: String,
+    /// Disposition-Notification-Options, for a signed receipt.
+    pub(crate) options: Option<String>,
+    /// Receipt-Delivery-Option, for an asynchronous receipt.
+    pub(crate) async_url: Option<&'a str>,
+}
+
+impl<'a> As2HeaderBlock<'a> {
+    /// A block from `from` to `to` at `date`, with no Message-ID (add it for a message or
+    /// an MDN), features, subject or receipt request.
+    pub(crate) fn new(from: &'a As2Id, to: &'a As2Id, date: SystemTime) -> Self {
+        As2HeaderBlock {
+            from,
+            to,
+            message_id: None,
+            date,
+            features: &[],
+            subject: None,
+            receipt: None,
+        }
+    }
+
+    /// The header fields, in order.
+    pub(crate) fn write(&self) -> HttpHeaders {
+        let mut headers = HttpHeaders::new();
+        headers.push("AS2-Version", AS2_VERSION);
+        if let Some(features) = EdiintFeatures(self.features.to_vec()).to_header() {
+            headers.push("EDIINT-Features", features);
+        }
+        headers.push("AS2-From", self.from.to_header());
+        headers.push("AS2-To", self.to.to_header());
+        if let Some(id) = self.message_id {
+            headers.push("Message-ID", id.as_str());
+        }
+        headers.push("Date", http_date(self.date));
+        if self.message_id.is_some() {
+            headers.push("MIME-Version", "1.0");
+        }
+        if let Some(subject) = self.subject {
+            headers.push("Subject", sanitize_header_value(subject));
+        }
+        if let Some(receipt) = &self.receipt {
+            headers.push("Disposition-Notification-To", receipt.return_to.as_str());
+            if let Some(options) = &receipt.options {
+                headers.push("Disposition-Notification-Options", options.as_str());
+            }
+            if let Some(url) = receipt.async_url {
+                headers.push("Receipt-Delivery-Option", url);
+            }
+        }
+        headers
+    }
 }
 
 /// A multipart boundary from the caller's random source.
@@ -838,6 +916,48 @@ pub fn http_date(time: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::mic::MicNameStyle;
+
+    /// One order for every writer; the acknowledgement has neither Message-ID nor
+    /// MIME-Version, and a subject cannot inject a header.
+    #[test]
+    fn header_block_order() {
+        use crate::cert::unix_time;
+        let (a, b) = (As2Id::new("A").unwrap(), As2Id::new("B b").unwrap());
+        let id = MessageId::parse(b"<1@a>").unwrap();
+        let names = |h: &HttpHeaders| h.iter().map(|(n, _)| n.to_owned()).collect::<Vec<_>>();
+        let ack = As2HeaderBlock::new(&a, &b, unix_time(0)).write();
+        assert_eq!(names(&ack), ["AS2-Version", "AS2-From", "AS2-To", "Date"]);
+        assert_eq!(ack.get_str("AS2-To"), Some("\"B b\""));
+        let full = As2HeaderBlock {
+            message_id: Some(&id),
+            features: &[Feature::MultipleAttachments],
+            subject: Some("PO\r\nX-Evil: 1"),
+            receipt: Some(ReceiptHeaders {
+                return_to: "as2@a".into(),
+                options: Some("signed-receipt-protocol=optional, pkcs7-signature".into()),
+                async_url: Some("https://a/mdn"),
+            }),
+            ..As2HeaderBlock::new(&a, &b, unix_time(0))
+        }
+        .write();
+        assert_eq!(
+            names(&full),
+            [
+                "AS2-Version",
+                "EDIINT-Features",
+                "AS2-From",
+                "AS2-To",
+                "Message-ID",
+                "Date",
+                "MIME-Version",
+                "Subject",
+                "Disposition-Notification-To",
+                "Disposition-Notification-Options",
+                "Receipt-Delivery-Option",
+            ]
+        );
+        assert_eq!(full.get_str("Subject"), Some("POX-Evil: 1"));
+    }
 
     #[test]
     fn http_dates() {
