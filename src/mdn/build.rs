@@ -8,7 +8,9 @@ use super::{DispositionField, MdnStatus};
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
-use crate::message::headers::{DispositionOptions, HttpHeaders, HttpResponse, MessageId};
+use crate::message::headers::{
+    DEFAULT_RECEIPT_MICALG, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
+};
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
 use crate::mic::{Mic, MicNameStyle};
 use crate::mime;
@@ -333,9 +335,7 @@ pub fn build<R: CryptoRng + ?Sized>(
 
 /// The first algorithm of the sender's list that we support, else SHA-256.
 fn negotiated_digest(options: Option<&DispositionOptions>) -> DigestAlgorithm {
-    options
-        .and_then(DispositionOptions::preferred_micalg)
-        .unwrap_or(DigestAlgorithm::Sha256)
+    options.map_or(DEFAULT_RECEIPT_MICALG, DispositionOptions::receipt_micalg)
 }
 
 /// How `algorithm` is spelled in the MDN: as configured, else as the sender spelled it.

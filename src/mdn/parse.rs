@@ -339,7 +339,7 @@ impl Mdn<'_> {
     /// without angle brackets). An MDN naming no message, or one we did not send, is
     /// [`Error::InvalidHeader`] on `Original-Message-ID` (`INVALID_REQUEST`).
     pub fn find<T>(&self, lookup: impl FnOnce(&str) -> Option<T>) -> Result<T, Error> {
-        lookup(bare(self.original()?)).ok_or(Error::InvalidHeader {
+        lookup(MessageId::bare_str(self.original()?)).ok_or(Error::InvalidHeader {
             header: "Original-Message-ID",
             reason: "names no message we sent",
         })
@@ -363,8 +363,7 @@ impl Mdn<'_> {
     /// [`Verdict::is_success`] and [`Verdict::failure_code`]).
     pub fn verify(&self, sent: &SentMessage, limits: &Limits) -> Result<Verdict, Error> {
         let original = self.original()?;
-        // One normalisation for both sides: `MessageId::bare` keeps quotes this one drops.
-        if bare(original) != bare(sent.message_id.as_str()) {
+        if MessageId::bare_str(original) != sent.message_id.bare() {
             return Err(Error::InvalidHeader {
                 header: "Original-Message-ID",
                 reason: "does not match the message sent",
@@ -503,14 +502,6 @@ fn strip_address_type(value: &str) -> String {
         _ => value,
     };
     value.trim().trim_matches('"').to_owned()
-}
-
-/// A Message-ID without angle brackets or surrounding spaces.
-fn bare(id: &str) -> &str {
-    let id = id.trim().trim_matches('"').trim();
-    id.strip_prefix('<')
-        .and_then(|i| i.strip_suffix('>'))
-        .unwrap_or(id)
 }
 
 /// An HTTP header value some products send wrapped in double quotes.

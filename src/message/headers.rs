@@ -7,9 +7,9 @@
 //! messages and MDNs alike; they are re-exported here under their public paths.
 
 pub use crate::smime::headers::{
-    AS2_VERSION, As2Id, DispositionOptions, EdiintFeatures, Feature, HttpHeaders, Importance,
-    MAX_AS2_ID_LEN, MAX_MESSAGE_ID_LEN, MessageId, OptionParameter, SUPPORTED_FEATURES,
-    SignedReceipt, check_as2_version, head_bytes, receipt_delivery_url,
+    AS2_VERSION, As2Id, DEFAULT_RECEIPT_MICALG, DispositionOptions, EdiintFeatures, Feature,
+    HttpHeaders, Importance, MAX_AS2_ID_LEN, MAX_MESSAGE_ID_LEN, MessageId, OptionParameter,
+    SUPPORTED_FEATURES, SignedReceipt, check_as2_version, head_bytes, receipt_delivery_url,
 };
 
 use crate::error::Error;

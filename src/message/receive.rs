@@ -736,12 +736,7 @@ impl<'s> Receiver<'s> {
     /// The MIC algorithm for an unsigned message, if a receipt was requested: the first
     /// supported one the sender asked for (SHA-256 when it named none we support).
     fn unsigned_mic_algorithm(&self) -> Option<DigestAlgorithm> {
-        let options = self.receipt?;
-        Some(
-            options
-                .preferred_micalg()
-                .unwrap_or(DigestAlgorithm::Sha256),
-        )
+        self.receipt.map(DispositionOptions::receipt_micalg)
     }
 
     /// The stages for an entity whose header block was just read at `level`.

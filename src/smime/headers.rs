@@ -400,12 +400,28 @@ impl MessageId {
         &self.0
     }
 
-    /// The value without surrounding angle brackets (for file names and duplicate checks).
+    /// The value without surrounding angle brackets (for file names and duplicate checks):
+    /// [`MessageId::bare_str`] of it.
     pub fn bare(&self) -> &str {
-        self.0
-            .strip_prefix('<')
-            .and_then(|s| s.strip_suffix('>'))
-            .unwrap_or(&self.0)
+        MessageId::bare_str(&self.0)
+    }
+
+    /// `id` without surrounding spaces, double quotes and angle brackets: the one
+    /// normalisation of a Message-ID, whether it came in a header, an MDN's
+    /// Original-Message-ID (which some products quote) or a stored record. Two IDs name
+    /// the same message when their bare forms are equal.
+    ///
+    /// ```
+    /// # use as2_proto::message::headers::MessageId;
+    /// assert_eq!(MessageId::bare_str(" \"<a@b>\" "), "a@b");
+    /// assert_eq!(MessageId::bare_str("a@b"), "a@b");
+    /// ```
+    pub fn bare_str(id: &str) -> &str {
+        let id = id.trim().trim_matches('"').trim();
+        id.strip_prefix('<')
+            .and_then(|i| i.strip_suffix('>'))
+            .unwrap_or(id)
+            .trim()
     }
 }
 
@@ -467,6 +483,10 @@ pub fn check_as2_version(value: Option<&[u8]>) -> Result<(), Error> {
         }),
     }
 }
+
+/// The MIC algorithm of a receipt when the request names none we support, or none at
+/// all: SHA-256 (RFC 5751's mandatory algorithm).
+pub const DEFAULT_RECEIPT_MICALG: DigestAlgorithm = DigestAlgorithm::Sha256;
 
 /// One parameter of Disposition-Notification-Options: importance and values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -557,6 +577,13 @@ impl DispositionOptions {
         self.micalg_names()
             .iter()
             .find_map(|n| DigestAlgorithm::from_name(n))
+    }
+
+    /// The algorithm of the receipt's signature and of an unsigned message's MIC: the
+    /// [`preferred_micalg`](Self::preferred_micalg), else [`DEFAULT_RECEIPT_MICALG`]
+    /// (when the sender named none we support, or none at all).
+    pub fn receipt_micalg(&self) -> DigestAlgorithm {
+        self.preferred_micalg().unwrap_or(DEFAULT_RECEIPT_MICALG)
     }
 
     /// The header value requesting the signed receipt `receipt` describes: its MIC
@@ -650,21 +677,24 @@ impl SignedReceipt {
         self
     }
 
-    /// The algorithms asked for: [`micalgs`](Self::micalgs), or SHA-256 when it is empty.
+    /// The algorithms asked for: [`micalgs`](Self::micalgs), or
+    /// [`DEFAULT_RECEIPT_MICALG`] when it is empty.
     pub fn micalgs_or_default(&self) -> &[DigestAlgorithm] {
         if self.micalgs.is_empty() {
-            &[DigestAlgorithm::Sha256]
+            &[DEFAULT_RECEIPT_MICALG]
         } else {
             &self.micalgs
         }
     }
 
-    /// The preferred algorithm: the first asked for.
+    /// The preferred algorithm: the first asked for. The receiver signs with it (every
+    /// algorithm we ask for we also support: [`DispositionOptions::receipt_micalg`] of
+    /// the header we write).
     pub fn preferred(&self) -> DigestAlgorithm {
         self.micalgs
             .first()
             .copied()
-            .unwrap_or(DigestAlgorithm::Sha256)
+            .unwrap_or(DEFAULT_RECEIPT_MICALG)
     }
 }
 
