@@ -126,8 +126,7 @@ impl Receiver {
         let digest = incoming
             .receipt
             .as_ref()
-            .and_then(|r| r.options.preferred_micalg())
-            .unwrap_or(DigestAlgorithm::Sha256);
+            .map_or(DigestAlgorithm::Sha256, |r| r.options.receipt_micalg());
         settings.sign_options = setup.mdn_sign_options(digest);
         let reply = mdn::reply(&incoming, &report, &settings, now, &mut rng).expect("MDN");
 

@@ -128,6 +128,7 @@ pub mod mime;
 pub mod partner;
 pub mod pkcs12;
 pub mod record;
+mod smime;
 mod time;
 
 pub use cert::{

@@ -52,6 +52,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Disposition, Error, ErrorCode};
 use crate::mdn::{MdnStatus, Verdict};
+use crate::message::headers::MessageId;
 use crate::message::inbound::{Incoming, Received, Rejected};
 use crate::message::outbound::OutboundMessage;
 use crate::time::{civil_from_days, days_from_civil, days_in_month, unix_micros};
@@ -257,7 +258,7 @@ impl StatusRecord {
         StatusRecord {
             as2_from: Some(message.from.as_str().to_owned()),
             as2_to: Some(message.to.as_str().to_owned()),
-            as2_message_id: Some(bare_message_id(message_id).to_owned()),
+            as2_message_id: Some(MessageId::bare_str(message_id).to_owned()),
             message_subject: message.subject.clone(),
             requester_file_name: message.file_name.clone(),
             requester_content_type: Some(message.content_type.clone()),
@@ -835,7 +836,7 @@ fn split_file_name(file_name: &str) -> (String, Option<String>) {
 /// removed, neutralised, and marked with a hash of the original if that changed it or it
 /// had to be shortened (or is empty).
 fn id_part(id: &str, cap: usize) -> String {
-    let bare = bare_message_id(id);
+    let bare = MessageId::bare_str(id);
     let clean = neutralise(bare);
     let trimmed = clean.trim_matches(is_trimmed);
     if trimmed == bare && !trimmed.is_empty() && trimmed.len() <= cap {
@@ -850,15 +851,6 @@ fn id_part(id: &str, cap: usize) -> String {
         part.push_str(&format!("{byte:02x}"));
     }
     part
-}
-
-/// A Message-ID without surrounding spaces and angle brackets.
-fn bare_message_id(id: &str) -> &str {
-    let id = id.trim();
-    id.strip_prefix('<')
-        .and_then(|s| s.strip_suffix('>'))
-        .unwrap_or(id)
-        .trim()
 }
 
 /// Replaces every character that could break a path or hide in one with `_`.

@@ -537,14 +537,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A Message-ID without angle brackets.
-fn bare(id: &str) -> &str {
-    let id = id.trim();
-    id.strip_prefix('<')
-        .and_then(|i| i.strip_suffix('>'))
-        .unwrap_or(id)
-}
-
 // ---------------------------------------------------------------------------------------
 // HTTP
 // ---------------------------------------------------------------------------------------
@@ -747,7 +739,7 @@ impl SentRecord {
 
 /// The relative path of the pending record for a Message-ID.
 fn sent_path(message_id: &str) -> String {
-    let digest = DigestAlgorithm::Sha256.digest(bare(message_id).as_bytes());
+    let digest = DigestAlgorithm::Sha256.digest(MessageId::bare_str(message_id).as_bytes());
     format!("{SENT}/{}.json", hex(&digest))
 }
 
@@ -1185,8 +1177,7 @@ impl Gateway {
         let digest = incoming
             .receipt
             .as_ref()
-            .and_then(|r| r.options.preferred_micalg())
-            .unwrap_or(DigestAlgorithm::Sha256);
+            .map_or(DigestAlgorithm::Sha256, |r| r.options.receipt_micalg());
         settings.sign_options = setup.mdn_sign_options(digest);
         let reply = mdn::reply(incoming, &report, &settings, now, &mut rng);
         let (file_name, kept) = match &outcome {
@@ -1485,7 +1476,7 @@ impl Gateway {
         mdn: Option<&[u8]>,
     ) -> io::Result<Finished> {
         record.status_code = Some(status);
-        let message_id = bare(&sent.message_id).to_owned();
+        let message_id = MessageId::bare_str(&sent.message_id).to_owned();
         let paths = record::outbound_paths(
             &sent.source_file_name,
             &sent.transfer_id,
@@ -1872,7 +1863,7 @@ pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxErr
             Err(e) => e,
         });
     };
-    let message_id = bare(&sent_so_far.message_id).to_owned();
+    let message_id = MessageId::bare_str(&sent_so_far.message_id).to_owned();
     info!(
         file = %options.file.display(), bytes = file_len, %message_id, %url,
         mdn = ?mode, wire_bytes = content_length, "sending"

@@ -9,13 +9,14 @@ use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
 use crate::message::headers::{
-    AS2_VERSION, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
+    DEFAULT_RECEIPT_MICALG, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
 };
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
-use crate::message::outbound::{boundary, http_date, sanitize_header_value, sign_entity};
 use crate::mic::{Mic, MicNameStyle};
 use crate::mime;
 use crate::record::{ErrorPolicy, ReferenceErrorPolicy};
+use crate::smime::headers::{As2HeaderBlock, boundary};
+use crate::smime::sign::sign_entity;
 
 /// What an MDN reports: the disposition, the MIC of what was received, and an
 /// explanation for the human-readable part.
@@ -240,14 +241,9 @@ fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) ->
             format!("AS2 message refused: {code} {}\r\n", report.disposition),
         )
     };
-    let headers = [
-        ("AS2-Version", AS2_VERSION.to_owned()),
-        ("AS2-From", incoming.to.to_header()),
-        ("AS2-To", incoming.from.to_header()),
-        ("Date", http_date(now)),
-        ("Content-Type", "text/plain; charset=us-ascii".to_owned()),
-    ];
-    HttpResponse::new(status, headers.into_iter().collect(), text.into_bytes())
+    let mut headers = As2HeaderBlock::new(&incoming.to, &incoming.from, now).write();
+    headers.push("Content-Type", "text/plain; charset=us-ascii");
+    HttpResponse::new(status, headers, text.into_bytes())
 }
 
 /// Builds the MDN for `incoming` reporting `report`: `multipart/report`, signed when the
@@ -319,16 +315,13 @@ pub fn build<R: CryptoRng + ?Sized>(
         .clone()
         .unwrap_or_else(|| incoming.to.message_id_domain());
     let message_id = MessageId::generate(rng, &domain);
-    let headers = HttpHeaders::from_iter([
-        ("AS2-Version", AS2_VERSION.to_owned()),
-        ("AS2-From", incoming.to.to_header()),
-        ("AS2-To", incoming.from.to_header()),
-        ("Message-ID", message_id.as_str().to_owned()),
-        ("Date", http_date(now)),
-        ("Subject", sanitize_header_value(&settings.subject)),
-        ("MIME-Version", "1.0".to_owned()),
-        ("Content-Type", content_type),
-    ]);
+    let mut headers = As2HeaderBlock {
+        message_id: Some(&message_id),
+        subject: Some(&settings.subject),
+        ..As2HeaderBlock::new(&incoming.to, &incoming.from, now)
+    }
+    .write();
+    headers.push("Content-Type", content_type);
     Ok(BuiltMdn {
         headers,
         body,
@@ -342,9 +335,7 @@ pub fn build<R: CryptoRng + ?Sized>(
 
 /// The first algorithm of the sender's list that we support, else SHA-256.
 fn negotiated_digest(options: Option<&DispositionOptions>) -> DigestAlgorithm {
-    options
-        .and_then(DispositionOptions::preferred_micalg)
-        .unwrap_or(DigestAlgorithm::Sha256)
+    options.map_or(DEFAULT_RECEIPT_MICALG, DispositionOptions::receipt_micalg)
 }
 
 /// How `algorithm` is spelled in the MDN: as configured, else as the sender spelled it.

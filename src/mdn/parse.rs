@@ -13,10 +13,11 @@ use crate::cms::signed::{SignerSource, Verified};
 use crate::error::{Error, ErrorCode, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::message::headers::{As2Id, HttpHeaders, MessageId};
-use crate::message::inbound::{SignerTrust, verify_multipart_signed};
+use crate::message::inbound::Incoming;
 use crate::message::outbound::BuiltMessage;
 use crate::mic::Mic;
 use crate::mime::{self, Part};
+use crate::smime::verify::{SignerTrust, verify_multipart_signed};
 
 /// A parsed MDN. Borrows the received body; nothing is verified until [`Mdn::verify`].
 #[derive(Clone, Debug)]
@@ -307,6 +308,17 @@ pub fn parse<'a>(headers: &HttpHeaders, body: &'a [u8], limits: &Limits) -> Resu
     })
 }
 
+// Defined here, not in `message::inbound`, so that only the MDN layer depends on the
+// message layer and not the other way round.
+impl<'a> Incoming<'a> {
+    /// Parses the request as an MDN (an asynchronous receipt POSTed to us; check
+    /// [`Incoming::kind`] first). Verify it with [`Mdn::verify`].
+    pub fn parse_mdn(&self, limits: &Limits) -> Result<Mdn<'a>, Error> {
+        let (headers, body) = self.request();
+        parse(headers, body, limits)
+    }
+}
+
 impl Mdn<'_> {
     /// Whether the MDN is signed (`multipart/signed`).
     pub fn is_signed(&self) -> bool {
@@ -327,7 +339,7 @@ impl Mdn<'_> {
     /// without angle brackets). An MDN naming no message, or one we did not send, is
     /// [`Error::InvalidHeader`] on `Original-Message-ID` (`INVALID_REQUEST`).
     pub fn find<T>(&self, lookup: impl FnOnce(&str) -> Option<T>) -> Result<T, Error> {
-        lookup(bare(self.original()?)).ok_or(Error::InvalidHeader {
+        lookup(MessageId::bare_str(self.original()?)).ok_or(Error::InvalidHeader {
             header: "Original-Message-ID",
             reason: "names no message we sent",
         })
@@ -351,8 +363,7 @@ impl Mdn<'_> {
     /// [`Verdict::is_success`] and [`Verdict::failure_code`]).
     pub fn verify(&self, sent: &SentMessage, limits: &Limits) -> Result<Verdict, Error> {
         let original = self.original()?;
-        // One normalisation for both sides: `MessageId::bare` keeps quotes this one drops.
-        if bare(original) != bare(sent.message_id.as_str()) {
+        if MessageId::bare_str(original) != sent.message_id.bare() {
             return Err(Error::InvalidHeader {
                 header: "Original-Message-ID",
                 reason: "does not match the message sent",
@@ -491,14 +502,6 @@ fn strip_address_type(value: &str) -> String {
         _ => value,
     };
     value.trim().trim_matches('"').to_owned()
-}
-
-/// A Message-ID without angle brackets or surrounding spaces.
-fn bare(id: &str) -> &str {
-    let id = id.trim().trim_matches('"').trim();
-    id.strip_prefix('<')
-        .and_then(|i| i.strip_suffix('>'))
-        .unwrap_or(id)
 }
 
 /// An HTTP header value some products send wrapped in double quotes.

@@ -7,8 +7,6 @@
 //! enforces the [`InboundPolicy`], returning either the [`Received`] payload with its MIC
 //! or a [`Rejected`] that still carries everything an error MDN needs.
 
-use std::borrow::Cow;
-
 use rand_core::CryptoRng;
 
 use super::headers::{
@@ -17,11 +15,12 @@ use super::headers::{
 };
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
-use crate::cms::signed::{SignedData, Verified};
-use crate::error::{Error, VerificationError};
+use crate::cms::signed::Verified;
+use crate::error::Error;
 use crate::limits::{Limit, Limits};
 use crate::mic::Mic;
-use crate::mime::{self, Part};
+use crate::mime;
+pub use crate::smime::verify::SignerTrust;
 
 /// Whether a request carries a message or a receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,18 +239,6 @@ impl DuplicateCheck for std::collections::HashSet<(As2Id, String)> {
     }
 }
 
-/// A check of a signer certificate beyond the signature itself, called once per verified
-/// signature whose certificate came from [`InboundPolicy::partner_certificates`].
-///
-/// The partner profile implements it ([`ProfileTrust`](crate::partner::ProfileTrust)) to enforce certificate
-/// rotation windows and chains at `now`, so that a signature by an expired certificate is
-/// reported by name and dates instead of as an unknown signer. The MDN layer calls the same
-/// hook when it verifies a signed receipt.
-pub trait SignerTrust: core::fmt::Debug + Send + Sync {
-    /// Accepts `signer` or says why not.
-    fn check(&self, signer: &Certificate) -> Result<(), Error>;
-}
-
 /// Our keys and the partner's certificates, and what the agreement requires.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -448,6 +435,11 @@ impl<'a> Incoming<'a> {
         super::receive::Receiver::new(self, policy)
     }
 
+    /// The request's headers and body, as received.
+    pub(crate) fn request(&self) -> (&'a HttpHeaders, &'a [u8]) {
+        (self.headers, self.body)
+    }
+
     /// An HTTP header of the request, as received.
     pub(crate) fn header(&self, name: &str) -> Option<&'a [u8]> {
         self.headers.get(name)
@@ -458,72 +450,6 @@ impl<'a> Incoming<'a> {
     /// `processed/Error: unknown-trading-relationship`.
     pub fn unknown_partner(&self) -> Rejected {
         Error::UnknownTradingPartner.into()
-    }
-
-    /// Parses the request as an MDN (an asynchronous receipt POSTed to us; check
-    /// [`Incoming::kind`] first). Verify it with [`Mdn::verify`](crate::mdn::Mdn::verify).
-    pub fn parse_mdn(&self, limits: &Limits) -> Result<crate::mdn::Mdn<'a>, Error> {
-        crate::mdn::parse(self.headers, self.body, limits)
-    }
-}
-
-/// Verifies the two parts of a `multipart/signed` entity (RFC 1847): the signature over
-/// the first part's exact bytes, then, if the digest does not match, over its canonical
-/// form (for files stored with LF line ends).
-pub(crate) fn verify_multipart_signed(
-    signed_part: &Part<'_>,
-    signature_part: &Part<'_>,
-    certificates: &[Certificate],
-    limits: &Limits,
-    binary_canonicalization: bool,
-) -> Result<Verified, Error> {
-    verify_multipart_signed_exact(
-        signed_part,
-        signature_part,
-        certificates,
-        limits,
-        binary_canonicalization,
-    )
-    .map(|(verified, _)| verified)
-}
-
-/// [`verify_multipart_signed`], also returning the canonical entity when the signature
-/// verified over it and not over the bytes received (line ends changed in transit): the
-/// entity to deliver is then that canonical form, exactly what was signed, never the
-/// altered bytes.
-fn verify_multipart_signed_exact(
-    signed_part: &Part<'_>,
-    signature_part: &Part<'_>,
-    certificates: &[Certificate],
-    limits: &Limits,
-    binary_canonicalization: bool,
-) -> Result<(Verified, Option<Vec<u8>>), Error> {
-    let signature = signature_der(signature_part)?;
-    let signed = SignedData::parse(&signature, limits)?;
-    let raw = signed_part.raw();
-    match signed.verify(Some(raw), certificates) {
-        Err(Error::Verification(VerificationError::DigestMismatch)) => {
-            let canonical = mime::canonical_entity(signed_part, binary_canonicalization);
-            if *canonical == *raw {
-                return Err(VerificationError::DigestMismatch.into());
-            }
-            let verified = signed.verify(Some(&canonical), certificates)?;
-            Ok((verified, Some(canonical.into_owned())))
-        }
-        other => other.map(|verified| (verified, None)),
-    }
-}
-
-/// The DER of a signature part: its decoded body, or, when a product sent base64 without
-/// saying so in Content-Transfer-Encoding, the base64 decoding of it.
-pub(crate) fn signature_der<'a>(part: &Part<'a>) -> Result<Cow<'a, [u8]>, Error> {
-    let decoded = part.decoded_body()?;
-    if decoded.first() == Some(&0x30) || part.transfer_encoding_present() {
-        return Ok(decoded);
-    }
-    match mime::base64_decode(&decoded) {
-        Ok(der) if der.first() == Some(&0x30) => Ok(Cow::Owned(der)),
-        _ => Ok(decoded),
     }
 }
 

@@ -52,6 +52,8 @@ use crate::mime::stream::{
     EntityCanonicalizer, HeaderBlock, PartEvent, PartSplitter, TransferDecoder,
 };
 use crate::mime::{self, MimeLimits, TransferEncoding};
+use crate::smime::envelope::is_pkcs7_mime;
+use crate::smime::verify::signature_der;
 
 /// Where a [`Receiver`] puts the payload.
 ///
@@ -742,12 +744,7 @@ impl<'s> Receiver<'s> {
     /// The MIC algorithm for an unsigned message, if a receipt was requested: the first
     /// supported one the sender asked for (SHA-256 when it named none we support).
     fn unsigned_mic_algorithm(&self) -> Option<DigestAlgorithm> {
-        let options = self.receipt?;
-        Some(
-            options
-                .preferred_micalg()
-                .unwrap_or(DigestAlgorithm::Sha256),
-        )
+        self.receipt.map(DispositionOptions::receipt_micalg)
     }
 
     /// The stages for an entity whose header block was just read at `level`.
@@ -789,7 +786,7 @@ impl<'s> Receiver<'s> {
         header_bytes: Option<&[u8]>,
     ) -> Result<Vec<Stage<'s>>, Error> {
         let policy = self.policy;
-        let smime = ct.is("application/pkcs7-mime") || ct.is("application/x-pkcs7-mime");
+        let smime = is_pkcs7_mime(ct);
         if policy.require_encryption && !self.above(level, LayerKind::Encryption) && !smime {
             return Err(PolicyError::EncryptionRequired.into());
         }
@@ -1154,7 +1151,7 @@ impl Unwrap {
 }
 
 /// Requires the signer to be one of the partner's certificates, accepted by the policy's
-/// [`SignerTrust`](super::inbound::SignerTrust) if it has one.
+/// [`SignerTrust`](crate::smime::verify::SignerTrust) if it has one.
 fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, Error> {
     if verified.source != SignerSource::Supplied {
         return Err(VerificationError::SignerNotFound.into());
@@ -1169,21 +1166,6 @@ fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, E
         trust.check(&verified.signer)?;
     }
     Ok(verified)
-}
-
-/// The DER of a signature part: its decoded body, or, when a product sent base64 without
-/// saying so in Content-Transfer-Encoding, the base64 decoding of it.
-pub(crate) fn signature_der<'a>(
-    part: &mime::Part<'a>,
-) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
-    let decoded = part.decoded_body()?;
-    if decoded.first() == Some(&0x30) || part.transfer_encoding_present() {
-        return Ok(decoded);
-    }
-    match mime::base64_decode(&decoded) {
-        Ok(der) if der.first() == Some(&0x30) => Ok(std::borrow::Cow::Owned(der)),
-        _ => Ok(decoded),
-    }
 }
 
 fn not_a_message() -> Error {

@@ -27,7 +27,7 @@ use crate::cms::oid;
 use crate::cms::signed::with_digest;
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::message::inbound::SignerTrust;
+use crate::smime::verify::SignerTrust;
 
 /// Most certificates in a chain, leaf and trust anchor included.
 pub const MAX_CHAIN_LENGTH: usize = 8;

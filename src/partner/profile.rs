@@ -22,7 +22,7 @@ use super::error::{ConfigItem, ConfigProblem, PartnerError};
 use crate::cert::{Certificate, UsageCheck};
 use crate::error::{Error, VerificationError};
 use crate::message::headers::As2Id;
-use crate::message::inbound::SignerTrust;
+use crate::smime::verify::SignerTrust;
 
 /// Whether a profile, or an agreement, is in use (the reference's *Status*).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
