@@ -22,7 +22,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 
 use super::algorithm::{
-    AlgorithmId, DigestAlgorithm, SignatureAlgorithm, SignatureScheme, encode_uint,
+    DigestAlgorithm, SignatureAlgorithm, SignatureScheme, decode_identifier, encode_uint,
 };
 use super::ber::{self, Tag, Tlv};
 use super::{ContentType, oid};
@@ -811,19 +811,12 @@ fn check_algorithm_protection(
     Ok(())
 }
 
-/// Compares two AlgorithmIdentifiers: same OID, and same parameters, where absent and
-/// NULL parameters count as equal (products differ on this for SHA-2).
+/// Compares two AlgorithmIdentifiers read from the wire (see
+/// [`algorithm::same_algorithm`](super::algorithm::same_algorithm)).
 fn same_algorithm(a: &Tlv<'_>, b: &Tlv<'_>) -> Result<bool, Error> {
-    let a = AlgorithmId::parse(a, "AlgorithmIdentifier")?;
-    let b = AlgorithmId::parse(b, "AlgorithmIdentifier")?;
-    let params = |p: Option<Tlv<'_>>| -> Result<Option<Vec<u8>>, Error> {
-        match p {
-            None => Ok(None),
-            Some(t) if t.tag == Tag::NULL => Ok(None),
-            Some(t) => Ok(Some(t.to_der()?.into_owned())),
-        }
-    };
-    Ok(a.oid == b.oid && params(a.params)? == params(b.params)?)
+    let a = decode_identifier(a, "AlgorithmIdentifier")?;
+    let b = decode_identifier(b, "AlgorithmIdentifier")?;
+    Ok(super::algorithm::same_algorithm(&a, &b))
 }
 
 fn parse_time(tlv: &Tlv<'_>) -> Option<SystemTime> {
