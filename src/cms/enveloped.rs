@@ -502,7 +502,7 @@ pub struct EnvelopedData<'a> {
 /// A KeyTransRecipientInfo.
 #[derive(Debug)]
 pub(crate) struct Recipient<'a> {
-    rid: Identifier<'a>,
+    rid: Identifier,
     key_transport: Tlv<'a>,
     encrypted_key: Tlv<'a>,
 }
