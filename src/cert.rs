@@ -430,17 +430,16 @@ impl Identifier {
         }
     }
 
-    /// Reads a RecipientIdentifier framed by the BER reader: `IssuerAndSerialNumber` or
-    /// `[0] IMPLICIT SubjectKeyIdentifier`.
-    pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<Self, Error> {
-        if tlv.tag == Tag::SEQUENCE {
-            let id = cms::cert::IssuerAndSerialNumber::from_der(&tlv.to_der()?)
-                .map_err(|_| Error::malformed("IssuerAndSerialNumber", tlv.offset))?;
-            Self::from_issuer_and_serial(&id)
-        } else if tlv.tag == Tag::context(0, false) {
-            Ok(Identifier::SubjectKeyId(tlv.contents.to_vec()))
-        } else {
-            Err(Error::malformed("SignerIdentifier", tlv.offset))
+    /// A RecipientIdentifier as decoded by `cms`.
+    pub(crate) fn from_recipient_identifier(
+        rid: &cms::enveloped_data::RecipientIdentifier,
+    ) -> Result<Self, Error> {
+        use cms::enveloped_data::RecipientIdentifier;
+        match rid {
+            RecipientIdentifier::IssuerAndSerialNumber(id) => Self::from_issuer_and_serial(id),
+            RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                Ok(Identifier::SubjectKeyId(ski.0.as_bytes().to_vec()))
+            }
         }
     }
 

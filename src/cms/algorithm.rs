@@ -397,8 +397,12 @@ impl KeyTransport {
         }
     }
 
-    pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<KeyTransportParams, Error> {
-        let id = decode_identifier(tlv, "keyEncryptionAlgorithm")?;
+    /// Reads a keyEncryptionAlgorithm decoded with the KeyTransRecipientInfo; `offset` is
+    /// where that was read, for errors.
+    pub(crate) fn from_identifier(
+        id: &AlgorithmIdentifierOwned,
+        offset: usize,
+    ) -> Result<KeyTransportParams, Error> {
         if id.oid == oid::RSA_ENCRYPTION {
             return Ok(KeyTransportParams::Pkcs1v15);
         }
@@ -415,10 +419,10 @@ impl KeyTransport {
                 None => RsaOaepParamsOwned::default(),
                 Some(p) => p
                     .decode_as()
-                    .map_err(|_| Error::malformed("RSAES-OAEP-params", tlv.offset))?,
+                    .map_err(|_| Error::malformed("RSAES-OAEP-params", offset))?,
             };
         let hash = DigestAlgorithm::from_identifier(&params.hash)?;
-        let mgf_hash = mgf1_hash(&params.mask_gen, tlv.offset)?;
+        let mgf_hash = mgf1_hash(&params.mask_gen, offset)?;
         if params.p_source.oid != oid::P_SPECIFIED {
             return Err(Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::KeyTransport,
@@ -429,7 +433,7 @@ impl KeyTransport {
             None => Vec::new(),
             Some(p) => p
                 .decode_as::<OctetString>()
-                .map_err(|_| Error::malformed("pSpecified label", tlv.offset))?
+                .map_err(|_| Error::malformed("pSpecified label", offset))?
                 .as_bytes()
                 .to_vec(),
         };
@@ -576,6 +580,11 @@ mod tests {
         ber::Reader::new(der, &Limits::default()).read("t").unwrap()
     }
 
+    fn key_transport(der: &[u8]) -> Result<KeyTransportParams, Error> {
+        let id = decode_identifier(&read(der), "keyEncryptionAlgorithm")?;
+        KeyTransport::from_identifier(&id, 0)
+    }
+
     #[test]
     fn pss_params_round_trip() {
         for d in DigestAlgorithm::ALL {
@@ -608,7 +617,7 @@ mod tests {
         for d in DigestAlgorithm::ALL {
             let id = KeyTransport::RsaOaep(d).algorithm_identifier();
             assert_eq!(
-                KeyTransport::parse(&read(&id)).unwrap(),
+                key_transport(&id).unwrap(),
                 KeyTransportParams::Oaep(
                     OaepParams {
                         hash: d,
@@ -680,7 +689,7 @@ mod tests {
         );
         let id = algorithm_identifier(oid::RSAES_OAEP, Some(&params));
         assert!(matches!(
-            KeyTransport::parse(&read(&id)),
+            key_transport(&id),
             Err(Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::KeyTransport,
                 ..
@@ -689,7 +698,7 @@ mod tests {
         // OAEP with NULL parameters: the SHA-1 defaults.
         let id = algorithm_identifier(oid::RSAES_OAEP, Some(NULL));
         assert_eq!(
-            KeyTransport::parse(&read(&id)).unwrap(),
+            key_transport(&id).unwrap(),
             KeyTransportParams::Oaep(
                 OaepParams {
                     hash: DigestAlgorithm::Sha1,
