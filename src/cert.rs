@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use base64ct::{Base64, Encoding};
 use const_oid::ObjectIdentifier;
-use der::Decode;
+use der::{Decode, Encode};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::traits::PublicKeyParts;
@@ -364,13 +364,23 @@ impl Certificate {
         crate::cms::ber::encode_constructed(Tag::SEQUENCE, &[self.issuer_der(), &serial])
     }
 
+    /// Whether `issuer` (a DER Name as `der` encodes it) is this certificate's issuer:
+    /// byte for byte, or else once the certificate's Name is decoded and encoded again
+    /// (decoding sorts the attributes of a multi-valued RDN, as DER wants).
+    fn issuer_is(&self, issuer: &[u8]) -> bool {
+        issuer == self.issuer_der()
+            || x509_cert::name::Name::from_der(self.issuer_der())
+                .and_then(|name| name.to_der())
+                .is_ok_and(|der| der == issuer)
+    }
+
     /// Whether a SignerIdentifier / RecipientIdentifier names this certificate.
-    pub(crate) fn matches(&self, id: &Identifier<'_>) -> bool {
+    pub(crate) fn matches(&self, id: &Identifier) -> bool {
         match id {
             Identifier::IssuerSerial { issuer, serial } => {
-                **issuer == *self.issuer_der() && strip_sign(serial) == strip_sign(self.serial())
+                strip_sign(serial) == strip_sign(self.serial()) && self.issuer_is(issuer)
             }
-            Identifier::SubjectKeyId(ski) => self.subject_key_id() == Some(*ski),
+            Identifier::SubjectKeyId(ski) => self.subject_key_id() == Some(&ski[..]),
         }
     }
 }
@@ -396,33 +406,54 @@ impl Eq for Certificate {}
 
 /// How CMS names a certificate: issuer and serial number, or subject key identifier.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Identifier<'a> {
+pub(crate) enum Identifier {
     IssuerSerial {
-        issuer: std::borrow::Cow<'a, [u8]>,
-        serial: &'a [u8],
+        /// The issuer Name, DER-encoded.
+        issuer: Vec<u8>,
+        /// The serial number's INTEGER contents octets.
+        serial: Vec<u8>,
     },
-    SubjectKeyId(&'a [u8]),
+    SubjectKeyId(Vec<u8>),
 }
 
-impl<'a> Identifier<'a> {
-    /// Reads a SignerIdentifier / RecipientIdentifier: `IssuerAndSerialNumber` or
-    /// `[0] IMPLICIT SubjectKeyIdentifier`.
-    pub(crate) fn parse(tlv: &Tlv<'a>) -> Result<Self, Error> {
-        if tlv.tag == Tag::SEQUENCE {
-            let mut r = tlv.children("IssuerAndSerialNumber")?;
-            let issuer = r.expect(Tag::SEQUENCE, "issuer")?;
-            let serial = r.expect(Tag::INTEGER, "serialNumber")?;
-            r.finish("IssuerAndSerialNumber")?;
-            // Compare Names in DER: a BER sender may use indefinite or long-form lengths.
-            Ok(Identifier::IssuerSerial {
-                issuer: issuer.to_der()?,
-                serial: serial.contents,
-            })
-        } else if tlv.tag == Tag::context(0, false) {
-            Ok(Identifier::SubjectKeyId(tlv.contents))
-        } else {
-            Err(Error::malformed("SignerIdentifier", tlv.offset))
+impl Identifier {
+    /// A SignerIdentifier as decoded by `cms`.
+    pub(crate) fn from_signer_identifier(
+        sid: &cms::signed_data::SignerIdentifier,
+    ) -> Result<Self, Error> {
+        use cms::signed_data::SignerIdentifier;
+        match sid {
+            SignerIdentifier::IssuerAndSerialNumber(id) => Self::from_issuer_and_serial(id),
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                Ok(Identifier::SubjectKeyId(ski.0.as_bytes().to_vec()))
+            }
         }
+    }
+
+    /// A RecipientIdentifier as decoded by `cms`.
+    pub(crate) fn from_recipient_identifier(
+        rid: &cms::enveloped_data::RecipientIdentifier,
+    ) -> Result<Self, Error> {
+        use cms::enveloped_data::RecipientIdentifier;
+        match rid {
+            RecipientIdentifier::IssuerAndSerialNumber(id) => Self::from_issuer_and_serial(id),
+            RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                Ok(Identifier::SubjectKeyId(ski.0.as_bytes().to_vec()))
+            }
+        }
+    }
+
+    fn from_issuer_and_serial(id: &cms::cert::IssuerAndSerialNumber) -> Result<Self, Error> {
+        // The Name re-encoded in DER, compared with the certificate's DER issuer: a BER
+        // sender may have used indefinite or long-form lengths.
+        let issuer = id
+            .issuer
+            .to_der()
+            .map_err(|_| Error::malformed("IssuerAndSerialNumber", 0))?;
+        Ok(Identifier::IssuerSerial {
+            issuer,
+            serial: id.serial_number.as_bytes().to_vec(),
+        })
     }
 }
 

@@ -5,8 +5,12 @@
 use core::fmt;
 
 use const_oid::ObjectIdentifier;
+use der::asn1::OctetString;
+use der::{Decode, Encode, Tagged};
+use rsa::pkcs1::{RsaOaepParamsOwned, RsaPssParamsOwned, TrailerField};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
+use spki::AlgorithmIdentifierOwned;
 
 use super::ber::{self, Tag, Tlv};
 use super::oid;
@@ -106,7 +110,12 @@ impl DigestAlgorithm {
 
     /// Reads a digest AlgorithmIdentifier.
     pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<Self, Error> {
-        let id = AlgorithmId::parse(tlv, "digestAlgorithm")?;
+        Self::from_identifier(&decode_identifier(tlv, "digestAlgorithm")?)
+    }
+
+    /// The digest a decoded AlgorithmIdentifier names (its parameters, absent or NULL,
+    /// are not looked at).
+    pub(crate) fn from_identifier(id: &AlgorithmIdentifierOwned) -> Result<Self, Error> {
         Self::from_oid(&id.oid).ok_or(Error::UnsupportedAlgorithm {
             kind: AlgorithmKind::Digest,
             oid: id.oid,
@@ -184,7 +193,17 @@ impl SignatureAlgorithm {
     /// Reads a SignerInfo's signatureAlgorithm, checking it is consistent with the
     /// SignerInfo's digest algorithm.
     pub(crate) fn parse(tlv: &Tlv<'_>, digest: DigestAlgorithm) -> Result<Self, Error> {
-        let id = AlgorithmId::parse(tlv, "signatureAlgorithm")?;
+        let id = decode_identifier(tlv, "signatureAlgorithm")?;
+        Self::from_identifier(&id, digest, tlv.offset)
+    }
+
+    /// [`Self::parse`] on a decoded AlgorithmIdentifier; `offset` is where it was read,
+    /// for errors.
+    pub(crate) fn from_identifier(
+        id: &AlgorithmIdentifierOwned,
+        digest: DigestAlgorithm,
+        offset: usize,
+    ) -> Result<Self, Error> {
         let unsupported = || Error::UnsupportedAlgorithm {
             kind: AlgorithmKind::Signature,
             oid: id.oid,
@@ -195,19 +214,27 @@ impl SignatureAlgorithm {
         if let Some(d) = DigestAlgorithm::from_rsa_signature_oid(&id.oid) {
             // A shaNWithRSA identifier that contradicts the digest algorithm is malformed.
             if d != digest {
-                return Err(Error::malformed("signatureAlgorithm", tlv.offset));
+                return Err(Error::malformed("signatureAlgorithm", offset));
             }
             return Ok(Self::RsaPkcs1v15);
         }
         if id.oid == oid::RSASSA_PSS {
-            let params = id
-                .params
-                .ok_or(Error::malformed("RSASSA-PSS-params", tlv.offset))?;
-            let (hash, mgf_hash, salt_len, trailer) = parse_pss_params(&params)?;
-            if mgf_hash != hash || trailer != 1 {
+            let bad = || Error::malformed("RSASSA-PSS-params", offset);
+            let params: RsaPssParamsOwned = id
+                .parameters
+                .as_ref()
+                .ok_or_else(bad)?
+                .decode_as()
+                .map_err(|_| bad())?;
+            let hash = DigestAlgorithm::from_identifier(&params.hash)?;
+            let mgf_hash = mgf1_hash(&params.mask_gen, offset)?;
+            if mgf_hash != hash || params.trailer_field != TrailerField::BC {
                 return Err(unsupported());
             }
-            return Ok(Self::RsaPss { hash, salt_len });
+            return Ok(Self::RsaPss {
+                hash,
+                salt_len: usize::from(params.salt_len),
+            });
         }
         Err(unsupported())
     }
@@ -297,8 +324,8 @@ impl ContentEncryption {
     }
 
     /// Reads a contentEncryptionAlgorithm and its IV.
-    pub(crate) fn parse<'a>(tlv: &Tlv<'a>) -> Result<(Self, Vec<u8>), Error> {
-        let id = AlgorithmId::parse(tlv, "contentEncryptionAlgorithm")?;
+    pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<(Self, Vec<u8>), Error> {
+        let id = decode_identifier(tlv, "contentEncryptionAlgorithm")?;
         let alg = Self::ALL.into_iter().find(|c| c.oid() == id.oid).ok_or(
             Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentEncryption,
@@ -306,15 +333,16 @@ impl ContentEncryption {
             },
         )?;
         let bad = || Error::malformed("content-encryption IV", tlv.offset);
-        let params = id.params.ok_or_else(bad)?;
-        if !params.tag.same_type(Tag::OCTET_STRING) {
+        let iv: OctetString = id
+            .parameters
+            .as_ref()
+            .ok_or_else(bad)?
+            .decode_as()
+            .map_err(|_| bad())?;
+        if iv.as_bytes().len() != alg.block_len() {
             return Err(bad());
         }
-        let iv = params.octets("content-encryption IV")?.into_owned();
-        if iv.len() != alg.block_len() {
-            return Err(bad());
-        }
-        Ok((alg, iv))
+        Ok((alg, iv.as_bytes().to_vec()))
     }
 }
 
@@ -369,8 +397,12 @@ impl KeyTransport {
         }
     }
 
-    pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<KeyTransportParams, Error> {
-        let id = AlgorithmId::parse(tlv, "keyEncryptionAlgorithm")?;
+    /// Reads a keyEncryptionAlgorithm decoded with the KeyTransRecipientInfo; `offset` is
+    /// where that was read, for errors.
+    pub(crate) fn from_identifier(
+        id: &AlgorithmIdentifierOwned,
+        offset: usize,
+    ) -> Result<KeyTransportParams, Error> {
         if id.oid == oid::RSA_ENCRYPTION {
             return Ok(KeyTransportParams::Pkcs1v15);
         }
@@ -380,32 +412,31 @@ impl KeyTransport {
                 oid: id.oid,
             });
         }
-        let mut hash = DigestAlgorithm::Sha1;
-        let mut mgf_hash = DigestAlgorithm::Sha1;
-        let mut label = Vec::new();
-        if let Some(params) = id.params.filter(|p| p.tag != Tag::NULL) {
-            let mut r = params.children("RSAES-OAEP-params")?;
-            if let Some(t) = r.read_optional(Tag::context(0, true), "hashFunc")? {
-                hash = parse_hash_explicit(&t)?;
-            }
-            if let Some(t) = r.read_optional(Tag::context(1, true), "maskGenFunc")? {
-                mgf_hash = parse_mgf1_explicit(&t)?;
-            }
-            if let Some(t) = r.read_optional(Tag::context(2, true), "pSourceFunc")? {
-                let mut inner = t.children("pSourceFunc")?;
-                let psource = AlgorithmId::parse(&inner.read("pSourceFunc")?, "pSourceFunc")?;
-                if psource.oid != oid::P_SPECIFIED {
-                    return Err(Error::UnsupportedAlgorithm {
-                        kind: AlgorithmKind::KeyTransport,
-                        oid: psource.oid,
-                    });
-                }
-                if let Some(p) = psource.params {
-                    label = p.octets("pSpecified label")?.into_owned();
-                }
-            }
-            r.finish("RSAES-OAEP-params")?;
+        // Absent or NULL parameters: every field at its default (SHA-1, MGF1 with SHA-1,
+        // an empty label).
+        let params: RsaOaepParamsOwned =
+            match id.parameters.as_ref().filter(|p| p.tag() != der::Tag::Null) {
+                None => RsaOaepParamsOwned::default(),
+                Some(p) => p
+                    .decode_as()
+                    .map_err(|_| Error::malformed("RSAES-OAEP-params", offset))?,
+            };
+        let hash = DigestAlgorithm::from_identifier(&params.hash)?;
+        let mgf_hash = mgf1_hash(&params.mask_gen, offset)?;
+        if params.p_source.oid != oid::P_SPECIFIED {
+            return Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::KeyTransport,
+                oid: params.p_source.oid,
+            });
         }
+        let label = match &params.p_source.parameters {
+            None => Vec::new(),
+            Some(p) => p
+                .decode_as::<OctetString>()
+                .map_err(|_| Error::malformed("pSpecified label", offset))?
+                .as_bytes()
+                .to_vec(),
+        };
         Ok(KeyTransportParams::Oaep(
             OaepParams { hash, mgf_hash },
             label,
@@ -416,7 +447,8 @@ impl KeyTransport {
 /// The DER encoding of NULL.
 pub(crate) const NULL: &[u8] = &[0x05, 0x00];
 
-/// An AlgorithmIdentifier as read: the OID and the raw parameters, if any.
+/// An AlgorithmIdentifier as read: the OID and the raw parameters, if any, framed by the
+/// BER reader (for the PKCS #12 parameters, which are read with it).
 pub(crate) struct AlgorithmId<'a> {
     pub oid: ObjectIdentifier,
     pub params: Option<Tlv<'a>>,
@@ -424,19 +456,72 @@ pub(crate) struct AlgorithmId<'a> {
 
 impl<'a> AlgorithmId<'a> {
     pub(crate) fn parse(tlv: &Tlv<'a>, what: &'static str) -> Result<Self, Error> {
-        if tlv.tag != Tag::SEQUENCE {
-            return Err(Error::malformed(what, tlv.offset));
-        }
+        let id = decode_identifier(tlv, what)?;
         let mut r = tlv.children(what)?;
-        let oid = r.expect(Tag::OID, what)?.oid(what)?;
+        r.read(what)?;
         let params = if r.is_empty() {
             None
         } else {
             Some(r.read(what)?)
         };
-        r.finish(what)?;
-        Ok(AlgorithmId { oid, params })
+        Ok(AlgorithmId {
+            oid: id.oid,
+            params,
+        })
     }
+}
+
+/// Decodes an AlgorithmIdentifier (RFC 5280 §4.1.1.2) framed by the BER reader, with
+/// `spki`: BER forms (indefinite lengths, chunked strings in the parameters) are first
+/// brought to DER.
+pub(crate) fn decode_identifier(
+    tlv: &Tlv<'_>,
+    what: &'static str,
+) -> Result<AlgorithmIdentifierOwned, Error> {
+    let bad = || Error::malformed(what, tlv.offset);
+    if tlv.tag != Tag::SEQUENCE {
+        return Err(bad());
+    }
+    let mut der = tlv.to_der()?;
+    // An IMPLICIT `[n] AlgorithmIdentifier` read as a SEQUENCE (`Tlv::retagged`) still has
+    // its `[n]` identifier in the received bytes: the SEQUENCE is written afresh.
+    if der.first() != Some(&0x30) {
+        let limits = crate::Limits::default();
+        let contents = ber::Reader::new(&der, &limits).read(what)?.contents;
+        der = std::borrow::Cow::Owned(ber::encode(Tag::SEQUENCE, contents));
+    }
+    AlgorithmIdentifierOwned::from_der(&der).map_err(|_| bad())
+}
+
+/// Whether two AlgorithmIdentifiers are the same: same OID, and same parameters, where
+/// absent and NULL parameters count as equal (products differ on this for SHA-2).
+pub(crate) fn same_algorithm(a: &AlgorithmIdentifierOwned, b: &AlgorithmIdentifierOwned) -> bool {
+    let params = |id: &AlgorithmIdentifierOwned| {
+        id.parameters
+            .as_ref()
+            .filter(|p| p.tag() != der::Tag::Null)
+            .and_then(|p| p.to_der().ok())
+    };
+    a.oid == b.oid && params(a) == params(b)
+}
+
+/// The hash of an MGF1 mask generation function (RFC 8017 appendix B.2.1), as PSS and
+/// OAEP parameters name it.
+fn mgf1_hash(
+    mgf: &spki::AlgorithmIdentifier<AlgorithmIdentifierOwned>,
+    offset: usize,
+) -> Result<DigestAlgorithm, Error> {
+    if mgf.oid != oid::MGF1 {
+        return Err(Error::UnsupportedAlgorithm {
+            kind: AlgorithmKind::Signature,
+            oid: mgf.oid,
+        });
+    }
+    let hash = mgf
+        .parameters
+        .as_ref()
+        .ok_or(Error::malformed("MGF1 parameters", offset))?;
+    DigestAlgorithm::from_identifier(hash)
 }
 
 /// Encodes an AlgorithmIdentifier.
@@ -473,62 +558,6 @@ fn pss_params(hash: DigestAlgorithm, salt_len: usize) -> Vec<u8> {
     )
 }
 
-/// Reads RSASSA-PSS-params: (hash, MGF1 hash, salt length, trailer field).
-fn parse_pss_params(
-    params: &Tlv<'_>,
-) -> Result<(DigestAlgorithm, DigestAlgorithm, usize, u32), Error> {
-    let mut hash = DigestAlgorithm::Sha1;
-    let mut mgf_hash = DigestAlgorithm::Sha1;
-    let mut salt_len = 20usize;
-    let mut trailer = 1u32;
-    let mut r = params.children("RSASSA-PSS-params")?;
-    if let Some(t) = r.read_optional(Tag::context(0, true), "hashAlgorithm")? {
-        hash = parse_hash_explicit(&t)?;
-    }
-    if let Some(t) = r.read_optional(Tag::context(1, true), "maskGenAlgorithm")? {
-        mgf_hash = parse_mgf1_explicit(&t)?;
-    }
-    if let Some(t) = r.read_optional(Tag::context(2, true), "saltLength")? {
-        let mut inner = t.children("saltLength")?;
-        salt_len = inner
-            .expect(Tag::INTEGER, "saltLength")?
-            .small_uint("saltLength")? as usize;
-    }
-    if let Some(t) = r.read_optional(Tag::context(3, true), "trailerField")? {
-        let mut inner = t.children("trailerField")?;
-        trailer = inner
-            .expect(Tag::INTEGER, "trailerField")?
-            .small_uint("trailerField")?;
-    }
-    r.finish("RSASSA-PSS-params")?;
-    Ok((hash, mgf_hash, salt_len, trailer))
-}
-
-/// `[n] EXPLICIT AlgorithmIdentifier` naming a hash.
-fn parse_hash_explicit(t: &Tlv<'_>) -> Result<DigestAlgorithm, Error> {
-    let mut inner = t.children("hash algorithm")?;
-    let hash = DigestAlgorithm::parse(&inner.read("hash algorithm")?)?;
-    inner.finish("hash algorithm")?;
-    Ok(hash)
-}
-
-/// `[n] EXPLICIT AlgorithmIdentifier` naming MGF1 with a hash.
-fn parse_mgf1_explicit(t: &Tlv<'_>) -> Result<DigestAlgorithm, Error> {
-    let mut inner = t.children("mask generation function")?;
-    let mgf = AlgorithmId::parse(&inner.read("mask generation function")?, "MGF")?;
-    inner.finish("mask generation function")?;
-    if mgf.oid != oid::MGF1 {
-        return Err(Error::UnsupportedAlgorithm {
-            kind: AlgorithmKind::Signature,
-            oid: mgf.oid,
-        });
-    }
-    let params = mgf
-        .params
-        .ok_or(Error::malformed("MGF1 parameters", t.offset))?;
-    DigestAlgorithm::parse(&params)
-}
-
 /// Encodes a non-negative INTEGER.
 pub(crate) fn encode_uint(value: u64) -> Vec<u8> {
     let bytes = value.to_be_bytes();
@@ -549,6 +578,11 @@ mod tests {
     fn read(der: &[u8]) -> Tlv<'_> {
         // Leaked limits are fine in tests; the reader copies what it needs.
         ber::Reader::new(der, &Limits::default()).read("t").unwrap()
+    }
+
+    fn key_transport(der: &[u8]) -> Result<KeyTransportParams, Error> {
+        let id = decode_identifier(&read(der), "keyEncryptionAlgorithm")?;
+        KeyTransport::from_identifier(&id, 0)
     }
 
     #[test]
@@ -583,7 +617,7 @@ mod tests {
         for d in DigestAlgorithm::ALL {
             let id = KeyTransport::RsaOaep(d).algorithm_identifier();
             assert_eq!(
-                KeyTransport::parse(&read(&id)).unwrap(),
+                key_transport(&id).unwrap(),
                 KeyTransportParams::Oaep(
                     OaepParams {
                         hash: d,
@@ -602,6 +636,76 @@ mod tests {
         assert_eq!(
             SignatureAlgorithm::parse(&read(&id), DigestAlgorithm::Sha1).unwrap(),
             SignatureAlgorithm::RsaPkcs1v15
+        );
+    }
+
+    /// BER forms a partner may send (indefinite lengths, a chunked IV) decode as their DER
+    /// equivalents.
+    #[test]
+    fn ber_identifiers_decode() {
+        // SEQUENCE (indefinite) { OID aes128-CBC, OCTET STRING (constructed) { 8 + 8 } }
+        let mut ber = vec![0x30, 0x80];
+        ber.extend_from_slice(&ber::encode(Tag::OID, oid::AES128_CBC.as_bytes()));
+        ber.extend_from_slice(&[0x24, 0x80, 0x04, 0x08]);
+        ber.extend_from_slice(&[1; 8]);
+        ber.extend_from_slice(&[0x04, 0x08]);
+        ber.extend_from_slice(&[2; 8]);
+        ber.extend_from_slice(&[0, 0, 0, 0]);
+        let (cipher, iv) = ContentEncryption::parse(&read(&ber)).unwrap();
+        assert_eq!(cipher, ContentEncryption::Aes128Cbc);
+        assert_eq!(iv, [[1u8; 8], [2u8; 8]].concat());
+        // The wrong IV length, and no IV, are malformed.
+        let short = algorithm_identifier(oid::AES128_CBC, Some(&[0x04, 0x01, 0]));
+        assert!(matches!(
+            ContentEncryption::parse(&read(&short)),
+            Err(Error::Malformed { .. })
+        ));
+        let absent = algorithm_identifier(oid::AES128_CBC, None);
+        assert!(matches!(
+            ContentEncryption::parse(&read(&absent)),
+            Err(Error::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn unsupported_algorithms_are_named() {
+        let md5 = algorithm_identifier("1.2.840.113549.2.5".parse().unwrap(), Some(NULL));
+        assert!(matches!(
+            DigestAlgorithm::parse(&read(&md5)),
+            Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::Digest,
+                ..
+            })
+        ));
+        // OAEP with pSourceFunc other than pSpecified.
+        let hash_id = hash_identifier(DigestAlgorithm::Sha256);
+        let other = algorithm_identifier("1.2.3.4".parse().unwrap(), None);
+        let params = ber::encode_constructed(
+            Tag::SEQUENCE,
+            &[
+                &ber::encode_constructed(Tag::context(0, true), &[&hash_id]),
+                &ber::encode_constructed(Tag::context(2, true), &[&other]),
+            ],
+        );
+        let id = algorithm_identifier(oid::RSAES_OAEP, Some(&params));
+        assert!(matches!(
+            key_transport(&id),
+            Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::KeyTransport,
+                ..
+            })
+        ));
+        // OAEP with NULL parameters: the SHA-1 defaults.
+        let id = algorithm_identifier(oid::RSAES_OAEP, Some(NULL));
+        assert_eq!(
+            key_transport(&id).unwrap(),
+            KeyTransportParams::Oaep(
+                OaepParams {
+                    hash: DigestAlgorithm::Sha1,
+                    mgf_hash: DigestAlgorithm::Sha1
+                },
+                vec![]
+            )
         );
     }
 

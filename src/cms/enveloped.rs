@@ -42,11 +42,14 @@
 use std::borrow::Cow;
 
 use cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use cms::enveloped_data::KeyTransRecipientInfo;
+use der::Decode;
 use rand_core::CryptoRng;
 use rsa::Oaep;
 use rsa::pkcs1v15::Pkcs1v15Encrypt;
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
+use spki::AlgorithmIdentifierOwned;
 
 use super::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport, KeyTransportParams};
 use super::ber::{self, Tag, Tlv};
@@ -493,18 +496,21 @@ pub(crate) struct Opened {
 /// A parsed EnvelopedData, borrowing from the input.
 #[derive(Debug)]
 pub struct EnvelopedData<'a> {
-    recipients: Vec<Recipient<'a>>,
+    recipients: Vec<Recipient>,
     cipher: ContentEncryption,
     iv: Vec<u8>,
     encrypted_content: Tlv<'a>,
 }
 
-/// A KeyTransRecipientInfo.
+/// A KeyTransRecipientInfo (RFC 5652 §6.2.1), decoded with
+/// [`cms::enveloped_data::KeyTransRecipientInfo`].
 #[derive(Debug)]
-pub(crate) struct Recipient<'a> {
-    rid: Identifier<'a>,
-    key_transport: Tlv<'a>,
-    encrypted_key: Tlv<'a>,
+pub(crate) struct Recipient {
+    rid: Identifier,
+    key_transport: AlgorithmIdentifierOwned,
+    encrypted_key: Vec<u8>,
+    /// Where the RecipientInfo starts in the input, for errors.
+    offset: usize,
 }
 
 impl<'a> EnvelopedData<'a> {
@@ -616,10 +622,7 @@ impl<'a> EnvelopedData<'a> {
 
 /// Reads `recipientInfos SET OF RecipientInfo`: at most [`Limits::max_recipients`], the
 /// KeyTransRecipientInfos kept (RFC 5652 §6.2.1), the other kinds skipped.
-pub(crate) fn parse_recipients<'a>(
-    set: &Tlv<'a>,
-    limits: &Limits,
-) -> Result<Vec<Recipient<'a>>, Error> {
+pub(crate) fn parse_recipients(set: &Tlv<'_>, limits: &Limits) -> Result<Vec<Recipient>, Error> {
     let mut recipients = Vec::new();
     let mut count = 0usize;
     let mut s = set.children("recipientInfos")?;
@@ -632,19 +635,13 @@ pub(crate) fn parse_recipients<'a>(
         // Key agreement, KEK, password and other recipient types cannot be ours: we
         // hold RSA keys. Skip them.
         if info.tag == Tag::SEQUENCE {
-            let mut k = info.children("KeyTransRecipientInfo")?;
-            k.expect(Tag::INTEGER, "KeyTransRecipientInfo version")?;
-            let rid = Identifier::parse(&k.read("rid")?)?;
-            let key_transport = k.expect(Tag::SEQUENCE, "keyEncryptionAlgorithm")?;
-            let encrypted_key = k.read("encryptedKey")?;
-            if !encrypted_key.tag.same_type(Tag::OCTET_STRING) {
-                return Err(Error::malformed("encryptedKey", encrypted_key.offset));
-            }
-            k.finish("KeyTransRecipientInfo")?;
+            let ktri = KeyTransRecipientInfo::from_der(&info.to_der()?)
+                .map_err(|_| Error::malformed("KeyTransRecipientInfo", info.offset))?;
             recipients.push(Recipient {
-                rid,
-                key_transport,
-                encrypted_key,
+                rid: Identifier::from_recipient_identifier(&ktri.rid)?,
+                key_transport: ktri.key_enc_alg,
+                encrypted_key: ktri.enc_key.into_bytes().into_vec(),
+                offset: info.offset,
             });
         }
     }
@@ -652,7 +649,7 @@ pub(crate) fn parse_recipients<'a>(
 }
 
 /// Whether one of `recipients` is `certificate`.
-pub(crate) fn is_recipient(recipients: &[Recipient<'_>], certificate: &Certificate) -> bool {
+pub(crate) fn is_recipient(recipients: &[Recipient], certificate: &Certificate) -> bool {
     recipients.iter().any(|r| certificate.matches(&r.rid))
 }
 
@@ -662,7 +659,7 @@ pub(crate) fn is_recipient(recipients: &[Recipient<'_>], certificate: &Certifica
 /// rejection, so a bad padding gives a key of random length) becomes a zero key of the
 /// right length and `false`, decided without a branch on the unwrap's outcome beyond that.
 pub(crate) fn unwrap_content_key<R: CryptoRng + ?Sized>(
-    recipients: &[Recipient<'_>],
+    recipients: &[Recipient],
     cipher: ContentEncryption,
     certificate: &Certificate,
     key: &PrivateKey,
@@ -672,13 +669,13 @@ pub(crate) fn unwrap_content_key<R: CryptoRng + ?Sized>(
         .iter()
         .find(|r| certificate.matches(&r.rid))
         .ok_or(Error::NoMatchingRecipient)?;
-    let transport = KeyTransport::parse(&recipient.key_transport)?;
-    let wrapped = recipient.encrypted_key.octets("encryptedKey")?;
+    let transport = KeyTransport::from_identifier(&recipient.key_transport, recipient.offset)?;
+    let wrapped = &recipient.encrypted_key;
     let rsa = key.rsa();
     let unwrapped = match transport {
-        KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, &wrapped),
+        KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, wrapped),
         KeyTransportParams::Oaep(params, label) => {
-            oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, &wrapped)
+            oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, wrapped)
         }
     };
     // From here on, the same steps run whatever the key unwrap gave.

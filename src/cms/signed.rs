@@ -13,16 +13,18 @@ use std::borrow::Cow;
 use std::time::SystemTime;
 
 use const_oid::ObjectIdentifier;
-use der::Encode;
+use der::asn1::OctetString;
+use der::{Decode, Encode};
 use rand_core::CryptoRng;
 use rsa::pkcs1v15::Pkcs1v15Sign;
 use rsa::pss::Pss;
 use rsa::traits::PublicKeyParts;
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
+use spki::AlgorithmIdentifierOwned;
 
 use super::algorithm::{
-    AlgorithmId, DigestAlgorithm, SignatureAlgorithm, SignatureScheme, encode_uint,
+    DigestAlgorithm, SignatureAlgorithm, SignatureScheme, encode_uint, same_algorithm,
 };
 use super::ber::{self, Tag, Tlv};
 use super::{ContentType, oid};
@@ -380,14 +382,34 @@ pub struct SignedData<'a> {
     signers: Vec<SignerInfo<'a>>,
 }
 
-/// One SignerInfo, kept close to the wire for verification.
+/// One SignerInfo: decoded with [`cms::signed_data::SignerInfo`], the signed attributes
+/// also kept exactly as received, since the signature covers those bytes.
 #[derive(Debug)]
 pub(crate) struct SignerInfo<'a> {
-    sid: Identifier<'a>,
-    digest: Tlv<'a>,
-    signed_attrs: Option<Tlv<'a>>,
-    signature_algorithm: Tlv<'a>,
-    signature: Cow<'a, [u8]>,
+    sid: Identifier,
+    digest: AlgorithmIdentifierOwned,
+    signed_attrs: Option<SignedAttributes<'a>>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: Vec<u8>,
+    /// Where the SignerInfo starts in the input, for errors.
+    offset: usize,
+}
+
+/// The signed attributes: decoded, and as received (`[0] IMPLICIT`, BER allowed).
+#[derive(Debug)]
+struct SignedAttributes<'a> {
+    decoded: x509_cert::attr::Attributes,
+    received: Tlv<'a>,
+}
+
+/// `CMSAlgorithmProtection` (RFC 6211 §2), which the `cms` crate does not define.
+#[derive(Debug, der::Sequence)]
+struct CmsAlgorithmProtection {
+    digest_algorithm: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    signature_algorithm: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "IMPLICIT", optional = "true")]
+    mac_algorithm: Option<AlgorithmIdentifierOwned>,
 }
 
 /// Where the certificate that verified a signature came from.
@@ -600,28 +622,37 @@ pub(crate) fn parse_signer_infos<'a>(
 }
 
 impl<'a> SignerInfo<'a> {
+    /// Decodes a SignerInfo framed by the BER reader: brought to DER (BER lengths and
+    /// chunked strings; SET OF order is left to the decoder) and decoded with `cms`. The
+    /// BER reader also frames the signed attributes, whose received bytes are what the
+    /// signature covers.
     fn parse(tlv: &Tlv<'a>) -> Result<Self, Error> {
-        let mut r = tlv.children("SignerInfo")?;
-        r.expect(Tag::INTEGER, "SignerInfo version")?;
-        let sid = Identifier::parse(&r.read("sid")?)?;
-        let digest = r.expect(Tag::SEQUENCE, "digestAlgorithm")?;
-        let signed_attrs = r.read_optional(Tag::context(0, true), "signedAttrs")?;
-        if signed_attrs.is_some_and(|a| !a.tag.constructed) {
-            return Err(Error::malformed("signedAttrs", tlv.offset));
-        }
-        let signature_algorithm = r.expect(Tag::SEQUENCE, "signatureAlgorithm")?;
-        let signature = r.read("signature")?;
-        if !signature.tag.same_type(Tag::OCTET_STRING) {
-            return Err(Error::malformed("signature", signature.offset));
-        }
-        r.read_optional(Tag::context(1, true), "unsignedAttrs")?;
-        r.finish("SignerInfo")?;
+        let bad = || Error::malformed("SignerInfo", tlv.offset);
+        let decoded = cms::signed_data::SignerInfo::from_der(&tlv.to_der()?).map_err(|_| bad())?;
+        let signed_attrs = match decoded.signed_attrs {
+            None => None,
+            Some(attrs) => {
+                // version, sid, digestAlgorithm, then signedAttrs [0].
+                let mut r = tlv.children("SignerInfo")?;
+                for what in ["SignerInfo version", "sid", "digestAlgorithm"] {
+                    r.read(what)?;
+                }
+                let received = r
+                    .read_optional(Tag::context(0, true), "signedAttrs")?
+                    .ok_or_else(bad)?;
+                Some(SignedAttributes {
+                    decoded: attrs,
+                    received,
+                })
+            }
+        };
         Ok(SignerInfo {
-            sid,
-            digest,
+            sid: Identifier::from_signer_identifier(&decoded.sid)?,
+            digest: decoded.digest_alg,
             signed_attrs,
-            signature_algorithm,
-            signature: signature.octets("signature")?,
+            signature_algorithm: decoded.signature_algorithm,
+            signature: decoded.signature.into_bytes().into_vec(),
+            offset: tlv.offset,
         })
     }
 
@@ -632,8 +663,9 @@ impl<'a> SignerInfo<'a> {
         supplied: &[Certificate],
         embedded: &[Certificate],
     ) -> Result<Verified, Error> {
-        let digest = DigestAlgorithm::parse(&self.digest)?;
-        let signature = SignatureAlgorithm::parse(&self.signature_algorithm, digest)?;
+        let digest = DigestAlgorithm::from_identifier(&self.digest)?;
+        let signature =
+            SignatureAlgorithm::from_identifier(&self.signature_algorithm, digest, self.offset)?;
         if let SignatureAlgorithm::RsaPss { hash, .. } = signature
             && hash != digest
         {
@@ -665,7 +697,8 @@ impl<'a> SignerInfo<'a> {
             None => Cow::Borrowed(&content_digest[..]),
             Some(attrs) => {
                 let checked = check_attributes(
-                    attrs,
+                    &attrs.decoded,
+                    self.offset,
                     content_type,
                     &content_digest,
                     &self.digest,
@@ -677,7 +710,7 @@ impl<'a> SignerInfo<'a> {
                 // the IMPLICIT [0]: never a re-encoding (which would re-sort the SET).
                 let mut hasher = digest.hasher();
                 hasher.update(&[0x31]);
-                hasher.update(attrs.raw.get(1..).unwrap_or_default());
+                hasher.update(attrs.received.raw.get(1..).unwrap_or_default());
                 Cow::Owned(hasher.finish())
             }
         };
@@ -714,13 +747,14 @@ struct CheckedAttributes {
 }
 
 /// Checks content-type, message-digest and CMSAlgorithmProtection (RFC 5652 §5.3,
-/// RFC 6211 §3).
+/// RFC 6211 §3). `offset` is the SignerInfo's, for errors.
 fn check_attributes(
-    attrs: &Tlv<'_>,
+    attrs: &x509_cert::attr::Attributes,
+    offset: usize,
     content_type: ObjectIdentifier,
     content_digest: &[u8],
-    digest_id: &Tlv<'_>,
-    signature_id: &Tlv<'_>,
+    digest_id: &AlgorithmIdentifierOwned,
+    signature_id: &AlgorithmIdentifierOwned,
 ) -> Result<CheckedAttributes, Error> {
     let mut seen_type = false;
     let mut seen_digest = false;
@@ -728,44 +762,49 @@ fn check_attributes(
         signing_time: None,
         algorithm_protection: false,
     };
-    let mut r = attrs.children("signedAttrs")?;
-    while !r.is_empty() {
-        let attr = r.expect(Tag::SEQUENCE, "Attribute")?;
-        let mut a = attr.children("Attribute")?;
-        let kind = a.expect(Tag::OID, "attrType")?.oid("attrType")?;
-        let values = a.expect(Tag::SET, "attrValues")?;
-        a.finish("Attribute")?;
-        let mut v = values.children("attrValues")?;
-        let value = v.read("AttributeValue")?;
-        let single = v.is_empty();
+    for attr in attrs.iter() {
+        let mut values = attr.values.iter();
+        let (Some(value), single) = (values.next(), values.next().is_none()) else {
+            return Err(Error::malformed("AttributeValue", offset));
+        };
         let duplicate = |seen: &mut bool| {
             let was = *seen;
             *seen = true;
             if was || !single {
-                Err(Error::malformed("duplicate signed attribute", attr.offset))
+                Err(Error::malformed("duplicate signed attribute", offset))
             } else {
                 Ok(())
             }
         };
-        if kind == oid::CONTENT_TYPE {
+        if attr.oid == oid::CONTENT_TYPE {
             duplicate(&mut seen_type)?;
-            if value.oid("content-type attribute")? != content_type {
+            let declared: ObjectIdentifier = value
+                .decode_as()
+                .map_err(|_| Error::malformed("content-type attribute", offset))?;
+            if declared != content_type {
                 return Err(VerificationError::ContentTypeMismatch.into());
             }
-        } else if kind == oid::MESSAGE_DIGEST {
+        } else if attr.oid == oid::MESSAGE_DIGEST {
             duplicate(&mut seen_digest)?;
-            if !value.tag.same_type(Tag::OCTET_STRING) {
-                return Err(Error::malformed("message-digest attribute", value.offset));
-            }
-            if *value.octets("message-digest attribute")? != *content_digest {
+            let declared: OctetString = value
+                .decode_as()
+                .map_err(|_| Error::malformed("message-digest attribute", offset))?;
+            if declared.as_bytes() != content_digest {
                 return Err(VerificationError::DigestMismatch.into());
             }
-        } else if kind == oid::SIGNING_TIME {
-            checked.signing_time = parse_time(&value);
-        } else if kind == oid::CMS_ALGORITHM_PROTECTION {
+        } else if attr.oid == oid::SIGNING_TIME {
+            checked.signing_time = value
+                .to_der()
+                .ok()
+                .and_then(|der| x509_cert::time::Time::from_der(&der).ok())
+                .map(|t| t.to_system_time());
+        } else if attr.oid == oid::CMS_ALGORITHM_PROTECTION {
             let mut already = checked.algorithm_protection;
             duplicate(&mut already)?;
-            check_algorithm_protection(&value, digest_id, signature_id)?;
+            let protection: CmsAlgorithmProtection = value
+                .decode_as()
+                .map_err(|_| Error::malformed("CMSAlgorithmProtection", offset))?;
+            check_algorithm_protection(&protection, digest_id, signature_id)?;
             checked.algorithm_protection = true;
         }
     }
@@ -775,69 +814,23 @@ fn check_attributes(
     Ok(checked)
 }
 
-/// RFC 6211: the protected algorithms must be those of the SignerInfo.
+/// RFC 6211: the protected algorithms must be those of the SignerInfo, and a MAC
+/// algorithm has no place in a signature.
 fn check_algorithm_protection(
-    value: &Tlv<'_>,
-    digest_id: &Tlv<'_>,
-    signature_id: &Tlv<'_>,
+    protection: &CmsAlgorithmProtection,
+    digest_id: &AlgorithmIdentifierOwned,
+    signature_id: &AlgorithmIdentifierOwned,
 ) -> Result<(), Error> {
-    let mismatch = || Error::from(VerificationError::AlgorithmProtectionMismatch);
-    if value.tag != Tag::SEQUENCE {
-        return Err(Error::malformed("CMSAlgorithmProtection", value.offset));
-    }
-    let mut r = value.children("CMSAlgorithmProtection")?;
-    let protected_digest = r.expect(Tag::SEQUENCE, "CMSAlgorithmProtection digest")?;
-    if !same_algorithm(&protected_digest, digest_id)? {
-        return Err(mismatch());
-    }
-    let mut saw_signature = false;
-    while !r.is_empty() {
-        let t = r.read("CMSAlgorithmProtection")?;
-        if t.tag == Tag::context(1, true) {
-            saw_signature = true;
-            // [1] IMPLICIT AlgorithmIdentifier: same contents as a SEQUENCE.
-            let as_sequence = t.retagged(Tag::SEQUENCE);
-            if !same_algorithm(&as_sequence, signature_id)? {
-                return Err(mismatch());
-            }
-        } else if t.tag == Tag::context(2, true) {
-            // A MAC algorithm has no place in a signature.
-            return Err(mismatch());
-        }
-    }
-    if !saw_signature {
-        return Err(mismatch());
-    }
-    Ok(())
-}
-
-/// Compares two AlgorithmIdentifiers: same OID, and same parameters, where absent and
-/// NULL parameters count as equal (products differ on this for SHA-2).
-fn same_algorithm(a: &Tlv<'_>, b: &Tlv<'_>) -> Result<bool, Error> {
-    let a = AlgorithmId::parse(a, "AlgorithmIdentifier")?;
-    let b = AlgorithmId::parse(b, "AlgorithmIdentifier")?;
-    let params = |p: Option<Tlv<'_>>| -> Result<Option<Vec<u8>>, Error> {
-        match p {
-            None => Ok(None),
-            Some(t) if t.tag == Tag::NULL => Ok(None),
-            Some(t) => Ok(Some(t.to_der()?.into_owned())),
-        }
-    };
-    Ok(a.oid == b.oid && params(a.params)? == params(b.params)?)
-}
-
-fn parse_time(tlv: &Tlv<'_>) -> Option<SystemTime> {
-    use der::Decode;
-    if tlv.tag == Tag::UTC_TIME {
-        der::asn1::UtcTime::from_der(tlv.raw)
-            .ok()
-            .map(|t| t.to_system_time())
-    } else if tlv.tag == Tag::GENERALIZED_TIME {
-        der::asn1::GeneralizedTime::from_der(tlv.raw)
-            .ok()
-            .map(|t| t.to_system_time())
+    let matches = same_algorithm(&protection.digest_algorithm, digest_id)
+        && protection.mac_algorithm.is_none()
+        && protection
+            .signature_algorithm
+            .as_ref()
+            .is_some_and(|s| same_algorithm(s, signature_id));
+    if matches {
+        Ok(())
     } else {
-        None
+        Err(VerificationError::AlgorithmProtectionMismatch.into())
     }
 }
 
