@@ -16,9 +16,9 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
 
 use crate::cms::ber::{Reader, Tag, Tlv};
-use crate::cms::oid;
 use crate::error::Error;
 use crate::limits::Limits;
 
@@ -129,8 +129,6 @@ mod key_usage {
 const EMAIL_PROTECTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4");
 /// anyExtendedKeyUsage (RFC 5280 §4.2.1.12).
 const ANY_EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
-const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 
 impl Certificate {
     /// Parses a DER-encoded certificate (BER lengths are tolerated and normalised).
@@ -168,9 +166,38 @@ impl Certificate {
         Self::parse_der(tlv.to_der()?.into_owned(), &Limits::default())
     }
 
+    /// Reads a certificate already brought to DER: decoded with
+    /// [`x509_cert::Certificate`] (validity, extensions, public key), and framed with the
+    /// BER reader for the offsets of issuer, serial number and subject, which identifiers
+    /// are compared with byte for byte.
     fn parse_der(der: Vec<u8>, limits: &Limits) -> Result<Self, Error> {
-        let bad = |_| Error::InvalidCertificate("malformed X.509 structure");
-        let fields = {
+        fn bad<E>(_: E) -> Error {
+            Error::InvalidCertificate("malformed X.509 structure")
+        }
+        let decoded = x509_cert::Certificate::from_der(&der).map_err(bad)?;
+        let tbs = decoded.tbs_certificate();
+        let validity = tbs.validity();
+        let not_before = validity.not_before.to_system_time();
+        let not_after = validity.not_after.to_system_time();
+        // Keys other than RSA are accepted in a chain but cannot sign or decrypt here.
+        let public_key = tbs
+            .subject_public_key_info()
+            .to_der()
+            .ok()
+            .and_then(|spki| RsaPublicKey::from_public_key_der(&spki).ok());
+        let subject_key_id = tbs
+            .get_extension::<SubjectKeyIdentifier>()
+            .map_err(bad)?
+            .map(|(_, ski)| ski.0.as_bytes().to_vec());
+        let key_usage = tbs
+            .get_extension::<KeyUsage>()
+            .map_err(bad)?
+            .map(|(_, usage)| usage.0.bits());
+        let extended_key_usage = tbs
+            .get_extension::<ExtendedKeyUsage>()
+            .map_err(bad)?
+            .map(|(_, purposes)| purposes.0);
+        let (issuer, serial, subject) = {
             let cert = Reader::new(&der, limits)
                 .expect(Tag::SEQUENCE, "Certificate")
                 .map_err(bad)?;
@@ -182,43 +209,23 @@ impl Certificate {
             let serial = t.expect(Tag::INTEGER, "serialNumber").map_err(bad)?;
             t.expect(Tag::SEQUENCE, "signature").map_err(bad)?;
             let issuer = t.expect(Tag::SEQUENCE, "issuer").map_err(bad)?;
-            let validity = t.expect(Tag::SEQUENCE, "validity").map_err(bad)?;
+            t.expect(Tag::SEQUENCE, "validity").map_err(bad)?;
             let subject = t.expect(Tag::SEQUENCE, "subject").map_err(bad)?;
-            let spki = t
-                .expect(Tag::SEQUENCE, "subjectPublicKeyInfo")
-                .map_err(bad)?;
-            let mut extensions = Extensions::default();
-            while !t.is_empty() {
-                let field = t.read("tbsCertificate").map_err(bad)?;
-                if field.tag == Tag::context(3, true) {
-                    extensions = read_extensions(&field).map_err(bad)?;
-                }
-            }
-            let mut v = validity.children("validity").map_err(bad)?;
-            let not_before = parse_time(&v.read("notBefore").map_err(bad)?)?;
-            let not_after = parse_time(&v.read("notAfter").map_err(bad)?)?;
-            // Keys other than RSA are accepted in a chain but cannot sign or decrypt here.
-            let public_key = RsaPublicKey::from_public_key_der(spki.raw).ok();
             (
                 range_of(&issuer),
                 serial.contents_offset
                     ..serial.contents_offset.saturating_add(serial.contents.len()),
                 range_of(&subject),
-                extensions,
-                not_before,
-                not_after,
-                public_key,
             )
         };
-        let (issuer, serial, subject, extensions, not_before, not_after, public_key) = fields;
         Ok(Certificate {
             der,
             issuer,
             serial,
             subject,
-            subject_key_id: extensions.subject_key_id,
-            key_usage: extensions.key_usage,
-            extended_key_usage: extensions.extended_key_usage,
+            subject_key_id,
+            key_usage,
+            extended_key_usage,
             usage_check: UsageCheck::default(),
             not_before,
             not_after,
@@ -540,91 +547,6 @@ fn strip_sign(serial: &[u8]) -> &[u8] {
     match serial {
         [0, rest @ ..] if !rest.is_empty() => rest,
         _ => serial,
-    }
-}
-
-/// The extensions the crate reads.
-#[derive(Default)]
-struct Extensions {
-    subject_key_id: Option<Vec<u8>>,
-    key_usage: Option<u16>,
-    extended_key_usage: Option<Vec<ObjectIdentifier>>,
-}
-
-fn read_extensions(explicit: &Tlv<'_>) -> Result<Extensions, Error> {
-    let limits = Limits::default();
-    let mut found = Extensions::default();
-    let mut outer = explicit.children("extensions")?;
-    let list = outer.expect(Tag::SEQUENCE, "extensions")?;
-    let mut r = list.children("extensions")?;
-    while !r.is_empty() {
-        let ext = r.expect(Tag::SEQUENCE, "Extension")?;
-        let mut e = ext.children("Extension")?;
-        let id = e.expect(Tag::OID, "extnID")?.oid("extnID")?;
-        if id != oid::SUBJECT_KEY_IDENTIFIER && id != KEY_USAGE && id != EXTENDED_KEY_USAGE {
-            continue;
-        }
-        let mut value = e.read("extnValue")?;
-        if value.tag == Tag::universal(1, false) {
-            value = e.read("extnValue")?;
-        }
-        let octets = value.octets("extnValue")?;
-        let inner = Reader::new(&octets, &limits).read("extnValue")?;
-        if id == oid::SUBJECT_KEY_IDENTIFIER {
-            if !inner.tag.same_type(Tag::OCTET_STRING) {
-                return Err(Error::malformed("SubjectKeyIdentifier", inner.offset));
-            }
-            found.subject_key_id = Some(inner.octets("SubjectKeyIdentifier")?.into_owned());
-        } else if id == KEY_USAGE {
-            found.key_usage = Some(key_usage_bits(&inner)?);
-        } else {
-            let mut purposes = Vec::new();
-            let mut p = inner.children("ExtKeyUsageSyntax")?;
-            while !p.is_empty() {
-                purposes.push(p.expect(Tag::OID, "KeyPurposeId")?.oid("KeyPurposeId")?);
-            }
-            found.extended_key_usage = Some(purposes);
-        }
-    }
-    Ok(found)
-}
-
-/// The KeyUsage BIT STRING as bits `1 << n` for the named bits 0..=8 (RFC 5280
-/// §4.2.1.3); bits beyond `decipherOnly` are ignored.
-fn key_usage_bits(tlv: &Tlv<'_>) -> Result<u16, Error> {
-    // BIT STRING, primitive: the unused-bit count, then the bits, first bit most
-    // significant.
-    if tlv.tag != Tag::universal(3, false) {
-        return Err(Error::malformed("KeyUsage", tlv.offset));
-    }
-    let bytes = tlv.contents.get(1..).unwrap_or_default();
-    let mut bits = 0u16;
-    for (byte_index, byte) in bytes.iter().take(2).enumerate() {
-        for bit in 0..8u32 {
-            if byte & (0x80 >> bit) != 0 {
-                let n = u32::try_from(byte_index)
-                    .unwrap_or(1)
-                    .saturating_mul(8)
-                    .saturating_add(bit);
-                bits |= 1u16.checked_shl(n).unwrap_or(0);
-            }
-        }
-    }
-    Ok(bits)
-}
-
-fn parse_time(tlv: &Tlv<'_>) -> Result<SystemTime, Error> {
-    let bad = Error::InvalidCertificate("malformed validity time");
-    if tlv.tag == Tag::UTC_TIME {
-        der::asn1::UtcTime::from_der(tlv.raw)
-            .map(|t| t.to_system_time())
-            .map_err(|_| bad)
-    } else if tlv.tag == Tag::GENERALIZED_TIME {
-        der::asn1::GeneralizedTime::from_der(tlv.raw)
-            .map(|t| t.to_system_time())
-            .map_err(|_| bad)
-    } else {
-        Err(bad)
     }
 }
 
