@@ -30,7 +30,7 @@
 //!   reference service, and the [`ErrorPolicy`](record::ErrorPolicy) that maps errors to
 //!   failure codes and MDN dispositions.
 //!
-//! Headers travel as [`HttpHeaders`](message::headers::HttpHeaders) both ways: in wire
+//! Headers travel as [`HttpHeaders`] both ways: in wire
 //! order, duplicates kept, looked up case-insensitively, values as bytes, and serde as a
 //! JSON list of `[name, value]` pairs for storing or handing over a request.
 //!
@@ -131,12 +131,29 @@ pub mod record;
 mod smime;
 mod time;
 
+// The public surface in one place. The modules stay public for their functions
+// (`message::outbound::start`, `inbound::handle`, `mdn::reply`, ...) and less common
+// types; these are the types a sender and a receiver name.
 pub use cert::{
     Certificate, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension, unix_time,
 };
+pub use cms::algorithm::{ContentEncryption, DigestAlgorithm};
+pub use cms::signed::{SignOptions, Signer};
 pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
 };
 pub use limits::{Limit, Limits};
+pub use mdn::{Mdn, MdnSettings, Report, SentMessage, Verdict};
+pub use message::headers::{As2Id, HttpHeaders, MessageId, SignedReceipt};
+pub use message::inbound::{
+    DuplicateCheck, InboundPolicy, Incoming, Layer, NoDuplicateCheck, Received, Rejected,
+};
+pub use message::outbound::{
+    BuiltMessage, Compression, FinishedMessage, MdnRequest, OutboundMessage, OutboundStream,
+};
+pub use message::receive::{PayloadSink, Receiver};
+pub use mic::Mic;
+pub use partner::ChainTrust;
 pub use pkcs12::Pkcs12;
 pub use rand_core;
+pub use record::StatusRecord;
