@@ -33,9 +33,7 @@
 
 use std::borrow::Cow;
 
-use base64ct::{Base64Unpadded, Encoding};
-
-use super::encoding::{b64_value, hex_value};
+use super::encoding::{decode_base64_groups, decode_base64_tail, hex_value, is_base64_char};
 use super::multipart::validate_boundary;
 use super::{
     ContentType, Headers, MAX_DEPTH_CEILING, MimeError, MimeLimits, TransferEncoding,
@@ -849,7 +847,8 @@ const BASE64_BATCH: usize = 1024;
 /// * identity (`7bit`, `8bit`, `binary`): copied, not validated;
 /// * `base64`: as [`super::base64_decode`] (SP/HTAB/CR/LF anywhere, optional but exact
 ///   padding, nothing but whitespace after it, trailing bits ignored); full groups of
-///   four characters are decoded with `base64ct`, the final partial group by hand;
+///   four characters are decoded with `base64ct`, as is the final partial group
+///   completed with zero bits;
 /// * `quoted-printable`: as [`super::quoted_printable_decode`]; whitespace whose fate
 ///   (trailing or not) is undecided is held as run lengths, see
 ///   [`MAX_QP_WHITESPACE_RUNS`];
@@ -957,7 +956,7 @@ impl Base64State {
                 }
                 continue;
             }
-            if b64_value(b).is_none() || self.pads > 0 {
+            if !is_base64_char(b) || self.pads > 0 {
                 return Err(MimeError::InvalidBase64 { offset: at });
             }
             self.clean.push(b);
@@ -970,24 +969,11 @@ impl Base64State {
 
     /// Decodes the complete groups of four gathered so far (with `base64ct`).
     fn decode_groups(&mut self, out: &mut Vec<u8>) -> Result<(), MimeError> {
-        let groups = self.clean.len() / 4;
-        if groups == 0 {
+        let chars = (self.clean.len() / 4).saturating_mul(4);
+        if chars == 0 {
             return Ok(());
         }
-        let chars = groups.saturating_mul(4);
-        let start = out.len();
-        out.resize(start.saturating_add(groups.saturating_mul(3)), 0);
-        let decoded = match (self.clean.get(..chars), out.get_mut(start..)) {
-            (Some(src), Some(dst)) => Base64Unpadded::decode(src, dst).is_ok(),
-            _ => false,
-        };
-        if !decoded {
-            // Unreachable: every character is in the alphabet and groups are whole.
-            out.truncate(start);
-            return Err(MimeError::InvalidBase64 {
-                offset: self.offset,
-            });
-        }
+        decode_base64_groups(self.clean.get(..chars).unwrap_or(&[]), out, self.offset)?;
         self.clean.drain(..chars);
         Ok(())
     }
@@ -1006,20 +992,8 @@ impl Base64State {
                 offset: self.first_pad,
             });
         }
-        let v = |i: usize| {
-            self.clean
-                .get(i)
-                .copied()
-                .and_then(b64_value)
-                .map_or(0u8, |v| v)
-        };
         // Two characters carry one byte, three carry two; leftover bits are ignored.
-        if rem >= 2 {
-            out.push((v(0) << 2) | (v(1) >> 4));
-        }
-        if rem == 3 {
-            out.push(((v(1) & 0x0f) << 4) | (v(2) >> 2));
-        }
+        decode_base64_tail(&self.clean, out, self.offset)?;
         self.clean.clear();
         Ok(())
     }
