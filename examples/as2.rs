@@ -1053,7 +1053,7 @@ fn inspect(args: &Args) -> CliResult {
             .get_str("Content-Transfer-Encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("base64"))
         {
-            as2_proto::mime::base64_decode(&body).unwrap_or_default()
+            base64_body(&body).unwrap_or_default()
         } else {
             body.clone()
         };
@@ -1125,4 +1125,18 @@ fn inspect(args: &Args) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A base64 body as MIME carries it (line breaks, optional padding), decoded with
+/// `base64ct` after the whitespace is dropped; `None` if it is not base64.
+fn base64_body(body: &[u8]) -> Option<Vec<u8>> {
+    use base64ct::{Base64, Base64Unpadded, Encoding};
+    let clean: String = body
+        .iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(|&b| char::from(b))
+        .collect();
+    Base64::decode_vec(&clean)
+        .or_else(|_| Base64Unpadded::decode_vec(&clean))
+        .ok()
 }

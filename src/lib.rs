@@ -15,7 +15,8 @@
 //! - [`cms`]: [`cms::signed`] (detached and encapsulated signatures, RFC 6211 algorithm
 //!   protection), [`cms::enveloped`] (AES-CBC and 3DES with RSA PKCS#1 v1.5 or OAEP key
 //!   transport) and [`cms::compressed`] (zlib), all reading BER as real partners send it;
-//! - [`mime`]: byte-exact MIME parsing and writing; [`mic`]: the Message Integrity Check;
+//! - byte-exact MIME parsing and writing, internal to the crate (its errors are
+//!   [`MimeError`]); [`mic`]: the Message Integrity Check;
 //! - [`message`]: the outbound builder, streaming ([`message::outbound::start`], then
 //!   [`push`](message::outbound::OutboundStream::push) and
 //!   [`finish`](message::outbound::OutboundStream::finish), in memory that does not grow
@@ -124,7 +125,7 @@ mod limits;
 pub mod mdn;
 pub mod message;
 pub mod mic;
-pub mod mime;
+mod mime;
 pub mod partner;
 pub mod pkcs12;
 pub mod record;
@@ -133,7 +134,9 @@ mod time;
 
 // The public surface in one place. The modules stay public for their functions
 // (`message::outbound::start`, `inbound::handle`, `mdn::reply`, ...) and less common
-// types; these are the types a sender and a receiver name.
+// types; these are the types a sender and a receiver name. The MIME parser and the BER
+// reader are internals (only `MimeError`, which `Error::Mime` carries, is public); tests
+// and the fuzz crate reach them through `__internal`.
 pub use cert::{
     Certificate, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension, unix_time,
 };
@@ -153,7 +156,33 @@ pub use message::outbound::{
 };
 pub use message::receive::{PayloadSink, Receiver};
 pub use mic::Mic;
+pub use mime::MimeError;
 pub use partner::ChainTrust;
 pub use pkcs12::Pkcs12;
 pub use rand_core;
 pub use record::StatusRecord;
+
+/// Internals for this crate's own tests, fuzz targets and benches: the BER reader and the
+/// MIME parser. **Not part of the API**: no semver guarantee, anything here may change or
+/// go away in any release. Use the types and functions documented at the crate root.
+#[doc(hidden)]
+pub mod __internal {
+    /// The BER reader and writer helpers (`cms::ber` inside the crate).
+    pub mod ber {
+        pub use crate::cms::ber::*;
+    }
+
+    /// The MIME parser, canonicalisation and transfer encodings (`mime` inside the crate).
+    pub mod mime {
+        pub use crate::mime::{
+            ContentDisposition, ContentType, MimeLimits, Part, base64_decode, base64_encode,
+            base64_encode_mime, canonical_entity, canonicalize_text, content_type_value, file_name,
+            parse_part, quoted_printable_decode,
+        };
+
+        /// The MIME parser's share of `limits`.
+        pub fn limits(limits: &crate::Limits) -> MimeLimits {
+            limits.mime()
+        }
+    }
+}

@@ -116,7 +116,7 @@ impl Limits {
     }
 
     /// The MIME parser's share of these limits.
-    pub fn mime(&self) -> crate::mime::MimeLimits {
+    pub(crate) fn mime(&self) -> crate::mime::MimeLimits {
         crate::mime::MimeLimits {
             max_depth: self.max_mime_depth,
             max_headers: self.max_headers,

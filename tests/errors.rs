@@ -11,7 +11,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::SystemTime;
 
-use as2_proto::cms::ber::{self, Reader, Tag, Tlv};
+use as2_proto::__internal::ber::{self, Reader, Tag, Tlv};
 use as2_proto::cms::compressed::{self, CompressOptions, CompressedData};
 use as2_proto::cms::enveloped::{self, EncryptOptions, EnvelopedData};
 use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer};

@@ -15,6 +15,7 @@ mod targets;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use as2_proto::__internal::mime;
 use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport};
 use as2_proto::cms::compressed::{self, CompressOptions};
 use as2_proto::cms::enveloped::{self, EncryptOptions};
@@ -24,7 +25,7 @@ use as2_proto::mdn::{self, MdnSettings, Report};
 use as2_proto::message::headers::As2Id;
 use as2_proto::message::inbound::{self, InboundPolicy, NoDuplicateCheck};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
-use as2_proto::{Error, Limits, mime, record};
+use as2_proto::{Error, Limits, record};
 use targets::{KEYS, now, request_bytes, rng, split_request};
 
 fn root() -> PathBuf {
@@ -170,7 +171,7 @@ fn cms_blobs(request: &[u8], out: &mut Vec<Vec<u8>>) {
         body,
         ct,
         headers.get("Content-Transfer-Encoding"),
-        &limits.mime(),
+        &mime::limits(&limits),
     ) else {
         return;
     };
@@ -205,7 +206,7 @@ fn collect_part(part: &mime::Part<'_>, out: &mut Vec<Vec<u8>>, depth: usize) {
     };
     out.push(der);
     if let (Some(inner), true) = (inner, depth < 4)
-        && let Ok(p) = mime::parse_part(&inner, &limits.mime())
+        && let Ok(p) = mime::parse_part(&inner, &mime::limits(&limits))
     {
         collect_part(&p, out, depth + 1);
     }

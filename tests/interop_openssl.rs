@@ -1264,7 +1264,7 @@ fn openssl_reads_compressed(pki: &Pki, ber: &[u8]) -> Vec<u8> {
 
 /// A `multipart/signed` entity verified by OpenSSL; returns the signed entity.
 fn openssl_verifies_multipart(pki: &Pki, entity: &[u8]) -> Vec<u8> {
-    use as2_proto::mime::{self, MimeLimits};
+    use as2_proto::__internal::mime::{self, MimeLimits};
     let part = mime::parse_part(entity, &MimeLimits::default()).expect("multipart/signed");
     assert!(part.content_type().is("multipart/signed"));
     let [content, signature] = part.children() else {

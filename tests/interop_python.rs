@@ -360,7 +360,7 @@ fn our_file_names_are_read_by_python_email() {
 /// long name) is read by `mime::file_name`.
 #[test]
 fn python_email_file_names_are_read_by_us() {
-    use as2_proto::mime::{self, MimeLimits};
+    use as2_proto::__internal::mime::{self, MimeLimits};
     let dir = tempfile::tempdir().expect("tempdir");
     let names_path = dir.path().join("names.json");
     std::fs::write(&names_path, serde_json::to_vec(&FILE_NAMES).expect("json")).expect("write");

@@ -162,7 +162,7 @@ fn signed_message_stored_with_lf_line_ends_still_verifies() {
     body.extend_from_slice(
         b"\r\n--b2\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n",
     );
-    body.extend_from_slice(as2_proto::mime::base64_encode_mime(&signature).as_bytes());
+    body.extend_from_slice(as2_proto::__internal::mime::base64_encode_mime(&signature).as_bytes());
     body.extend_from_slice(b"\r\n--b2--\r\n");
     let lf_only: Vec<u8> = String::from_utf8(body)
         .unwrap()

@@ -18,8 +18,8 @@
 
 use std::ops::Range;
 
+use as2_proto::__internal::ber::{self, Reader, Tag};
 use as2_proto::cms::algorithm::{ContentEncryption, KeyTransport};
-use as2_proto::cms::ber::{self, Reader, Tag};
 use as2_proto::cms::enveloped::{EncryptOptions, EnvelopedData};
 use as2_proto::cms::signed::{SignOptions, Signer};
 use as2_proto::mdn::{self, MdnSettings, Report};

@@ -2,6 +2,7 @@
 //! payloads, content types, file names and options; canonicalisation is idempotent;
 //! header values survive quoting; the MIME parser never panics on arbitrary bytes.
 
+use as2_proto::__internal::mime::{self, MimeLimits};
 use as2_proto::cms::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport};
 use as2_proto::cms::enveloped::EncryptOptions;
 use as2_proto::cms::signed::{SignOptions, Signer};
@@ -9,7 +10,6 @@ use as2_proto::message::headers::{As2Id, MessageId};
 use as2_proto::message::inbound::{self, InboundPolicy, Layer, NoDuplicateCheck};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::mime::{self, MimeLimits};
 use as2_proto::{Certificate, Limits, PrivateKey, unix_time};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;

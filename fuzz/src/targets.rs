@@ -15,10 +15,11 @@ use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use arbitrary::{Arbitrary, Unstructured};
+use as2_proto::__internal::ber::Reader;
+use as2_proto::__internal::mime;
 use as2_proto::cms::algorithm::{
     ContentEncryption, DigestAlgorithm, KeyTransport, SignatureScheme,
 };
-use as2_proto::cms::ber::Reader;
 use as2_proto::cms::compressed::{self, CompressOptions, CompressedData};
 use as2_proto::cms::enveloped::{self, EncryptOptions, EnvelopedData};
 use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer, SignerSource};
@@ -32,9 +33,7 @@ use as2_proto::message::inbound::{
 };
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::{
-    Certificate, Error, Limit, Limits, PolicyError, PrivateKey, mime, record, unix_time,
-};
+use as2_proto::{Certificate, Error, Limit, Limits, PolicyError, PrivateKey, record, unix_time};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -461,7 +460,7 @@ impl Envelope {
     /// Finds them (`None` unless `body` is a DER EnvelopedData with one-byte identifiers
     /// and primitive encrypted content, as ours are).
     fn find(body: &[u8], limits: &Limits) -> Option<Envelope> {
-        fn step(tlv: &as2_proto::cms::ber::Tlv<'_>) -> Option<(u8, usize, usize, usize)> {
+        fn step(tlv: &as2_proto::__internal::ber::Tlv<'_>) -> Option<(u8, usize, usize, usize)> {
             let id = *tlv.raw.first()?;
             (!tlv.indefinite && id & 0x1f != 0x1f).then_some((
                 id,
@@ -931,7 +930,7 @@ fn check_mdn(mdn: &mdn::Mdn<'_>, limits: &Limits) {
 /// The MIME parser on an entity, on a body with its Content-Type in the first line, and
 /// the header-value parsers; canonicalisation is idempotent and base64 round-trips.
 pub fn mime(data: &[u8]) {
-    let limits = Limits::default().mime();
+    let limits = mime::limits(&Limits::default());
     if let Ok(part) = mime::parse_part(data, &limits) {
         check_part(&part, data);
         // Canonicalisation is idempotent: the canonical form of the canonical form is
@@ -1007,7 +1006,7 @@ fn check_part(part: &mime::Part<'_>, root: &[u8]) {
 // ber
 // ---------------------------------------------------------------------------------------
 
-/// The BER reader (public as `cms::ber`), walking every value: offsets point into the
+/// The BER reader (`as2_proto::__internal::ber`, not public API), walking every value: offsets point into the
 /// input, and `to_der` gives a definite-length encoding that reads back to the same
 /// value and octets.
 pub fn ber(data: &[u8]) {

@@ -5,7 +5,7 @@
 //! Everything here reads BER (indefinite lengths, chunked strings) and writes DER.
 
 pub mod algorithm;
-pub mod ber;
+pub(crate) mod ber;
 pub mod compressed;
 pub mod enveloped;
 pub mod signed;

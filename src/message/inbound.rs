@@ -331,8 +331,8 @@ pub struct Received {
     pub payload_len: u64,
     /// The payload's Content-Type (`application/octet-stream` for a bare payload).
     pub content_type: String,
-    /// The original file name, if any ([`mime::file_name`]: Content-Disposition `filename`,
-    /// else Content-Type `name`, RFC 2231 decoded). The sender's text: store it only
+    /// The original file name, if any (Content-Disposition `filename`, else Content-Type
+    /// `name`, RFC 2231 decoded). The sender's text: store it only
     /// through [`crate::record::inbound_paths`].
     pub file_name: Option<String>,
     /// Layers in the order found, outermost first.

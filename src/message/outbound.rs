@@ -198,8 +198,7 @@ pub struct OutboundMessage<'a> {
     /// Its MIME type (default `application/octet-stream`).
     pub content_type: String,
     /// The original file name, sent in Content-Disposition: as `filename="..."` when it is
-    /// printable ASCII, else as an RFC 2231 `filename*=UTF-8''...` parameter (see
-    /// [`mime::file_name_param`]).
+    /// printable ASCII, else as an RFC 2231 `filename*=UTF-8''...` parameter.
     pub file_name: Option<String>,
     /// The Subject header.
     pub subject: Option<String>,

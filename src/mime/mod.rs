@@ -45,18 +45,21 @@ pub(crate) mod stream;
 mod test_support;
 mod write;
 
+// The items the crate's tests and fuzz targets reach through `crate::__internal::mime`
+// stay `pub`; the rest is for the crate only.
 pub use canonical::{canonical_entity, canonicalize_text};
-pub use encoding::{
-    TransferEncoding, base64_decode, base64_encode, base64_encode_mime, quoted_printable_decode,
-};
-pub use headers::{Header, Headers, parse_headers, unfold};
-pub use multipart::{MAX_BOUNDARY_LEN, Multipart, parse_multipart_body};
-pub use params::{
-    ContentDisposition, ContentType, MAX_PARAM_SEGMENTS, MAX_PARAM_VALUE_LEN, Params,
-    content_type_value, file_name, file_name_param,
-};
+pub(crate) use encoding::TransferEncoding;
+pub use encoding::{base64_decode, base64_encode, base64_encode_mime, quoted_printable_decode};
+#[cfg(test)]
+pub(crate) use headers::unfold;
+pub(crate) use headers::{Header, Headers, parse_headers};
+#[cfg(test)]
+pub(crate) use multipart::parse_multipart_body;
+pub(crate) use multipart::{MAX_BOUNDARY_LEN, Multipart};
+pub use params::{ContentDisposition, ContentType, content_type_value, file_name};
+pub(crate) use params::{MAX_PARAM_VALUE_LEN, file_name_param};
 pub use part::{Part, parse_part};
-pub use write::{generate_boundary, write_entity, write_multipart};
+pub(crate) use write::{generate_boundary, write_entity, write_multipart};
 
 use std::fmt;
 
@@ -87,7 +90,7 @@ pub(crate) mod work {
 
 /// Hard ceiling applied to [`MimeLimits::max_depth`]: larger values are
 /// clamped to this, so that recursion can never exhaust the stack.
-pub const MAX_DEPTH_CEILING: usize = 64;
+pub(crate) const MAX_DEPTH_CEILING: usize = 64;
 
 /// Resource limits for MIME parsing. Every violation is a distinct
 /// [`MimeError`] variant naming the limit and its value.
@@ -96,7 +99,7 @@ pub struct MimeLimits {
     /// Maximum multipart nesting depth. The entity given to [`parse_part`] /
     /// [`Part::from_body`] is depth 0, its body parts depth 1, and so on; a
     /// body part deeper than this is [`MimeError::MaxDepthExceeded`].
-    /// Clamped to [`MAX_DEPTH_CEILING`]. Default 8.
+    /// Clamped to `MAX_DEPTH_CEILING` (64). Default 8.
     pub max_depth: usize,
     /// Maximum number of header fields in one header block. Default 100.
     pub max_headers: usize,
@@ -123,25 +126,25 @@ impl Default for MimeLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MimeError {
-    /// Multipart nesting is deeper than [`MimeLimits::max_depth`].
+    /// Multipart nesting is deeper than [`Limits::max_mime_depth`](crate::Limits::max_mime_depth).
     MaxDepthExceeded {
         /// The (effective) limit.
         max_depth: usize,
     },
-    /// A header block has more fields than [`MimeLimits::max_headers`].
+    /// A header block has more fields than [`Limits::max_headers`](crate::Limits::max_headers).
     MaxHeadersExceeded {
         /// The limit.
         max_headers: usize,
     },
     /// A header field (with its continuation lines) is longer than
-    /// [`MimeLimits::max_header_line`].
+    /// [`Limits::max_header_line`](crate::Limits::max_header_line).
     MaxHeaderLineExceeded {
         /// The limit.
         max_header_line: usize,
         /// Offset of the start of the offending field.
         offset: usize,
     },
-    /// The tree has more body parts than [`MimeLimits::max_parts`].
+    /// The tree has more body parts than [`Limits::max_mime_parts`](crate::Limits::max_mime_parts).
     MaxPartsExceeded {
         /// The limit.
         max_parts: usize,
@@ -209,7 +212,7 @@ pub enum MimeError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A part given to [`write_multipart`] contains a line starting with the
+    /// A part given to the multipart writer contains a line starting with the
     /// delimiter.
     BoundaryInPart {
         /// Index of the offending part.

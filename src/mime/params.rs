@@ -478,7 +478,7 @@ impl ContentType {
 }
 
 /// The file name a MIME entity carries, as text: Content-Disposition's
-/// `filename` (RFC 2231 decoded, see [`Params::decoded`]), else Content-Type's
+/// `filename` (RFC 2231 decoded, see `Params::decoded`), else Content-Type's
 /// `name` (the same way). `disposition` is the raw Content-Disposition value;
 /// one that does not parse counts as absent. The name is the sender's, not yet
 /// safe as a path: see [`crate::record::inbound_paths`].

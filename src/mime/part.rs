@@ -166,7 +166,8 @@ impl<'a> Ctx<'a, '_> {
 
 /// Parses a whole MIME entity (header block, empty line, body). The entity
 /// is the root buffer: all offsets in the result are offsets into `input`.
-/// `multipart/*` bodies are split recursively (see [`parse_multipart_body`](super::parse_multipart_body)).
+/// `multipart/*` bodies are split recursively (by the delimiter grammar of
+/// `parse_multipart_body`).
 /// A missing `Content-Type` defaults to `text/plain; charset=us-ascii`
 /// ([`Part::content_type_present`] tells), a missing
 /// `Content-Transfer-Encoding` to `7bit`. An invalid `Content-Type`, a
