@@ -326,13 +326,22 @@ impl ContentEncryption {
     /// Reads a contentEncryptionAlgorithm and its IV.
     pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<(Self, Vec<u8>), Error> {
         let id = decode_identifier(tlv, "contentEncryptionAlgorithm")?;
+        Self::from_identifier(&id, tlv.offset)
+    }
+
+    /// The cipher a decoded AlgorithmIdentifier names, and its IV; `offset` is where the
+    /// identifier was read, for errors.
+    pub(crate) fn from_identifier(
+        id: &AlgorithmIdentifierOwned,
+        offset: usize,
+    ) -> Result<(Self, Vec<u8>), Error> {
         let alg = Self::ALL.into_iter().find(|c| c.oid() == id.oid).ok_or(
             Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentEncryption,
                 oid: id.oid,
             },
         )?;
-        let bad = || Error::malformed("content-encryption IV", tlv.offset);
+        let bad = || Error::malformed("content-encryption IV", offset);
         let iv: OctetString = id
             .parameters
             .as_ref()
@@ -446,30 +455,6 @@ impl KeyTransport {
 
 /// The DER encoding of NULL.
 pub(crate) const NULL: &[u8] = &[0x05, 0x00];
-
-/// An AlgorithmIdentifier as read: the OID and the raw parameters, if any, framed by the
-/// BER reader (for the PKCS #12 parameters, which are read with it).
-pub(crate) struct AlgorithmId<'a> {
-    pub oid: ObjectIdentifier,
-    pub params: Option<Tlv<'a>>,
-}
-
-impl<'a> AlgorithmId<'a> {
-    pub(crate) fn parse(tlv: &Tlv<'a>, what: &'static str) -> Result<Self, Error> {
-        let id = decode_identifier(tlv, what)?;
-        let mut r = tlv.children(what)?;
-        r.read(what)?;
-        let params = if r.is_empty() {
-            None
-        } else {
-            Some(r.read(what)?)
-        };
-        Ok(AlgorithmId {
-            oid: id.oid,
-            params,
-        })
-    }
-}
 
 /// Decodes an AlgorithmIdentifier (RFC 5280 §4.1.1.2) framed by the BER reader, with
 /// `spki`: BER forms (indefinite lengths, chunked strings in the parameters) are first

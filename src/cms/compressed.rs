@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use miniz_oxide::inflate::TINFLStatus;
 
-use super::algorithm::{AlgorithmId, algorithm_identifier, encode_uint};
+use super::algorithm::{algorithm_identifier, decode_identifier, encode_uint};
 use super::ber::{self, Tag};
 use super::{ContentType, oid};
 use crate::error::{AlgorithmKind, Error};
@@ -265,7 +265,7 @@ impl<'a> CompressedData<'a> {
         let content = super::expect_content_info(input, ContentType::CompressedData, limits)?;
         let mut r = content.children("CompressedData")?;
         r.expect(Tag::INTEGER, "CompressedData version")?;
-        let alg = AlgorithmId::parse(
+        let alg = decode_identifier(
             &r.expect(Tag::SEQUENCE, "compressionAlgorithm")?,
             "compressionAlgorithm",
         )?;

@@ -59,7 +59,7 @@ use miniz_oxide::inflate::core::{
 };
 use rand_core::CryptoRng;
 
-use super::algorithm::{AlgorithmId, ContentEncryption, DigestAlgorithm, Hasher};
+use super::algorithm::{ContentEncryption, DigestAlgorithm, Hasher, decode_identifier};
 use super::ber::{self, Reader, Step, Tag, Tlv};
 use super::signed::{SignedData, Verified};
 use super::{ContentType, enveloped, oid, signed};
@@ -1569,7 +1569,7 @@ impl CompressedReader {
             (Comp::AlgorithmEnd, Event::End { head, .. }) => {
                 let bytes = ber.take_captured();
                 let id = read_captured(&bytes, *head, &self.limits, "compressionAlgorithm")?;
-                let algorithm = AlgorithmId::parse(&id, "compressionAlgorithm")?;
+                let algorithm = decode_identifier(&id, "compressionAlgorithm")?;
                 if algorithm.oid != oid::ZLIB_COMPRESS {
                     return Err(Error::UnsupportedAlgorithm {
                         kind: AlgorithmKind::Compression,

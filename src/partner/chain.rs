@@ -21,7 +21,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use super::certificate::{DateEnforcement, subject_name};
 use super::error::{ChainError, PartnerError, UntrustedCertificate};
 use crate::cert::Certificate;
-use crate::cms::algorithm::{AlgorithmId, DigestAlgorithm, SignatureAlgorithm};
+use crate::cms::algorithm::{DigestAlgorithm, SignatureAlgorithm, decode_identifier};
 use crate::cms::ber::{Reader, Tag, Tlv};
 use crate::cms::oid;
 use crate::cms::signed::with_digest;
@@ -244,7 +244,7 @@ fn verify_signature(cert: &Certificate, issuer: &Certificate) -> Result<(), Chai
     let key = issuer
         .rsa_public_key()
         .map_err(|_| ChainError::UnsupportedSignature)?;
-    let id = AlgorithmId::parse(&parts.algorithm, "signatureAlgorithm")
+    let id = decode_identifier(&parts.algorithm, "signatureAlgorithm")
         .map_err(|_| ChainError::Malformed)?;
     let (digest, pss_salt) = if let Some(d) = DigestAlgorithm::ALL
         .into_iter()
