@@ -363,3 +363,125 @@ pub(crate) fn signature_der<'a>(part: &Part<'a>) -> Result<Cow<'a, [u8]>, Error>
         _ => Ok(decoded),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+
+    use super::*;
+    use crate::cert::PrivateKey;
+    use crate::cms::signed::{SignOptions, Signer, sign_detached};
+
+    const ENTITY: &[u8] = b"Content-Type: multipart/report; report-type=disposition-notification; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nReceived.\r\n--in\r\nContent-Type: message/disposition-notification\r\n\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\n--in--\r\n";
+
+    fn doc_identity() -> (Certificate, PrivateKey) {
+        (
+            Certificate::from_pem(include_bytes!("../../tests/data/keys/doc.crt")).unwrap(),
+            PrivateKey::from_pem(include_bytes!("../../tests/data/keys/doc.key"), None).unwrap(),
+        )
+    }
+
+    /// A `multipart/signed` body around `sent` whose signature (SHA-256) covers `signed`.
+    fn signed_body(cert: &Certificate, key: &PrivateKey, signed: &[u8], sent: &[u8]) -> Vec<u8> {
+        let der = sign_detached(
+            signed,
+            &Signer::new(cert, key),
+            &SignOptions::default(),
+            crate::cert::unix_time(1_800_000_000),
+            &mut ChaCha20Rng::seed_from_u64(21),
+        )
+        .unwrap();
+        let mut body = b"--out\r\n".to_vec();
+        body.extend_from_slice(sent);
+        body.extend_from_slice(b"\r\n--out\r\nContent-Type: application/pkcs7-signature\r\n\r\n");
+        body.extend_from_slice(&der);
+        body.extend_from_slice(b"\r\n--out--\r\n");
+        body
+    }
+
+    /// Pushes `body` in two pieces split at `at`, then verifies.
+    fn verify_split(
+        ct: &ContentType,
+        body: &[u8],
+        at: usize,
+        cert: &Certificate,
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let limits = Limits::default();
+        let mut reader = MultipartSignedReader::new(ct, &limits, false)?;
+        let mut first = Vec::new();
+        let (head, tail) = body.split_at(at);
+        reader.push(head, &mut first)?;
+        reader.push(tail, &mut first)?;
+        reader.finish(&mut first)?;
+        let verified = reader.verify(std::slice::from_ref(cert), &limits)?;
+        Ok((verified.content_digest, first))
+    }
+
+    /// Split positions: a window around each delimiter line of `body`.
+    fn windows(body: &[u8]) -> Vec<usize> {
+        let mut at: Vec<usize> = Vec::new();
+        for (i, _) in body.windows(5).enumerate().filter(|(_, w)| *w == b"--out") {
+            at.extend(i.saturating_sub(4)..(i + 12).min(body.len()));
+        }
+        at
+    }
+
+    #[test]
+    fn the_boundary_split_anywhere_gives_the_same_verdict() {
+        let (cert, key) = doc_identity();
+        let ct = ContentType::parse(b"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=out").unwrap();
+        let sha256 = DigestAlgorithm::Sha256.digest(ENTITY);
+        // As signed, and with the signed part's line ends changed to LF in transit.
+        let lf = String::from_utf8(ENTITY.to_vec())
+            .unwrap()
+            .replace("\r\n", "\n");
+        for sent in [ENTITY, lf.as_bytes()] {
+            let body = signed_body(&cert, &key, ENTITY, sent);
+            for at in windows(&body) {
+                let (digest, first) = verify_split(&ct, &body, at, &cert).unwrap();
+                assert_eq!(digest, sha256, "split at {at}");
+                // What flows on is what was signed (the canonical form).
+                assert_eq!(first, ENTITY, "split at {at}");
+            }
+        }
+        // Tampered: the same failure wherever the split.
+        let mut body = signed_body(&cert, &key, ENTITY, ENTITY);
+        let at = body.windows(9).position(|w| w == b"Received.").unwrap();
+        body[at] = b'r';
+        for at in windows(&body) {
+            assert_eq!(
+                verify_split(&ct, &body, at, &cert).unwrap_err(),
+                Error::Verification(VerificationError::DigestMismatch),
+                "split at {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_digest_not_announced_in_micalg_is_refused() {
+        let (cert, key) = doc_identity();
+        let body = signed_body(&cert, &key, ENTITY, ENTITY);
+        for (micalg, ok) in [
+            ("sha-256", true),
+            ("sha-384", false),
+            ("sha-512, sha1", false),
+            ("sha-512,sha-256", true),
+            ("unknown", true),
+        ] {
+            let ct = ContentType::parse(
+                format!("multipart/signed; micalg=\"{micalg}\"; boundary=out").as_bytes(),
+            )
+            .unwrap();
+            let result = verify_split(&ct, &body, 0, &cert);
+            match ok {
+                true => assert!(result.is_ok(), "{micalg}: {result:?}"),
+                false => assert_eq!(
+                    result.unwrap_err(),
+                    Error::Verification(VerificationError::UnannouncedDigest),
+                    "{micalg}"
+                ),
+            }
+        }
+    }
+}
