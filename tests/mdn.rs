@@ -1707,3 +1707,287 @@ fn outbound_async_mdn_urls_are_checked_before_building() {
     m.mdn = MdnRequest::asynchronous("https://a.example/as2/mdn");
     assert!(outbound::build(&m, common::now(), &mut common::rng(1)).is_ok());
 }
+
+// ---------------------------------------------------------------------------------------
+// Signed MDNs go through the streaming `multipart/signed` verifier inbound messages use
+// (the one-push loop over it): its delimiter grammar, its `micalg` rule, its canonical
+// fallback. (Chunk splits at every position are in `smime::verify`'s unit tests.)
+
+/// The outer boundary of a signed MDN's `Content-Type`.
+fn outer_boundary(headers: &HttpHeaders) -> String {
+    let ct = headers.get_str("Content-Type").unwrap();
+    let at = ct.find("boundary=").unwrap() + "boundary=".len();
+    ct[at..]
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .trim_matches('"')
+        .to_owned()
+}
+
+fn replace_all(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_signed_mdn_verifies_wherever_its_delimiters_fall() {
+    let w = World::new();
+    let (built, reply) = signed_reply(&w, 300);
+    let limits = Limits::default();
+    let headers = &reply.response.headers;
+    let body = &reply.response.body;
+    let delimiter = format!("--{}", outer_boundary(headers)).into_bytes();
+    assert!(body.starts_with(&delimiter));
+    let sent = SentMessage::from_built(&built, vec![w.b.cert.clone()]);
+    // A window of layouts that move each delimiter line: a preamble, transport padding
+    // after every delimiter, an epilogue, and LF instead of CRLF around the delimiters
+    // (the line end before a delimiter belongs to it, so the signed bytes are the same).
+    let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
+    for k in 0..8 {
+        let mut preamble = vec![b'.'; k];
+        preamble.extend_from_slice(b"\r\n");
+        preamble.extend_from_slice(body);
+        variants.push((format!("preamble {k}"), preamble));
+        let padding = [delimiter.clone(), vec![b' '; k], b"\r\n".to_vec()].concat();
+        let mut padded = replace_all(
+            body,
+            &[delimiter.clone(), b"\r\n".to_vec()].concat(),
+            &padding,
+        );
+        let close = [delimiter.clone(), b"--".to_vec()].concat();
+        padded = replace_all(&padded, &close, &[close.clone(), vec![b'\t'; k]].concat());
+        variants.push((format!("padding {k}"), padded));
+        let mut epilogue = body.clone();
+        epilogue.extend(std::iter::repeat_n(b'x', k));
+        variants.push((format!("epilogue {k}"), epilogue));
+    }
+    let lf = replace_all(
+        &replace_all(
+            body,
+            &[b"\r\n".as_slice(), &delimiter].concat(),
+            &[b"\n".as_slice(), &delimiter].concat(),
+        ),
+        &[delimiter.as_slice(), b"\r\n"].concat(),
+        &[delimiter.as_slice(), b"\n"].concat(),
+    );
+    variants.push(("LF delimiter lines".into(), lf));
+    for (name, body) in variants {
+        let parsed = mdn::parse(headers, &body, &limits).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(parsed.is_signed(), "{name}");
+        let verdict = parsed
+            .verify(&sent, &limits)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(verdict.is_success() && verdict.is_authentic(), "{name}");
+        assert_eq!(verdict.mic, MicCheck::Matched, "{name}");
+    }
+}
+
+#[test]
+fn a_signature_stripped_mdn_is_refused_when_a_signed_one_was_requested() {
+    let w = World::new();
+    let (built, reply) = signed_reply(&w, 310);
+    let limits = Limits::default();
+    let headers = &reply.response.headers;
+    let body = &reply.response.body;
+    let sent = SentMessage::from_built(&built, vec![w.b.cert.clone()]);
+    assert!(sent.require_signed_mdn);
+    let delimiter = format!("\r\n--{}", outer_boundary(headers)).into_bytes();
+    let second = body
+        .windows(delimiter.len())
+        .enumerate()
+        .filter(|(_, w)| *w == delimiter.as_slice())
+        .map(|(i, _)| i)
+        .next()
+        .unwrap();
+    // The body opens with `--boundary` and CRLF, as long as `delimiter`.
+    let report_part = &body[delimiter.len()..second];
+    let close = [delimiter.as_slice(), b"--\r\n"].concat();
+
+    // The signature part removed: one part left.
+    let removed = [&body[..second], close.as_slice()].concat();
+    assert_eq!(
+        mdn::parse(headers, &removed, &limits).unwrap_err(),
+        Error::UnsupportedFormat("multipart/signed must have exactly two parts")
+    );
+
+    // The signature part replaced by an unsigned part: no SignedData to verify, so no
+    // signature (the message path reports the same for the same part).
+    let mut replaced = body[..second].to_vec();
+    replaced.extend_from_slice(&delimiter);
+    replaced.extend_from_slice(b"\r\nContent-Type: text/plain\r\n\r\nno signature here");
+    replaced.extend_from_slice(&close);
+    let parsed = mdn::parse(headers, &replaced, &limits).unwrap();
+    assert!(parsed.is_signed());
+    let err = parsed.verify(&sent, &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                what: "ContentInfo",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), ErrorCode::InvalidSmimeFormat);
+
+    // The report taken out of multipart/signed and sent alone (its own Content-Type in the
+    // HTTP headers): unsigned, refused as such.
+    let report = as2_proto::mime::parse_part(report_part, &limits.mime()).unwrap();
+    let report_ct = report
+        .header("Content-Type")
+        .unwrap()
+        .unfolded_value()
+        .into_owned();
+    let mut unwrapped_headers = headers.clone();
+    unwrapped_headers.set("Content-Type", report_ct);
+    let parsed = mdn::parse(&unwrapped_headers, report.body(), &limits).unwrap();
+    assert!(!parsed.is_signed());
+    assert_eq!(
+        parsed.verify(&sent, &limits).unwrap_err(),
+        Error::Policy(PolicyError::SignatureRequired)
+    );
+    // Accepted as unsigned only where an unsigned receipt was asked for.
+    let mut unsigned_ok = sent.clone();
+    unsigned_ok.require_signed_mdn = false;
+    assert!(!parsed.verify(&unsigned_ok, &limits).unwrap().is_authentic());
+}
+
+/// `headers` with the `micalg` of their Content-Type replaced.
+fn with_micalg(headers: &HttpHeaders, micalg: &str) -> HttpHeaders {
+    let ct = headers.get_str("Content-Type").unwrap();
+    let rewritten: Vec<String> = ct
+        .split(';')
+        .map(|p| {
+            if p.trim().to_ascii_lowercase().starts_with("micalg=") {
+                format!(" micalg={micalg}")
+            } else {
+                p.to_owned()
+            }
+        })
+        .collect();
+    let mut out = headers.clone();
+    out.set("Content-Type", rewritten.join(";").into_bytes());
+    out
+}
+
+#[test]
+fn an_mdn_signed_with_a_digest_not_in_micalg_is_refused_like_a_message() {
+    let w = World::new();
+    let limits = Limits::default();
+    // The MDN is signed with SHA-256 (what the message asked for).
+    let (built, reply) = signed_reply(&w, 320);
+    assert_eq!(
+        reply.mdn.as_ref().unwrap().signed,
+        Some(DigestAlgorithm::Sha256)
+    );
+    let sent = SentMessage::from_built(&built, vec![w.b.cert.clone()]);
+    // An unsigned message with the same signature rewritten the same way: the same refusal.
+    let message = send(
+        &w,
+        &Send {
+            encrypt: false,
+            ..Send::default()
+        },
+        321,
+    );
+    let partner = [w.a.cert.clone()];
+    let policy = InboundPolicy::new(&[], &partner, &limits);
+    for (micalg, refused) in [
+        ("sha-384", true),
+        ("\"sha-512,sha1\"", true),
+        ("\"sha-384,sha-256\"", false),
+        ("sha-256", false),
+        // Names nothing we know: every supported digest is computed.
+        ("x-unknown", false),
+    ] {
+        let headers = with_micalg(&reply.response.headers, micalg);
+        let parsed = mdn::parse(&headers, &reply.response.body, &limits).unwrap();
+        let mdn_result = parsed.verify(&sent, &limits);
+        let headers = with_micalg(&message.headers, micalg);
+        let incoming = inbound::handle(&headers, &message.body, &limits).unwrap();
+        let message_result = incoming.accept(&policy, &mut NoDuplicateCheck, &mut common::rng(322));
+        if refused {
+            let unannounced = Error::Verification(VerificationError::UnannouncedDigest);
+            assert_eq!(mdn_result.unwrap_err(), unannounced, "MDN, micalg={micalg}");
+            assert_eq!(
+                message_result.unwrap_err().error,
+                unannounced,
+                "message, micalg={micalg}"
+            );
+        } else {
+            assert!(mdn_result.unwrap().is_authentic(), "MDN, micalg={micalg}");
+            assert!(message_result.is_ok(), "message, micalg={micalg}");
+        }
+    }
+}
+
+#[test]
+fn a_signed_mdn_stored_with_lf_line_ends_verifies_like_a_message() {
+    // As `messages.rs` `signed_message_stored_with_lf_line_ends_still_verifies`: signed
+    // over the canonical (CRLF) report, then saved by a tool that wrote LF only.
+    let w = World::new();
+    let limits = Limits::default();
+    let fields = format!(
+        "Original-Message-ID: {SENT_ID}\r\nDisposition: automatic-action/MDN-sent-automatically; processed\r\nReceived-Content-MIC: {MIC}\r\n"
+    );
+    let entity = format!(
+        "Content-Type: multipart/report; report-type=disposition-notification; boundary=\"inner\"\r\n\r\n{}",
+        report_body("inner", "Content-Type: text/plain\r\n", &fields)
+    );
+    let der = openssl_sign(&w.pki, &w.b, entity.as_bytes(), "lf-mdn");
+    let signed_over_crlf = {
+        let mut body = b"--outer\r\n".to_vec();
+        body.extend_from_slice(entity.as_bytes());
+        body.extend_from_slice(
+            b"\r\n--outer\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+        );
+        body.extend_from_slice(as2_proto::mime::base64_encode_mime(&der).as_bytes());
+        body.extend_from_slice(b"\r\n--outer--\r\n");
+        body
+    };
+    let lf_only = replace_all(&signed_over_crlf, b"\r\n", b"\n");
+    let headers = product_headers(
+        "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=outer",
+        &[("AS2-From", "PartnerB"), ("AS2-To", "\"Partner A\"")],
+    );
+    let mut s = sent(Some(MIC));
+    s.require_signed_mdn = true;
+    s.partner_certificates = vec![w.b.cert.clone()];
+    for (name, body) in [("as signed", &signed_over_crlf), ("LF only", &lf_only)] {
+        let parsed = mdn::parse(&headers, body, &limits).unwrap();
+        let verdict = parsed
+            .verify(&s, &limits)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(verdict.is_success() && verdict.is_authentic(), "{name}");
+        match &verdict.authenticity {
+            // The MIC of what was signed: the canonical form.
+            Authenticity::Signed(v) => assert_eq!(
+                v.content_digest,
+                DigestAlgorithm::Sha256.digest(entity.as_bytes()),
+                "{name}"
+            ),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // A change beyond line ends still fails, LF or not.
+    let mut tampered = lf_only.clone();
+    tamper(&mut tampered, b"processed");
+    let parsed = mdn::parse(&headers, &tampered, &limits).unwrap();
+    assert_eq!(
+        parsed.verify(&s, &limits).unwrap_err(),
+        Error::Verification(VerificationError::DigestMismatch)
+    );
+}

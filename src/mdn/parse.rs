@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use super::{DispositionField, MdnStatus};
 use crate::cert::Certificate;
-use crate::cms::signed::{SignerSource, Verified};
+use crate::cms::signed::Verified;
 use crate::error::{Error, ErrorCode, PolicyError, VerificationError};
 use crate::limits::{Limit, Limits};
 use crate::message::headers::{As2Id, HttpHeaders, MessageId};
@@ -17,7 +17,7 @@ use crate::message::inbound::Incoming;
 use crate::message::outbound::BuiltMessage;
 use crate::mic::Mic;
 use crate::mime::{self, Part};
-use crate::smime::verify::{SignerTrust, verify_multipart_signed};
+use crate::smime::verify::{SignerRule, SignerTrust, verify_multipart_signed};
 
 /// A parsed MDN. Borrows the received body; nothing is verified until [`Mdn::verify`].
 #[derive(Clone, Debug)]
@@ -45,7 +45,9 @@ pub struct Mdn<'a> {
     pub text: String,
     /// Every field of the disposition notification, names as sent, values unfolded.
     pub fields: Vec<(String, String)>,
-    signature: Option<(Part<'a>, Part<'a>)>,
+    /// The `multipart/signed` entity and its first part (the report the fields above were
+    /// read from), when signed.
+    signed: Option<(Part<'a>, Part<'a>)>,
 }
 
 /// What the sender kept of a message to check its MDN, bound to the partner it was sent
@@ -239,16 +241,16 @@ pub fn parse<'a>(headers: &HttpHeaders, body: &'a [u8], limits: &Limits) -> Resu
         headers.get("Content-Transfer-Encoding"),
         &mime_limits,
     )?;
-    let (report, signature) = if top.content_type().is("multipart/signed") {
+    let (report, signed) = if top.content_type().is("multipart/signed") {
         let children = top.children();
-        let (Some(report), Some(signature), None) =
+        let (Some(report), Some(_signature), None) =
             (children.first(), children.get(1), children.get(2))
         else {
             return Err(Error::UnsupportedFormat(
                 "multipart/signed must have exactly two parts",
             ));
         };
-        (report.clone(), Some((report.clone(), signature.clone())))
+        (report.clone(), Some((top.clone(), report.clone())))
     } else {
         (top, None)
     };
@@ -304,7 +306,7 @@ pub fn parse<'a>(headers: &HttpHeaders, body: &'a [u8], limits: &Limits) -> Resu
         disposition,
         text,
         fields,
-        signature,
+        signed,
     })
 }
 
@@ -322,7 +324,7 @@ impl<'a> Incoming<'a> {
 impl Mdn<'_> {
     /// Whether the MDN is signed (`multipart/signed`).
     pub fn is_signed(&self) -> bool {
-        self.signature.is_some()
+        self.signed.is_some()
     }
 
     /// The Original-Message-ID, which an MDN must carry.
@@ -362,6 +364,17 @@ impl Mdn<'_> {
     /// disposition or a MIC mismatch is not an error here: it is in the [`Verdict`] (see
     /// [`Verdict::is_success`] and [`Verdict::failure_code`]).
     pub fn verify(&self, sent: &SentMessage, limits: &Limits) -> Result<Verdict, Error> {
+        self.verify_with(sent, None, limits)
+    }
+
+    /// [`Mdn::verify`] and [`Mdn::verify_trusted`]: the signer checked with the one rule
+    /// inbound messages are checked with ([`SignerRule`]).
+    fn verify_with(
+        &self,
+        sent: &SentMessage,
+        trust: Option<&dyn SignerTrust>,
+        limits: &Limits,
+    ) -> Result<Verdict, Error> {
         let original = self.original()?;
         if MessageId::bare_str(original) != sent.message_id.bare() {
             return Err(Error::InvalidHeader {
@@ -384,19 +397,26 @@ impl Mdn<'_> {
                 });
             }
         }
-        let authenticity = match &self.signature {
-            Some((report, signature)) => {
+        let authenticity = match &self.signed {
+            Some((entity, report)) => {
+                let rule = SignerRule {
+                    certificates: &sent.partner_certificates,
+                    trust,
+                    // Receipts have no legacy-algorithm switch: a SHA-1 receipt of a
+                    // SHA-1 request is accepted.
+                    accept_sha1: true,
+                };
+                // The same streaming verifier as inbound messages, over the exact bytes
+                // received (MDNs are small: the whole body in one push).
                 let verified = verify_multipart_signed(
-                    report,
-                    signature,
-                    &sent.partner_certificates,
+                    entity.content_type(),
+                    entity.body(),
+                    &rule,
                     limits,
                     false,
                 )?;
-                // Only a supplied certificate proves the partner signed; one the MDN
-                // embeds proves nothing.
-                if verified.source != SignerSource::Supplied {
-                    return Err(VerificationError::SignerNotFound.into());
+                if !covers(&verified, report) {
+                    return Err(VerificationError::DigestMismatch.into());
                 }
                 Authenticity::Signed(Box::new(verified))
             }
@@ -442,12 +462,17 @@ impl Mdn<'_> {
         trust: &dyn SignerTrust,
         limits: &Limits,
     ) -> Result<Verdict, Error> {
-        let verdict = self.verify(sent, limits)?;
-        if let Authenticity::Signed(verified) = &verdict.authenticity {
-            trust.check(&verified.signer)?;
-        }
-        Ok(verdict)
+        self.verify_with(sent, Some(trust), limits)
     }
+}
+
+/// Whether the signature covers `report`, the part the MDN's fields were read from: its
+/// bytes as received, or their canonical form (line ends restored). The verifier found
+/// the signed part in the stream, the parser in the whole body; this ties the two, so
+/// that no field is read from bytes the signature does not cover.
+fn covers(verified: &Verified, report: &Part<'_>) -> bool {
+    let digest = |bytes: &[u8]| verified.digest.digest(bytes) == verified.content_digest;
+    digest(report.raw()) || digest(&mime::canonical_entity(report, false))
 }
 
 /// The fields of a disposition notification: header-style lines, folded or not, in

@@ -43,17 +43,15 @@ use super::headers::{As2Id, DispositionOptions, MessageId};
 use super::inbound::{InboundPolicy, Incoming, IncomingKind, Layer, Received, Rejected};
 use crate::cms::ContentType;
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm, Hasher};
-use crate::cms::signed::{SignedData, SignerSource, Verified};
+use crate::cms::signed::Verified;
 use crate::cms::stream::{CompressedReader, EnvelopedReader, SignedReader};
-use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError, VerificationError};
+use crate::error::{AlgorithmKind, Error, LayerKind, PolicyError};
 use crate::limits::Limit;
 use crate::mic::Mic;
-use crate::mime::stream::{
-    EntityCanonicalizer, HeaderBlock, PartEvent, PartSplitter, TransferDecoder,
-};
+use crate::mime::stream::{EntityCanonicalizer, HeaderBlock, TransferDecoder};
 use crate::mime::{self, MimeLimits, TransferEncoding};
 use crate::smime::envelope::is_pkcs7_mime;
-use crate::smime::verify::signature_der;
+use crate::smime::verify::{MultipartSignedReader, SignerRule};
 
 /// Where a [`Receiver`] puts the payload.
 ///
@@ -136,7 +134,7 @@ enum Stage<'k> {
     Enveloped(Box<EnvelopedReader<'k>>),
     Compressed(Box<CompressedReader>),
     Opaque(Box<SignedReader>),
-    Signed(Box<MultipartSigned>),
+    Signed(Box<MultipartSignedReader>),
     /// A MIME entity's header block, until its Content-Type says what the body is.
     Head(Box<Head>),
     /// The payload entity's body, decoded into the sink.
@@ -231,32 +229,6 @@ impl MicFeed {
             }
         }
     }
-}
-
-/// A `multipart/signed` entity (RFC 1847): the first part flows on, digested as it goes;
-/// the second (the signature) is kept and verified at the end.
-struct MultipartSigned {
-    splitter: PartSplitter,
-    /// Parts begun so far.
-    parts: usize,
-    /// The algorithms announced by `micalg`, and a digest of the first part for each.
-    raw: Vec<(DigestAlgorithm, Hasher)>,
-    /// The first part's canonical form, when it may differ (text parts).
-    canonical: Option<Canonical>,
-    signature: Vec<u8>,
-    max_signature: usize,
-}
-
-/// The canonical form of a signed part, digested beside the raw bytes only from the
-/// point where the two differ.
-struct Canonical {
-    canonicalizer: EntityCanonicalizer,
-    /// Raw bytes not yet digested: until the forms diverge, the raw digests advance in
-    /// step with the canonical output, so they can be forked at the point of divergence.
-    pending: Vec<u8>,
-    /// The canonical digests, from the divergence on.
-    forked: Option<Vec<(DigestAlgorithm, Hasher)>>,
-    out: Vec<u8>,
 }
 
 /// What unwrapping has found so far.
@@ -642,7 +614,7 @@ impl<'s> Receiver<'s> {
         };
         let verified = match stage {
             Stage::Opaque(reader) => reader.finish(policy.partner_certificates),
-            Stage::Signed(signed) => signed.verify(policy),
+            Stage::Signed(signed) => signed.verify(policy.partner_certificates, policy.limits),
             Stage::Payload(payload) => {
                 if let Some((algorithm, feed)) = payload.mic.take() {
                     self.state.mic = Some(Mic {
@@ -665,7 +637,7 @@ impl<'s> Receiver<'s> {
         };
         let verified = verified.inspect_err(|e| self.state.note_verified_but_refused(e))?;
         self.state.authentic = true;
-        let verified = trusted(policy, verified)?;
+        let verified = signer_rule(policy).check(verified)?;
         self.state.record_signature(level, verified)
     }
 
@@ -799,27 +771,10 @@ impl<'s> Receiver<'s> {
             return Ok(stages);
         }
         if ct.is("multipart/signed") {
-            let boundary = ct.boundary().ok_or(Error::UnsupportedFormat(
-                "multipart/signed without a boundary",
-            ))?;
-            let algorithms = announced_digests(ct.micalg());
-            let signed = MultipartSigned {
-                splitter: PartSplitter::new(boundary, &self.mime_limits)?,
-                parts: 0,
-                raw: algorithms.iter().map(|a| (*a, a.hasher())).collect(),
-                canonical: None,
-                signature: Vec::new(),
-                max_signature: policy.limits.max_cms_header_size,
-            };
-            let mut signed = Box::new(signed);
-            signed.canonical = (!policy.binary_canonicalization).then(|| Canonical {
-                canonicalizer: EntityCanonicalizer::new(false, &self.mime_limits),
-                pending: Vec::new(),
-                forked: None,
-                out: Vec::new(),
-            });
+            let signed =
+                MultipartSignedReader::new(ct, policy.limits, policy.binary_canonicalization)?;
             return Ok(vec![
-                Stage::Signed(signed),
+                Stage::Signed(Box::new(signed)),
                 Stage::Head(Box::new(Head::new(&self.mime_limits))),
             ]);
         }
@@ -893,176 +848,6 @@ impl<'s> Receiver<'s> {
             return Err(PolicyError::SignatureRequired.into());
         }
         Ok(())
-    }
-}
-
-impl MultipartSigned {
-    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        let MultipartSigned {
-            splitter,
-            parts,
-            raw,
-            canonical,
-            signature,
-            max_signature,
-            ..
-        } = self;
-        splitter.push(input, &mut |event| {
-            on_event(event, parts, raw, canonical, signature, *max_signature, out)
-        })?;
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        let MultipartSigned {
-            splitter,
-            parts,
-            raw,
-            canonical,
-            signature,
-            max_signature,
-            ..
-        } = self;
-        splitter.finish(&mut |event| {
-            on_event(event, parts, raw, canonical, signature, *max_signature, out)
-        })?;
-        if self.parts != 2 {
-            return Err(Error::UnsupportedFormat(
-                "multipart/signed must have exactly two parts",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Verifies the signature over the first part's exact bytes, then, if the digest
-    /// does not match and the canonical form differs, over the canonical form.
-    fn verify(&mut self, policy: &InboundPolicy<'_>) -> Result<Verified, Error> {
-        let part = mime::parse_part(&self.signature, &policy.limits.mime())?;
-        let der = signature_der(&part)?;
-        let signed = SignedData::parse(&der, policy.limits)?;
-        let raw: Vec<(DigestAlgorithm, Vec<u8>)> = std::mem::take(&mut self.raw)
-            .into_iter()
-            .map(|(a, h)| (a, h.finish()))
-            .collect();
-        let lookup = |digests: &[(DigestAlgorithm, Vec<u8>)], alg: DigestAlgorithm| {
-            digests
-                .iter()
-                .find(|(a, _)| *a == alg)
-                .map(|(_, d)| d.clone())
-        };
-        match signed.verify_digests(&|alg| lookup(&raw, alg), policy.partner_certificates) {
-            Err(Error::Verification(VerificationError::DigestMismatch)) => {
-                let Some(forked) = self.canonical.as_mut().and_then(|c| c.forked.take()) else {
-                    return Err(VerificationError::DigestMismatch.into());
-                };
-                let canonical: Vec<(DigestAlgorithm, Vec<u8>)> =
-                    forked.into_iter().map(|(a, h)| (a, h.finish())).collect();
-                signed.verify_digests(&|alg| lookup(&canonical, alg), policy.partner_certificates)
-            }
-            other => other,
-        }
-    }
-}
-
-/// One event of a `multipart/signed` body: the first part is digested and passed on
-/// (canonicalised where it must be), the second kept, a third refused.
-fn on_event(
-    event: PartEvent<'_>,
-    parts: &mut usize,
-    raw: &mut [(DigestAlgorithm, Hasher)],
-    canonical: &mut Option<Canonical>,
-    signature: &mut Vec<u8>,
-    max_signature: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
-    match event {
-        PartEvent::Begin(index) => {
-            *parts = index.saturating_add(1);
-            if index >= 2 {
-                return Err(Error::UnsupportedFormat(
-                    "multipart/signed must have exactly two parts",
-                ));
-            }
-        }
-        PartEvent::Data(bytes) if *parts == 1 => match canonical {
-            None => {
-                raw.iter_mut().for_each(|(_, h)| h.update(bytes));
-                out.extend_from_slice(bytes);
-            }
-            Some(c) => c.push(bytes, raw, out)?,
-        },
-        PartEvent::Data(bytes) => {
-            if signature.len().saturating_add(bytes.len()) > max_signature {
-                return Err(Error::LimitExceeded {
-                    limit: Limit::CmsHeaderSize,
-                    value: max_signature,
-                });
-            }
-            signature.extend_from_slice(bytes);
-        }
-        PartEvent::End if *parts == 1 => {
-            if let Some(c) = canonical {
-                c.finish(raw, out)?;
-            }
-        }
-        PartEvent::End | PartEvent::Closed => {}
-    }
-    Ok(())
-}
-
-impl Canonical {
-    /// Digests raw bytes and passes the canonical form on.
-    fn push(
-        &mut self,
-        bytes: &[u8],
-        raw: &mut [(DigestAlgorithm, Hasher)],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        self.out.clear();
-        self.canonicalizer.push(bytes, &mut self.out)?;
-        self.advance(bytes, raw);
-        out.extend_from_slice(&self.out);
-        Ok(())
-    }
-
-    fn finish(
-        &mut self,
-        raw: &mut [(DigestAlgorithm, Hasher)],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        self.out.clear();
-        self.canonicalizer.finish(&mut self.out)?;
-        self.advance(&[], raw);
-        // Whatever raw bytes remain are digested as they are.
-        let pending = std::mem::take(&mut self.pending);
-        raw.iter_mut().for_each(|(_, h)| h.update(&pending));
-        out.extend_from_slice(&self.out);
-        Ok(())
-    }
-
-    /// Digests `bytes` (raw) and `self.out` (canonical). Until the two forms diverge the
-    /// canonical output is a prefix of the raw bytes, and the raw digests are advanced only
-    /// as far as it, so that at the divergence they can be copied as the canonical ones.
-    fn advance(&mut self, bytes: &[u8], raw: &mut [(DigestAlgorithm, Hasher)]) {
-        if let Some(forked) = &mut self.forked {
-            forked.iter_mut().for_each(|(_, h)| h.update(&self.out));
-            raw.iter_mut().for_each(|(_, h)| h.update(bytes));
-            return;
-        }
-        self.pending.extend_from_slice(bytes);
-        if self.canonicalizer.diverged() {
-            let mut forked: Vec<(DigestAlgorithm, Hasher)> = raw.to_vec();
-            forked.iter_mut().for_each(|(_, h)| h.update(&self.out));
-            let pending = std::mem::take(&mut self.pending);
-            raw.iter_mut().for_each(|(_, h)| h.update(&pending));
-            self.forked = Some(forked);
-        } else {
-            // Identical so far: the canonical output is the raw prefix.
-            let n = self.out.len().min(self.pending.len());
-            raw.iter_mut()
-                .for_each(|(_, h)| h.update(self.pending.get(..n).unwrap_or_default()));
-            self.pending.drain(..n);
-        }
     }
 }
 
@@ -1150,22 +935,14 @@ impl Unwrap {
     }
 }
 
-/// Requires the signer to be one of the partner's certificates, accepted by the policy's
-/// [`SignerTrust`](crate::smime::verify::SignerTrust) if it has one.
-fn trusted(policy: &InboundPolicy<'_>, verified: Verified) -> Result<Verified, Error> {
-    if verified.source != SignerSource::Supplied {
-        return Err(VerificationError::SignerNotFound.into());
+/// The signer rule of `policy`: one of the partner's certificates, accepted by the
+/// policy's [`SignerTrust`](crate::smime::verify::SignerTrust) if it has one.
+fn signer_rule<'p>(policy: &'p InboundPolicy<'_>) -> SignerRule<'p> {
+    SignerRule {
+        certificates: policy.partner_certificates,
+        trust: policy.signer_trust,
+        accept_sha1: policy.accept_legacy_algorithms,
     }
-    if !policy.accept_legacy_algorithms && verified.digest == DigestAlgorithm::Sha1 {
-        return Err(Error::UnsupportedAlgorithm {
-            kind: AlgorithmKind::Digest,
-            oid: DigestAlgorithm::Sha1.oid(),
-        });
-    }
-    if let Some(trust) = policy.signer_trust {
-        trust.check(&verified.signer)?;
-    }
-    Ok(verified)
 }
 
 fn not_a_message() -> Error {
@@ -1183,28 +960,6 @@ fn has_content_type(headers: &mime::Headers<'_>) -> bool {
     headers
         .iter()
         .any(|h| h.name_eq_ignore_case("Content-Type"))
-}
-
-/// The digests a `micalg` parameter announces (RFC 5751 §3.4.3.2: a comma-separated
-/// list); every supported one when it names none we know.
-fn announced_digests(micalg: Option<&str>) -> Vec<DigestAlgorithm> {
-    let mut algorithms: Vec<DigestAlgorithm> = Vec::new();
-    for name in micalg.unwrap_or_default().split(',') {
-        if let Some(alg) = DigestAlgorithm::from_name(name)
-            && !algorithms.contains(&alg)
-        {
-            algorithms.push(alg);
-        }
-    }
-    if algorithms.is_empty() {
-        algorithms = vec![
-            DigestAlgorithm::Sha256,
-            DigestAlgorithm::Sha1,
-            DigestAlgorithm::Sha384,
-            DigestAlgorithm::Sha512,
-        ];
-    }
-    algorithms
 }
 
 /// The content type of a ContentInfo from its first bytes: `Ok(None)` while more are

@@ -5,8 +5,9 @@
 //! - [`headers`]: the AS2 HTTP header types, the header block every message and MDN
 //!   starts with, and the helpers behind it (HTTP dates, sanitised values, boundaries);
 //! - [`sign`]: `multipart/signed` around an entity, streamed or whole;
-//! - [`verify`]: the detached signature of a `multipart/signed` entity, and the caller's
-//!   [`SignerTrust`](verify::SignerTrust);
+//! - [`verify`]: the detached signature of a `multipart/signed` entity, streamed, for
+//!   inbound messages and MDNs alike; the one rule for who may have signed, and the
+//!   caller's [`SignerTrust`](verify::SignerTrust);
 //! - [`envelope`]: the `application/pkcs7-mime` entities around EnvelopedData and
 //!   CompressedData.
 //!
