@@ -791,9 +791,9 @@ fn receive(args: &Args) -> CliResult {
 
     let (status, detailed) = match &report.disposition.status {
         MdnStatus::Processed => ("processed", Value::Null),
-        MdnStatus::Warning(w) => ("processed/Warning", json!(w)),
-        MdnStatus::Error(m) => ("processed/Error", json!(m)),
-        MdnStatus::Failed(m) => ("failed/Failure", json!(m)),
+        MdnStatus::Warning(w) => ("processed/Warning", json!(w.as_str())),
+        MdnStatus::Error(m) => ("processed/Error", json!(m.as_str())),
+        MdnStatus::Failed(m) => ("failed/Failure", json!(m.as_str())),
         _ => ("processed/Error", json!(report.disposition.as_str())),
     };
     let (layers, mic, error) = match &outcome {

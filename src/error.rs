@@ -5,7 +5,6 @@
 //! carry no detail at all, so that nothing about them can serve as an oracle.
 
 use core::fmt;
-use std::borrow::Cow;
 
 use const_oid::ObjectIdentifier;
 
@@ -225,27 +224,237 @@ impl fmt::Display for PolicyError {
     }
 }
 
-/// The disposition an error is reported with in an MDN: `processed/Error: <modifier>` or
-/// `failed/Failure: <text>`.
+/// An MDN disposition modifier: the text after `processed/Error: `,
+/// `processed/Warning: ` or `failed/Failure: ` (RFC 4130 §7.4.3 and §7.5.3,
+/// RFC 8098 §3.2.6), with the additions of the AS2 1.3 draft (draft-petta-rfc4130bis-05
+/// §8.5.4).
 ///
-/// The text is a [`Cow`] so that an [`ErrorPolicy`](crate::record::ErrorPolicy) can
-/// report a modifier it only knows at run time (e.g. from a partner's configuration).
+/// The set is open: a partner may send any text, which [`Modifier::parse`] keeps exactly
+/// (trimmed) as [`Modifier::Other`], so it is reported and compared unchanged. Known names
+/// are matched in any case and written in their registered spelling by
+/// [`as_str`](Modifier::as_str). Build a modifier from text with [`Modifier::parse`] (or
+/// `"...".parse()`, `.into()`), not by wrapping a known name in `Other`: an `Other`
+/// holding a known name does not compare equal to its variant.
+///
+/// ```
+/// use as2_proto::Modifier;
+///
+/// assert_eq!(Modifier::parse("Decryption-Failed"), Modifier::DecryptionFailed);
+/// assert_eq!(Modifier::DecryptionFailed.as_str(), "decryption-failed");
+/// assert_eq!(
+///     Modifier::parse(" partner-specific ").as_str(),
+///     "partner-specific"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Modifier {
+    /// `authentication-failed`: the sender could not be authenticated (RFC 4130).
+    AuthenticationFailed,
+    /// `decompression-failed`: the content could not be decompressed (RFC 4130).
+    DecompressionFailed,
+    /// `decryption-failed`: the content could not be decrypted (RFC 4130).
+    DecryptionFailed,
+    /// `insufficient-message-security`: the message was not protected as agreed
+    /// (RFC 4130).
+    InsufficientMessageSecurity,
+    /// `integrity-check-failed`: the content's integrity could not be verified
+    /// (RFC 4130).
+    IntegrityCheckFailed,
+    /// `unexpected-processing-error`: any other processing error (RFC 4130).
+    UnexpectedProcessingError,
+    /// `duplicate-filename`: the payload's file name was already received (AS2 1.3
+    /// draft).
+    DuplicateFilename,
+    /// `illegal-filename`: the payload's file name could not be processed (AS2 1.3
+    /// draft).
+    IllegalFilename,
+    /// `invalid-message-id`: the Message-ID header is not syntactically correct (AS2 1.3
+    /// draft).
+    InvalidMessageId,
+    /// `unknown-trading-relationship`: the AS2-From/AS2-To pair is not known (AS2 1.3
+    /// draft; sent by this crate for a message without an agreement).
+    UnknownTradingRelationship,
+    /// `duplicate-document`: the warning for a message received before (RFC 4130's examples).
+    DuplicateDocument,
+    /// `unsupported format`: the failure for an MDN request in a format the receiver
+    /// does not support (RFC 4130).
+    UnsupportedFormat,
+    /// `unsupported MIC-algorithms`: the failure for a request whose MIC algorithms are
+    /// all unsupported (RFC 4130).
+    UnsupportedMicAlgorithms,
+    /// `sender-equals-receiver`: the failure for AS2-From equal to AS2-To (RFC 4130's examples).
+    SenderEqualsReceiver,
+    /// Any other text, as received (trimmed) or as an
+    /// [`ErrorPolicy`](crate::record::ErrorPolicy) configured it at run time.
+    Other(String),
+}
+
+impl Modifier {
+    /// Every known modifier (all variants but [`Modifier::Other`]).
+    pub const KNOWN: &'static [Modifier] = &[
+        Modifier::AuthenticationFailed,
+        Modifier::DecompressionFailed,
+        Modifier::DecryptionFailed,
+        Modifier::InsufficientMessageSecurity,
+        Modifier::IntegrityCheckFailed,
+        Modifier::UnexpectedProcessingError,
+        Modifier::DuplicateFilename,
+        Modifier::IllegalFilename,
+        Modifier::InvalidMessageId,
+        Modifier::UnknownTradingRelationship,
+        Modifier::DuplicateDocument,
+        Modifier::UnsupportedFormat,
+        Modifier::UnsupportedMicAlgorithms,
+        Modifier::SenderEqualsReceiver,
+    ];
+
+    /// The modifier as written in a `Disposition` field: the registered spelling of a
+    /// known modifier, the text of [`Modifier::Other`] unchanged.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::AuthenticationFailed => "authentication-failed",
+            Self::DecompressionFailed => "decompression-failed",
+            Self::DecryptionFailed => "decryption-failed",
+            Self::InsufficientMessageSecurity => "insufficient-message-security",
+            Self::IntegrityCheckFailed => "integrity-check-failed",
+            Self::UnexpectedProcessingError => "unexpected-processing-error",
+            Self::DuplicateFilename => "duplicate-filename",
+            Self::IllegalFilename => "illegal-filename",
+            Self::InvalidMessageId => "invalid-message-id",
+            Self::UnknownTradingRelationship => "unknown-trading-relationship",
+            Self::DuplicateDocument => "duplicate-document",
+            Self::UnsupportedFormat => "unsupported format",
+            Self::UnsupportedMicAlgorithms => "unsupported MIC-algorithms",
+            Self::SenderEqualsReceiver => "sender-equals-receiver",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// Reads a modifier: spaces and tabs around it are dropped, a known name matches in
+    /// any case, and anything else is kept exactly as [`Modifier::Other`].
+    pub fn parse(text: &str) -> Self {
+        let text = text.trim_matches(OWS);
+        Self::known(text).unwrap_or_else(|| Self::Other(text.to_owned()))
+    }
+
+    /// The known modifier named `text` (exactly, but in any case).
+    fn known(text: &str) -> Option<Self> {
+        Self::KNOWN
+            .iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(text))
+            .cloned()
+    }
+
+    /// Whether this is `known`, also when it is an [`Modifier::Other`] spelling of it (as
+    /// a policy may build).
+    pub(crate) fn is(&self, known: &Modifier) -> bool {
+        match self {
+            Self::Other(text) => Self::known(text.trim_matches(OWS)).as_ref() == Some(known),
+            _ => self == known,
+        }
+    }
+
+    /// The reference error code a negative MDN with this modifier corresponds to, for the
+    /// sender's status record (`failure-code`); `None` for a modifier the reference table
+    /// has no code for (`unexpected-processing-error`, `duplicate-document`, unknown
+    /// text). The older spelling `unknown-trading-partner` maps like
+    /// `unknown-trading-relationship`.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            Self::DecryptionFailed => ErrorCode::DecryptFailed,
+            Self::AuthenticationFailed | Self::IntegrityCheckFailed => {
+                ErrorCode::VerificationFailed
+            }
+            Self::DecompressionFailed => ErrorCode::DecompressionFailed,
+            Self::InsufficientMessageSecurity => ErrorCode::InsufficientMessageSecurityUnencrypted,
+            Self::UnknownTradingRelationship => ErrorCode::AgreementNotFound,
+            Self::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
+            Self::UnsupportedFormat => ErrorCode::InvalidSmimeFormat,
+            // The three concern the request's headers (the file name is in
+            // Content-Disposition); a repeated file name is the reference's duplicate.
+            Self::InvalidMessageId | Self::IllegalFilename | Self::SenderEqualsReceiver => {
+                ErrorCode::InvalidRequest
+            }
+            Self::DuplicateFilename => ErrorCode::DuplicateMessage,
+            Self::UnexpectedProcessingError | Self::DuplicateDocument => return None,
+            Self::Other(text) => {
+                let text = text.trim_matches(OWS);
+                return match Self::known(text) {
+                    Some(known) => known.error_code(),
+                    None if text.eq_ignore_ascii_case("unknown-trading-partner") => {
+                        Some(ErrorCode::AgreementNotFound)
+                    }
+                    None => None,
+                };
+            }
+        })
+    }
+}
+
+/// Optional whitespace (RFC 7230 OWS) around a modifier: spaces and horizontal tabs.
+const OWS: [char; 2] = [' ', '\t'];
+
+impl fmt::Display for Modifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::str::FromStr for Modifier {
+    type Err = core::convert::Infallible;
+
+    /// [`Modifier::parse`]: every text is a modifier.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self::parse(text))
+    }
+}
+
+impl From<&str> for Modifier {
+    /// [`Modifier::parse`].
+    fn from(text: &str) -> Self {
+        Self::parse(text)
+    }
+}
+
+impl From<String> for Modifier {
+    /// [`Modifier::parse`], reusing the string for [`Modifier::Other`] when it needs no
+    /// trimming.
+    fn from(text: String) -> Self {
+        if text.trim_matches(OWS).len() == text.len() {
+            Self::known(&text).unwrap_or(Self::Other(text))
+        } else {
+            Self::parse(&text)
+        }
+    }
+}
+
+/// The disposition an error is reported with in an MDN: `processed/Error: <modifier>` or
+/// `failed/Failure: <modifier>`.
+///
+/// An [`ErrorPolicy`](crate::record::ErrorPolicy) can report a modifier it only knows at
+/// run time (e.g. from a partner's configuration) with [`Modifier::parse`], which gives
+/// [`Modifier::Other`] for a name that is not known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Disposition {
     /// `processed/Error: <modifier>`.
-    Error(Cow<'static, str>),
-    /// `failed/Failure: <text>`.
-    Failure(Cow<'static, str>),
+    Error(Modifier),
+    /// `failed/Failure: <modifier>`.
+    Failure(Modifier),
 }
 
 impl Disposition {
-    /// The modifier or failure text, without the `processed/Error: ` or
-    /// `failed/Failure: ` prefix.
-    pub fn text(&self) -> &str {
+    /// The modifier, without the `processed/Error: ` or `failed/Failure: ` prefix.
+    pub fn modifier(&self) -> &Modifier {
         match self {
             Self::Error(m) | Self::Failure(m) => m,
         }
+    }
+
+    /// The modifier's text ([`Modifier::as_str`]).
+    pub fn text(&self) -> &str {
+        self.modifier().as_str()
     }
 }
 
@@ -399,50 +608,49 @@ impl Error {
 
     /// The MDN disposition for this error (RFC 4130 §7.5.3, RFC 8098 §3.2.6).
     pub fn disposition(&self) -> Disposition {
-        let e = |m: &'static str| Disposition::Error(Cow::Borrowed(m));
-        let f = |m: &'static str| Disposition::Failure(Cow::Borrowed(m));
+        use Disposition::{Error as E, Failure as F};
         match self {
             Error::DecryptionFailed
             | Error::NoMatchingRecipient
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport,
                 ..
-            } => e("decryption-failed"),
+            } => E(Modifier::DecryptionFailed),
             Error::Verification(
                 VerificationError::DigestMismatch
                 | VerificationError::MicMismatch
                 | VerificationError::MicMissing,
-            ) => e("integrity-check-failed"),
+            ) => E(Modifier::IntegrityCheckFailed),
             Error::Verification(_)
             | Error::InvalidCertificate(_)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::Digest | AlgorithmKind::Signature,
                 ..
-            } => e("authentication-failed"),
+            } => E(Modifier::AuthenticationFailed),
             Error::DecompressionFailed
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::Compression,
                 ..
-            } => e("decompression-failed"),
+            } => E(Modifier::DecompressionFailed),
             Error::LimitExceeded {
                 limit: Limit::DecompressedSize | Limit::ExpansionRatio,
                 ..
-            } => e("decompression-failed"),
+            } => E(Modifier::DecompressionFailed),
             Error::Policy(PolicyError::EncryptionRequired | PolicyError::SignatureRequired) => {
-                e("insufficient-message-security")
+                E(Modifier::InsufficientMessageSecurity)
             }
-            Error::UnknownTradingPartner => e("unknown-trading-relationship"),
-            Error::UnsupportedMicAlgorithms => f("unsupported MIC-algorithms"),
+            Error::UnknownTradingPartner => E(Modifier::UnknownTradingRelationship),
+            Error::UnsupportedMicAlgorithms => F(Modifier::UnsupportedMicAlgorithms),
             Error::UnsupportedFormat(_)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentType,
                 ..
-            } => f("unsupported format"),
+            } => F(Modifier::UnsupportedFormat),
             Error::Partner(p) => p.disposition(),
             Error::CertificateUsage(u) if u.key_use == crate::cert::KeyUse::Signing => {
-                e("authentication-failed")
+                E(Modifier::AuthenticationFailed)
             }
-            _ => e("unexpected-processing-error"),
+            _ => E(Modifier::UnexpectedProcessingError),
         }
     }
 
@@ -534,5 +742,193 @@ mod tests {
         let e = Error::DecryptionFailed;
         assert_eq!(e.code(), ErrorCode::DecryptFailed);
         assert_eq!(e.to_string(), "decryption failed");
+    }
+
+    /// Whether `m` is in [`Modifier::KNOWN`]; the match fails to compile when a variant
+    /// is added without being listed.
+    fn listed(m: &Modifier) -> bool {
+        match m {
+            Modifier::AuthenticationFailed
+            | Modifier::DecompressionFailed
+            | Modifier::DecryptionFailed
+            | Modifier::InsufficientMessageSecurity
+            | Modifier::IntegrityCheckFailed
+            | Modifier::UnexpectedProcessingError
+            | Modifier::DuplicateFilename
+            | Modifier::IllegalFilename
+            | Modifier::InvalidMessageId
+            | Modifier::UnknownTradingRelationship
+            | Modifier::DuplicateDocument
+            | Modifier::UnsupportedFormat
+            | Modifier::UnsupportedMicAlgorithms
+            | Modifier::SenderEqualsReceiver => Modifier::KNOWN.contains(m),
+            Modifier::Other(_) => false,
+        }
+    }
+
+    #[test]
+    fn every_known_modifier_round_trips() {
+        assert_eq!(Modifier::KNOWN.len(), 14);
+        let mut names = std::collections::HashSet::new();
+        for m in Modifier::KNOWN {
+            assert!(listed(m), "{m:?}");
+            let name = m.as_str();
+            assert!(names.insert(name.to_ascii_lowercase()), "{name} twice");
+            assert_eq!(&Modifier::parse(name), m);
+            assert_eq!(m.to_string(), name);
+            assert_eq!(name.parse::<Modifier>(), Ok(m.clone()));
+            assert_eq!(Modifier::from(name), *m);
+            assert_eq!(Modifier::from(name.to_owned()), *m);
+            // In any case, with spaces or tabs around it.
+            assert_eq!(&Modifier::parse(&name.to_ascii_uppercase()), m);
+            assert_eq!(&Modifier::parse(&format!(" \t{name} ")), m);
+            assert_eq!(
+                &Modifier::from(format!("{} ", name.to_ascii_uppercase())),
+                m
+            );
+            assert!(m.is(m));
+            assert!(Modifier::Other(name.to_ascii_uppercase()).is(m));
+        }
+    }
+
+    #[test]
+    fn registered_spellings() {
+        for (m, name) in [
+            (Modifier::UnsupportedFormat, "unsupported format"),
+            (
+                Modifier::UnsupportedMicAlgorithms,
+                "unsupported MIC-algorithms",
+            ),
+            (
+                Modifier::UnknownTradingRelationship,
+                "unknown-trading-relationship",
+            ),
+            (Modifier::DuplicateFilename, "duplicate-filename"),
+            (Modifier::IllegalFilename, "illegal-filename"),
+            (Modifier::InvalidMessageId, "invalid-message-id"),
+            (
+                Modifier::InsufficientMessageSecurity,
+                "insufficient-message-security",
+            ),
+        ] {
+            assert_eq!(m.as_str(), name);
+        }
+        assert_eq!(
+            Modifier::parse("unsupported mic-algorithms"),
+            Modifier::UnsupportedMicAlgorithms
+        );
+    }
+
+    #[test]
+    fn unknown_modifiers_are_kept_exactly() {
+        for (text, kept) in [
+            ("Vendor-Specific", "Vendor-Specific"),
+            ("  Vendor Code 17\t", "Vendor Code 17"),
+            ("decryption failed", "decryption failed"),
+            ("unsupported  format", "unsupported  format"),
+            (
+                "authentication-failed, processing continued",
+                "authentication-failed, processing continued",
+            ),
+            ("d\u{e9}chiffrement", "d\u{e9}chiffrement"),
+            ("x\u{a0}", "x\u{a0}"),
+            ("", ""),
+        ] {
+            let m = Modifier::parse(text);
+            assert_eq!(m, Modifier::Other(kept.to_owned()), "{text:?}");
+            assert_eq!(m.as_str(), kept);
+            assert_eq!(Modifier::parse(m.as_str()), m);
+            assert_eq!(Modifier::from(text.to_owned()), m);
+            assert_eq!(m.error_code(), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn modifiers_map_to_reference_codes() {
+        for (m, code) in [
+            (Modifier::DecryptionFailed, Some(ErrorCode::DecryptFailed)),
+            (
+                Modifier::AuthenticationFailed,
+                Some(ErrorCode::VerificationFailed),
+            ),
+            (
+                Modifier::IntegrityCheckFailed,
+                Some(ErrorCode::VerificationFailed),
+            ),
+            (
+                Modifier::DecompressionFailed,
+                Some(ErrorCode::DecompressionFailed),
+            ),
+            (
+                Modifier::InsufficientMessageSecurity,
+                Some(ErrorCode::InsufficientMessageSecurityUnencrypted),
+            ),
+            (
+                Modifier::UnknownTradingRelationship,
+                Some(ErrorCode::AgreementNotFound),
+            ),
+            (
+                Modifier::UnsupportedMicAlgorithms,
+                Some(ErrorCode::VerificationFailed),
+            ),
+            (
+                Modifier::UnsupportedFormat,
+                Some(ErrorCode::InvalidSmimeFormat),
+            ),
+            (Modifier::InvalidMessageId, Some(ErrorCode::InvalidRequest)),
+            (Modifier::IllegalFilename, Some(ErrorCode::InvalidRequest)),
+            (
+                Modifier::SenderEqualsReceiver,
+                Some(ErrorCode::InvalidRequest),
+            ),
+            (
+                Modifier::DuplicateFilename,
+                Some(ErrorCode::DuplicateMessage),
+            ),
+            (Modifier::UnexpectedProcessingError, None),
+            (Modifier::DuplicateDocument, None),
+        ] {
+            assert_eq!(m.error_code(), code, "{m}");
+            // A policy's `Other` spelling of a known name maps the same way.
+            assert_eq!(
+                Modifier::Other(m.as_str().to_ascii_uppercase()).error_code(),
+                code
+            );
+        }
+        assert_eq!(
+            Modifier::Other(" Unknown-Trading-Partner".into()).error_code(),
+            Some(ErrorCode::AgreementNotFound)
+        );
+    }
+
+    #[test]
+    fn errors_report_typed_dispositions() {
+        for (error, disposition, text) in [
+            (
+                Error::DecryptionFailed,
+                Disposition::Error(Modifier::DecryptionFailed),
+                "processed/Error: decryption-failed",
+            ),
+            (
+                Error::UnknownTradingPartner,
+                Disposition::Error(Modifier::UnknownTradingRelationship),
+                "processed/Error: unknown-trading-relationship",
+            ),
+            (
+                Error::UnsupportedMicAlgorithms,
+                Disposition::Failure(Modifier::UnsupportedMicAlgorithms),
+                "failed/Failure: unsupported MIC-algorithms",
+            ),
+            (
+                Error::UnsupportedDateFormat("x".into()),
+                Disposition::Error(Modifier::UnexpectedProcessingError),
+                "processed/Error: unexpected-processing-error",
+            ),
+        ] {
+            let d = error.disposition();
+            assert_eq!(d, disposition);
+            assert_eq!(d.to_string(), text);
+            assert_eq!(d.text(), d.modifier().as_str());
+        }
     }
 }

@@ -143,7 +143,8 @@ pub use cert::{
 pub use cms::algorithm::{ContentEncryption, DigestAlgorithm};
 pub use cms::signed::{SignOptions, Signer};
 pub use error::{
-    AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, PolicyError, VerificationError,
+    AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, Modifier, PolicyError,
+    VerificationError,
 };
 pub use limits::{Limit, Limits};
 pub use mdn::{Mdn, MdnSettings, Report, SentMessage, Verdict};

@@ -395,18 +395,18 @@ fn disposition_line(disposition: &Disposition) -> String {
 /// Every method has the reference mapping as its default ([`Error::code`],
 /// the `Display` text, [`Error::disposition`]), so an override implements only what
 /// differs. For example, a partner whose older software expects
-/// `authentication-failed` where RFC 4130 says `unknown-trading-relationship`:
+/// `authentication-failed` where the AS2 1.3 draft says `unknown-trading-relationship`:
 ///
 /// ```
 /// use as2_proto::record::{ErrorPolicy, ReferenceErrorPolicy};
-/// use as2_proto::{Disposition, Error};
+/// use as2_proto::{Disposition, Error, Modifier};
 ///
 /// struct LegacyPartner;
 ///
 /// impl ErrorPolicy for LegacyPartner {
 ///     fn disposition(&self, error: &Error) -> Disposition {
 ///         match error {
-///             Error::UnknownTradingPartner => Disposition::Error("authentication-failed".into()),
+///             Error::UnknownTradingPartner => Disposition::Error(Modifier::AuthenticationFailed),
 ///             other => ReferenceErrorPolicy.disposition(other),
 ///         }
 ///     }
@@ -420,8 +420,9 @@ fn disposition_line(disposition: &Disposition) -> String {
 /// assert_eq!(LegacyPartner.failure_code(&error).as_str(), "AGREEMENT_NOT_FOUND");
 /// ```
 ///
-/// The disposition text is a `Cow`, so a policy may also return modifiers it reads from
-/// configuration at run time (`Disposition::Error(text.into())` with an owned `String`).
+/// A policy may also return modifiers it reads from configuration at run time:
+/// `Disposition::Error(Modifier::parse(text))` gives the typed modifier for a known name
+/// and [`Modifier::Other`](crate::Modifier::Other) with the text unchanged for any other.
 pub trait ErrorPolicy {
     /// The record's `failure-code`. Default: [`Error::code`].
     fn failure_code(&self, error: &Error) -> ErrorCode {

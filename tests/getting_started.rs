@@ -9,7 +9,7 @@ use std::process::Command;
 use as2_proto::mdn::{self, MdnStatus, MicCheck, SentMessage};
 use as2_proto::message::headers::HttpHeaders;
 use as2_proto::message::inbound::{self, InboundPolicy, NoDuplicateCheck};
-use as2_proto::{Certificate, Limits, PrivateKey};
+use as2_proto::{Certificate, Limits, Modifier, PrivateKey};
 
 /// The built example `name` (both are built once, so that `cargo test --test
 /// getting_started` never runs stale binaries).
@@ -143,7 +143,7 @@ fn the_receiver_refuses_a_damaged_message() {
     );
     assert!(!out.join("payload.bin").exists());
     let verdict = verdict(dir.path(), None);
-    assert_eq!(verdict.status, MdnStatus::Error("decryption-failed".into()));
+    assert_eq!(verdict.status, MdnStatus::Error(Modifier::DecryptionFailed));
     assert!(verdict.is_authentic());
 }
 

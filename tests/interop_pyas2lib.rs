@@ -19,7 +19,7 @@ use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
 use as2_proto::message::inbound::{self, InboundPolicy, IncomingKind, Layer, NoDuplicateCheck};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::{Certificate, ErrorCode, Limits, PrivateKey};
+use as2_proto::{Certificate, ErrorCode, Limits, Modifier, PrivateKey};
 
 /// Message cases (pyas2lib_A -> as2proto_B) in `tests/data/pyas2lib`.
 const MESSAGE_CASES: usize = 16;
@@ -1159,7 +1159,7 @@ fn our_messages_are_accepted_by_pyas2lib() {
     assert!(!verdict.is_success());
     assert_eq!(
         verdict.status,
-        MdnStatus::Error("authentication-failed".into())
+        MdnStatus::Error(Modifier::AuthenticationFailed)
     );
     assert_eq!(verdict.failure_code(), Some(ErrorCode::VerificationFailed));
 

@@ -18,7 +18,7 @@ use as2_proto::message::inbound::{
 };
 use as2_proto::message::outbound::{self, BuiltMessage, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::{Error, ErrorCode, Limits, PolicyError, VerificationError};
+use as2_proto::{Error, ErrorCode, Limits, Modifier, PolicyError, VerificationError};
 use common::{Identity, Pki};
 
 struct World {
@@ -437,7 +437,7 @@ fn every_disposition_round_trips() {
     check(
         Outcome {
             name: "duplicate",
-            status: MdnStatus::Warning("duplicate-document".into()),
+            status: MdnStatus::Warning(Modifier::DuplicateDocument),
             code: None,
         },
         &built,
@@ -466,7 +466,7 @@ fn every_disposition_round_trips() {
     check(
         Outcome {
             name: "decryption-failed",
-            status: MdnStatus::Error("decryption-failed".into()),
+            status: MdnStatus::Error(Modifier::DecryptionFailed),
             code: Some(ErrorCode::DecryptFailed),
         },
         &built,
@@ -493,7 +493,7 @@ fn every_disposition_round_trips() {
     check(
         Outcome {
             name: "authentication-failed",
-            status: MdnStatus::Error("authentication-failed".into()),
+            status: MdnStatus::Error(Modifier::AuthenticationFailed),
             code: Some(ErrorCode::VerificationFailed),
         },
         &built,
@@ -527,7 +527,7 @@ fn every_disposition_round_trips() {
     check(
         Outcome {
             name: "integrity-check-failed",
-            status: MdnStatus::Error("integrity-check-failed".into()),
+            status: MdnStatus::Error(Modifier::IntegrityCheckFailed),
             code: Some(ErrorCode::VerificationFailed),
         },
         &tampered,
@@ -547,7 +547,7 @@ fn every_disposition_round_trips() {
     check(
         Outcome {
             name: "insufficient-message-security",
-            status: MdnStatus::Error("insufficient-message-security".into()),
+            status: MdnStatus::Error(Modifier::InsufficientMessageSecurity),
             code: Some(ErrorCode::InsufficientMessageSecurityUnencrypted),
         },
         &unencrypted,
@@ -565,19 +565,19 @@ fn every_disposition_round_trips() {
         (
             Error::UnknownTradingPartner,
             "unknown-trading-relationship",
-            MdnStatus::Error("unknown-trading-relationship".into()),
+            MdnStatus::Error(Modifier::UnknownTradingRelationship),
             ErrorCode::AgreementNotFound,
         ),
         (
             Error::DecompressionFailed,
             "decompression-failed",
-            MdnStatus::Error("decompression-failed".into()),
+            MdnStatus::Error(Modifier::DecompressionFailed),
             ErrorCode::DecompressionFailed,
         ),
         (
             Error::UnsupportedFormat("multipart payload"),
             "unsupported format",
-            MdnStatus::Failed("unsupported format".into()),
+            MdnStatus::Failed(Modifier::UnsupportedFormat),
             ErrorCode::InvalidSmimeFormat,
         ),
     ]
@@ -628,7 +628,7 @@ fn every_disposition_round_trips() {
     check(
         Outcome {
             name: "unsupported MIC-algorithms",
-            status: MdnStatus::Failed("unsupported MIC-algorithms".into()),
+            status: MdnStatus::Failed(Modifier::UnsupportedMicAlgorithms),
             code: Some(ErrorCode::VerificationFailed),
         },
         &unencrypted,
@@ -1143,27 +1143,54 @@ fn negative_mdns_from_real_products() {
     for (disposition, status, code) in [
         (
             "automatic-action/MDN-sent-automatically; processed/error: decryption-failed",
-            MdnStatus::Error("decryption-failed".into()),
+            MdnStatus::Error(Modifier::DecryptionFailed),
             Some(ErrorCode::DecryptFailed),
         ),
         (
             "automatic-action/MDN-sent-automatically; processed/Error: authentication-failed",
-            MdnStatus::Error("authentication-failed".into()),
+            MdnStatus::Error(Modifier::AuthenticationFailed),
             Some(ErrorCode::VerificationFailed),
         ),
         (
             "automatic-action/MDN-sent-automatically; failed/Failure: unsupported MIC-algorithms",
-            MdnStatus::Failed("unsupported MIC-algorithms".into()),
+            MdnStatus::Failed(Modifier::UnsupportedMicAlgorithms),
             Some(ErrorCode::VerificationFailed),
         ),
         (
             "automatic-action/MDN-sent-automatically; processed/Error: unexpected-processing-error",
-            MdnStatus::Error("unexpected-processing-error".into()),
+            MdnStatus::Error(Modifier::UnexpectedProcessingError),
             None,
         ),
         (
             "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document",
-            MdnStatus::Warning("duplicate-document".into()),
+            MdnStatus::Warning(Modifier::DuplicateDocument),
+            None,
+        ),
+        // The AS2 1.3 draft's additions (draft-petta-rfc4130bis).
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: duplicate-filename",
+            MdnStatus::Error(Modifier::DuplicateFilename),
+            Some(ErrorCode::DuplicateMessage),
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: illegal-filename",
+            MdnStatus::Error(Modifier::IllegalFilename),
+            Some(ErrorCode::InvalidRequest),
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: Invalid-Message-ID",
+            MdnStatus::Error(Modifier::InvalidMessageId),
+            Some(ErrorCode::InvalidRequest),
+        ),
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: unknown-trading-relationship",
+            MdnStatus::Error(Modifier::UnknownTradingRelationship),
+            Some(ErrorCode::AgreementNotFound),
+        ),
+        // An unknown modifier is kept exactly and has no code.
+        (
+            "automatic-action/MDN-sent-automatically; processed/Error: Vendor Code 17",
+            MdnStatus::Error(Modifier::Other("Vendor Code 17".into())),
             None,
         ),
     ] {
@@ -1230,7 +1257,7 @@ impl as2_proto::record::ErrorPolicy for LegacyPartner {
     fn disposition(&self, error: &Error) -> as2_proto::Disposition {
         match error {
             Error::UnknownTradingPartner => {
-                as2_proto::Disposition::Error("unknown-trading-partner".into())
+                as2_proto::Disposition::Error(Modifier::Other("unknown-trading-partner".into()))
             }
             other => other.disposition(),
         }
@@ -1258,7 +1285,7 @@ fn error_policy_overrides_the_modifier() {
     let verdict = sender_verifies(&w, &built, &reply).unwrap();
     assert_eq!(
         verdict.status,
-        MdnStatus::Error("unknown-trading-partner".into())
+        MdnStatus::Error(Modifier::Other("unknown-trading-partner".into()))
     );
     assert_eq!(verdict.failure_code(), Some(ErrorCode::AgreementNotFound));
     // Other errors keep the reference mapping.

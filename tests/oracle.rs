@@ -28,7 +28,9 @@ use as2_proto::message::inbound::{
     self, InboundPolicy, Layer, NoDuplicateCheck, Received, Rejected,
 };
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
-use as2_proto::{Certificate, Disposition, Error, ErrorCode, Limits, PrivateKey, unix_time};
+use as2_proto::{
+    Certificate, Disposition, Error, ErrorCode, Limits, Modifier, PrivateKey, unix_time,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
@@ -349,7 +351,7 @@ fn every_decryption_failure_is_the_same_outcome() {
                 assert_eq!(rejected.error.code(), ErrorCode::DecryptFailed, "{name}");
                 assert_eq!(
                     rejected.error.disposition(),
-                    Disposition::Error("decryption-failed".into()),
+                    Disposition::Error(Modifier::DecryptionFailed),
                     "{name}"
                 );
                 assert_eq!(rejected.error.to_string(), "decryption failed", "{name}");

@@ -16,7 +16,7 @@ use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
 use as2_proto::message::inbound::{self, Layer, SignerTrust};
 use as2_proto::message::outbound::{self, Compression, MdnRequest};
 use as2_proto::partner::*;
-use as2_proto::{Certificate, Disposition, Error, ErrorCode, Limits, PrivateKey};
+use as2_proto::{Certificate, Disposition, Error, ErrorCode, Limits, Modifier, PrivateKey};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -316,7 +316,7 @@ fn expired_signer_is_named_with_its_dates() {
     assert_eq!(err.code(), ErrorCode::VerificationFailed);
     assert_eq!(
         err.disposition(),
-        Disposition::Error("authentication-failed".into())
+        Disposition::Error(Modifier::AuthenticationFailed)
     );
 
     // Before Cert2's NotBefore it is "not yet valid"; past NotAfter "expired".
@@ -538,7 +538,7 @@ fn rotation_with_real_messages_before_during_and_after_the_grace_period() {
     assert_eq!(rejected.error.code(), ErrorCode::VerificationFailed);
     assert_eq!(
         rejected.error.disposition(),
-        Disposition::Error("authentication-failed".into())
+        Disposition::Error(Modifier::AuthenticationFailed)
     );
     // The envelope was opened before the signature was refused.
     assert!(matches!(rejected.layers.first(), Some(Layer::Encrypted(_))));
@@ -1431,7 +1431,7 @@ fn inactive_agreements_and_profiles_are_not_found() {
     assert_eq!(err.code(), ErrorCode::AgreementNotFound);
     assert_eq!(
         err.disposition(),
-        Disposition::Error("unknown-trading-relationship".into())
+        Disposition::Error(Modifier::UnknownTradingRelationship)
     );
     // The connector does not depend on the agreement.
     directory.connector("c-c21c63ceaaf34d99b").unwrap();

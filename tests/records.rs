@@ -17,7 +17,7 @@ use as2_proto::record::{
     self, ErrorPolicy, MAX_FILE_NAME_LEN, ReferenceErrorPolicy, RelativePath, StatusCode,
     StatusRecord, inbound_paths, outbound_paths, parse_rfc3339, rfc3339,
 };
-use as2_proto::{Disposition, Error, ErrorCode, Limits, PolicyError, unix_time};
+use as2_proto::{Disposition, Error, ErrorCode, Limits, Modifier, PolicyError, unix_time};
 use rand::RngExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -849,7 +849,7 @@ struct LegacyPartnerPolicy;
 impl ErrorPolicy for LegacyPartnerPolicy {
     fn disposition(&self, error: &Error) -> Disposition {
         match error {
-            Error::UnknownTradingPartner => Disposition::Error("authentication-failed".into()),
+            Error::UnknownTradingPartner => Disposition::Error(Modifier::AuthenticationFailed),
             other => ReferenceErrorPolicy.disposition(other),
         }
     }

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use rand_core::CryptoRng;
 
-use super::{DispositionField, MdnStatus};
+use super::{DispositionField, MdnStatus, Modifier};
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
@@ -39,7 +39,7 @@ impl Report {
     /// MIC of the received content.
     pub fn received(received: &Received) -> Self {
         let status = if received.duplicate {
-            MdnStatus::Warning("duplicate-document".into())
+            MdnStatus::Warning(Modifier::DuplicateDocument)
         } else {
             MdnStatus::Processed
         };
@@ -280,7 +280,7 @@ pub fn build<R: CryptoRng + ?Sized>(
     // A refusal for unsupported MIC algorithms cannot be signed with one the sender
     // accepts, so it goes unsigned (RFC 4130 §7.4.3).
     let signature = signature.filter(|_| {
-        !matches!(&report.disposition.status, MdnStatus::Failed(t) if t.eq_ignore_ascii_case("unsupported MIC-algorithms"))
+        !matches!(&report.disposition.status, MdnStatus::Failed(m) if m.is(&Modifier::UnsupportedMicAlgorithms))
     });
     let (content_type, body, signed) = match signature {
         Some((signer, digest)) => {
@@ -404,7 +404,7 @@ fn human_text(incoming: &Incoming<'_>, report: &Report, original_message_id: &st
         ),
         MdnStatus::Warning(w) => format!(
             "The AS2 message {id} sent by {from} to {to} has been received, with a warning:\r\n{}.",
-            ascii_line(w)
+            ascii_line(w.as_str())
         ),
         other => format!(
             "The AS2 message {id} sent by {from} to {to} could not be processed:\r\n{}.",

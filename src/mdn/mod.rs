@@ -22,6 +22,7 @@
 
 use core::fmt;
 
+pub use crate::error::Modifier;
 use crate::error::{Disposition, ErrorCode};
 
 mod build;
@@ -36,43 +37,41 @@ pub const AUTOMATIC_MODES: &str = "automatic-action/MDN-sent-automatically";
 
 /// The disposition type and modifier of an MDN, the part after the `;`.
 ///
-/// Received modifiers are an open set: they are kept exactly (trimmed) so they can be
-/// reported and compared unchanged.
+/// Received modifiers are an open set: a known one is read as its [`Modifier`] variant in
+/// any case, any other text is kept exactly (trimmed) as [`Modifier::Other`], so that it
+/// is reported and compared unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MdnStatus {
     /// `processed`: the message was received and delivered.
     Processed,
-    /// `processed/Warning: <text>`, e.g. `duplicate-document`.
-    Warning(String),
-    /// `processed/Error: <modifier>`, e.g. `decryption-failed`.
-    Error(String),
-    /// `failed/Failure: <text>`, e.g. `unsupported format`.
-    Failed(String),
+    /// `processed/Warning: <modifier>`, e.g. [`Modifier::DuplicateDocument`].
+    Warning(Modifier),
+    /// `processed/Error: <modifier>`, e.g. [`Modifier::DecryptionFailed`].
+    Error(Modifier),
+    /// `failed/Failure: <modifier>`, e.g. [`Modifier::UnsupportedFormat`].
+    Failed(Modifier),
     /// Any other disposition (`displayed`, `deleted`, an unknown modifier kind), as sent.
     Other(String),
 }
 
 impl MdnStatus {
     /// The reference error code a negative MDN corresponds to, for the sender's status
-    /// record (`failure-code`); `None` for `processed`, a warning, or an unknown modifier.
+    /// record (`failure-code`): [`Modifier::error_code`] of an error or failure; `None` for
+    /// `processed`, a warning, or a modifier without a code.
     pub fn error_code(&self) -> Option<ErrorCode> {
-        let (Self::Error(text) | Self::Failed(text)) = self else {
-            return None;
-        };
-        let text = text.to_ascii_lowercase();
-        Some(match text.trim() {
-            "decryption-failed" => ErrorCode::DecryptFailed,
-            "authentication-failed" | "integrity-check-failed" => ErrorCode::VerificationFailed,
-            "decompression-failed" => ErrorCode::DecompressionFailed,
-            "insufficient-message-security" => ErrorCode::InsufficientMessageSecurityUnencrypted,
-            "unknown-trading-relationship" | "unknown-trading-partner" => {
-                ErrorCode::AgreementNotFound
-            }
-            "unsupported mic-algorithms" => ErrorCode::VerificationFailed,
-            "unsupported format" => ErrorCode::InvalidSmimeFormat,
-            _ => return None,
-        })
+        match self {
+            Self::Error(m) | Self::Failed(m) => m.error_code(),
+            _ => None,
+        }
+    }
+
+    /// The modifier of a warning, error or failure.
+    pub fn modifier(&self) -> Option<&Modifier> {
+        match self {
+            Self::Warning(m) | Self::Error(m) | Self::Failed(m) => Some(m),
+            Self::Processed | Self::Other(_) => None,
+        }
     }
 
     /// Parses the part after the `;` by the grammar of RFC 4130 §7.5.3 (RFC 8098 §3.2.6):
@@ -105,7 +104,7 @@ impl MdnStatus {
             }
             None => ("", ""),
         };
-        let owned = || modifier_text.to_owned();
+        let owned = || Modifier::parse(modifier_text);
         match (
             kind.to_ascii_lowercase().as_str(),
             modifier_kind.to_ascii_lowercase().as_str(),
@@ -152,8 +151,8 @@ fn is_automatic(modes: &str) -> bool {
 impl From<Disposition> for MdnStatus {
     fn from(d: Disposition) -> Self {
         match d {
-            Disposition::Error(m) => Self::Error(m.into_owned()),
-            Disposition::Failure(m) => Self::Failed(m.into_owned()),
+            Disposition::Error(m) => Self::Error(m),
+            Disposition::Failure(m) => Self::Failed(m),
         }
     }
 }
@@ -241,23 +240,23 @@ mod tests {
             ),
             (
                 "automatic-action/MDN-sent-automatically; processed/Warning: duplicate-document",
-                MdnStatus::Warning("duplicate-document".into()),
+                MdnStatus::Warning(Modifier::DuplicateDocument),
             ),
             (
                 "automatic-action/MDN-sent-automatically; processed/error: decryption-failed",
-                MdnStatus::Error("decryption-failed".into()),
+                MdnStatus::Error(Modifier::DecryptionFailed),
             ),
             (
                 "automatic-action/MDN-sent-automatically;processed/Error:authentication-failed",
-                MdnStatus::Error("authentication-failed".into()),
+                MdnStatus::Error(Modifier::AuthenticationFailed),
             ),
             (
                 "automatic-action/MDN-sent-automatically; failed/Failure: unsupported format",
-                MdnStatus::Failed("unsupported format".into()),
+                MdnStatus::Failed(Modifier::UnsupportedFormat),
             ),
             (
                 "automatic-action/MDN-sent-automatically; failed/failure: sender-equals-receiver",
-                MdnStatus::Failed("sender-equals-receiver".into()),
+                MdnStatus::Failed(Modifier::SenderEqualsReceiver),
             ),
             (
                 "manual-action/MDN-sent-manually; displayed",
@@ -318,7 +317,7 @@ mod tests {
                 "manual-action/MDN-sent-manually; processed/Error: decryption-failed"
             )
             .status,
-            MdnStatus::Error("decryption-failed".into())
+            MdnStatus::Error(Modifier::DecryptionFailed)
         );
     }
 
@@ -326,15 +325,15 @@ mod tests {
     fn built_fields_read_back() {
         for status in [
             MdnStatus::Processed,
-            MdnStatus::Warning("duplicate-document".into()),
-            MdnStatus::Error("decryption-failed".into()),
-            MdnStatus::Failed("unsupported MIC-algorithms".into()),
+            MdnStatus::Warning(Modifier::DuplicateDocument),
+            MdnStatus::Error(Modifier::DecryptionFailed),
+            MdnStatus::Failed(Modifier::UnsupportedMicAlgorithms),
         ] {
             let field = DispositionField::automatic(status.clone());
             assert_eq!(DispositionField::parse(field.as_str()), field);
         }
         assert_eq!(
-            DispositionField::automatic(MdnStatus::Error("x".into())).as_str(),
+            DispositionField::automatic(MdnStatus::Error(Modifier::Other("x".into()))).as_str(),
             "automatic-action/MDN-sent-automatically; processed/Error: x"
         );
     }
@@ -342,14 +341,123 @@ mod tests {
     #[test]
     fn negative_statuses_map_to_reference_codes() {
         assert_eq!(
-            MdnStatus::Error("Decryption-Failed".into()).error_code(),
+            MdnStatus::Error(Modifier::parse("Decryption-Failed")).error_code(),
             Some(ErrorCode::DecryptFailed)
         );
         assert_eq!(
-            MdnStatus::Failed("unsupported MIC-algorithms".into()).error_code(),
+            MdnStatus::Failed(Modifier::UnsupportedMicAlgorithms).error_code(),
             Some(ErrorCode::VerificationFailed)
         );
         assert_eq!(MdnStatus::Processed.error_code(), None);
-        assert_eq!(MdnStatus::Error("whatever".into()).error_code(), None);
+        assert_eq!(
+            MdnStatus::Error(Modifier::Other("whatever".into())).error_code(),
+            None
+        );
+        // A warning is never a failure, whatever its modifier.
+        assert_eq!(
+            MdnStatus::Warning(Modifier::DecryptionFailed).error_code(),
+            None
+        );
+    }
+
+    #[test]
+    fn draft_modifiers_parse_to_typed_values() {
+        // The additions of the AS2 1.3 draft (draft-petta-rfc4130bis), and the
+        // RFC 4130 failures, each with the code a sender's record gets.
+        for (text, status, code) in [
+            (
+                "automatic-action/MDN-sent-automatically; processed/Error: duplicate-filename",
+                MdnStatus::Error(Modifier::DuplicateFilename),
+                ErrorCode::DuplicateMessage,
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; processed/error: Illegal-Filename",
+                MdnStatus::Error(Modifier::IllegalFilename),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "automatic-action/MDN-sent-automatically;processed/Error:invalid-message-id",
+                MdnStatus::Error(Modifier::InvalidMessageId),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; processed/Error: unknown-trading-relationship",
+                MdnStatus::Error(Modifier::UnknownTradingRelationship),
+                ErrorCode::AgreementNotFound,
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; failed/Failure: sender-equals-receiver",
+                MdnStatus::Failed(Modifier::SenderEqualsReceiver),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; failed/Failure: Unsupported Format",
+                MdnStatus::Failed(Modifier::UnsupportedFormat),
+                ErrorCode::InvalidSmimeFormat,
+            ),
+        ] {
+            let field = DispositionField::parse(text);
+            assert_eq!(field.status, status, "{text}");
+            assert_eq!(field.status.error_code(), Some(code), "{text}");
+            assert!(!field.status.is_processed(), "{text}");
+            // The field itself stays exactly as received.
+            assert_eq!(field.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn unknown_modifiers_are_kept_exactly() {
+        for (text, kept) in [
+            (
+                "automatic-action/MDN-sent-automatically; processed/Error:  Vendor Code 17 ",
+                "Vendor Code 17",
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; processed/Error: unknown-trading-partner",
+                "unknown-trading-partner",
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; processed/Warning: authentication-failed, processing continued",
+                "authentication-failed, processing continued",
+            ),
+            (
+                "automatic-action/MDN-sent-automatically; failed/Failure: decryption failed",
+                "decryption failed",
+            ),
+            ("automatic-action/MDN-sent-automatically; failed", ""),
+        ] {
+            let status = DispositionField::parse(text).status;
+            let modifier = status.modifier().expect(text);
+            assert_eq!(modifier, &Modifier::Other(kept.into()), "{text}");
+            assert_eq!(modifier.as_str(), kept);
+            // Written back, the modifier is the same text.
+            let rebuilt = DispositionField::automatic(status.clone());
+            assert_eq!(DispositionField::parse(rebuilt.as_str()).status, status);
+        }
+        // The older spelling some products send still maps to the agreement code.
+        assert_eq!(
+            MdnStatus::Error(Modifier::Other("unknown-trading-partner".into())).error_code(),
+            Some(ErrorCode::AgreementNotFound)
+        );
+    }
+
+    #[test]
+    fn known_modifiers_are_written_in_their_registered_spelling() {
+        let field = DispositionField::parse(
+            "automatic-action/MDN-sent-automatically; processed/error: DECRYPTION-FAILED",
+        );
+        assert_eq!(field.status, MdnStatus::Error(Modifier::DecryptionFailed));
+        assert_eq!(
+            field.status.to_string(),
+            "processed/Error: decryption-failed"
+        );
+        assert_eq!(
+            field.as_str(),
+            "automatic-action/MDN-sent-automatically; processed/error: DECRYPTION-FAILED"
+        );
+        assert_eq!(
+            MdnStatus::from(Disposition::Failure(Modifier::UnsupportedMicAlgorithms)),
+            MdnStatus::Failed(Modifier::UnsupportedMicAlgorithms)
+        );
     }
 }

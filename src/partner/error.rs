@@ -5,14 +5,13 @@
 //! where "unknown signer" is not.
 
 use core::fmt;
-use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use super::certificate::CertificateUsage;
 use super::date::Rfc3339;
 use super::profile::ProfileType;
-use crate::error::{Disposition, ErrorCode};
+use crate::error::{Disposition, ErrorCode, Modifier};
 
 /// What went wrong with partners, profiles, certificates, agreements or connectors.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,13 +90,11 @@ impl PartnerError {
     /// The MDN disposition (RFC 4130 §7.5.3).
     pub fn disposition(&self) -> Disposition {
         match self {
-            Self::AgreementNotFound(_) => {
-                Disposition::Error(Cow::Borrowed("unknown-trading-relationship"))
-            }
+            Self::AgreementNotFound(_) => Disposition::Error(Modifier::UnknownTradingRelationship),
             Self::CertificateNotUsable(_) | Self::UntrustedCertificate(_) => {
-                Disposition::Error(Cow::Borrowed("authentication-failed"))
+                Disposition::Error(Modifier::AuthenticationFailed)
             }
-            _ => Disposition::Error(Cow::Borrowed("unexpected-processing-error")),
+            _ => Disposition::Error(Modifier::UnexpectedProcessingError),
         }
     }
 
