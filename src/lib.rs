@@ -128,6 +128,7 @@ pub mod mime;
 pub mod partner;
 pub mod pkcs12;
 pub mod record;
+pub mod retry;
 mod smime;
 mod time;
 
@@ -157,3 +158,4 @@ pub use partner::ChainTrust;
 pub use pkcs12::Pkcs12;
 pub use rand_core;
 pub use record::StatusRecord;
+pub use retry::{RetryPolicy, RetrySchedule};
