@@ -129,6 +129,7 @@ mod mime;
 pub mod partner;
 pub mod pkcs12;
 pub mod record;
+pub mod retry;
 mod smime;
 mod time;
 
@@ -162,6 +163,7 @@ pub use partner::ChainTrust;
 pub use pkcs12::Pkcs12;
 pub use rand_core;
 pub use record::StatusRecord;
+pub use retry::{RetryPolicy, RetrySchedule};
 
 /// Internals for this crate's own tests, fuzz targets and benches: the BER reader and the
 /// MIME parser. **Not part of the API**: no semver guarantee, anything here may change or

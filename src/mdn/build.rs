@@ -8,10 +8,11 @@ use super::{DispositionField, MdnStatus, Modifier};
 use crate::cms::algorithm::DigestAlgorithm;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
+use crate::limits::Limits;
 use crate::message::headers::{
     DEFAULT_RECEIPT_MICALG, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
 };
-use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected};
+use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected, StoredMdn};
 use crate::mic::{Mic, MicNameStyle};
 use crate::mime;
 use crate::record::{ErrorPolicy, ReferenceErrorPolicy};
@@ -32,6 +33,9 @@ pub struct Report {
     pub explanation: Option<String>,
     /// The reference error code, for a refused message.
     pub code: Option<ErrorCode>,
+    /// For a resent message, the MDN sent the first time
+    /// ([`Received::previous_mdn`]): [`reply`] sends it again, byte for byte.
+    pub previous_mdn: Option<StoredMdn>,
 }
 
 impl Report {
@@ -48,6 +52,7 @@ impl Report {
             mic: received.mic.clone(),
             explanation: None,
             code: None,
+            previous_mdn: received.previous_mdn.clone(),
         }
     }
 
@@ -88,6 +93,7 @@ impl Report {
             mic: None,
             explanation: Some(policy.failure_message(error)),
             code: Some(policy.failure_code(error)),
+            previous_mdn: None,
         }
     }
 
@@ -98,6 +104,7 @@ impl Report {
             mic,
             explanation: None,
             code: None,
+            previous_mdn: None,
         }
     }
 
@@ -201,6 +208,16 @@ pub struct Reply {
 }
 
 /// Builds the reply to `incoming` for the outcome in `report` (RFC 4130 §7.2).
+///
+/// A resent message whose first MDN was kept ([`Report::previous_mdn`]) is answered with
+/// that MDN, the same bytes with the same headers (its own Message-ID and Date among
+/// them), as draft-ietf-ediint-rfc4130bis §5.5 asks, when it acknowledges the same
+/// content: its Received-Content-MIC is this message's MIC (or neither has one), and its
+/// Original-Message-ID names this message. A message that reuses a Message-ID for other
+/// content is not a resend: it gets a new `processed/Warning: duplicate-document` MDN
+/// with its own MIC, and never the first MDN (which would disclose the MIC of the first
+/// content to whoever sends under that Message-ID, to a Receipt-Delivery-Option URL of
+/// their choosing).
 pub fn reply<R: CryptoRng + ?Sized>(
     incoming: &Incoming<'_>,
     report: &Report,
@@ -215,6 +232,9 @@ pub fn reply<R: CryptoRng + ?Sized>(
             mdn: None,
         });
     }
+    if let Some(replayed) = replay(incoming, report, now) {
+        return Ok(replayed);
+    }
     let mdn = build(incoming, report, settings, now, rng)?;
     if mdn.async_url.is_some() {
         return Ok(Reply {
@@ -226,6 +246,57 @@ pub fn reply<R: CryptoRng + ?Sized>(
         response: HttpResponse::new(200, mdn.headers.clone(), mdn.body.clone()),
         mdn: Some(mdn),
     })
+}
+
+/// The reply that sends [`Report::previous_mdn`] again, if it acknowledges the same
+/// content as `report` (see [`reply`]); `None` to build a new MDN.
+fn replay(incoming: &Incoming<'_>, report: &Report, now: SystemTime) -> Option<Reply> {
+    let stored = report.previous_mdn.as_ref()?;
+    let parsed = super::parse(&stored.headers, &stored.body, &Limits::default()).ok()?;
+    let same_content = match (&parsed.received_mic, &report.mic) {
+        (None, None) => true,
+        (Some(field), Some(mic)) => Mic::parse_field(field).as_ref() == Some(mic),
+        _ => false,
+    };
+    let original_message_id = parsed.original_message_id?;
+    let this_message = incoming.message_id.as_ref()?;
+    if !same_content || MessageId::bare_str(&original_message_id) != this_message.bare() {
+        return None;
+    }
+    let signed = stored
+        .headers
+        .get("Content-Type")
+        .and_then(|ct| mime::ContentType::parse(ct).ok())
+        .filter(|ct| ct.is("multipart/signed"))
+        .and_then(|ct| {
+            ct.micalg()
+                .and_then(|m| m.split(',').find_map(DigestAlgorithm::from_name))
+        });
+    let mdn = BuiltMdn {
+        headers: stored.headers.clone(),
+        body: stored.body.clone(),
+        message_id: parsed.message_id?,
+        original_message_id,
+        signed,
+        disposition: parsed.disposition,
+        async_url: incoming.receipt.as_ref().and_then(|r| r.async_url.clone()),
+    };
+    let response = if mdn.async_url.is_some() {
+        acknowledgement(incoming, report, now)
+    } else {
+        HttpResponse::new(200, mdn.headers.clone(), mdn.body.clone())
+    };
+    Some(Reply {
+        response,
+        mdn: Some(mdn),
+    })
+}
+
+/// What a [`DuplicateCheck`](crate::DuplicateCheck) keeps of a sent MDN.
+impl From<&BuiltMdn> for StoredMdn {
+    fn from(mdn: &BuiltMdn) -> Self {
+        StoredMdn::new(mdn.headers.clone(), mdn.body.clone())
+    }
 }
 
 /// A plain acknowledgement: 200, or 400 naming the error code when refused and no MDN

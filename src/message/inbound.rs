@@ -218,9 +218,92 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A duplicate-message check the caller implements (e.g. over a database).
+///
+/// A sender that got no MDN resends the message with the same Message-ID
+/// (draft-ietf-ediint-rfc4130bis §5.5, draft-duker-as2-reliability). The receiver must
+/// not deliver it twice, and "SHOULD return the previously generated MDN, if available":
+/// an implementation that keeps the MDNs it sent ([`DuplicateCheck::store_mdn`]) returns
+/// them from [`DuplicateCheck::check`], and [`mdn::reply`](crate::mdn::reply) sends the
+/// kept MDN again byte for byte. One that only implements
+/// [`check_and_record`](DuplicateCheck::check_and_record) keeps working as before: a
+/// duplicate is answered with a new `processed/Warning: duplicate-document` MDN.
 pub trait DuplicateCheck {
     /// Records `message_id` from `from` and returns whether it had been seen before.
     fn check_and_record(&mut self, from: &As2Id, message_id: &MessageId) -> bool;
+
+    /// Records `message_id` from `from` like
+    /// [`check_and_record`](DuplicateCheck::check_and_record), and says whether it had
+    /// been seen before and, if so, which MDN was sent for it. Called once per accepted
+    /// message, after it has been unwrapped and verified.
+    ///
+    /// The default calls `check_and_record` and keeps no MDN: [`Duplicate::New`] or
+    /// [`Duplicate::Seen`].
+    fn check(&mut self, from: &As2Id, message_id: &MessageId) -> Duplicate {
+        if self.check_and_record(from, message_id) {
+            Duplicate::Seen
+        } else {
+            Duplicate::New
+        }
+    }
+
+    /// Keeps `mdn`, the MDN sent for the message `message_id` from `from`, to answer a
+    /// resend of that message with it. Call it once the MDN has been sent (or handed to
+    /// the HTTP response), with [`StoredMdn::from`] the built MDN. Implementations keep
+    /// the first MDN stored for a Message-ID the check has recorded, and may ignore
+    /// others (the MDN of a refused message, whose resend is processed again).
+    ///
+    /// The default discards it.
+    fn store_mdn(&mut self, from: &As2Id, message_id: &MessageId, mdn: StoredMdn) {
+        let _ = (from, message_id, mdn);
+    }
+}
+
+/// What a [`DuplicateCheck`] knows of a Message-ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Duplicate {
+    /// Not seen before (and now recorded): a new message, delivered.
+    New,
+    /// Seen before, with no MDN kept: not delivered again, answered with a new
+    /// `processed/Warning: duplicate-document` MDN.
+    Seen,
+    /// Seen before, and this is the MDN sent for it: not delivered again, answered with
+    /// this MDN (see [`mdn::reply`](crate::mdn::reply) for when it is not).
+    SeenWithMdn(StoredMdn),
+}
+
+impl Duplicate {
+    /// Whether the Message-ID had been seen before.
+    pub fn is_duplicate(&self) -> bool {
+        !matches!(self, Self::New)
+    }
+
+    /// The MDN kept for it, if any.
+    pub fn into_mdn(self) -> Option<StoredMdn> {
+        match self {
+            Self::SeenWithMdn(mdn) => Some(mdn),
+            _ => None,
+        }
+    }
+}
+
+/// An MDN exactly as it was sent: its HTTP headers (its own Message-ID and Date among
+/// them) and body, for answering a resend with the same bytes. Serde for keeping it in
+/// the caller's store (headers as in [`HttpHeaders`], the body as a list of bytes).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct StoredMdn {
+    /// The MDN's HTTP headers, in order.
+    pub headers: HttpHeaders,
+    /// The MDN's HTTP body.
+    pub body: Vec<u8>,
+}
+
+impl StoredMdn {
+    /// An MDN with these headers and body.
+    pub fn new(headers: HttpHeaders, body: Vec<u8>) -> Self {
+        StoredMdn { headers, body }
+    }
 }
 
 /// A [`DuplicateCheck`] that never reports duplicates.
@@ -344,6 +427,9 @@ pub struct Received {
     /// Whether this Message-ID had been received before (`processed/Warning:
     /// duplicate-document`).
     pub duplicate: bool,
+    /// For a duplicate, the MDN sent for the first copy when the [`DuplicateCheck`] kept
+    /// it ([`Duplicate::SeenWithMdn`]): [`mdn::reply`](crate::mdn::reply) sends it again.
+    pub previous_mdn: Option<StoredMdn>,
 }
 
 impl Received {

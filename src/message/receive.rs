@@ -366,10 +366,11 @@ impl<'s> Receiver<'s> {
                 mic: state.mic,
             });
         }
-        let duplicate = match &self.message_id {
-            Some(id) => duplicates.check_and_record(&self.from, id),
-            None => false,
+        let previous = match &self.message_id {
+            Some(id) => duplicates.check(&self.from, id),
+            None => super::inbound::Duplicate::New,
         };
+        let duplicate = previous.is_duplicate();
         if duplicate {
             sink.abort();
         } else {
@@ -386,6 +387,7 @@ impl<'s> Receiver<'s> {
             signature: state.signature,
             mic: state.mic,
             duplicate,
+            previous_mdn: previous.into_mdn(),
         })
     }
 

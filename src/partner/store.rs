@@ -1,11 +1,11 @@
 //! Where received files, status records and MDNs go, and which Message-IDs were seen.
 
 use core::fmt;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::message::headers::{As2Id, MessageId};
-use crate::message::inbound::DuplicateCheck;
+use crate::message::inbound::{Duplicate, DuplicateCheck, StoredMdn};
 
 /// A store of files, addressed by relative paths such as
 /// `AS2-folder/processed/file.<message-id>.dat` (the agreement's base directory, then the
@@ -155,10 +155,12 @@ impl Storage for MemoryStorage {
 }
 
 /// A bounded in-memory [`DuplicateCheck`]: remembers the last `capacity` Message-IDs per
-/// store (oldest forgotten first), keyed by sender and bare Message-ID.
+/// store (oldest forgotten first), keyed by sender and bare Message-ID, with the MDN sent
+/// for each when the caller [stores](DuplicateCheck::store_mdn) it (an MDN is a few
+/// kilobytes: mind it when choosing `capacity`).
 #[derive(Clone, Debug)]
 pub struct MemoryDuplicateStore {
-    seen: HashSet<(As2Id, String)>,
+    seen: HashMap<(As2Id, String), Option<StoredMdn>>,
     order: VecDeque<(As2Id, String)>,
     capacity: usize,
 }
@@ -167,7 +169,7 @@ impl MemoryDuplicateStore {
     /// A store remembering up to `capacity` Message-IDs (at least one).
     pub fn new(capacity: usize) -> Self {
         MemoryDuplicateStore {
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -186,18 +188,30 @@ impl MemoryDuplicateStore {
 
 impl DuplicateCheck for MemoryDuplicateStore {
     fn check_and_record(&mut self, from: &As2Id, message_id: &MessageId) -> bool {
+        self.check(from, message_id).is_duplicate()
+    }
+
+    fn check(&mut self, from: &As2Id, message_id: &MessageId) -> Duplicate {
         let key = (from.clone(), message_id.bare().to_owned());
-        if self.seen.contains(&key) {
-            return true;
+        if let Some(mdn) = self.seen.get(&key) {
+            return mdn.clone().map_or(Duplicate::Seen, Duplicate::SeenWithMdn);
         }
         if self.order.len() >= self.capacity
             && let Some(oldest) = self.order.pop_front()
         {
             self.seen.remove(&oldest);
         }
-        self.seen.insert(key.clone());
+        self.seen.insert(key.clone(), None);
         self.order.push_back(key);
-        false
+        Duplicate::New
+    }
+
+    /// Keeps the first MDN stored for a remembered Message-ID; ignores the others.
+    fn store_mdn(&mut self, from: &As2Id, message_id: &MessageId, mdn: StoredMdn) {
+        let key = (from.clone(), message_id.bare().to_owned());
+        if let Some(slot @ None) = self.seen.get_mut(&key) {
+            *slot = Some(mdn);
+        }
     }
 }
 
@@ -247,5 +261,30 @@ mod tests {
         assert!(!store.check_and_record(&from, &id(1)));
         // Another sender's m2 is not a duplicate.
         assert!(!store.check_and_record(&As2Id::new("Q").unwrap(), &id(2)));
+    }
+
+    #[test]
+    fn duplicate_store_keeps_the_first_mdn_of_a_recorded_message() {
+        let from = As2Id::new("P").unwrap();
+        let id = |n: u32| MessageId::parse(format!("<m{n}@x>").as_bytes()).unwrap();
+        let mdn = |text: &str| StoredMdn::new(Default::default(), text.as_bytes().to_vec());
+        let mut store = MemoryDuplicateStore::new(2);
+        // Not recorded (a refused message): ignored.
+        store.store_mdn(&from, &id(1), mdn("refused"));
+        assert_eq!(store.check(&from, &id(1)), Duplicate::New);
+        assert_eq!(store.check(&from, &id(1)), Duplicate::Seen);
+        store.store_mdn(&from, &id(1), mdn("first"));
+        store.store_mdn(&from, &id(1), mdn("second"));
+        // The bare Message-ID is the key: angle brackets or not.
+        let bare = MessageId::parse(b"m1@x").unwrap();
+        assert_eq!(
+            store.check(&from, &bare),
+            Duplicate::SeenWithMdn(mdn("first"))
+        );
+        assert!(store.check_and_record(&from, &id(1)));
+        // Forgotten with its Message-ID.
+        assert_eq!(store.check(&from, &id(2)), Duplicate::New);
+        assert_eq!(store.check(&from, &id(3)), Duplicate::New);
+        assert_eq!(store.check(&from, &id(1)), Duplicate::New);
     }
 }
