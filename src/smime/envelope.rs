@@ -6,6 +6,8 @@ use crate::mime;
 
 /// The `smime-type` of an `application/pkcs7-mime` entity this crate writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// The names of the CMS content types they carry.
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum SmimeType {
     /// `enveloped-data`, file `smime.p7m` (RFC 5751 §3.3).
     EnvelopedData,
