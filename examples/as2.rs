@@ -76,7 +76,8 @@ const HELP: &str = "\
 usage:
   as2 send --pki DIR --from A --to B --payload FILE --out DIR
            [--sign sha1|sha256|sha384|sha512] [--sign-alg pkcs1v15|pss]
-           [--encrypt aes_128_cbc|aes_192_cbc|aes_256_cbc|tripledes_192_cbc]
+           [--encrypt aes_128_cbc|aes_192_cbc|aes_256_cbc|tripledes_192_cbc|
+                      aes_128_gcm|aes_256_gcm|aes_128_ccm|aes_256_ccm]
            [--key-enc-alg pkcs1v15|oaep] [--compress none|before|after]
            [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256]
            [--mdn-url URL (async; default http://localhost:5081/as2)]
@@ -393,6 +394,10 @@ fn send(args: &Args) -> CliResult {
         Some("aes_192_cbc") => Some(ContentEncryption::Aes192Cbc),
         Some("aes_256_cbc") => Some(ContentEncryption::Aes256Cbc),
         Some("tripledes_192_cbc") => Some(ContentEncryption::TripleDesCbc),
+        Some("aes_128_gcm") => Some(ContentEncryption::Aes128Gcm),
+        Some("aes_256_gcm") => Some(ContentEncryption::Aes256Gcm),
+        Some("aes_128_ccm") => Some(ContentEncryption::Aes128Ccm),
+        Some("aes_256_ccm") => Some(ContentEncryption::Aes256Ccm),
         Some(other) => return Err(Usage(format!("unknown --encrypt {other:?}"))),
     };
     let key_transport = match args.get("key-enc-alg").unwrap_or("pkcs1v15") {

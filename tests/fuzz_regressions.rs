@@ -95,6 +95,7 @@ replay_tests!(
     ber,
     signed,
     enveloped,
+    auth_enveloped,
     compressed,
     headers,
     keys,
@@ -114,6 +115,7 @@ fn every_target_is_replayed() {
             "ber",
             "signed",
             "enveloped",
+            "auth_enveloped",
             "compressed",
             "headers",
             "keys",
@@ -484,6 +486,7 @@ fn write_fuzz_seeds() {
             Ok(ContentType::SignedData) => "signed",
             Ok(ContentType::EnvelopedData) => "enveloped",
             Ok(ContentType::CompressedData) => "compressed",
+            Ok(ContentType::AuthEnvelopedData) => "auth_enveloped",
             _ => continue,
         };
         seeds.put(target, &name, blob);
@@ -494,6 +497,7 @@ fn write_fuzz_seeds() {
         seed.extend_from_slice(b"ISA*00*payload~\r\n");
         seeds.put("signed", &format!("round-trip-{mode:x}"), &seed);
         seeds.put("enveloped", &format!("round-trip-{mode:x}"), &seed);
+        seeds.put("auth_enveloped", &format!("round-trip-{mode:x}"), &seed);
     }
     seeds.put("compressed", "text", b"hello hello hello hello\n");
     write_boundary_seeds_to(&seeds);

@@ -14,7 +14,11 @@
 //!   and BouncyCastle's streaming S/MIME parsers unwrap messages our streaming builder
 //!   wrote (encrypted, compressed before or after signing, signed; with the length
 //!   announced, or not: BER indefinite lengths and segmented content), verify the
-//!   signatures and return the payload byte for byte.
+//!   signatures and return the payload byte for byte. `tests/bouncycastle/AuthEnveloped.java`
+//!   exchanges AuthEnvelopedData (AES-128/256-GCM and -CCM) both ways with
+//!   `CMSAuthEnvelopedDataGenerator` / `CMSAuthEnvelopedData` (Debian's BouncyCastle 1.72
+//!   has no streaming AuthEnvelopedData generator), and we read the EnvelopedData form
+//!   `CMSEnvelopedDataGenerator` writes with an AEAD cipher (the tag appended).
 
 mod common;
 
@@ -272,6 +276,7 @@ impl Java {
                 .arg(classes.path())
                 .args(["-cp", &classpath])
                 .arg(fixtures().join("Mic.java"))
+                .arg(fixtures().join("AuthEnveloped.java"))
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run javac: {e} ({JAVA_IGNORE})"));
             assert!(
@@ -285,15 +290,20 @@ impl Java {
 
     /// Runs `java Mic args...` and returns its `name: value` output lines.
     fn run(&self, args: &[&str]) -> Vec<(String, String)> {
+        self.run_class("Mic", args)
+    }
+
+    /// Runs `java <class> args...` and returns its `name: value` output lines.
+    fn run_class(&self, class: &str, args: &[&str]) -> Vec<(String, String)> {
         let classpath = format!("{}:{}", self.classes.path().display(), self.classpath);
         let out = Command::new("java")
-            .args(["-cp", &classpath, "Mic"])
+            .args(["-cp", &classpath, class])
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("cannot run java: {e} ({JAVA_IGNORE})"));
         assert!(
             out.status.success(),
-            "java Mic {args:?} failed:\n{}",
+            "java {class} {args:?} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout)
@@ -485,6 +495,139 @@ fn bouncycastle_unwraps_our_streamed_messages() {
                 read(&out) == payload,
                 "{label}: BouncyCastle's payload differs"
             );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AuthEnvelopedData (RFC 5083) with AES-GCM and AES-CCM, both ways, and BouncyCastle's
+// EnvelopedData-with-GCM form read by us.
+
+use as2_proto::cms::algorithm::ContentEncryption;
+use as2_proto::cms::auth_enveloped;
+use as2_proto::cms::enveloped::{self, EncryptOptions};
+use as2_proto::message::inbound::Layer;
+
+const BC_AEAD: [(ContentEncryption, &str); 4] = [
+    (ContentEncryption::Aes128Gcm, "gcm128"),
+    (ContentEncryption::Aes256Gcm, "gcm256"),
+    (ContentEncryption::Aes128Ccm, "ccm128"),
+    (ContentEncryption::Aes256Ccm, "ccm256"),
+];
+
+/// A MIME entity around a payload with every byte value, larger than one segment.
+fn aead_entity() -> (Vec<u8>, Vec<u8>) {
+    let mut payload = Vec::new();
+    for i in 0..9000u32 {
+        payload.extend_from_slice(format!("ST*850*{i:04}~\r\n").as_bytes());
+        payload.push((i % 256) as u8);
+    }
+    let entity = [
+        b"Content-Type: application/edi-x12\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+            .as_slice(),
+        &payload,
+    ]
+    .concat();
+    (payload, entity)
+}
+
+#[test]
+#[ignore = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored"]
+fn bouncycastle_decrypts_our_auth_enveloped_data() {
+    let java = Java::get();
+    let pki = common::Pki::new();
+    let receiver = pki.party("receiver", 2048);
+    let work = tempfile::tempdir().unwrap();
+    let (_, entity) = aead_entity();
+    for (cipher, name) in BC_AEAD {
+        for content in [entity.clone(), Vec::new(), b"x".to_vec()] {
+            let label = format!("{cipher} len={}", content.len());
+            let mut options = EncryptOptions::default();
+            options.cipher = cipher;
+            let der =
+                enveloped::encrypt(&content, &[&receiver.cert], &options, &mut common::rng(4))
+                    .unwrap();
+            let input = work.path().join(format!("{name}.der"));
+            let out = work.path().join(format!("{name}.out"));
+            std::fs::write(&input, &der).unwrap();
+            let lines = java.run_class(
+                "AuthEnveloped",
+                &[
+                    "decrypt",
+                    receiver.cert_path.to_str().unwrap(),
+                    receiver.key_path.to_str().unwrap(),
+                    input.to_str().unwrap(),
+                    out.to_str().unwrap(),
+                ],
+            );
+            assert_eq!(value(&lines, "type"), "authEnvelopedData", "{label}");
+            assert!(
+                read(&out) == content,
+                "{label}: BouncyCastle's content differs"
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored"]
+fn we_decrypt_bouncycastle_auth_enveloped_data_and_its_enveloped_gcm() {
+    let java = Java::get();
+    let pki = common::Pki::new();
+    let receiver = pki.party("receiver", 2048);
+    let keys = [(receiver.cert.clone(), receiver.key.clone())];
+    let limits = Limits::default();
+    let work = tempfile::tempdir().unwrap();
+    let (payload, entity) = aead_entity();
+    let input = work.path().join("entity");
+    std::fs::write(&input, &entity).unwrap();
+    for (cipher, name) in BC_AEAD {
+        // `auth`: AuthEnvelopedData; `env`: EnvelopedData, the tag after the ciphertext.
+        for form in ["auth", "env"] {
+            let label = format!("{cipher} {form}");
+            let out = work.path().join(format!("{name}-{form}.der"));
+            java.run_class(
+                "AuthEnveloped",
+                &[
+                    "encrypt",
+                    form,
+                    name,
+                    receiver.cert_path.to_str().unwrap(),
+                    input.to_str().unwrap(),
+                    out.to_str().unwrap(),
+                ],
+            );
+            let der = read(&out);
+            let plain = auth_enveloped::decrypt(&der, &keys, &limits, &mut common::rng(1))
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert!(plain == entity, "{label}: content differs");
+            // Its tag is checked: one flipped bit in the last octet (the `mac`, or the
+            // end of the ciphertext where EnvelopedData carries the tag).
+            let mut bad = der.clone();
+            *bad.last_mut().unwrap() ^= 1;
+            assert_eq!(
+                auth_enveloped::decrypt(&bad, &keys, &limits, &mut common::rng(1)),
+                Err(as2_proto::Error::DecryptionFailed),
+                "{label}"
+            );
+            // As an AS2 message through the inbound pipeline.
+            let smime_type = if form == "auth" {
+                "authEnveloped-data"
+            } else {
+                "enveloped-data"
+            };
+            let mut headers = HttpHeaders::new();
+            headers.push("AS2-From", b"bcsender");
+            headers.push("AS2-To", b"as2proto");
+            headers.push("Message-ID", format!("<{name}-{form}@bc>").as_bytes());
+            headers.push(
+                "Content-Type",
+                format!("application/pkcs7-mime; smime-type={smime_type}; name=smime.p7m")
+                    .as_bytes(),
+            );
+            let received = receive(&headers, &der, &keys, &[]);
+            assert_eq!(received.payload, payload, "{label}");
+            assert_eq!(received.layers, [Layer::Encrypted(cipher)], "{label}");
         }
     }
 }

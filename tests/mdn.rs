@@ -1872,7 +1872,7 @@ fn a_signature_stripped_mdn_is_refused_when_a_signed_one_was_requested() {
 
     // The report taken out of multipart/signed and sent alone (its own Content-Type in the
     // HTTP headers): unsigned, refused as such.
-    let report = as2_proto::mime::parse_part(report_part, &limits.mime()).unwrap();
+    let report = as2_proto::__internal::mime::parse_part(report_part, &as2_proto::__internal::mime::limits(&limits)).unwrap();
     let report_ct = report
         .header("Content-Type")
         .unwrap()
@@ -1981,7 +1981,7 @@ fn a_signed_mdn_stored_with_lf_line_ends_verifies_like_a_message() {
         body.extend_from_slice(
             b"\r\n--outer\r\nContent-Type: application/pkcs7-signature\r\nContent-Transfer-Encoding: base64\r\n\r\n",
         );
-        body.extend_from_slice(as2_proto::mime::base64_encode_mime(&der).as_bytes());
+        body.extend_from_slice(as2_proto::__internal::mime::base64_encode_mime(&der).as_bytes());
         body.extend_from_slice(b"\r\n--outer--\r\n");
         body
     };

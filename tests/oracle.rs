@@ -647,3 +647,182 @@ fn operators_see_the_real_cause() {
         "the sender cannot tell the causes apart"
     );
 }
+
+/// AuthEnvelopedData (RFC 5083): the parts an attacker edits, rebuilt around another `mac`.
+fn with_mac(der: &[u8], mac: &[u8]) -> Vec<u8> {
+    let limits = Limits::default();
+    let info = Reader::new(der, &limits).read("ContentInfo").unwrap();
+    let mut r = info.children("ContentInfo").unwrap();
+    let content_type = r.read("contentType").unwrap();
+    let explicit = r.read("[0]").unwrap();
+    let auth = explicit
+        .children("[0]")
+        .unwrap()
+        .read("AuthEnvelopedData")
+        .unwrap();
+    let mut a = auth.children("AuthEnvelopedData").unwrap();
+    let mut fields = Vec::new();
+    while !a.is_empty() {
+        fields.push(a.read("field").unwrap().raw.to_vec());
+    }
+    // version, recipientInfos, authEncryptedContentInfo, mac
+    assert_eq!(fields.len(), 4);
+    fields[3] = ber::encode(Tag::OCTET_STRING, mac);
+    let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    let auth = ber::encode_constructed(Tag::SEQUENCE, &refs);
+    ber::encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            content_type.raw,
+            &ber::encode_constructed(Tag::context(0, true), &[&auth]),
+        ],
+    )
+}
+
+/// A sink that records what the receiver did with the tentative payload.
+#[derive(Default)]
+struct Recorder {
+    written: usize,
+    committed: bool,
+    aborted: bool,
+}
+
+impl as2_proto::message::receive::PayloadSink for Recorder {
+    fn write(&mut self, tentative: &[u8]) {
+        self.written += tentative.len();
+    }
+    fn commit(&mut self) {
+        self.committed = true;
+    }
+    fn abort(&mut self) {
+        self.aborted = true;
+    }
+}
+
+/// AES-GCM and AES-CCM (AuthEnvelopedData): a flipped tag bit, a flipped ciphertext bit, a
+/// wrong key and a truncated tag give the one outcome of every other decryption failure
+/// (same error, code, disposition, layers, no MIC, the same MDN byte for byte), the real
+/// cause kept for the operator; the streaming receiver aborts the tentative payload and
+/// never commits it. A tag that does not verify is refused even when the signature
+/// inside would (the flipped tag bit leaves the content intact).
+#[test]
+fn aead_tag_failures_are_the_same_outcome() {
+    let (cert, key) = ours();
+    let right = vec![(cert.clone(), key.clone())];
+    let wrong = vec![(cert.clone(), stranger_key())];
+    let (sign_cert, sign_key) = partner();
+    let payload =
+        b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *~".repeat(8);
+    for cipher in [
+        ContentEncryption::Aes128Gcm,
+        ContentEncryption::Aes256Gcm,
+        ContentEncryption::Aes128Ccm,
+        ContentEncryption::Aes256Ccm,
+    ] {
+        for (mode, signed) in [(Mode::SignatureRequired, true), (Mode::Unsigned, false)] {
+            let mut options = EncryptOptions::default();
+            options.cipher = cipher;
+            let mut m = OutboundMessage::new(
+                As2Id::new("PartnerA").unwrap(),
+                As2Id::new("PartnerB").unwrap(),
+                &payload,
+            );
+            m.content_type = "application/edi-x12".into();
+            if signed {
+                m.signing = Some((Signer::new(&sign_cert, &sign_key), SignOptions::default()));
+            }
+            m.encryption = (vec![&cert], options);
+            m.mdn = MdnRequest::sync();
+            m.message_id = Some(MessageId::parse(b"<oracle-aead@PartnerA>").unwrap());
+            let built = outbound::build(&m, unix_time(1_800_000_000), &mut rng(1)).unwrap();
+            let (headers, body) = (built.headers.clone(), built.body.clone());
+            assert!(
+                headers
+                    .get_str("Content-Type")
+                    .unwrap()
+                    .contains("smime-type=authEnveloped-data")
+            );
+            // Accepted as built.
+            let (outcome, ..) = receive(&headers, &body, &right, mode);
+            let received = outcome.unwrap();
+            assert!(received.layers.contains(&Layer::Encrypted(cipher)));
+            assert_eq!(received.payload, payload);
+
+            // DER, the 16-octet `mac` last: 04 10 <tag>; the ciphertext just before it.
+            let tag = body[body.len() - 16..].to_vec();
+            let ciphertext_byte = body.len() - 18 - 40;
+            let cases = [
+                (
+                    "wrong key",
+                    receive(&headers, &body, &wrong, mode),
+                    body.clone(),
+                    &wrong,
+                ),
+                (
+                    "flipped tag bit",
+                    receive(&headers, &flip(&body, body.len() - 1, 0x01), &right, mode),
+                    flip(&body, body.len() - 1, 0x01),
+                    &right,
+                ),
+                (
+                    "flipped ciphertext bit",
+                    receive(&headers, &flip(&body, ciphertext_byte, 0x01), &right, mode),
+                    flip(&body, ciphertext_byte, 0x01),
+                    &right,
+                ),
+                (
+                    "truncated tag",
+                    receive(&headers, &with_mac(&body, &tag[..15]), &right, mode),
+                    with_mac(&body, &tag[..15]),
+                    &right,
+                ),
+            ];
+            assert_eq!(with_mac(&body, &tag), body, "the rebuild is exact");
+            let (first_name, (_, first_status, first_headers, first_body), _, _) = &cases[0];
+            for (name, (outcome, status, mdn_headers, mdn_body), input, keys) in &cases {
+                let name = format!("{name} ({cipher}, {mode:?})");
+                let rejected = outcome.as_ref().expect_err(&name);
+                assert_eq!(rejected.error, Error::DecryptionFailed, "{name}");
+                assert_eq!(rejected.error.code(), ErrorCode::DecryptFailed, "{name}");
+                assert_eq!(
+                    rejected.error.disposition(),
+                    Disposition::Error("decryption-failed".into()),
+                    "{name}"
+                );
+                assert_eq!(rejected.layers, [Layer::Encrypted(cipher)], "{name}");
+                assert_eq!(rejected.mic, None, "{name}");
+                let cause = rejected.concealed.as_deref().expect(&name);
+                assert_ne!(*cause, Error::DecryptionFailed, "{name}");
+                assert_eq!(status, first_status, "{name} vs {first_name}");
+                assert_eq!(mdn_headers, first_headers, "{name} vs {first_name}");
+                assert_eq!(mdn_body, first_body, "{name} vs {first_name}");
+
+                // The same through the streaming receiver, pushed in small pieces: the
+                // tentative payload is aborted, never committed.
+                let limits = Limits::default();
+                let incoming = inbound::handle(&headers, input, &limits).unwrap();
+                let partner_certs = [partner().0];
+                let mut policy = InboundPolicy::new(keys, &partner_certs, &limits);
+                policy.require_signature = signed;
+                let mut receiver = incoming.receive(&policy);
+                let mut sink = Recorder::default();
+                let mut r = rng(2);
+                for piece in input.chunks(37) {
+                    receiver.push(piece, &mut sink, &mut r);
+                }
+                let streamed = receiver.finish(&mut sink, &mut NoDuplicateCheck, &mut r);
+                assert_eq!(
+                    streamed.unwrap_err().error,
+                    Error::DecryptionFailed,
+                    "{name}"
+                );
+                assert!(sink.aborted && !sink.committed, "{name}");
+            }
+            let text = String::from_utf8_lossy(first_body);
+            assert!(
+                text.contains("processed/Error: decryption-failed"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -49,6 +49,7 @@ pub const ALL: &[Target] = &[
     ("ber", ber),
     ("signed", signed),
     ("enveloped", enveloped),
+    ("auth_enveloped", auth_enveloped),
     ("compressed", compressed),
     ("headers", headers),
     ("keys", keys),
@@ -1182,6 +1183,104 @@ fn enveloped_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
     match damaged.decrypt(&ours.0, &ours.1, &mut rng()) {
         Ok(plain) => assert_ne!(plain, payload),
         Err(e) => assert_eq!(e, Error::DecryptionFailed),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// auth_enveloped
+// ---------------------------------------------------------------------------------------
+
+/// AuthEnvelopedData (AES-GCM/CCM): arbitrary input decrypts or fails with a typed error,
+/// never panics; received as the body of an `authEnveloped-data` message it gives the same
+/// outcome whole and chunked (`check_chunked`). A first byte with a zero low nibble also
+/// runs a round trip of the rest: our envelope decrypts for both recipients, and one
+/// flipped bit in the tag or the ciphertext is the one `DecryptionFailed`.
+pub fn auth_enveloped(data: &[u8]) {
+    let limits = Limits::default();
+    let keys = &*KEYS;
+    if let Some((&mode, rest)) = data.split_first()
+        && mode & 0x0f == 0
+    {
+        auth_enveloped_round_trip(mode >> 4, rest, &limits);
+    }
+    match as2_proto::cms::auth_enveloped::decrypt(data, &keys.decryption, &limits, &mut rng()) {
+        Ok(_) => {}
+        Err(
+            Error::DecryptionFailed
+            | Error::NoMatchingRecipient
+            | Error::UnsupportedAlgorithm { .. }
+            | Error::UnsupportedFormat(_)
+            | Error::Malformed { .. }
+            | Error::LimitExceeded { .. },
+        ) => {}
+        Err(e) => panic!("unexpected decryption error {e:?}"),
+    }
+    let mut headers = HttpHeaders::new();
+    headers.push("AS2-From", b"pyas2lib_A");
+    headers.push("AS2-To", b"as2proto_B");
+    headers.push("Message-ID", b"<fuzz@auth-enveloped>");
+    headers.push(
+        "Content-Type",
+        b"application/pkcs7-mime; smime-type=authEnveloped-data",
+    );
+    let Ok(incoming) = inbound::handle(&headers, data, &limits) else {
+        return;
+    };
+    let mut policy = InboundPolicy::new(&keys.decryption, &keys.trusted, &limits);
+    policy.require_signature = false;
+    let whole = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng());
+    check_chunked(&incoming, &policy, data, &whole);
+}
+
+fn auth_enveloped_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
+    let keys = &*KEYS;
+    let mut options = EncryptOptions::default();
+    options.cipher = match mode % 4 {
+        0 => ContentEncryption::Aes128Gcm,
+        1 => ContentEncryption::Aes256Gcm,
+        2 => ContentEncryption::Aes128Ccm,
+        _ => ContentEncryption::Aes256Ccm,
+    };
+    options.key_transport = key_transport(mode >> 2);
+    let ours = &keys.decryption[0];
+    let recipients = [&ours.0, &keys.partner_enc.0];
+    let envelope =
+        enveloped::encrypt(payload, &recipients, &options, &mut rng()).expect("encryption works");
+    for identity in [ours, &keys.partner_enc] {
+        let plain = as2_proto::cms::auth_enveloped::decrypt(
+            &envelope,
+            std::slice::from_ref(identity),
+            limits,
+            &mut rng(),
+        );
+        assert_eq!(plain.as_deref(), Ok(payload));
+    }
+    assert_eq!(
+        as2_proto::cms::auth_enveloped::decrypt(
+            &envelope,
+            std::slice::from_ref(&keys.stranger),
+            limits,
+            &mut rng()
+        ),
+        Err(Error::NoMatchingRecipient)
+    );
+    // DER: the 16-octet tag last, the ciphertext (as long as the payload) before its header.
+    let mut at = vec![envelope.len() - 1];
+    if !payload.is_empty() {
+        at.push(envelope.len() - 18 - 1 - usize::from(mode) % payload.len());
+    }
+    for i in at {
+        let mut damaged = envelope.clone();
+        damaged[i] ^= 1 << (mode % 8);
+        assert_eq!(
+            as2_proto::cms::auth_enveloped::decrypt(
+                &damaged,
+                std::slice::from_ref(ours),
+                limits,
+                &mut rng()
+            ),
+            Err(Error::DecryptionFailed)
+        );
     }
 }
 

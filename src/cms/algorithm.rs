@@ -263,6 +263,10 @@ impl fmt::Display for SignatureAlgorithm {
 }
 
 /// A symmetric content-encryption algorithm.
+///
+/// The CBC ciphers go into EnvelopedData (RFC 5652 §6); the authenticated ones (AES-GCM
+/// and AES-CCM, RFC 5084) into AuthEnvelopedData (RFC 5083), which the writers pick from
+/// the cipher ([`is_authenticated`](Self::is_authenticated)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ContentEncryption {
@@ -275,15 +279,38 @@ pub enum ContentEncryption {
     Aes256Cbc,
     /// Triple-DES (EDE, three keys) in CBC mode: legacy, never a default.
     TripleDesCbc,
+    /// AES-128 in GCM mode (RFC 5084 §3.2), in AuthEnvelopedData.
+    Aes128Gcm,
+    /// AES-256 in GCM mode (RFC 5084 §3.2), in AuthEnvelopedData.
+    Aes256Gcm,
+    /// AES-128 in CCM mode (RFC 5084 §3.1), in AuthEnvelopedData; needs the content
+    /// length before the first octet (no compression, the payload length announced).
+    Aes128Ccm,
+    /// AES-256 in CCM mode (RFC 5084 §3.1), in AuthEnvelopedData; needs the content
+    /// length before the first octet (no compression, the payload length announced).
+    Aes256Ccm,
+}
+
+/// The parameters of a content-encryption algorithm as received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CipherParams {
+    /// A CBC initialisation vector.
+    Iv(Vec<u8>),
+    /// `GCMParameters` / `CCMParameters` (RFC 5084): the nonce and the tag length.
+    Aead { nonce: Vec<u8>, tag_len: usize },
 }
 
 impl ContentEncryption {
     /// Every supported cipher.
-    pub const ALL: [ContentEncryption; 4] = [
+    pub const ALL: [ContentEncryption; 8] = [
         Self::Aes128Cbc,
         Self::Aes192Cbc,
         Self::Aes256Cbc,
         Self::TripleDesCbc,
+        Self::Aes128Gcm,
+        Self::Aes256Gcm,
+        Self::Aes128Ccm,
+        Self::Aes256Ccm,
     ];
 
     /// The algorithm's object identifier.
@@ -293,19 +320,23 @@ impl ContentEncryption {
             Self::Aes192Cbc => oid::AES192_CBC,
             Self::Aes256Cbc => oid::AES256_CBC,
             Self::TripleDesCbc => oid::DES_EDE3_CBC,
+            Self::Aes128Gcm => oid::AES128_GCM,
+            Self::Aes256Gcm => oid::AES256_GCM,
+            Self::Aes128Ccm => oid::AES128_CCM,
+            Self::Aes256Ccm => oid::AES256_CCM,
         }
     }
 
     /// Key length in bytes.
     pub fn key_len(self) -> usize {
         match self {
-            Self::Aes128Cbc => 16,
+            Self::Aes128Cbc | Self::Aes128Gcm | Self::Aes128Ccm => 16,
             Self::Aes192Cbc | Self::TripleDesCbc => 24,
-            Self::Aes256Cbc => 32,
+            Self::Aes256Cbc | Self::Aes256Gcm | Self::Aes256Ccm => 32,
         }
     }
 
-    /// Block (and IV) length in bytes.
+    /// Block length in bytes (and the IV length of the CBC ciphers).
     pub fn block_len(self) -> usize {
         match self {
             Self::TripleDesCbc => 8,
@@ -313,34 +344,115 @@ impl ContentEncryption {
         }
     }
 
-    /// The name the reference service uses (`AES256_CBC`, `3DES`, ...).
+    /// Whether this is an authenticated (AEAD) cipher, written as AuthEnvelopedData: the
+    /// content cannot be altered without the tag failing.
+    pub fn is_authenticated(self) -> bool {
+        matches!(
+            self,
+            Self::Aes128Gcm | Self::Aes256Gcm | Self::Aes128Ccm | Self::Aes256Ccm
+        )
+    }
+
+    /// The name the reference service uses (`AES256_CBC`, `3DES`, ...; `AES128_GCM` and
+    /// the like for the authenticated ciphers).
     pub fn name(self) -> &'static str {
         match self {
             Self::Aes128Cbc => "AES128_CBC",
             Self::Aes192Cbc => "AES192_CBC",
             Self::Aes256Cbc => "AES256_CBC",
             Self::TripleDesCbc => "3DES",
+            Self::Aes128Gcm => "AES128_GCM",
+            Self::Aes256Gcm => "AES256_GCM",
+            Self::Aes128Ccm => "AES128_CCM",
+            Self::Aes256Ccm => "AES256_CCM",
         }
     }
 
-    /// Reads a contentEncryptionAlgorithm and its IV.
+    /// Reads a CBC contentEncryptionAlgorithm and its IV. An authenticated cipher is
+    /// [`Error::UnsupportedAlgorithm`] here (see [`Self::parse_params`]).
     pub(crate) fn parse(tlv: &Tlv<'_>) -> Result<(Self, Vec<u8>), Error> {
-        let id = decode_identifier(tlv, "contentEncryptionAlgorithm")?;
-        Self::from_identifier(&id, tlv.offset)
+        match Self::parse_params(tlv)? {
+            (alg, CipherParams::Iv(iv)) => Ok((alg, iv)),
+            (alg, CipherParams::Aead { .. }) => Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentEncryption,
+                oid: alg.oid(),
+            }),
+        }
     }
 
-    /// The cipher a decoded AlgorithmIdentifier names, and its IV; `offset` is where the
-    /// identifier was read, for errors.
+    /// Reads a contentEncryptionAlgorithm with its parameters: the IV of a CBC cipher,
+    /// `GCMParameters`/`CCMParameters` of an authenticated one (RFC 5084 §3: the nonce,
+    /// 12 octets for GCM and 7 to 13 for CCM; `aes-ICVlen`, default 12, which must be 12
+    /// to 16 for GCM and 12, 14 or 16 for CCM: shorter tags are refused as too weak).
+    pub(crate) fn parse_params(tlv: &Tlv<'_>) -> Result<(Self, CipherParams), Error> {
+        let id = decode_identifier(tlv, "contentEncryptionAlgorithm")?;
+        Self::params_from_identifier(&id, tlv.offset)
+    }
+
+    /// The CBC cipher a decoded AlgorithmIdentifier names, and its IV; `offset` is where
+    /// the identifier was read, for errors. An authenticated cipher is
+    /// [`Error::UnsupportedAlgorithm`] here.
     pub(crate) fn from_identifier(
         id: &AlgorithmIdentifierOwned,
         offset: usize,
     ) -> Result<(Self, Vec<u8>), Error> {
+        match Self::params_from_identifier(id, offset)? {
+            (alg, CipherParams::Iv(iv)) => Ok((alg, iv)),
+            (alg, CipherParams::Aead { .. }) => Err(Error::UnsupportedAlgorithm {
+                kind: AlgorithmKind::ContentEncryption,
+                oid: alg.oid(),
+            }),
+        }
+    }
+
+    /// The cipher a decoded AlgorithmIdentifier names, and its parameters; `offset` is
+    /// where the identifier was read, for errors.
+    pub(crate) fn params_from_identifier(
+        id: &AlgorithmIdentifierOwned,
+        offset: usize,
+    ) -> Result<(Self, CipherParams), Error> {
         let alg = Self::ALL.into_iter().find(|c| c.oid() == id.oid).ok_or(
             Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentEncryption,
                 oid: id.oid,
             },
         )?;
+        if alg.is_authenticated() {
+            let bad = || Error::malformed("GCMParameters/CCMParameters", offset);
+            let params = id
+                .parameters
+                .as_ref()
+                .ok_or_else(bad)?
+                .to_der()
+                .map_err(|_| bad())?;
+            let limits = crate::Limits::default();
+            let seq = ber::Reader::new(&params, &limits).read("AEAD parameters")?;
+            if seq.tag != Tag::SEQUENCE {
+                return Err(bad());
+            }
+            let mut r = seq.children("AEAD parameters")?;
+            let nonce = r
+                .expect(Tag::OCTET_STRING, "aes-nonce")
+                .map_err(|_| bad())?;
+            let tag_len = match r
+                .read_optional(Tag::INTEGER, "aes-ICVlen")
+                .map_err(|_| bad())?
+            {
+                None => 12,
+                Some(n) => match n.contents {
+                    [n] => usize::from(*n),
+                    _ => return Err(bad()),
+                },
+            };
+            r.finish("AEAD parameters").map_err(|_| bad())?;
+            let nonce = nonce.contents.to_vec();
+            if !super::aead::nonce_len_ok(alg, nonce.len())
+                || !super::aead::tag_len_ok(alg, tag_len)
+            {
+                return Err(bad());
+            }
+            return Ok((alg, CipherParams::Aead { nonce, tag_len }));
+        }
         let bad = || Error::malformed("content-encryption IV", offset);
         let iv: OctetString = id
             .parameters
@@ -351,7 +463,23 @@ impl ContentEncryption {
         if iv.as_bytes().len() != alg.block_len() {
             return Err(bad());
         }
-        Ok((alg, iv.as_bytes().to_vec()))
+        Ok((alg, CipherParams::Iv(iv.as_bytes().to_vec())))
+    }
+
+    /// The encoded contentEncryptionAlgorithm for `params` (the IV, or `GCMParameters` /
+    /// `CCMParameters` with `aes-ICVlen` written out).
+    pub(crate) fn algorithm_identifier(self, params: &CipherParams) -> Vec<u8> {
+        let encoded = match params {
+            CipherParams::Iv(iv) => ber::encode(Tag::OCTET_STRING, iv),
+            CipherParams::Aead { nonce, tag_len } => ber::encode_constructed(
+                Tag::SEQUENCE,
+                &[
+                    &ber::encode(Tag::OCTET_STRING, nonce),
+                    &encode_uint(*tag_len as u64),
+                ],
+            ),
+        };
+        algorithm_identifier(self.oid(), Some(&encoded))
     }
 }
 

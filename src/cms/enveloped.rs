@@ -51,7 +51,10 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 use spki::AlgorithmIdentifierOwned;
 
-use super::algorithm::{ContentEncryption, DigestAlgorithm, KeyTransport, KeyTransportParams};
+use super::aead::AeadStream;
+use super::algorithm::{
+    CipherParams, ContentEncryption, DigestAlgorithm, KeyTransport, KeyTransportParams,
+};
 use super::ber::{self, Tag, Tlv};
 use super::{ContentType, oid};
 use crate::cert::{Certificate, Identifier, PrivateKey};
@@ -76,6 +79,12 @@ macro_rules! with_cipher {
             }
             ContentEncryption::TripleDesCbc => {
                 type $c = des::TdesEde3;
+                $body
+            }
+            // The authenticated ciphers never reach the CBC code (`ContentEncryption::parse`
+            // refuses them); AES-128 keeps the match total.
+            _ => {
+                type $c = aes::Aes128;
                 $body
             }
         }
@@ -127,8 +136,15 @@ fn too_large() -> Error {
 /// multiple of every block size.
 const SEGMENT_LEN: usize = super::compressed::SEGMENT_LEN;
 
-/// EnvelopedData (RFC 5652 §6) written while its content arrives, for the streaming
-/// builder and [`encrypt`].
+/// EnvelopedData (RFC 5652 §6), or AuthEnvelopedData (RFC 5083) for an authenticated
+/// cipher, written while its content arrives, for the streaming builder and [`encrypt`].
+///
+/// AuthEnvelopedData has version 0, no originatorInfo, the same recipientInfos, the
+/// authEncryptedContentInfo (the ciphertext as long as the content: CTR has no padding),
+/// no authAttrs, and the `mac` (the 16-octet tag) after it. AES-CCM needs the content
+/// length in its first block, so it is refused without an announced length
+/// ([`Error::EncryptionFailed`]): with compression the length is not known in advance, and
+/// a second pass over the content is not possible while streaming.
 ///
 /// The content key and IV are drawn and wrapped for every recipient when the writer is
 /// created, so the structure up to the first ciphertext octet is written first. With the
@@ -140,7 +156,7 @@ const SEGMENT_LEN: usize = super::compressed::SEGMENT_LEN;
 ///
 /// Memory is one segment of content and the cipher state, whatever the content size.
 pub(crate) struct EnvelopeWriter {
-    cbc: CbcEncryptor,
+    cipher: ContentEncryptor,
     block: usize,
     /// Content not yet encrypted, less than a segment.
     pending: Vec<u8>,
@@ -169,8 +185,7 @@ impl EnvelopeWriter {
         let cipher = options.cipher;
         let mut key = zeroize::Zeroizing::new(vec![0u8; cipher.key_len()]);
         rng.fill_bytes(&mut key);
-        let mut iv = vec![0u8; cipher.block_len()];
-        rng.fill_bytes(&mut iv);
+        let content = ContentEncryptor::new(cipher, &key, content_len, rng)?;
 
         let key_transport_id = options.key_transport.algorithm_identifier();
         let mut infos = Vec::with_capacity(recipients.len());
@@ -209,29 +224,50 @@ impl EnvelopeWriter {
         }
         let info_refs: Vec<&[u8]> = infos.iter().map(Vec::as_slice).collect();
         let recipient_set = ber::encode_constructed(Tag::SET, &info_refs);
-        let version = super::algorithm::encode_uint(version);
+        let auth = cipher.is_authenticated();
+        // AuthEnvelopedData's version is always 0 (RFC 5083 §2.1).
+        let version = super::algorithm::encode_uint(if auth { 0 } else { version });
         let data_oid = ber::encode(Tag::OID, oid::DATA.as_bytes());
-        let cipher_id = super::algorithm::algorithm_identifier(
-            cipher.oid(),
-            Some(&ber::encode(Tag::OCTET_STRING, &iv)),
+        let cipher_id = cipher.algorithm_identifier(&content.params);
+        let type_oid = ber::encode(
+            Tag::OID,
+            if auth {
+                oid::AUTH_ENVELOPED_DATA.as_bytes()
+            } else {
+                oid::ENVELOPED_DATA.as_bytes()
+            },
         );
-        let type_oid = ber::encode(Tag::OID, oid::ENVELOPED_DATA.as_bytes());
         let block = cipher.block_len();
+        // The `mac` OCTET STRING after the authEncryptedContentInfo.
+        let mac_len = if auth {
+            ber::header_len(super::aead::MAX_TAG_LEN) + super::aead::MAX_TAG_LEN
+        } else {
+            0
+        };
         let encoded_len = match content_len {
             Some(content_len) => {
-                // PKCS #7 padding adds 1 to `block` octets: the next whole block up.
+                // PKCS #7 padding adds 1 to `block` octets: the next whole block up; CTR
+                // adds nothing.
                 let ciphertext_len = usize::try_from(content_len)
                     .ok()
-                    .and_then(|n| (n / block).checked_add(1))
-                    .and_then(|n| n.checked_mul(block))
+                    .and_then(|n| {
+                        if auth {
+                            Some(n)
+                        } else {
+                            (n / block).checked_add(1)?.checked_mul(block)
+                        }
+                    })
                     .filter(|n| n.checked_add(SEGMENT_LEN).is_some())
                     .ok_or_else(too_large)?;
                 let eci_len = data_oid.len()
                     + cipher_id.len()
                     + ber::header_len(ciphertext_len)
                     + ciphertext_len;
-                let enveloped_len =
-                    version.len() + recipient_set.len() + ber::header_len(eci_len) + eci_len;
+                let enveloped_len = version.len()
+                    + recipient_set.len()
+                    + ber::header_len(eci_len)
+                    + eci_len
+                    + mac_len;
                 let explicit_len = ber::header_len(enveloped_len) + enveloped_len;
                 let info_len = type_oid.len() + ber::header_len(explicit_len) + explicit_len;
                 ber::write_header(out, Tag::SEQUENCE, info_len);
@@ -263,7 +299,7 @@ impl EnvelopeWriter {
             }
         };
         Ok(EnvelopeWriter {
-            cbc: CbcEncryptor::new(cipher, &key, &iv)?,
+            cipher: content,
             block,
             pending: Vec::with_capacity(SEGMENT_LEN),
             content_len,
@@ -295,7 +331,7 @@ impl EnvelopeWriter {
             if self.pending.is_empty() && rest.len() >= SEGMENT_LEN {
                 // A whole segment straight from the input: copied once, into `out`.
                 let (segment, tail) = rest.split_at(SEGMENT_LEN);
-                self.write_segment(segment, out);
+                self.write_segment(segment, out)?;
                 rest = tail;
             } else {
                 let room = SEGMENT_LEN.saturating_sub(self.pending.len());
@@ -304,9 +340,10 @@ impl EnvelopeWriter {
                 rest = tail;
                 if self.pending.len() >= SEGMENT_LEN {
                     let pending = std::mem::take(&mut self.pending);
-                    self.write_segment(&pending, out);
+                    let written = self.write_segment(&pending, out);
                     self.pending = pending;
                     self.pending.clear();
+                    written?;
                 }
             }
         }
@@ -325,35 +362,126 @@ impl EnvelopeWriter {
                 "less content than the announced length",
             ));
         }
-        // `pending` holds less than a segment, a multiple of the block: padded, it still
-        // fits one segment. The pad length is 1 to `block` (8 or 16).
-        let pad = self
-            .block
-            .saturating_sub(self.pending.len().checked_rem(self.block).unwrap_or(0));
-        let pad_byte = u8::try_from(pad).map_err(|_| too_large())?;
-        self.pending
-            .resize(self.pending.len().saturating_add(pad), pad_byte);
+        let auth = matches!(self.cipher.mode, Cipher::Aead(_));
+        if !auth {
+            // `pending` holds less than a segment, a multiple of the block: padded, it
+            // still fits one segment. The pad length is 1 to `block` (8 or 16).
+            let pad = self
+                .block
+                .saturating_sub(self.pending.len().checked_rem(self.block).unwrap_or(0));
+            let pad_byte = u8::try_from(pad).map_err(|_| too_large())?;
+            self.pending
+                .resize(self.pending.len().saturating_add(pad), pad_byte);
+        }
         let last = std::mem::take(&mut self.pending);
-        self.write_segment(&last, out);
-        if self.content_len.is_none() {
-            for _ in 0..5 {
-                ber::write_end_of_contents(out);
+        if !last.is_empty() {
+            self.write_segment(&last, out)?;
+        }
+        match self.cipher.mode {
+            Cipher::Cbc(_) => {
+                if self.content_len.is_none() {
+                    for _ in 0..5 {
+                        ber::write_end_of_contents(out);
+                    }
+                }
+            }
+            Cipher::Aead(stream) => {
+                if self.content_len.is_none() {
+                    // encryptedContent [0], authEncryptedContentInfo.
+                    for _ in 0..2 {
+                        ber::write_end_of_contents(out);
+                    }
+                }
+                let tag = stream
+                    .tag(&[])
+                    .ok_or(Error::EncryptionFailed("AEAD content length mismatch"))?;
+                ber::write_header(out, Tag::OCTET_STRING, tag.len());
+                out.extend_from_slice(&tag);
+                if self.content_len.is_none() {
+                    // AuthEnvelopedData, [0] EXPLICIT, ContentInfo.
+                    for _ in 0..3 {
+                        ber::write_end_of_contents(out);
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Appends `plain` (whole blocks) encrypted, as an OCTET STRING segment when the
-    /// lengths are indefinite.
-    fn write_segment(&mut self, plain: &[u8], out: &mut Vec<u8>) {
+    /// Appends `plain` (whole blocks for CBC) encrypted, as an OCTET STRING segment when
+    /// the lengths are indefinite.
+    fn write_segment(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         if self.content_len.is_none() {
             ber::write_header(out, Tag::OCTET_STRING, plain.len());
         }
         let start = out.len();
         out.extend_from_slice(plain);
         if let Some(region) = out.get_mut(start..) {
-            self.cbc.encrypt_blocks(region);
+            match &mut self.cipher.mode {
+                Cipher::Cbc(cbc) => cbc.encrypt_blocks(region),
+                Cipher::Aead(stream) => stream.encrypt(region)?,
+            }
         }
+        Ok(())
+    }
+}
+
+/// The content-encryption part of an envelope being written: the cipher state and the
+/// parameters written into its contentEncryptionAlgorithm.
+struct ContentEncryptor {
+    mode: Cipher,
+    params: CipherParams,
+}
+
+// One per envelope, the CBC state kept in place as before (the AEAD one is boxed).
+#[allow(clippy::large_enum_variant)]
+enum Cipher {
+    Cbc(CbcEncryptor),
+    Aead(Box<AeadStream>),
+}
+
+impl ContentEncryptor {
+    /// Draws the IV (CBC) or nonce (AEAD: 12 octets, RFC 5084's recommendation; for CCM
+    /// a shorter one when the content is 16 MiB or more, so the length field holds it)
+    /// from `rng`. CCM without the content length is refused.
+    fn new<R: CryptoRng + ?Sized>(
+        cipher: ContentEncryption,
+        key: &[u8],
+        content_len: Option<u64>,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        if !cipher.is_authenticated() {
+            let mut iv = vec![0u8; cipher.block_len()];
+            rng.fill_bytes(&mut iv);
+            let cbc = CbcEncryptor::new(cipher, key, &iv)?;
+            return Ok(ContentEncryptor {
+                mode: Cipher::Cbc(cbc),
+                params: CipherParams::Iv(iv),
+            });
+        }
+        let ccm = matches!(
+            cipher,
+            ContentEncryption::Aes128Ccm | ContentEncryption::Aes256Ccm
+        );
+        let nonce_len = match (ccm, content_len) {
+            (false, _) => super::aead::NONCE_LEN,
+            (true, Some(len)) => super::aead::ccm_nonce_len(len),
+            (true, None) => {
+                return Err(Error::EncryptionFailed(
+                    "AES-CCM needs the content length in advance (announce the payload \
+                     length and do not compress, or use AES-GCM)",
+                ));
+            }
+        };
+        let mut nonce = vec![0u8; nonce_len];
+        rng.fill_bytes(&mut nonce);
+        let tag_len = super::aead::MAX_TAG_LEN;
+        let stream = AeadStream::new(cipher, key, &nonce, tag_len, content_len)
+            .ok_or(Error::EncryptionFailed("cipher setup failed"))?;
+        Ok(ContentEncryptor {
+            mode: Cipher::Aead(Box::new(stream)),
+            params: CipherParams::Aead { nonce, tag_len },
+        })
     }
 }
 
@@ -383,6 +511,7 @@ impl CbcEncryptor {
             ContentEncryption::TripleDesCbc => {
                 Self::TripleDes(KeyIvInit::new_from_slices(key, iv).map_err(fail)?)
             }
+            _ => return Err(Error::EncryptionFailed("not a CBC cipher")),
         })
     }
 

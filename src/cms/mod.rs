@@ -1,10 +1,14 @@
 //! Cryptographic Message Syntax (RFC 5652) as AS2 uses it: detached and encapsulated
 //! [`SignedData`](signed), [`EnvelopedData`](enveloped) and RFC 3274
-//! [`CompressedData`](compressed).
+//! [`CompressedData`](compressed); AuthEnvelopedData (RFC 5083) with AES-GCM and AES-CCM
+//! (RFC 5084), written by the [`enveloped`] writer and read by
+//! [`auth_enveloped::decrypt`] and the inbound pipeline.
 //!
 //! Everything here reads BER (indefinite lengths, chunked strings) and writes DER.
 
+pub(crate) mod aead;
 pub mod algorithm;
+pub mod auth_enveloped;
 pub(crate) mod ber;
 pub mod compressed;
 pub mod enveloped;
@@ -71,6 +75,16 @@ pub mod oid {
     pub const AES192_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.22");
     /// aes256-CBC.
     pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
+    /// id-aes128-GCM (RFC 5084).
+    pub const AES128_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.6");
+    /// id-aes256-GCM (RFC 5084).
+    pub const AES256_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.46");
+    /// id-aes128-CCM (RFC 5084).
+    pub const AES128_CCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.7");
+    /// id-aes256-CCM (RFC 5084).
+    pub const AES256_CCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.47");
+    /// id-ct-authEnvelopedData (RFC 5083).
+    pub const AUTH_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.23");
     /// des-ede3-cbc.
     pub const DES_EDE3_CBC: Oid = Oid::new_unwrap("1.2.840.113549.3.7");
     /// subjectKeyIdentifier extension.
@@ -89,6 +103,8 @@ pub enum ContentType {
     EnvelopedData,
     /// id-ct-compressedData.
     CompressedData,
+    /// id-ct-authEnvelopedData (RFC 5083).
+    AuthEnvelopedData,
 }
 
 impl ContentType {
@@ -99,6 +115,7 @@ impl ContentType {
             Self::SignedData => oid::SIGNED_DATA,
             Self::EnvelopedData => oid::ENVELOPED_DATA,
             Self::CompressedData => oid::COMPRESSED_DATA,
+            Self::AuthEnvelopedData => oid::AUTH_ENVELOPED_DATA,
         }
     }
 
@@ -109,6 +126,7 @@ impl ContentType {
             Self::SignedData,
             Self::EnvelopedData,
             Self::CompressedData,
+            Self::AuthEnvelopedData,
         ]
         .into_iter()
         .find(|c| c.oid() == *oid)

@@ -14,7 +14,11 @@
 //!
 //! On top of it, one reader per content type:
 //!
-//! - [`EnvelopedReader`]: EnvelopedData (RFC 5652 §6), CBC-decrypted as it streams;
+//! - [`EnvelopedReader`]: EnvelopedData (RFC 5652 §6), CBC-decrypted as it streams, and
+//!   AuthEnvelopedData (RFC 5083), AES-GCM/CCM-decrypted as it streams with the tag
+//!   checked at the end (also the EnvelopedData form with an AEAD cipher and the tag
+//!   appended to the ciphertext, which BouncyCastle writes; the whole-buffer
+//!   `EnvelopedData::parse` refuses AEAD ciphers, so for those this reader stands alone);
 //! - [`CompressedReader`]: CompressedData (RFC 3274), inflated as it streams;
 //! - [`SignedReader`]: SignedData (RFC 5652 §5) with encapsulated content, hashed as it
 //!   streams and verified at the end.
@@ -59,7 +63,8 @@ use miniz_oxide::inflate::core::{
 };
 use rand_core::CryptoRng;
 
-use super::algorithm::{ContentEncryption, DigestAlgorithm, Hasher, decode_identifier};
+use super::aead::AeadStream;
+use super::algorithm::{CipherParams, ContentEncryption, DigestAlgorithm, Hasher, decode_identifier};
 use super::ber::{self, Reader, Step, Tag, Tlv};
 use super::signed::{SignedData, Verified};
 use super::{ContentType, enveloped, oid, signed};
@@ -934,6 +939,7 @@ impl Cbc {
             ContentEncryption::TripleDesCbc => {
                 Self::TripleDes(cbc::Decryptor::new_from_slices(key, iv).ok()?)
             }
+            _ => return None,
         })
     }
 
@@ -977,8 +983,33 @@ enum Env {
     EciEnd,
     Unprotected,
     UnprotectedEnd,
+    /// AuthEnvelopedData: `authAttrs [1]`, `mac`, `unauthAttrs [2]`.
+    AuthAttrs,
+    AuthAttrsEnd,
+    Mac,
+    MacEnd,
+    UnauthAttrs,
+    UnauthAttrsEnd,
     Last,
     Done,
+}
+
+/// The content decryption of an envelope.
+// One per envelope, the CBC state kept in place as before (the AEAD one is boxed).
+#[allow(clippy::large_enum_variant)]
+enum Decryptor {
+    Cbc(Cbc),
+    Aead(Box<AeadStream>),
+}
+
+/// How an envelope ended ([`EnvelopedReader::finish`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EnvelopeEnd {
+    /// The content key unwrapped to the right length and (CBC) the padding was valid:
+    /// for the operator's log only.
+    pub well_formed: bool,
+    /// For an authenticated cipher, whether the tag verified; `None` for CBC.
+    pub authentic: Option<bool>,
 }
 
 /// Depth of the children of EnvelopedData.
@@ -1003,11 +1034,16 @@ pub(crate) struct EnvelopedReader<'k> {
     limits: Limits,
     keys: &'k [(Certificate, PrivateKey)],
     accept_triple_des: bool,
+    /// AuthEnvelopedData (RFC 5083) rather than EnvelopedData.
+    auth: bool,
     /// The recipientInfos SET, captured, and its header.
     recipients: Option<(Vec<u8>, Head)>,
     eci_offset: usize,
-    cipher: Option<(ContentEncryption, Vec<u8>)>,
-    decryptor: Option<Cbc>,
+    cipher: Option<(ContentEncryption, CipherParams)>,
+    decryptor: Option<Decryptor>,
+    /// AuthEnvelopedData's authAttrs as associated data (DER, SET OF), and its `mac`.
+    aad: Vec<u8>,
+    mac: Option<Vec<u8>>,
     key_ok: bool,
     decrypting: bool,
     chunks: usize,
@@ -1040,17 +1076,35 @@ impl<'k> EnvelopedReader<'k> {
         keys: &'k [(Certificate, PrivateKey)],
         accept_triple_des: bool,
     ) -> Self {
+        Self::of_type(limits, keys, accept_triple_des, ContentType::EnvelopedData)
+    }
+
+    /// A reader for `ContentInfo { authEnvelopedData }` (RFC 5083), otherwise as
+    /// [`new`](Self::new).
+    pub(crate) fn new_auth(limits: &Limits, keys: &'k [(Certificate, PrivateKey)]) -> Self {
+        Self::of_type(limits, keys, false, ContentType::AuthEnvelopedData)
+    }
+
+    fn of_type(
+        limits: &Limits,
+        keys: &'k [(Certificate, PrivateKey)],
+        accept_triple_des: bool,
+        content_type: ContentType,
+    ) -> Self {
         EnvelopedReader {
             ber: BerStream::new(limits, "ContentInfo", "ContentInfo (trailing data)"),
-            info: ContentInfoReader::new(ContentType::EnvelopedData),
+            info: ContentInfoReader::new(content_type),
             state: Env::Version,
             limits: limits.clone(),
             keys,
             accept_triple_des,
+            auth: content_type == ContentType::AuthEnvelopedData,
             recipients: None,
             eci_offset: 0,
             cipher: None,
             decryptor: None,
+            aad: Vec::new(),
+            mac: None,
             key_ok: false,
             decrypting: false,
             chunks: 0,
@@ -1091,29 +1145,58 @@ impl<'k> EnvelopedReader<'k> {
     }
 
     /// End of input: checks that the ContentInfo is complete and nothing follows (as the
-    /// whole-buffer parser does), fails with [`Error::DecryptionFailed`] for a ciphertext
-    /// that is empty or not a whole number of blocks, then decrypts the last block, removes
-    /// its PKCS #7 padding when valid (keeps it when not, computed with masks, as
-    /// `decrypt_unchecked` does) and appends the rest.
+    /// whole-buffer parser does), fails with [`Error::DecryptionFailed`] for a CBC
+    /// ciphertext that is empty or not a whole number of blocks, then decrypts the last
+    /// block, removes its PKCS #7 padding when valid (keeps it when not, computed with
+    /// masks, as `decrypt_unchecked` does) and appends the rest. For an authenticated
+    /// cipher, computes the tag and compares it with the received one (without a branch on
+    /// the octets); a tag of the wrong length, or CCM content whose length does not fit
+    /// its nonce, is a tag that does not verify.
     ///
-    /// Returns whether the content key had the right length and the padding was valid:
-    /// for the operator's log, never for the sender (garbage has valid padding as often
-    /// as not; see [`super::enveloped`]).
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<bool, Error> {
+    /// Returns how the envelope ended: whether the content key had the right length and
+    /// the padding was valid (for the operator's log, never for the sender: garbage has
+    /// valid padding as often as not; see [`super::enveloped`]), and whether the tag
+    /// verified.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<EnvelopeEnd, Error> {
         self.outcome.check(self.ber.pos())?;
         let result = self.finish_inner(out);
         self.outcome.finished = true;
         self.outcome.record(result)
     }
 
-    fn finish_inner(&mut self, out: &mut Vec<u8>) -> Result<bool, Error> {
+    fn finish_inner(&mut self, out: &mut Vec<u8>) -> Result<EnvelopeEnd, Error> {
         self.ber.finish()?;
-        let (Some((cipher, _)), Env::Done) = (&self.cipher, self.state) else {
+        let (Some((cipher, params)), Env::Done) = (&self.cipher, self.state) else {
             return Err(Error::malformed("EnvelopedData", self.ber.pos()));
         };
+        if let CipherParams::Aead { tag_len, .. } = params {
+            let tag_len = *tag_len;
+            let Some(Decryptor::Aead(stream)) = self.decryptor.take() else {
+                return Err(Error::DecryptionFailed);
+            };
+            let held = self.held.get(..self.held_len).unwrap_or_default();
+            let received = match &self.mac {
+                Some(mac) => mac.as_slice(),
+                // EnvelopedData: the tag is the last `tag_len` octets of the ciphertext.
+                None => held,
+            };
+            let tag_ok = received.len() == tag_len
+                && stream
+                    .tag(&self.aad)
+                    .is_some_and(|full| super::aead::tag_matches(&full, received));
+            self.held_len = 0;
+            return Ok(EnvelopeEnd {
+                well_formed: self.key_ok,
+                authentic: Some(tag_ok),
+            });
+        }
         let block = cipher.block_len();
         let decryptor = match self.decryptor.as_mut() {
-            Some(d) if self.ciphertext_len != 0 && self.ciphertext_len.is_multiple_of(block) => d,
+            Some(Decryptor::Cbc(d))
+                if self.ciphertext_len != 0 && self.ciphertext_len.is_multiple_of(block) =>
+            {
+                d
+            }
             // A ciphertext length that is not a whole number of blocks, or a key or IV of
             // the wrong size: visible in the envelope itself, so failing reveals nothing.
             _ => return Err(Error::DecryptionFailed),
@@ -1125,7 +1208,10 @@ impl<'k> EnvelopedReader<'k> {
         let (padding, padding_ok) = enveloped::pkcs7_padding(last, block);
         out.truncate(out.len().saturating_sub(padding));
         self.held_len = 0;
-        Ok(self.key_ok && padding_ok)
+        Ok(EnvelopeEnd {
+            well_formed: self.key_ok && padding_ok,
+            authentic: None,
+        })
     }
 
     fn run<R: CryptoRng + ?Sized>(
@@ -1220,18 +1306,23 @@ impl<'k> EnvelopedReader<'k> {
             (Env::EciAlgorithmEnd, Event::End { head, .. }) => {
                 let bytes = ber.take_captured();
                 let id = read_captured(&bytes, *head, &self.limits, "contentEncryptionAlgorithm")?;
-                let (cipher, iv) = ContentEncryption::parse(&id)?;
-                if !self.accept_triple_des && cipher == ContentEncryption::TripleDesCbc {
+                let (cipher, params) = ContentEncryption::parse_params(&id)?;
+                // AuthEnvelopedData needs an authenticated cipher (RFC 5083 §2.1).
+                if (!self.accept_triple_des && cipher == ContentEncryption::TripleDesCbc)
+                    || (self.auth && !cipher.is_authenticated())
+                {
                     return Err(Error::UnsupportedAlgorithm {
                         kind: AlgorithmKind::ContentEncryption,
                         oid: cipher.oid(),
                     });
                 }
-                self.cipher = Some((cipher, iv));
+                self.cipher = Some((cipher, params));
                 self.state = Env::EciContent;
             }
             (Env::EciContent, Event::Start(head)) if head.tag.same_type(Tag::context(0, false)) => {
-                self.start_decryption(rng)?;
+                // The ciphertext length, when a primitive encoding announces it (CCM).
+                let len = (!head.tag.constructed).then_some(head.len).flatten();
+                self.start_decryption(rng, len)?;
                 self.ber.enter("encryptedContent")?;
                 self.state = Env::Ciphertext;
             }
@@ -1246,7 +1337,7 @@ impl<'k> EnvelopedReader<'k> {
                     self.eci_offset,
                 ));
             }
-            (Env::Ciphertext, Event::Data(data)) => self.decrypt(data, out),
+            (Env::Ciphertext, Event::Data(data)) => self.decrypt(data, out)?,
             (Env::Ciphertext, Event::Start(head)) => {
                 // A segment of a constructed (chunked) encryptedContent: Tlv::octets.
                 if !head.tag.same_type(Tag::OCTET_STRING) {
@@ -1266,7 +1357,69 @@ impl<'k> EnvelopedReader<'k> {
             (Env::Ciphertext, Event::Invalid { .. }) => {
                 return Err(expected("encryptedContent", &event));
             }
+            (Env::EciEnd, Event::End { .. }) if self.auth => self.state = Env::AuthAttrs,
             (Env::EciEnd, Event::End { .. }) => self.state = Env::Unprotected,
+            (Env::AuthAttrs, Event::Start(head)) if head.tag.same_type(Tag::context(1, true)) => {
+                if self.cipher.as_ref().is_some_and(|(c, _)| {
+                    matches!(
+                        c,
+                        ContentEncryption::Aes128Ccm | ContentEncryption::Aes256Ccm
+                    )
+                }) {
+                    // CBC-MAC takes associated data before the content, which has passed.
+                    return Err(Error::UnsupportedFormat(
+                        "AES-CCM with authenticated attributes",
+                    ));
+                }
+                ber.capture("authAttrs")?;
+                self.state = Env::AuthAttrsEnd;
+            }
+            (Env::AuthAttrs, Event::Invalid { tag: Some(tag), .. })
+                if tag.same_type(Tag::context(1, true)) =>
+            {
+                return Err(expected("authAttrs", &event));
+            }
+            (Env::AuthAttrsEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let attrs = read_captured(&bytes, *head, &self.limits, "authAttrs")?;
+                // The associated data is the DER encoding with the SET OF tag (RFC 5083
+                // §2.2): the received `[1]` retagged.
+                let mut der = attrs.to_der()?.into_owned();
+                if let Some(first) = der.first_mut() {
+                    *first = 0x31;
+                }
+                self.aad = der;
+                self.state = Env::Mac;
+            }
+            (Env::AuthAttrs | Env::Mac, Event::Start(head)) => {
+                if !head.tag.same_type(Tag::OCTET_STRING) {
+                    return Err(expected("mac", &event));
+                }
+                ber.capture("mac")?;
+                self.state = Env::MacEnd;
+            }
+            (Env::AuthAttrs | Env::Mac, _) => return Err(expected("mac", &event)),
+            (Env::MacEnd, Event::End { head, .. }) => {
+                let bytes = ber.take_captured();
+                let mac = read_captured(&bytes, *head, &self.limits, "mac")?;
+                let mac = mac.octets("mac")?.into_owned();
+                // Longer than any tag: not a tag (shorter ones fail the comparison).
+                if mac.len() > super::aead::MAX_TAG_LEN {
+                    return Err(Error::malformed("mac", head.offset));
+                }
+                self.mac = Some(mac);
+                self.state = Env::UnauthAttrs;
+            }
+            (Env::UnauthAttrs, Event::Start(head)) if head.tag.same_type(Tag::context(2, true)) => {
+                ber.skip("unauthAttrs")?;
+                self.state = Env::UnauthAttrsEnd;
+            }
+            (Env::UnauthAttrs, Event::Invalid { tag: Some(tag), .. })
+                if tag.same_type(Tag::context(2, true)) =>
+            {
+                return Err(expected("unauthAttrs", &event));
+            }
+            (Env::UnauthAttrsEnd, Event::End { .. }) => self.state = Env::Last,
             (Env::EciEnd, _) => return Err(expected("EncryptedContentInfo", &event)),
             (Env::Unprotected, Event::Start(head)) if head.tag.same_type(Tag::context(1, true)) => {
                 ber.skip("unprotectedAttrs")?;
@@ -1278,19 +1431,27 @@ impl<'k> EnvelopedReader<'k> {
                 return Err(expected("unprotectedAttrs", &event));
             }
             (Env::UnprotectedEnd, Event::End { .. }) => self.state = Env::Last,
-            (Env::Unprotected | Env::Last, Event::End { .. }) if parent_end => {
+            (Env::Unprotected | Env::UnauthAttrs | Env::Last, Event::End { .. }) if parent_end => {
                 self.state = Env::Done;
             }
-            (Env::Unprotected | Env::Last, _) => return Err(expected("EnvelopedData", &event)),
+            (Env::Unprotected | Env::UnauthAttrs | Env::Last, _) => {
+                return Err(expected("EnvelopedData", &event));
+            }
             _ => return Err(unexpected(&event)),
         }
         Ok(())
     }
 
     /// At the start of the encryptedContent: finds our key and unwraps the content key,
-    /// exactly as `decrypt_unchecked` does.
-    fn start_decryption<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<(), Error> {
-        let (Some((bytes, head)), Some((cipher, iv))) = (self.recipients.take(), &self.cipher)
+    /// exactly as `decrypt_unchecked` does. `len` is the ciphertext length when announced
+    /// (CCM needs the content length first; without it the plaintext is kept until the
+    /// end).
+    fn start_decryption<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        len: Option<usize>,
+    ) -> Result<(), Error> {
+        let (Some((bytes, head)), Some((cipher, params))) = (self.recipients.take(), &self.cipher)
         else {
             return Err(Error::malformed("EnvelopedData", self.ber.pos()));
         };
@@ -1303,23 +1464,44 @@ impl<'k> EnvelopedReader<'k> {
             .ok_or(Error::NoMatchingRecipient)?;
         let (content_key, key_ok) =
             enveloped::unwrap_content_key(&recipients, *cipher, certificate, key, rng)?;
-        self.decryptor = Cbc::new(*cipher, &content_key, iv);
+        self.decryptor = match params {
+            CipherParams::Iv(iv) => Cbc::new(*cipher, &content_key, iv).map(Decryptor::Cbc),
+            CipherParams::Aead { nonce, tag_len } => {
+                // In EnvelopedData the tag ends the ciphertext.
+                let appended = if self.auth { 0 } else { *tag_len };
+                let content_len = len.map(|n| n.saturating_sub(appended) as u64);
+                AeadStream::new(*cipher, &content_key, nonce, *tag_len, content_len)
+                    .map(|s| Decryptor::Aead(Box::new(s)))
+            }
+        };
         self.key_ok = key_ok;
         self.decrypting = true;
         Ok(())
     }
 
-    /// Decrypts what `data` completes, holding back the last block (or partial block).
-    fn decrypt(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    /// Decrypts what `data` completes, holding back the last block (or partial block) for
+    /// CBC, the tag-long tail for an AEAD cipher in EnvelopedData, nothing for
+    /// AuthEnvelopedData (its tag comes in `mac`).
+    fn decrypt(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         self.ciphertext_len = self.ciphertext_len.saturating_add(data.len());
-        let block = self.cipher().map_or(16, ContentEncryption::block_len);
+        let (cipher, keep) = match &self.cipher {
+            Some((cipher, CipherParams::Aead { tag_len, .. })) => {
+                (*cipher, if self.auth { 0 } else { *tag_len })
+            }
+            Some((cipher, CipherParams::Iv(_))) => (*cipher, 0),
+            None => (ContentEncryption::Aes256Cbc, 0),
+        };
+        if cipher.is_authenticated() {
+            return self.decrypt_aead(data, keep, out);
+        }
+        let block = cipher.block_len();
         let total = self.held_len.saturating_add(data.len());
         if total <= block {
             if let Some(slot) = self.held.get_mut(self.held_len..total) {
                 slot.copy_from_slice(data);
             }
             self.held_len = total;
-            return;
+            return Ok(());
         }
         // Keep 1 to `block` octets: the last block may be the last one of the content.
         let keep = total
@@ -1333,7 +1515,7 @@ impl<'k> EnvelopedReader<'k> {
         // the end of `data`.
         let from_data = ready.saturating_sub(self.held_len);
         let (front, back) = data.split_at(from_data.min(data.len()));
-        if let Some(decryptor) = self.decryptor.as_mut() {
+        if let Some(Decryptor::Cbc(decryptor)) = self.decryptor.as_mut() {
             let start = out.len();
             out.extend_from_slice(self.held.get(..self.held_len).unwrap_or_default());
             out.extend_from_slice(front);
@@ -1343,6 +1525,45 @@ impl<'k> EnvelopedReader<'k> {
             slot.copy_from_slice(back);
         }
         self.held_len = back.len();
+        Ok(())
+    }
+
+    /// AEAD: decrypts all but the last `keep` octets seen so far, which are held back.
+    fn decrypt_aead(&mut self, data: &[u8], keep: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+        let total = self.held_len.saturating_add(data.len());
+        if total <= keep {
+            if let Some(slot) = self.held.get_mut(self.held_len..total) {
+                slot.copy_from_slice(data);
+            }
+            self.held_len = total;
+            return Ok(());
+        }
+        let ready = total.saturating_sub(keep);
+        let from_held = ready.min(self.held_len);
+        let from_data = ready.saturating_sub(from_held);
+        let (front, back) = data.split_at(from_data.min(data.len()));
+        let start = out.len();
+        out.extend_from_slice(self.held.get(..from_held).unwrap_or_default());
+        out.extend_from_slice(front);
+        if let Some(Decryptor::Aead(stream)) = self.decryptor.as_mut() {
+            stream.decrypt(out.get_mut(start..).unwrap_or_default())?;
+        } else {
+            // No usable key or nonce: nothing comes out (the tag cannot verify).
+            out.truncate(start);
+        }
+        // The new held octets: what was held and not used, then the end of `data`.
+        let mut held = [0u8; 16];
+        let old = self.held.get(from_held..self.held_len).unwrap_or_default();
+        let new_len = old.len().saturating_add(back.len());
+        if let Some(slot) = held.get_mut(..old.len()) {
+            slot.copy_from_slice(old);
+        }
+        if let Some(slot) = held.get_mut(old.len()..new_len) {
+            slot.copy_from_slice(back);
+        }
+        self.held = held;
+        self.held_len = new_len;
+        Ok(())
     }
 }
 
@@ -2597,8 +2818,9 @@ mod tests {
         for chunk in chunks {
             reader.push(chunk, &mut out, &mut rng)?;
         }
-        let well_formed = reader.finish(&mut out)?;
-        Ok((out, well_formed))
+        let end = reader.finish(&mut out)?;
+        assert_eq!(end.authentic, None, "CBC has no tag");
+        Ok((out, end.well_formed))
     }
 
     /// The whole-buffer result, after checking that every plan streams to it.
@@ -2632,7 +2854,10 @@ mod tests {
         let limits = Limits::default();
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let mut runs = 0;
-        for cipher in ContentEncryption::ALL {
+        let cbc = ContentEncryption::ALL
+            .into_iter()
+            .filter(|c| !c.is_authenticated());
+        for cipher in cbc {
             for key_transport in [
                 KeyTransport::RsaPkcs1v15,
                 KeyTransport::RsaOaep(DigestAlgorithm::Sha256),
@@ -2661,6 +2886,128 @@ mod tests {
             }
         }
         assert_eq!(runs, 4 * 2 * 3 * 4);
+    }
+
+    /// AuthEnvelopedData (every AEAD cipher), written with and without the length and
+    /// re-encoded in every BER style (so CCM also meets a segmented ciphertext of unknown
+    /// length), decrypts to the content for every chunking, with the tag verified; one
+    /// flipped ciphertext, tag or nonce bit, or a wrong key, gives a tag that does not
+    /// verify, for every chunking too. The whole-buffer `EnvelopedData::parse` refuses the
+    /// AEAD ciphers.
+    #[test]
+    fn auth_enveloped_streams_in_any_chunking() {
+        let doc = doc_identity();
+        let b = pyas2lib_identity("B");
+        let keys = [doc.clone()];
+        let wrong = [(doc.0.clone(), b.1.clone())];
+        let limits = Limits::default();
+        let mut rng = ChaCha20Rng::seed_from_u64(19);
+        let run = |chunks: &[&[u8]], keys: &Keys| -> Result<(Vec<u8>, EnvelopeEnd), Error> {
+            let mut reader = EnvelopedReader::new_auth(&limits, keys);
+            let mut rng = ChaCha20Rng::seed_from_u64(6);
+            let mut out = Vec::new();
+            for chunk in chunks {
+                reader.push(chunk, &mut out, &mut rng)?;
+            }
+            let end = reader.finish(&mut out)?;
+            Ok((out, end))
+        };
+        let aead = ContentEncryption::ALL
+            .into_iter()
+            .filter(|c| c.is_authenticated());
+        for cipher in aead {
+            for len in [0usize, 17, 48, super::super::compressed::SEGMENT_LEN + 5] {
+                for announced in [true, false] {
+                    let options = EncryptOptions {
+                        cipher,
+                        ..Default::default()
+                    };
+                    let mut out = Vec::new();
+                    let writer = enveloped::EnvelopeWriter::new(
+                        &[&b.0, &doc.0],
+                        &options,
+                        announced.then_some(len as u64),
+                        &mut rng,
+                        &mut out,
+                    );
+                    let ccm = matches!(
+                        cipher,
+                        ContentEncryption::Aes128Ccm | ContentEncryption::Aes256Ccm
+                    );
+                    if ccm && !announced {
+                        assert!(matches!(writer, Err(Error::EncryptionFailed(_))));
+                        continue;
+                    }
+                    let mut writer = writer.unwrap();
+                    writer.push(&content(len), &mut out).unwrap();
+                    writer.finish(&mut out).unwrap();
+                    assert!(matches!(
+                        EnvelopedData::parse(&out, &limits),
+                        Err(Error::UnsupportedAlgorithm { .. })
+                    ));
+                    let expected = (
+                        content(len),
+                        EnvelopeEnd {
+                            well_formed: true,
+                            authentic: Some(true),
+                        },
+                    );
+                    let styles: Vec<Style> = if len > 100 {
+                        vec![styles()[0]]
+                    } else {
+                        styles().to_vec()
+                    };
+                    for style in styles {
+                        let input = encode(&tree(&out), style);
+                        let plans = if len == 17 {
+                            plans()
+                        } else {
+                            few_plans(input.len())
+                        };
+                        for plan in &plans {
+                            let label = format!("{cipher:?} {len} {announced} {style:?} {plan:?}");
+                            let chunks = split(&input, *plan);
+                            assert_eq!(run(&chunks, &keys).unwrap(), expected, "{label}");
+                            let (_, end) = run(&chunks, &wrong).unwrap();
+                            assert_eq!(end.authentic, Some(false), "{label}");
+                        }
+                        assert_eq!(
+                            crate::cms::auth_enveloped::decrypt(&input, &keys, &limits, &mut rng)
+                                .unwrap(),
+                            content(len)
+                        );
+                    }
+                    // One flipped bit in the ciphertext, the tag (the last octet of the
+                    // DER) or the nonce: the tag does not verify.
+                    if !announced {
+                        continue;
+                    }
+                    let der_len = out.len();
+                    let oid = cipher.oid();
+                    let nonce_at = out
+                        .windows(oid.as_bytes().len())
+                        .position(|w| w == oid.as_bytes())
+                        .map(|i| i + oid.as_bytes().len() + 4)
+                        .unwrap();
+                    let mut flips = vec![der_len - 1, nonce_at];
+                    if len > 0 {
+                        flips.push(der_len - 18 - len / 2 - 1);
+                    }
+                    for at in flips {
+                        let mut bad = out.clone();
+                        bad[at] ^= 0x10;
+                        for plan in few_plans(bad.len()) {
+                            let (_, end) = run(&split(&bad, plan), &keys).unwrap();
+                            assert_eq!(end.authentic, Some(false), "{cipher:?} {len} {at}");
+                        }
+                        assert_eq!(
+                            crate::cms::auth_enveloped::decrypt(&bad, &keys, &limits, &mut rng),
+                            Err(Error::DecryptionFailed)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -2796,10 +3143,10 @@ mod tests {
                 check(&trailing, &limits, &keys),
                 Err(Error::malformed("ContentInfo (trailing data)", input.len()))
             );
-            // A content cipher we do not implement (AES-128-GCM).
+            // A content cipher we do not implement (AES-192-GCM).
             let gcm = altered(&der, style, |t| {
                 *t.at(&[1, 0, 2, 1, 0]).bytes() =
-                    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.6")
+                    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.26")
                         .as_bytes()
                         .to_vec();
             });
@@ -2940,7 +3287,7 @@ mod tests {
             assert_eq!(out.len(), i / 16 * 16, "{i}");
         }
         assert_eq!(out, plain[..96]);
-        assert!(reader.finish(&mut out).unwrap());
+        assert!(reader.finish(&mut out).unwrap().well_formed);
         assert_eq!(out, plain);
         // Nothing after the end.
         assert!(reader.push(b"", &mut out, &mut rng).is_err());

@@ -437,9 +437,14 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
                     &mut opening,
                 )?;
                 let len = writer.encoded_len();
+                let smime_type = if encrypt_options.cipher.is_authenticated() {
+                    SmimeType::AuthEnvelopedData
+                } else {
+                    SmimeType::EnvelopedData
+                };
                 (
                     Layer::Encrypt(Box::new(writer)),
-                    SmimeType::EnvelopedData.entity_headers(),
+                    smime_type.entity_headers(),
                     len,
                 )
             }

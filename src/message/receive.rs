@@ -4,7 +4,9 @@
 //! [`Incoming::receive`](super::inbound::Incoming::receive) starts a [`Receiver`] from the
 //! request headers. The caller pushes the body as it arrives, split anywhere
 //! ([`Receiver::push`]), and the receiver writes payload bytes to a [`PayloadSink`] as
-//! soon as every layer above them has let them through: decryption (AES-CBC, 3DES),
+//! soon as every layer above them has let them through: decryption (AES-CBC, 3DES;
+//! AES-GCM and AES-CCM in AuthEnvelopedData, whose tag is checked at the end: a tag that
+//! does not verify refuses the message like any other failure inside an envelope),
 //! decompression (zlib, within the caps of [`Limits`](crate::Limits)), `multipart/signed`
 //! with its boundary found across chunk borders, opaque `signed-data`, any transfer
 //! encoding. Digests are computed on the fly; the detached signature is verified at the
@@ -112,6 +114,8 @@ pub struct Receiver<'s> {
     /// The payload entity's type and file name, once its headers are read.
     content_type: Option<String>,
     file_name: Option<String>,
+    /// The envelope just finished had an authenticated cipher whose tag did not verify.
+    tag_failed: bool,
 }
 
 impl core::fmt::Debug for Receiver<'_> {
@@ -276,6 +280,7 @@ impl<'s> Receiver<'s> {
             payload_len: 0,
             content_type: None,
             file_name: None,
+            tag_failed: false,
         };
         if let Err(e) = receiver.start(incoming) {
             receiver.failed = Some((0, e));
@@ -540,6 +545,19 @@ impl<'s> Receiver<'s> {
     ) {
         let mut out = Vec::new();
         let result = self.finish_one(level, &mut out, sink);
+        if std::mem::take(&mut self.tag_failed) {
+            // The envelope's tag did not verify: everything that came out of it is
+            // refused, as a failure inside the envelope (so reported, like every other one
+            // before a signature, as the one decryption failure; the operator is told).
+            self.fail(
+                level.saturating_add(1),
+                Error::Malformed {
+                    what: "decrypted content: the AES-GCM/CCM authentication tag does not verify",
+                    offset: 0,
+                },
+            );
+            return;
+        }
         match result {
             Err(error) => self.fail(level, error),
             Ok(()) => {
@@ -571,8 +589,11 @@ impl<'s> Receiver<'s> {
                 return Err(Error::malformed("ContentInfo", 0));
             }
             Stage::Enveloped(reader) => {
-                let well_formed = reader.finish(out)?;
-                self.state.well_formed = well_formed;
+                let end = reader.finish(out)?;
+                self.state.well_formed = end.well_formed;
+                if end.authentic == Some(false) {
+                    self.tag_failed = true;
+                }
             }
             Stage::Compressed(reader) => reader.finish(out)?,
             Stage::Opaque(_) | Stage::Bare(_) => {}
@@ -686,6 +707,13 @@ impl<'s> Receiver<'s> {
                     limits,
                     self.policy.decryption,
                     self.policy.accept_legacy_algorithms,
+                )))
+            }
+            ContentType::AuthEnvelopedData => {
+                self.state.ensure_new(LayerKind::Encryption)?;
+                Stage::Enveloped(Box::new(EnvelopedReader::new_auth(
+                    limits,
+                    self.policy.decryption,
                 )))
             }
             ContentType::CompressedData => {
@@ -887,7 +915,7 @@ impl Unwrap {
             // Reported as what followed it, with the fact that the key or padding was
             // not well formed (usually the reason).
             Error::Malformed {
-                what: "decrypted content: the content key or the CBC padding is not well formed",
+                what: "decrypted content: the content key, the CBC padding or the AEAD tag is not well formed",
                 offset: 0,
             }
         };

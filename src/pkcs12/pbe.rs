@@ -202,6 +202,8 @@ fn pbes2_decrypt(
         ContentEncryption::Aes192Cbc => cbc_decrypt_with_key::<aes::Aes192>(&key, &iv, buffer),
         ContentEncryption::Aes256Cbc => cbc_decrypt_with_key::<aes::Aes256>(&key, &iv, buffer),
         ContentEncryption::TripleDesCbc => cbc_decrypt_with_key::<des::TdesEde3>(&key, &iv, buffer),
+        // `ContentEncryption::from_identifier` gives CBC ciphers only.
+        _ => None,
     };
     plain_len.ok_or_else(decrypt_failed)
 }

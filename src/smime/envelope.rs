@@ -6,11 +6,15 @@ use crate::mime;
 
 /// The `smime-type` of an `application/pkcs7-mime` entity this crate writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// The names of the CMS content types they carry.
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum SmimeType {
     /// `enveloped-data`, file `smime.p7m` (RFC 5751 §3.3).
     EnvelopedData,
     /// `compressed-data`, file `smime.p7z` (RFC 5402 §3).
     CompressedData,
+    /// `authEnveloped-data`, file `smime.p7m` (RFC 8551 §3.2.2, AuthEnvelopedData).
+    AuthEnvelopedData,
 }
 
 impl SmimeType {
@@ -21,6 +25,7 @@ impl SmimeType {
         let (smime_type, file) = match self {
             SmimeType::EnvelopedData => ("enveloped-data", "smime.p7m"),
             SmimeType::CompressedData => ("compressed-data", "smime.p7z"),
+            SmimeType::AuthEnvelopedData => ("authEnveloped-data", "smime.p7m"),
         };
         vec![
             (
@@ -58,5 +63,10 @@ mod tests {
         assert_eq!(ct.smime_type(), Some("compressed-data"));
         let ct = mime::ContentType::parse(b"application/x-pkcs7-mime").unwrap();
         assert!(is_pkcs7_mime(&ct));
+        let headers = SmimeType::AuthEnvelopedData.entity_headers();
+        assert_eq!(
+            headers[0].1,
+            "application/pkcs7-mime; smime-type=authEnveloped-data; name=\"smime.p7m\""
+        );
     }
 }
