@@ -684,14 +684,14 @@ fn unsupported_content_cipher_is_reported_with_its_oid() {
     let mut t = tree(&envelope_for(&[&bob.cert], &payload()));
     let cipher = t.at(&CIPHER_OID).contents();
     assert_eq!(cipher.as_slice(), oid::AES256_CBC.as_bytes());
-    *cipher.last_mut().expect("oid") = 46; // aes256-CBC (.42) -> id-aes256-GCM (.46)
-    let gcm = oid("2.16.840.1.101.3.4.1.46");
+    *cipher.last_mut().expect("oid") = 41; // aes256-CBC (.42) -> id-aes256-ECB (.41)
+    let ecb = oid("2.16.840.1.101.3.4.1.41");
     let err = EnvelopedData::parse(&t.der(), &Limits::default()).expect_err("unsupported");
     assert_eq!(
         err,
         Error::UnsupportedAlgorithm {
             kind: AlgorithmKind::ContentEncryption,
-            oid: gcm,
+            oid: ecb,
         }
     );
     assert_eq!(err.code(), ErrorCode::UnsupportedEncryptionAlg);
