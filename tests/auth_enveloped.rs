@@ -7,9 +7,9 @@
 mod common;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
+use as2_proto::__internal::ber::{Reader, Tag};
 use as2_proto::cms::algorithm::ContentEncryption;
 use as2_proto::cms::auth_enveloped;
-use as2_proto::__internal::ber::{Reader, Tag};
 use as2_proto::cms::enveloped::{self, EncryptOptions};
 use as2_proto::cms::signed::{SignOptions, Signer};
 use as2_proto::message::headers::As2Id;

@@ -1872,7 +1872,11 @@ fn a_signature_stripped_mdn_is_refused_when_a_signed_one_was_requested() {
 
     // The report taken out of multipart/signed and sent alone (its own Content-Type in the
     // HTTP headers): unsigned, refused as such.
-    let report = as2_proto::__internal::mime::parse_part(report_part, &as2_proto::__internal::mime::limits(&limits)).unwrap();
+    let report = as2_proto::__internal::mime::parse_part(
+        report_part,
+        &as2_proto::__internal::mime::limits(&limits),
+    )
+    .unwrap();
     let report_ct = report
         .header("Content-Type")
         .unwrap()

@@ -64,7 +64,9 @@ use miniz_oxide::inflate::core::{
 use rand_core::CryptoRng;
 
 use super::aead::AeadStream;
-use super::algorithm::{CipherParams, ContentEncryption, DigestAlgorithm, Hasher, decode_identifier};
+use super::algorithm::{
+    CipherParams, ContentEncryption, DigestAlgorithm, Hasher, decode_identifier,
+};
 use super::ber::{self, Reader, Step, Tag, Tlv};
 use super::signed::{SignedData, Verified};
 use super::{ContentType, enveloped, oid, signed};
