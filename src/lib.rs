@@ -135,7 +135,8 @@ mod time;
 // (`message::outbound::start`, `inbound::handle`, `mdn::reply`, ...) and less common
 // types; these are the types a sender and a receiver name.
 pub use cert::{
-    Certificate, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension, unix_time,
+    Certificate, KeyAlgorithm, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension,
+    unix_time,
 };
 pub use cms::algorithm::{ContentEncryption, DigestAlgorithm};
 pub use cms::signed::{SignOptions, Signer};

@@ -671,10 +671,14 @@ pub(crate) fn unwrap_content_key<R: CryptoRng + ?Sized>(
         .ok_or(Error::NoMatchingRecipient)?;
     let transport = KeyTransport::from_identifier(&recipient.key_transport, recipient.offset)?;
     let wrapped = &recipient.encrypted_key;
-    let rsa = key.rsa();
-    let unwrapped = match transport {
-        KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, wrapped),
-        KeyTransportParams::Oaep(params, label) => {
+    // A key-transport RecipientInfo naming a certificate whose key is not RSA unwraps to
+    // nothing, which is treated like a failed unwrap below.
+    let unwrapped = match (transport, key.rsa()) {
+        (_, None) => Err(rsa::errors::Error::Decryption),
+        (KeyTransportParams::Pkcs1v15, Some(rsa)) => {
+            rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, wrapped)
+        }
+        (KeyTransportParams::Oaep(params, label), Some(rsa)) => {
             oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, wrapped)
         }
     };

@@ -174,7 +174,10 @@ fn sign_digest<R: CryptoRng + ?Sized>(
 ) -> Result<Vec<u8>, Error> {
     let unsigned = UnsignedSignerInfo::new(content_digest, signer, options, now)?;
     let digest = options.digest;
-    let key = signer.key.rsa();
+    let key = signer
+        .key
+        .rsa()
+        .ok_or(Error::SigningFailed("only RSA keys can sign"))?;
     let signature = with_digest!(digest, D => match options.scheme {
         SignatureScheme::Pkcs1v15 => key.sign_with_rng(rng, Pkcs1v15Sign::new::<D>(), &unsigned.to_sign),
         SignatureScheme::Pss => key.sign_with_rng(
@@ -211,7 +214,8 @@ pub(crate) fn detached_signature_len(
 ) -> Result<usize, Error> {
     let placeholder_digest = vec![0u8; options.digest.output_len()];
     let unsigned = UnsignedSignerInfo::new(&placeholder_digest, signer, options, now)?;
-    let placeholder_signature = vec![0u8; signer.key.rsa().size()];
+    let modulus_len = signer.key.rsa().map_or(0, |key| key.size());
+    let placeholder_signature = vec![0u8; modulus_len];
     Ok(unsigned
         .assemble(&placeholder_signature, None, signer, options)
         .len())
