@@ -645,6 +645,11 @@ impl PrivateKey {
             _ => None,
         }
     }
+
+    /// The key material.
+    pub(crate) fn secret(&self) -> &SecretKey {
+        &self.key
+    }
 }
 
 impl From<RsaPrivateKey> for PrivateKey {

@@ -6,16 +6,36 @@
 
 mod common;
 
+use as2_proto::cms::algorithm::{DigestAlgorithm, SignatureAlgorithm, SignatureScheme};
+use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer};
 use as2_proto::{
     Certificate, Error, KeyAlgorithm, KeyUse, Limits, Pkcs12, PrivateKey, UsageExtension,
+    VerificationError,
 };
-use common::{Pki, openssl, openssl_try};
+use common::{Pki, now, openssl, openssl_try, rng};
 
 /// The curves, as OpenSSL names them, with the kind of key they give.
 const CURVES: [(&str, KeyAlgorithm); 2] = [
     ("prime256v1", KeyAlgorithm::EcP256),
     ("secp384r1", KeyAlgorithm::EcP384),
 ];
+
+const DIGESTS: [DigestAlgorithm; 3] = [
+    DigestAlgorithm::Sha256,
+    DigestAlgorithm::Sha384,
+    DigestAlgorithm::Sha512,
+];
+
+/// OpenSSL's name for a digest.
+fn ossl_md(d: DigestAlgorithm) -> &'static str {
+    match d {
+        DigestAlgorithm::Sha1 => "sha1",
+        DigestAlgorithm::Sha256 => "sha256",
+        DigestAlgorithm::Sha384 => "sha384",
+        DigestAlgorithm::Sha512 => "sha512",
+        _ => unreachable!("a digest this suite does not know"),
+    }
+}
 
 /// An EC party certified by `pki`'s (RSA) CA: `openssl ecparam -genkey -name CURVE` (a
 /// SEC1 `EC PRIVATE KEY` after `EC PARAMETERS`), a CSR, and `openssl x509 -req` with
@@ -69,6 +89,13 @@ fn ec_party(pki: &Pki, name: &str, curve: &str, extensions: &str) -> common::Ide
 /// products issue them: RFC 8550 §4.4.2).
 const EC_BOTH: &str = "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
     keyUsage=digitalSignature,nonRepudiation,keyAgreement\nextendedKeyUsage=emailProtection\n";
+
+fn sign_options(digest: DigestAlgorithm, protection: bool) -> SignOptions {
+    let mut o = SignOptions::default();
+    o.digest = digest;
+    o.algorithm_protection = protection;
+    o
+}
 
 // ---------------------------------------------------------------------------------------
 // Keys and certificates
@@ -251,5 +278,380 @@ fn ec_key_usage() {
         };
         assert_eq!(check(KeyUse::Signing), sign, "{usage}");
         assert_eq!(check(KeyUse::Encryption), encrypt, "{usage}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ECDSA
+// ---------------------------------------------------------------------------------------
+
+/// Our ECDSA signatures, detached and encapsulated, with and without RFC 6211
+/// protection, for each curve and digest: they verify here and with `openssl cms
+/// -verify`, which prints the algorithms we wrote (ecdsa-with-SHAn, parameters absent,
+/// and the same in the CMSAlgorithmProtection attribute).
+#[test]
+fn ecdsa_signatures_verify_here_and_in_openssl() {
+    let pki = Pki::new();
+    let content = b"ISA*00*ECDSA~\r\nline two\r\n";
+    pki.write("content.txt", content);
+    for (curve, _) in CURVES {
+        let id = ec_party(&pki, curve, curve, EC_BOTH);
+        let signer = Signer::new(&id.cert, &id.key);
+        for digest in DIGESTS {
+            for protection in [true, false] {
+                let options = sign_options(digest, protection);
+                let detached =
+                    signed::sign_detached(content, &signer, &options, now(), &mut rng(7)).unwrap();
+                let verified = SignedData::parse(&detached, &Limits::default())
+                    .unwrap()
+                    .verify(Some(content), std::slice::from_ref(&id.cert))
+                    .unwrap();
+                assert_eq!(verified.signature, SignatureAlgorithm::Ecdsa);
+                assert_eq!(verified.digest, digest);
+                assert_eq!(verified.algorithm_protection, protection);
+                pki.write("detached.der", &detached);
+                openssl(
+                    pki.path(),
+                    &[
+                        "cms",
+                        "-verify",
+                        "-binary",
+                        "-inform",
+                        "DER",
+                        "-in",
+                        "detached.der",
+                        "-content",
+                        "content.txt",
+                        "-CAfile",
+                        "ca.crt",
+                        "-purpose",
+                        "any",
+                        "-out",
+                        "/dev/null",
+                    ],
+                );
+                let printed = String::from_utf8(openssl(
+                    pki.path(),
+                    &[
+                        "cms",
+                        "-cmsout",
+                        "-print",
+                        "-inform",
+                        "DER",
+                        "-in",
+                        "detached.der",
+                    ],
+                ))
+                .unwrap();
+                let name = format!("ecdsa-with-{}", ossl_md(digest).to_uppercase());
+                assert!(printed.contains(&name), "{name} in {printed}");
+                // OpenSSL 3.0 prints the RFC 6211 attribute by its OID.
+                let attribute = printed.contains("1.2.840.113549.1.9.52")
+                    || printed.contains("CMS Algorithm Protection");
+                assert_eq!(attribute, protection, "{printed}");
+
+                let opaque =
+                    signed::sign_encapsulated(content, &signer, &options, now(), &mut rng(8))
+                        .unwrap();
+                let parsed = SignedData::parse(&opaque, &Limits::default()).unwrap();
+                parsed.verify(None, std::slice::from_ref(&id.cert)).unwrap();
+                assert_eq!(parsed.content(), Some(&content[..]));
+                pki.write("opaque.der", &opaque);
+                let out = openssl(
+                    pki.path(),
+                    &[
+                        "cms",
+                        "-verify",
+                        "-binary",
+                        "-inform",
+                        "DER",
+                        "-in",
+                        "opaque.der",
+                        "-CAfile",
+                        "ca.crt",
+                        "-purpose",
+                        "any",
+                    ],
+                );
+                assert_eq!(out, content);
+            }
+        }
+    }
+}
+
+/// `openssl cms -sign` with EC keys (each curve, SHA-256/384/512, detached and opaque,
+/// with and without signed attributes) verifies here.
+#[test]
+fn openssl_ecdsa_signatures_verify() {
+    let pki = Pki::new();
+    let content = b"UNB+UNOA:3+EC'\r\nbinary \x00\xff\r\n";
+    pki.write("content.txt", content);
+    for (curve, _) in CURVES {
+        let id = ec_party(&pki, curve, curve, EC_BOTH);
+        let crt = format!("{curve}.crt");
+        let key = format!("{curve}.key");
+        for digest in DIGESTS {
+            for (detached, noattr) in [(true, false), (false, false), (true, true)] {
+                let mut args = vec![
+                    "cms",
+                    "-sign",
+                    "-binary",
+                    "-in",
+                    "content.txt",
+                    "-signer",
+                    &crt,
+                    "-inkey",
+                    &key,
+                    "-md",
+                    ossl_md(digest),
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "sig.der",
+                ];
+                if !detached {
+                    args.push("-nodetach");
+                }
+                if noattr {
+                    args.push("-noattr");
+                }
+                openssl(pki.path(), &args);
+                let der = pki.read("sig.der");
+                let parsed = SignedData::parse(&der, &Limits::default()).unwrap();
+                let verified = parsed
+                    .verify(
+                        detached.then_some(&content[..]),
+                        std::slice::from_ref(&id.cert),
+                    )
+                    .unwrap_or_else(|e| panic!("{curve} {digest} {detached} {noattr}: {e}"));
+                assert_eq!(verified.signature, SignatureAlgorithm::Ecdsa);
+                assert_eq!(verified.digest, digest);
+                assert_eq!(verified.signed_attributes, !noattr);
+                // Another content does not verify.
+                if detached {
+                    assert_eq!(
+                        parsed
+                            .verify(Some(b"other"), std::slice::from_ref(&id.cert))
+                            .unwrap_err(),
+                        if noattr {
+                            Error::Verification(VerificationError::BadSignature)
+                        } else {
+                            Error::Verification(VerificationError::DigestMismatch)
+                        }
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Signing is deterministic given the random source (the same seed gives the same bytes,
+/// another seed other bytes), and every signature has the announced length.
+#[test]
+fn ecdsa_signing_is_deterministic_given_the_rng() {
+    let pki = Pki::new();
+    for (curve, _) in CURVES {
+        let id = ec_party(&pki, curve, curve, EC_BOTH);
+        let signer = Signer::new(&id.cert, &id.key);
+        let options = sign_options(DigestAlgorithm::Sha256, true);
+        let t = as2_proto::unix_time(1_800_000_000);
+        let sign = |seed| signed::sign_detached(b"x", &signer, &options, t, &mut rng(seed));
+        assert_eq!(sign(1).unwrap(), sign(1).unwrap());
+        assert_ne!(sign(1).unwrap(), sign(2).unwrap());
+        let lengths: std::collections::BTreeSet<usize> =
+            (0..40).map(|seed| sign(seed).unwrap().len()).collect();
+        assert_eq!(lengths.len(), 1, "{curve}: {lengths:?}");
+    }
+}
+
+/// PSS needs an RSA key: asking for it with an EC key is refused, not silently replaced.
+#[test]
+fn pss_with_an_ec_key_is_refused() {
+    let pki = Pki::new();
+    let id = ec_party(&pki, "ec", "prime256v1", EC_BOTH);
+    let mut options = SignOptions::default();
+    options.scheme = SignatureScheme::Pss;
+    assert_eq!(
+        signed::sign_detached(
+            b"x",
+            &Signer::new(&id.cert, &id.key),
+            &options,
+            now(),
+            &mut rng(1)
+        )
+        .unwrap_err(),
+        Error::SigningFailed("RSASSA-PSS needs an RSA key")
+    );
+}
+
+/// Decodes a ContentInfo holding SignedData with the `cms` crate, lets `change` rewrite
+/// its first SignerInfo, and encodes it again.
+fn rewrite_signer(der: &[u8], change: impl FnOnce(&mut cms::signed_data::SignerInfo)) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut info = cms::content_info::ContentInfo::from_der(der).unwrap();
+    let mut signed_data: cms::signed_data::SignedData = info.content.decode_as().unwrap();
+    let mut signers = signed_data.signer_infos.0.into_vec();
+    change(&mut signers[0]);
+    signed_data.signer_infos = cms::signed_data::SignerInfos::try_from(signers).unwrap();
+    info.content = der::Any::encode_from(&signed_data).unwrap();
+    info.to_der().unwrap()
+}
+
+fn algorithm(oid: &str, null_params: bool) -> spki::AlgorithmIdentifierOwned {
+    spki::AlgorithmIdentifierOwned {
+        oid: oid.parse().unwrap(),
+        parameters: null_params.then(|| der::Any::from(der::asn1::Null)),
+    }
+}
+
+fn verify_detached(der: &[u8], content: &[u8], cert: &Certificate) -> Result<(), Error> {
+    SignedData::parse(der, &Limits::default())?
+        .verify(Some(content), std::slice::from_ref(cert))
+        .map(|_| ())
+}
+
+/// Algorithm substitution: a SignerInfo whose signatureAlgorithm names an RSA scheme
+/// while the signer's certificate holds an EC key (or ECDSA with an RSA key) is refused
+/// with a typed error before any verification is attempted, with or without the RFC 6211
+/// attribute (which, when present, also names the original algorithm).
+#[test]
+fn algorithm_substitution_is_refused() {
+    let pki = Pki::new();
+    let ec = ec_party(&pki, "ec", "prime256v1", EC_BOTH);
+    let rsa = pki.party("rsa", 2048);
+    let content = b"substitution";
+    let rsa_ids = [
+        algorithm("1.2.840.113549.1.1.1", true),  // rsaEncryption
+        algorithm("1.2.840.113549.1.1.11", true), // sha256WithRSAEncryption
+    ];
+    let ec_ids = [
+        algorithm("1.2.840.10045.4.3.2", false), // ecdsa-with-SHA256
+        algorithm("1.2.840.10045.2.1", false),   // id-ecPublicKey
+    ];
+    for protection in [false, true] {
+        let options = sign_options(DigestAlgorithm::Sha256, protection);
+        for (id, substitutes) in [(&ec, &rsa_ids), (&rsa, &ec_ids)] {
+            let signer = Signer::new(&id.cert, &id.key);
+            let der =
+                signed::sign_detached(content, &signer, &options, now(), &mut rng(3)).unwrap();
+            // The rewriting itself changes nothing that matters: unchanged, it verifies.
+            let same = rewrite_signer(&der, |_| {});
+            verify_detached(&same, content, &id.cert).unwrap();
+            for substitute in substitutes {
+                let forged = rewrite_signer(&der, |si| si.signature_algorithm = substitute.clone());
+                assert_eq!(
+                    verify_detached(&forged, content, &id.cert).unwrap_err(),
+                    Error::Verification(VerificationError::KeyAlgorithmMismatch),
+                    "{} with {:?} key, protection {protection}",
+                    substitute.oid,
+                    id.key.algorithm()
+                );
+            }
+        }
+    }
+    // The verdict's code and disposition are those of any failed signature.
+    let e = Error::Verification(VerificationError::KeyAlgorithmMismatch);
+    assert_eq!(e.code(), as2_proto::ErrorCode::VerificationFailed);
+    assert_eq!(
+        e.disposition().to_string(),
+        "processed/Error: authentication-failed"
+    );
+}
+
+/// Signature values: both `s` and `n - s` verify (no low-S rule in CMS), and anything
+/// that is not strict DER with `0 < r, s < n` is refused as a bad signature.
+#[test]
+fn ecdsa_signature_values() {
+    let pki = Pki::new();
+    let content = b"values";
+    for (curve, kind) in CURVES {
+        let id = ec_party(&pki, curve, curve, EC_BOTH);
+        let options = sign_options(DigestAlgorithm::Sha384, false);
+        let der = signed::sign_detached(
+            content,
+            &Signer::new(&id.cert, &id.key),
+            &options,
+            now(),
+            &mut rng(4),
+        )
+        .unwrap();
+        let mut original = Vec::new();
+        rewrite_signer(&der, |si| original = si.signature.as_bytes().to_vec());
+        let with_value = |value: Vec<u8>| {
+            let forged = rewrite_signer(&der, |si| {
+                si.signature = der::asn1::OctetString::new(value).unwrap()
+            });
+            verify_detached(&forged, content, &id.cert)
+        };
+        // What we sign: low s, r with its top bit set, fixed length.
+        let field = if kind == KeyAlgorithm::EcP256 { 32 } else { 48 };
+        assert_eq!(original.len(), 2 + (2 + field + 1) + (2 + field));
+        let r = original[5..5 + field].to_vec();
+        let s = original[5 + field + 2..].to_vec();
+        assert_eq!(s.len(), field);
+        let encode = |r: &[u8], s: &[u8]| {
+            let int = |v: &[u8]| {
+                let mut out = vec![0x02, v.len() as u8];
+                out.extend_from_slice(v);
+                out
+            };
+            let body = [int(r), int(s)].concat();
+            [vec![0x30, body.len() as u8], body].concat()
+        };
+        let r_der = [&[0u8][..], &r].concat();
+        assert_eq!(encode(&r_der, &s), original, "the layout read back");
+        with_value(original.clone()).unwrap();
+
+        // High s: n - s, computed with the curve's scalar arithmetic.
+        let high = match kind {
+            KeyAlgorithm::EcP256 => {
+                let sig = p256::ecdsa::Signature::from_der(&original).unwrap();
+                let (r, s) = sig.split_scalars();
+                p256::ecdsa::Signature::from_scalars(r, -s)
+                    .unwrap()
+                    .to_der()
+                    .as_bytes()
+                    .to_vec()
+            }
+            _ => {
+                let sig = p384::ecdsa::Signature::from_der(&original).unwrap();
+                let (r, s) = sig.split_scalars();
+                p384::ecdsa::Signature::from_scalars(r, -s)
+                    .unwrap()
+                    .to_der()
+                    .as_bytes()
+                    .to_vec()
+            }
+        };
+        assert_ne!(high, original);
+        with_value(high).unwrap();
+
+        let bad = Err(Error::Verification(VerificationError::BadSignature));
+        let n_minus_nothing = vec![0xff; field]; // above the group order
+        let mut trailing = original.clone();
+        trailing.push(0);
+        let mut long_form = vec![0x30, 0x81, original[1]];
+        long_form.extend_from_slice(&original[2..]);
+        let padded_s = encode(&r_der, &[&[0u8][..], &s].concat()); // non-minimal INTEGER
+        let negative_r = encode(&r, &s); // top bit set without the leading zero
+        let mut flipped = original.clone();
+        flipped[10] ^= 1;
+        for (what, value) in [
+            ("trailing octet", trailing),
+            ("long-form length", long_form),
+            ("non-minimal s", padded_s),
+            ("negative r", negative_r),
+            ("r = 0", encode(&[0], &s)),
+            ("s = 0", encode(&r_der, &[0])),
+            (
+                "s >= n",
+                encode(&r_der, &[&[0u8][..], &n_minus_nothing].concat()),
+            ),
+            ("r || s (P1363)", [r.clone(), s.clone()].concat()),
+            ("empty", Vec::new()),
+            ("a bit flipped in r", flipped),
+        ] {
+            assert_eq!(with_value(value), bad, "{curve}: {what}");
+        }
     }
 }
