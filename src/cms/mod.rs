@@ -8,6 +8,7 @@ pub mod algorithm;
 pub mod ber;
 pub mod compressed;
 pub mod enveloped;
+pub(crate) mod kari;
 pub mod signed;
 pub(crate) mod stream;
 
