@@ -6,8 +6,15 @@
 
 mod common;
 
-use as2_proto::cms::algorithm::{DigestAlgorithm, SignatureAlgorithm, SignatureScheme};
+use as2_proto::cms::algorithm::{
+    ContentEncryption, DigestAlgorithm, SignatureAlgorithm, SignatureScheme,
+};
+use as2_proto::cms::enveloped::{self, EncryptOptions, EnvelopedData};
 use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer};
+use as2_proto::mdn::{self, Authenticity, MdnSettings, Report, SentMessage};
+use as2_proto::message::headers::As2Id;
+use as2_proto::message::inbound::{self, InboundPolicy, NoDuplicateCheck};
+use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::{
     Certificate, Error, KeyAlgorithm, KeyUse, Limits, Pkcs12, PrivateKey, UsageExtension,
     VerificationError,
@@ -653,5 +660,293 @@ fn ecdsa_signature_values() {
         ] {
             assert_eq!(with_value(value), bad, "{curve}: {what}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ECDH key agreement
+// ---------------------------------------------------------------------------------------
+
+fn encrypt_options(cipher: ContentEncryption, use_subject_key_id: bool) -> EncryptOptions {
+    let mut o = EncryptOptions::default();
+    o.cipher = cipher;
+    o.use_subject_key_id = use_subject_key_id;
+    o
+}
+
+/// `openssl cms -encrypt` to an EC recipient decrypts here: each curve, OpenSSL's default
+/// KDF (SHA-1) and `-keyopt ecdh_kdf_md:sha256/sha384/sha512`, cofactor mode, AES-128 and
+/// AES-192 and AES-256-CBC (whose key wrap OpenSSL matches: aes128-wrap, aes192-wrap,
+/// aes256-wrap); the envelope also lists an RSA recipient. For a 3DES content key OpenSSL
+/// wraps with CMS3DESwrap (RFC 3217), which we do not read: a typed unsupported-algorithm
+/// error, while the RSA recipient still decrypts.
+#[test]
+fn openssl_ecdh_envelopes_decrypt() {
+    let pki = Pki::new();
+    let content = b"UNB+UNOA:3+ECDH'\r\n\x00\xff".repeat(9);
+    pki.write("content.bin", &content);
+    let rsa = pki.party("rsa", 2048);
+    for (curve, _) in CURVES {
+        let id = ec_party(&pki, curve, curve, EC_BOTH);
+        let crt = format!("{curve}.crt");
+        for (keyopts, scheme) in [
+            (&[][..], "dhSinglePass-stdDH-sha1kdf-scheme"),
+            (
+                &["ecdh_kdf_md:sha256"][..],
+                "dhSinglePass-stdDH-sha256kdf-scheme",
+            ),
+            (
+                &["ecdh_kdf_md:sha384"][..],
+                "dhSinglePass-stdDH-sha384kdf-scheme",
+            ),
+            (
+                &["ecdh_kdf_md:sha512"][..],
+                "dhSinglePass-stdDH-sha512kdf-scheme",
+            ),
+            (
+                &["ecdh_kdf_md:sha256", "ecdh_cofactor_mode:1"][..],
+                "dhSinglePass-cofactorDH-sha256kdf-scheme",
+            ),
+        ] {
+            for (cipher, switch, wrap) in [
+                (ContentEncryption::Aes128Cbc, "-aes128", "id-aes128-wrap"),
+                (
+                    ContentEncryption::Aes256Cbc,
+                    "-aes-256-cbc",
+                    "id-aes256-wrap",
+                ),
+                (ContentEncryption::Aes192Cbc, "-aes192", "id-aes192-wrap"),
+                (
+                    ContentEncryption::TripleDesCbc,
+                    "-des3",
+                    "id-smime-alg-CMS3DESwrap",
+                ),
+            ] {
+                let mut args = vec![
+                    "cms",
+                    "-encrypt",
+                    "-binary",
+                    "-in",
+                    "content.bin",
+                    switch,
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "env.der",
+                    "-recip",
+                    &crt,
+                ];
+                for opt in keyopts {
+                    args.extend(["-keyopt", opt]);
+                }
+                args.extend(["-recip", "rsa.crt"]);
+                openssl(pki.path(), &args);
+                let der = pki.read("env.der");
+                let printed = String::from_utf8(openssl(
+                    pki.path(),
+                    &[
+                        "cms", "-cmsout", "-print", "-inform", "DER", "-in", "env.der",
+                    ],
+                ))
+                .unwrap();
+                assert!(printed.contains(scheme), "{scheme}: {printed}");
+                assert!(printed.contains(wrap), "{wrap}: {printed}");
+                let envelope = EnvelopedData::parse(&der, &Limits::default()).unwrap();
+                assert_eq!(envelope.content_encryption(), cipher);
+                assert!(envelope.is_recipient(&id.cert));
+                assert!(envelope.is_recipient(&rsa.cert));
+                let what = format!("{curve} {keyopts:?} {switch}");
+                if cipher == ContentEncryption::TripleDesCbc {
+                    assert_eq!(
+                        envelope.decrypt(&id.cert, &id.key, &mut rng(1)),
+                        Err(Error::UnsupportedAlgorithm {
+                            kind: as2_proto::AlgorithmKind::KeyTransport,
+                            oid: "1.2.840.113549.1.9.16.3.6".parse().unwrap(),
+                        }),
+                        "{what}"
+                    );
+                    let plain = envelope.decrypt(&rsa.cert, &rsa.key, &mut rng(1)).unwrap();
+                    assert_eq!(plain, content, "{what}");
+                    continue;
+                }
+                let plain = envelope
+                    .decrypt(&id.cert, &id.key, &mut rng(1))
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(plain, content, "{what}");
+                let plain = envelope.decrypt(&rsa.cert, &rsa.key, &mut rng(1)).unwrap();
+                assert_eq!(plain, content, "{what}");
+            }
+        }
+    }
+}
+
+/// Our envelopes to EC recipients decrypt with `openssl cms -decrypt`: each curve, AES-128
+/// and AES-256, recipients named by issuer and serial or by subject key identifier, and an
+/// envelope to an RSA and two EC recipients that OpenSSL opens with each key. OpenSSL
+/// prints the algorithms we wrote.
+#[test]
+fn ecdh_envelopes_decrypt_in_openssl() {
+    let pki = Pki::new();
+    let content = b"ISA*00*ECDH~\r\n".repeat(20);
+    let rsa = pki.party("rsa", 2048);
+    let ids: Vec<_> = CURVES
+        .iter()
+        .map(|(curve, _)| ec_party(&pki, curve, curve, EC_BOTH))
+        .collect();
+    let decrypt = |env: &[u8], name: &str| {
+        pki.write("ours.der", env);
+        let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+        openssl(
+            pki.path(),
+            &[
+                "cms", "-decrypt", "-binary", "-inform", "DER", "-in", "ours.der", "-recip", &crt,
+                "-inkey", &key,
+            ],
+        )
+    };
+    for ((curve, _), id) in CURVES.iter().zip(&ids) {
+        for (cipher, wrap) in [
+            (ContentEncryption::Aes128Cbc, "id-aes128-wrap"),
+            (ContentEncryption::Aes256Cbc, "id-aes256-wrap"),
+        ] {
+            for ski in [false, true] {
+                let options = encrypt_options(cipher, ski);
+                let env = enveloped::encrypt(&content, &[&id.cert], &options, &mut rng(5)).unwrap();
+                assert_eq!(decrypt(&env, curve), content, "{curve} {cipher} {ski}");
+                let printed = String::from_utf8(openssl(
+                    pki.path(),
+                    &[
+                        "cms", "-cmsout", "-print", "-inform", "DER", "-in", "ours.der",
+                    ],
+                ))
+                .unwrap();
+                let scheme = if *curve == "prime256v1" {
+                    "dhSinglePass-stdDH-sha256kdf-scheme"
+                } else {
+                    "dhSinglePass-stdDH-sha384kdf-scheme"
+                };
+                assert!(printed.contains(scheme), "{printed}");
+                assert!(printed.contains(wrap), "{printed}");
+                // Ours reads back too.
+                let parsed = EnvelopedData::parse(&env, &Limits::default()).unwrap();
+                let plain = parsed.decrypt(&id.cert, &id.key, &mut rng(6)).unwrap();
+                assert_eq!(plain, content);
+            }
+        }
+    }
+    let mixed = enveloped::encrypt(
+        &content,
+        &[&rsa.cert, &ids[0].cert, &ids[1].cert],
+        &EncryptOptions::default(),
+        &mut rng(7),
+    )
+    .unwrap();
+    let parsed = EnvelopedData::parse(&mixed, &Limits::default()).unwrap();
+    for (name, identity) in [
+        ("rsa", &rsa),
+        ("prime256v1", &ids[0]),
+        ("secp384r1", &ids[1]),
+    ] {
+        assert_eq!(decrypt(&mixed, name), content, "OpenSSL with {name}");
+        let plain = parsed
+            .decrypt(&identity.cert, &identity.key, &mut rng(8))
+            .unwrap();
+        assert_eq!(plain, content, "us with {name}");
+    }
+    // An EC certificate without keyAgreement is not encrypted to.
+    let no_agreement = ec_party(
+        &pki,
+        "noka",
+        "prime256v1",
+        "keyUsage=digitalSignature,keyEncipherment\n",
+    );
+    match enveloped::encrypt(
+        &content,
+        &[&no_agreement.cert],
+        &EncryptOptions::default(),
+        &mut rng(9),
+    ) {
+        Err(Error::CertificateUsage(u)) => {
+            assert_eq!(
+                (u.key_use, u.extension),
+                (KeyUse::Encryption, UsageExtension::KeyUsage)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AS2 messages and MDNs
+// ---------------------------------------------------------------------------------------
+
+/// An AS2 message signed with P-256 and encrypted to a P-384 recipient goes through
+/// `outbound::build` and `Incoming::accept` (the streaming receiver), and the signed MDN
+/// the recipient answers with (signed with its P-384 key) verifies at the sender, MIC
+/// included. Also unsigned-MDN-free variants: compressed first, with each digest.
+#[test]
+fn as2_message_and_mdn_with_ec_keys() {
+    let pki = Pki::new();
+    let a_sign = ec_party(&pki, "a-sign", "prime256v1", EC_BOTH);
+    let b_enc = ec_party(&pki, "b-enc", "secp384r1", EC_BOTH);
+    let b_sign = ec_party(&pki, "b-sign", "secp384r1", EC_BOTH);
+    let payload = b"ISA*00*          *00*          *ZZ*A *ZZ*B *~GS*PO*A*B~".repeat(50);
+    let limits = Limits::default();
+    for (digest, compression) in [
+        (DigestAlgorithm::Sha256, Compression::None),
+        (DigestAlgorithm::Sha384, Compression::BeforeSigning),
+        (DigestAlgorithm::Sha512, Compression::AfterSigning),
+    ] {
+        let mut message = OutboundMessage::new(
+            As2Id::new("PartnerA").unwrap(),
+            As2Id::new("PartnerB").unwrap(),
+            &payload,
+        );
+        message.compression = compression;
+        message.signing = Some((
+            Signer::new(&a_sign.cert, &a_sign.key),
+            sign_options(digest, true),
+        ));
+        message.encryption.0 = vec![&b_enc.cert];
+        message.mdn = MdnRequest::sync().signed(&[digest]);
+        let built = outbound::build(&message, now(), &mut rng(10)).unwrap();
+
+        let incoming = inbound::handle(&built.headers, &built.body, &limits).unwrap();
+        let keys = [(b_enc.cert.clone(), b_enc.key.clone())];
+        let partner = [a_sign.cert.clone()];
+        let policy = InboundPolicy::new(&keys, &partner, &limits);
+        let outcome = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng(11));
+        let received = outcome
+            .as_ref()
+            .unwrap_or_else(|r| panic!("{:?}", r.cause()));
+        assert_eq!(received.payload, payload);
+        let verified = received.signature.as_ref().unwrap();
+        assert_eq!(verified.signature, SignatureAlgorithm::Ecdsa);
+        assert_eq!(verified.digest, digest);
+        assert_eq!(verified.signer, a_sign.cert);
+        assert_eq!(received.mic, built.mic);
+
+        let report = Report::from_outcome(&outcome);
+        let settings = MdnSettings::signed(Signer::new(&b_sign.cert, &b_sign.key));
+        let reply = mdn::reply(&incoming, &report, &settings, now(), &mut rng(12)).unwrap();
+        let parsed = mdn::parse(&reply.response.headers, &reply.response.body, &limits).unwrap();
+        let sent = SentMessage::from_built(&built, vec![b_sign.cert.clone()]);
+        let verdict = parsed.verify(&sent, &limits).unwrap();
+        assert!(verdict.is_success(), "{verdict:?}");
+        match &verdict.authenticity {
+            Authenticity::Signed(v) => {
+                assert_eq!(v.signature, SignatureAlgorithm::Ecdsa);
+                assert_eq!(v.signer, b_sign.cert);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The MDN does not verify with another partner's EC certificate.
+        let wrong = SentMessage::from_built(&built, vec![b_enc.cert.clone()]);
+        assert!(parsed.verify(&wrong, &limits).is_err());
+        // A message signed by someone else's EC key is refused.
+        let stranger = [b_sign.cert.clone()];
+        let policy = InboundPolicy::new(&keys, &stranger, &limits);
+        let refused = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng(13));
+        assert!(refused.is_err());
     }
 }
