@@ -545,6 +545,8 @@ pub struct PrivateKey {
 
 /// The key material of a [`PrivateKey`] (each type wipes itself when dropped).
 #[derive(Clone)]
+// A handful of keys live for the whole program: boxing the RSA key would save nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SecretKey {
     Rsa(RsaPrivateKey),
     P256(p256::SecretKey),

@@ -265,7 +265,8 @@ fn ec_keys_in_pkcs12() {
 fn ec_key_usage() {
     let pki = Pki::new();
     let ext = |usage: &str| format!("subjectKeyIdentifier=hash\nkeyUsage={usage}\n");
-    let cases: [(&str, Result<(), UsageExtension>, Result<(), UsageExtension>); 5] = [
+    type Allowed = Result<(), UsageExtension>;
+    let cases: [(&str, Allowed, Allowed); 5] = [
         ("digitalSignature", Ok(()), Err(UsageExtension::KeyUsage)),
         ("nonRepudiation", Ok(()), Err(UsageExtension::KeyUsage)),
         ("keyAgreement", Err(UsageExtension::KeyUsage), Ok(())),

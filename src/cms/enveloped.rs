@@ -1,5 +1,5 @@
 //! EnvelopedData (RFC 5652 §6) with RSA key transport, and ECDH key agreement for EC
-//! recipients ([`super::kari`]): encryption to one or more recipients, and decryption
+//! recipients (`cms::kari`): encryption to one or more recipients, and decryption
 //! that never reveals which step failed.
 //!
 //! Once our RecipientInfo has been found, the same steps run whatever the input: the
