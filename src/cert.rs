@@ -1,4 +1,5 @@
-//! X.509 certificates and RSA private keys, as the CMS layer needs them.
+//! X.509 certificates and private keys (RSA, and EC on P-256 and P-384), as the CMS layer
+//! needs them.
 //!
 //! A [`Certificate`] keeps its DER bytes and the offsets of the fields CMS matches on
 //! (issuer, serial number, subject key identifier), so that signer and recipient
@@ -22,7 +23,9 @@ use crate::cms::ber::{Reader, Tag, Tlv};
 use crate::error::Error;
 use crate::limits::Limits;
 
-/// An X.509 certificate with an RSA public key.
+/// An X.509 certificate. Its key can sign and be encrypted to when it is RSA or EC on
+/// P-256 or P-384 ([`Certificate::key_algorithm`]); a certificate with another key is still
+/// read (it may sit in a chain) but can do neither.
 #[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
@@ -37,7 +40,65 @@ pub struct Certificate {
     usage_check: UsageCheck,
     not_before: SystemTime,
     not_after: SystemTime,
-    public_key: Option<RsaPublicKey>,
+    public_key: Option<PublicKey>,
+}
+
+/// The kind of key a certificate or a [`PrivateKey`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyAlgorithm {
+    /// RSA (rsaEncryption): PKCS#1 v1.5 or PSS signatures, key transport.
+    Rsa,
+    /// EC on NIST P-256 (id-ecPublicKey, prime256v1): ECDSA signatures, ECDH key agreement.
+    EcP256,
+    /// EC on NIST P-384 (id-ecPublicKey, secp384r1): ECDSA signatures, ECDH key agreement.
+    EcP384,
+}
+
+impl KeyAlgorithm {
+    /// Whether this is an elliptic-curve key (signs with ECDSA, is encrypted to by ECDH
+    /// key agreement).
+    pub fn is_ec(self) -> bool {
+        matches!(self, Self::EcP256 | Self::EcP384)
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rsa => "RSA",
+            Self::EcP256 => "EC P-256",
+            Self::EcP384 => "EC P-384",
+        })
+    }
+}
+
+/// A certificate's public key, of one of the kinds this crate signs and encrypts with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PublicKey {
+    Rsa(RsaPublicKey),
+    P256(p256::PublicKey),
+    P384(p384::PublicKey),
+}
+
+impl PublicKey {
+    /// Reads a DER SubjectPublicKeyInfo: rsaEncryption, or id-ecPublicKey with the
+    /// namedCurve P-256 or P-384 (RFC 5480 §2). `None` for any other key.
+    fn from_spki_der(spki: &[u8]) -> Option<Self> {
+        RsaPublicKey::from_public_key_der(spki)
+            .map(Self::Rsa)
+            .or_else(|_| p256::PublicKey::from_public_key_der(spki).map(Self::P256))
+            .or_else(|_| p384::PublicKey::from_public_key_der(spki).map(Self::P384))
+            .ok()
+    }
+
+    pub(crate) fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            Self::Rsa(_) => KeyAlgorithm::Rsa,
+            Self::P256(_) => KeyAlgorithm::EcP256,
+            Self::P384(_) => KeyAlgorithm::EcP384,
+        }
+    }
 }
 
 /// What a certificate is about to be used for, for [`Certificate::check_usage`].
@@ -179,12 +240,12 @@ impl Certificate {
         let validity = tbs.validity();
         let not_before = validity.not_before.to_system_time();
         let not_after = validity.not_after.to_system_time();
-        // Keys other than RSA are accepted in a chain but cannot sign or decrypt here.
+        // Other keys are accepted in a chain but cannot sign or be encrypted to here.
         let public_key = tbs
             .subject_public_key_info()
             .to_der()
             .ok()
-            .and_then(|spki| RsaPublicKey::from_public_key_der(&spki).ok());
+            .and_then(|spki| PublicKey::from_spki_der(&spki));
         let subject_key_id = tbs
             .get_extension::<SubjectKeyIdentifier>()
             .map_err(bad)?
@@ -308,9 +369,9 @@ impl Certificate {
     /// - an absent extension allows every use;
     /// - [`KeyUse::Signing`] needs keyUsage `digitalSignature` or `nonRepudiation`;
     /// - [`KeyUse::Encryption`] needs keyUsage `keyEncipherment` for an RSA key (key
-    ///   transport). Any other key would be used by key agreement (ECDH, RFC 5753) and
-    ///   needs `keyAgreement`; no such recipient can be encrypted to yet, but the bit is
-    ///   already the one checked;
+    ///   transport) and `keyAgreement` for any other key: an EC key is encrypted to by
+    ///   ephemeral-static ECDH (RFC 5753 §3.1, RFC 8551 §2.4 and RFC 5480 §3), and
+    ///   `keyEncipherment` alone does not allow that;
     /// - a present extendedKeyUsage must list `emailProtection` (what S/MIME and AS2
     ///   products issue: OpenSSL's `smimesign`/`smimeencrypt` profiles, pyas2lib, the
     ///   certificates in `examples/pki`) or `anyExtendedKeyUsage`. A certificate limited
@@ -335,11 +396,11 @@ impl Certificate {
                     key_usage::DIGITAL_SIGNATURE | key_usage::NON_REPUDIATION,
                     "digitalSignature and nonRepudiation",
                 ),
-                // Hook for EC recipients: key agreement, not key transport.
-                KeyUse::Encryption if self.public_key.is_none() => {
-                    (key_usage::KEY_AGREEMENT, "keyAgreement")
+                KeyUse::Encryption if self.key_algorithm() == Some(KeyAlgorithm::Rsa) => {
+                    (key_usage::KEY_ENCIPHERMENT, "keyEncipherment")
                 }
-                KeyUse::Encryption => (key_usage::KEY_ENCIPHERMENT, "keyEncipherment"),
+                // EC recipients: key agreement, not key transport.
+                KeyUse::Encryption => (key_usage::KEY_AGREEMENT, "keyAgreement"),
             };
             if bits & wanted == 0 {
                 return Err(refuse(UsageExtension::KeyUsage, required));
@@ -360,9 +421,21 @@ impl Certificate {
 
     /// The RSA public key, or an error if the certificate holds another kind of key.
     pub fn rsa_public_key(&self) -> Result<&RsaPublicKey, Error> {
-        self.public_key
-            .as_ref()
-            .ok_or(Error::InvalidCertificate("public key is not RSA"))
+        match &self.public_key {
+            Some(PublicKey::Rsa(key)) => Ok(key),
+            _ => Err(Error::InvalidCertificate("public key is not RSA")),
+        }
+    }
+
+    /// The kind of public key the certificate holds, or `None` for a key this crate
+    /// cannot use (another curve, DSA, Ed25519, ...).
+    pub fn key_algorithm(&self) -> Option<KeyAlgorithm> {
+        self.public_key.as_ref().map(PublicKey::algorithm)
+    }
+
+    /// The public key, if it is of a kind this crate uses.
+    pub(crate) fn public_key(&self) -> Option<&PublicKey> {
+        self.public_key.as_ref()
     }
 
     /// The DER `IssuerAndSerialNumber` for this certificate.
@@ -464,25 +537,50 @@ impl Identifier {
     }
 }
 
-/// An RSA private key.
+/// A private key: RSA, or EC on P-256 or P-384.
 #[derive(Clone)]
 pub struct PrivateKey {
-    key: RsaPrivateKey,
+    key: SecretKey,
+}
+
+/// The key material of a [`PrivateKey`] (each type wipes itself when dropped).
+#[derive(Clone)]
+// A handful of keys live for the whole program: boxing the RSA key would save nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum SecretKey {
+    Rsa(RsaPrivateKey),
+    P256(p256::SecretKey),
+    P384(p384::SecretKey),
 }
 
 impl PrivateKey {
-    /// Parses an unencrypted PKCS#8 `PrivateKeyInfo` in DER.
+    /// Parses an unencrypted PKCS#8 `PrivateKeyInfo` in DER: an RSA key (rsaEncryption)
+    /// or an EC key (id-ecPublicKey, RFC 5915 inside RFC 5208) on P-256 or P-384.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
         RsaPrivateKey::from_pkcs8_der(der)
             .map(Self::from)
-            .map_err(|_| Error::InvalidKey("not an RSA PKCS#8 private key"))
+            .or_else(|_| p256::SecretKey::from_pkcs8_der(der).map(Self::from))
+            .or_else(|_| p384::SecretKey::from_pkcs8_der(der).map(Self::from))
+            .map_err(|_| Error::InvalidKey("not an RSA, P-256 or P-384 PKCS#8 private key"))
     }
 
-    /// Parses a password-protected PKCS#8 `EncryptedPrivateKeyInfo` in DER (PBES2).
+    /// Parses a password-protected PKCS#8 `EncryptedPrivateKeyInfo` in DER (PBES2), then
+    /// the key inside as [`from_pkcs8_der`](Self::from_pkcs8_der) does.
     pub fn from_pkcs8_encrypted_der(der: &[u8], password: &[u8]) -> Result<Self, Error> {
-        RsaPrivateKey::from_pkcs8_encrypted_der(der, password)
+        let fail = Error::InvalidKey("cannot decrypt or parse PKCS#8 private key");
+        let decrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
+            .and_then(|info| info.decrypt(password))
+            .map_err(|_| fail.clone())?;
+        Self::from_pkcs8_der(decrypted.as_bytes()).map_err(|_| fail)
+    }
+
+    /// Parses a SEC1 `ECPrivateKey` (RFC 5915) in DER, what OpenSSL writes as `EC PRIVATE
+    /// KEY`: a P-256 or P-384 key (the curve from its parameters, or else its length).
+    pub fn from_sec1_der(der: &[u8]) -> Result<Self, Error> {
+        p256::SecretKey::from_sec1_der(der)
             .map(Self::from)
-            .map_err(|_| Error::InvalidKey("cannot decrypt or parse PKCS#8 private key"))
+            .or_else(|_| p384::SecretKey::from_sec1_der(der).map(Self::from))
+            .map_err(|_| Error::InvalidKey("not a P-256 or P-384 SEC1 private key"))
     }
 
     /// Parses a PKCS#1 `RSAPrivateKey` in DER.
@@ -493,12 +591,15 @@ impl PrivateKey {
     }
 
     /// Parses the first key of a PEM document: `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY`
-    /// (PKCS#1) or, with a password, `ENCRYPTED PRIVATE KEY`.
+    /// (PKCS#1), `EC PRIVATE KEY` (SEC1; an `EC PARAMETERS` block before it, as
+    /// `openssl ecparam -genkey` writes, is skipped) or, with a password, `ENCRYPTED
+    /// PRIVATE KEY`.
     pub fn from_pem(pem: &[u8], password: Option<&[u8]>) -> Result<Self, Error> {
         for (label, der) in pem_blocks(pem) {
             match (label.as_str(), password) {
                 ("PRIVATE KEY", _) => return Self::from_pkcs8_der(&der),
                 ("RSA PRIVATE KEY", _) => return Self::from_pkcs1_der(&der),
+                ("EC PRIVATE KEY", _) => return Self::from_sec1_der(&der),
                 ("ENCRYPTED PRIVATE KEY", Some(pw)) => {
                     return Self::from_pkcs8_encrypted_der(&der, pw);
                 }
@@ -511,31 +612,78 @@ impl PrivateKey {
         Err(Error::InvalidKey("no private key block in PEM"))
     }
 
-    /// The key size in bits.
+    /// The key size in bits: the RSA modulus, or the curve's field size (256, 384).
     pub fn bits(&self) -> usize {
-        self.key.size().saturating_mul(8)
+        match &self.key {
+            SecretKey::Rsa(key) => key.size().saturating_mul(8),
+            SecretKey::P256(_) => 256,
+            SecretKey::P384(_) => 384,
+        }
+    }
+
+    /// The kind of key.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match &self.key {
+            SecretKey::Rsa(_) => KeyAlgorithm::Rsa,
+            SecretKey::P256(_) => KeyAlgorithm::EcP256,
+            SecretKey::P384(_) => KeyAlgorithm::EcP384,
+        }
     }
 
     /// Whether `cert` holds this key's public half.
     pub fn matches(&self, cert: &Certificate) -> bool {
-        cert.rsa_public_key()
-            .is_ok_and(|public| public == self.key.as_public_key())
+        match (&self.key, cert.public_key()) {
+            (SecretKey::Rsa(key), Some(PublicKey::Rsa(public))) => public == key.as_public_key(),
+            (SecretKey::P256(key), Some(PublicKey::P256(public))) => *public == key.public_key(),
+            (SecretKey::P384(key), Some(PublicKey::P384(public))) => *public == key.public_key(),
+            _ => false,
+        }
     }
 
-    pub(crate) fn rsa(&self) -> &RsaPrivateKey {
+    /// The RSA key, if this is one.
+    pub(crate) fn rsa(&self) -> Option<&RsaPrivateKey> {
+        match &self.key {
+            SecretKey::Rsa(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The key material.
+    pub(crate) fn secret(&self) -> &SecretKey {
         &self.key
     }
 }
 
 impl From<RsaPrivateKey> for PrivateKey {
     fn from(key: RsaPrivateKey) -> Self {
-        PrivateKey { key }
+        PrivateKey {
+            key: SecretKey::Rsa(key),
+        }
+    }
+}
+
+impl From<p256::SecretKey> for PrivateKey {
+    fn from(key: p256::SecretKey) -> Self {
+        PrivateKey {
+            key: SecretKey::P256(key),
+        }
+    }
+}
+
+impl From<p384::SecretKey> for PrivateKey {
+    fn from(key: p384::SecretKey) -> Self {
+        PrivateKey {
+            key: SecretKey::P384(key),
+        }
     }
 }
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PrivateKey(RSA-{})", self.bits())
+        match self.algorithm() {
+            KeyAlgorithm::Rsa => write!(f, "PrivateKey(RSA-{})", self.bits()),
+            other => write!(f, "PrivateKey({other})"),
+        }
     }
 }
 

@@ -154,8 +154,13 @@ pub enum VerificationError {
     AlgorithmProtectionMismatch,
     /// A required signed attribute (content-type or message-digest) is missing.
     MissingAttribute,
-    /// The RSA signature value does not verify with the signer's key.
+    /// The signature value does not verify with the signer's key (for ECDSA, also a value
+    /// that is not a DER `Ecdsa-Sig-Value` with both integers in range).
     BadSignature,
+    /// The signature algorithm does not fit the signer's key: an RSA algorithm with an EC
+    /// key or ECDSA with an RSA key (refused before any verification, so that no
+    /// algorithm can be substituted for another).
+    KeyAlgorithmMismatch,
     /// Detached content was expected but not supplied, or supplied for a signature that
     /// encapsulates its own content.
     ContentMismatch,
@@ -180,6 +185,9 @@ impl fmt::Display for VerificationError {
             }
             Self::MissingAttribute => "a required signed attribute is missing",
             Self::BadSignature => "signature value does not verify",
+            Self::KeyAlgorithmMismatch => {
+                "the signature algorithm does not fit the signer's key (RSA or EC)"
+            }
             Self::ContentMismatch => "detached content missing or unexpected",
             Self::MicMismatch => "the MDN's Received-Content-MIC does not match the message sent",
             Self::MicMissing => "the MDN has no Received-Content-MIC",

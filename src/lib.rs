@@ -139,7 +139,8 @@ mod time;
 // reader are internals (only `MimeError`, which `Error::Mime` carries, is public); tests
 // and the fuzz crate reach them through `__internal`.
 pub use cert::{
-    Certificate, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension, unix_time,
+    Certificate, KeyAlgorithm, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension,
+    unix_time,
 };
 pub use cms::algorithm::{ContentEncryption, DigestAlgorithm};
 pub use cms::signed::{SignOptions, Signer};

@@ -99,7 +99,8 @@ replay_tests!(
     compressed,
     headers,
     keys,
-    pkcs12
+    pkcs12,
+    kari
 );
 
 #[test]
@@ -119,7 +120,8 @@ fn every_target_is_replayed() {
             "compressed",
             "headers",
             "keys",
-            "pkcs12"
+            "pkcs12",
+            "kari"
         ]
     );
 }
@@ -619,4 +621,104 @@ fn write_fuzz_seeds() {
     let mut chain = std::fs::read(pki.join("as2proto_B/enc.crt")).unwrap();
     chain.extend(std::fs::read(pki.join("ca/ca.crt")).unwrap());
     seeds.put("keys", "chain.pem", &chain);
+    write_kari_seeds_to(&seeds);
+}
+
+/// The first RecipientInfo of an EnvelopedData DER, as received.
+fn first_recipient_info(der: &[u8]) -> Vec<u8> {
+    let limits = Limits::default();
+    let info = as2_proto::__internal::ber::Reader::new(der, &limits)
+        .read("ContentInfo")
+        .unwrap();
+    let mut r = info.children("ContentInfo").unwrap();
+    r.read("contentType").unwrap();
+    let explicit = r.read("[0]").unwrap();
+    let env = explicit.children("[0]").unwrap().read("env").unwrap();
+    let mut e = env.children("env").unwrap();
+    e.read("version").unwrap();
+    let set = e.read("recipientInfos").unwrap();
+    set.children("set")
+        .unwrap()
+        .read("ri")
+        .unwrap()
+        .raw
+        .to_vec()
+}
+
+/// Seeds for `kari`: round-trip modes; KeyAgreeRecipientInfos we write (P-256 and P-384,
+/// by issuer and serial and by subject key identifier, AES-128 and AES-256 wraps) and
+/// that `openssl cms -encrypt` writes (its default SHA-1 KDF, SHA-256/384/512 KDFs,
+/// cofactor mode) to `tests/data/keys/ec-p256.crt` and `ec-p384.crt`, alone and as whole
+/// envelopes.
+fn write_kari_seeds_to(seeds: &Seeds) {
+    for mode in 0u8..4 {
+        let mut seed = vec![mode << 4];
+        seed.extend_from_slice(b"ISA*00*kari~\r\n");
+        seeds.put("kari", &format!("round-trip-{mode:x}"), &seed);
+    }
+    let data = root().join("tests/data/keys");
+    let [p256, p384] = &*targets::EC_KEYS;
+    for (name, cert) in [("p256", &p256.0), ("p384", &p384.0)] {
+        for (cipher, ski) in [
+            (ContentEncryption::Aes128Cbc, false),
+            (ContentEncryption::Aes256Cbc, true),
+        ] {
+            let mut options = EncryptOptions::default();
+            options.cipher = cipher;
+            options.use_subject_key_id = ski;
+            let env = enveloped::encrypt(b"kari", &[cert], &options, &mut rng()).unwrap();
+            let tag = format!("ours-{name}-{cipher}-{}", if ski { "ski" } else { "iss" });
+            seeds.put("kari", &tag, &first_recipient_info(&env));
+            seeds.put("kari", &format!("{tag}-envelope"), &env);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("m.txt"), b"kari").unwrap();
+    for name in ["p256", "p384"] {
+        let crt = data.join(format!("ec-{name}.crt"));
+        for (i, keyopts) in [
+            &[][..],
+            &["ecdh_kdf_md:sha256"][..],
+            &["ecdh_kdf_md:sha384"][..],
+            &["ecdh_kdf_md:sha512", "ecdh_cofactor_mode:1"][..],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut args = vec![
+                "cms",
+                "-encrypt",
+                "-binary",
+                "-aes256",
+                "-in",
+                "m.txt",
+                "-outform",
+                "DER",
+                "-recip",
+                crt.to_str().unwrap(),
+            ];
+            for opt in *keyopts {
+                args.extend(["-keyopt", opt]);
+            }
+            args.extend(["-out", "e.der"]);
+            let env = openssl(t, &args);
+            seeds.put(
+                "kari",
+                &format!("openssl-{name}-{i}"),
+                &first_recipient_info(&env),
+            );
+            seeds.put("kari", &format!("openssl-{name}-{i}-envelope"), &env);
+        }
+    }
+}
+
+/// Writes only the `kari` seeds into `fuzz/seeds/kari`:
+/// `cargo test --test fuzz_regressions -- --ignored write_kari_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand (see fuzz/README.md)"]
+fn write_kari_seeds() {
+    write_kari_seeds_to(&Seeds {
+        dir: root().join("fuzz/seeds"),
+    });
 }

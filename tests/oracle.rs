@@ -826,3 +826,148 @@ fn aead_tag_failures_are_the_same_outcome() {
         }
     }
 }
+
+/// Our EC (P-384) decryption identity, for ECDH key agreement.
+fn ours_ec() -> (Certificate, PrivateKey) {
+    identity(
+        include_bytes!("data/keys/ec-p384.crt"),
+        include_bytes!("data/keys/ec-p384.key"),
+    )
+}
+
+/// Where the originator's ephemeral point (the BIT STRING's contents after the
+/// unused-bits octet) and the wrapped key sit in the first RecipientInfo, a
+/// KeyAgreeRecipientInfo.
+fn kari_layout(der: &[u8]) -> (Range<usize>, Range<usize>) {
+    let limits = Limits::default();
+    let range = |t: &ber::Tlv<'_>| t.contents_offset..t.contents_offset + t.contents.len();
+    let info = Reader::new(der, &limits).read("ContentInfo").unwrap();
+    let mut r = info.children("ContentInfo").unwrap();
+    r.read("contentType").unwrap();
+    let explicit = r.read("[0]").unwrap();
+    let enveloped = explicit.children("[0]").unwrap().read("env").unwrap();
+    let mut e = enveloped.children("env").unwrap();
+    e.read("version").unwrap();
+    let set = e.read("recipientInfos").unwrap();
+    let kari = set.children("set").unwrap().read("kari").unwrap();
+    assert_eq!(kari.tag, Tag::context(1, true));
+    let mut k = kari.children("kari").unwrap();
+    k.read("version").unwrap();
+    let originator = k.read("originator").unwrap();
+    let key = originator
+        .children("originator")
+        .unwrap()
+        .read("originatorKey")
+        .unwrap();
+    let mut o = key.children("originatorKey").unwrap();
+    o.read("algorithm").unwrap();
+    let point = range(&o.read("publicKey").unwrap());
+    k.read("keyEncryptionAlgorithm").unwrap();
+    let keys = k.read("recipientEncryptedKeys").unwrap();
+    let first = keys.children("keys").unwrap().read("rek").unwrap();
+    let mut f = first.children("rek").unwrap();
+    f.read("rid").unwrap();
+    let wrapped = range(&f.read("encryptedKey").unwrap());
+    (point.start + 1..point.end, wrapped)
+}
+
+/// ECDH key agreement (RFC 5753) fails like RSA key transport: a point that is not on the
+/// curve, the wrong private key, a wrapped key whose AES key-wrap integrity check fails,
+/// a bad CBC padding and garbled content give the one `DecryptionFailed`, the same MDN
+/// byte for byte, and the same error, code, disposition, layers and MIC as an RSA
+/// recipient's failure.
+#[test]
+fn ecdh_failures_are_the_same_outcome_as_rsa_ones() {
+    let (cert, key) = ours_ec();
+    let right = vec![(cert.clone(), key.clone())];
+    let stranger = PrivateKey::from(p384::SecretKey::from_slice(&[7u8; 48]).unwrap());
+    let wrong = vec![(cert.clone(), stranger)];
+    let rsa_failure = {
+        let (rsa_cert, _) = ours();
+        let (headers, body) = message(&rsa_cert, EncryptOptions::default(), true);
+        let (outcome, ..) = receive(
+            &headers,
+            &body,
+            &[(rsa_cert.clone(), stranger_key())],
+            Mode::SignatureRequired,
+        );
+        outcome.unwrap_err()
+    };
+    for mode in [Mode::SignatureRequired, Mode::Unsigned] {
+        let (headers, body) = message(&cert, EncryptOptions::default(), true);
+        let (outcome, ..) = receive(&headers, &body, &right, mode);
+        assert!(outcome.unwrap().signature.is_some());
+        let (point, wrapped) = kari_layout(&body);
+        assert_eq!(point.len(), 97, "an uncompressed P-384 point");
+        assert_eq!(wrapped.len(), 40, "an AES-256 key wrapped");
+        let content = layout(&body).encrypted_content;
+        let cases = [
+            ("wrong EC key", receive(&headers, &body, &wrong, mode)),
+            (
+                "point not on the curve",
+                receive(&headers, &flip(&body, point.start + 5, 0x01), &right, mode),
+            ),
+            (
+                "point with a compressed-form tag",
+                receive(&headers, &flip(&body, point.start, 0x06), &right, mode),
+            ),
+            (
+                "key-wrap integrity",
+                receive(
+                    &headers,
+                    &flip(&body, wrapped.start + 3, 0x5a),
+                    &right,
+                    mode,
+                ),
+            ),
+            (
+                "bad CBC padding",
+                receive(&headers, &flip(&body, content.end - 17, 0x5a), &right, mode),
+            ),
+            (
+                "bad inner structure",
+                receive(
+                    &headers,
+                    &flip(&body, content.start + 40, 0x5a),
+                    &right,
+                    mode,
+                ),
+            ),
+        ];
+        let (first_name, (_, first_status, first_headers, first_body)) = &cases[0];
+        for (name, (outcome, status, mdn_headers, mdn_body)) in &cases {
+            let name = format!("{name} ({mode:?})");
+            let rejected = outcome.as_ref().expect_err(&name);
+            assert_eq!(rejected.error, Error::DecryptionFailed, "{name}");
+            assert_eq!(rejected.error, rsa_failure.error, "{name}");
+            assert_eq!(rejected.error.code(), rsa_failure.error.code(), "{name}");
+            assert_eq!(
+                rejected.error.disposition(),
+                rsa_failure.error.disposition(),
+                "{name}"
+            );
+            assert_eq!(rejected.layers, rsa_failure.layers, "{name}");
+            assert_eq!((rejected.mic.as_ref(), &rsa_failure.mic), (None, &None));
+            assert!(rejected.concealed.is_some(), "{name}");
+            assert_eq!(status, first_status, "{name} vs {first_name}");
+            assert_eq!(mdn_headers, first_headers, "{name} vs {first_name}");
+            assert_eq!(mdn_body, first_body, "{name} vs {first_name}");
+        }
+        // The CMS layer alone: an unwrap failure is a DecryptionFailed there too.
+        let limits = Limits::default();
+        let envelope = |der: &[u8], key: &PrivateKey| {
+            EnvelopedData::parse(der, &limits)
+                .unwrap()
+                .decrypt(&cert, key, &mut rng(4))
+        };
+        assert_eq!(
+            envelope(&flip(&body, wrapped.start, 1), &key),
+            Err(Error::DecryptionFailed)
+        );
+        assert_eq!(
+            envelope(&flip(&body, point.start + 9, 1), &key),
+            Err(Error::DecryptionFailed)
+        );
+        assert_eq!(envelope(&body, &wrong[0].1), Err(Error::DecryptionFailed));
+    }
+}

@@ -54,6 +54,7 @@ pub const ALL: &[Target] = &[
     ("headers", headers),
     ("keys", keys),
     ("pkcs12", pkcs12),
+    ("kari", kari),
 ];
 
 /// The fixed identities: we are `as2proto_B`, the partner is `pyas2lib_A` (the PKI of
@@ -1404,16 +1405,18 @@ pub fn keys(data: &[u8]) {
             cert.not_before(),
             cert.not_after(),
             cert.rsa_public_key().is_ok(),
+            cert.key_algorithm(),
         );
     }
     let mut keys = Vec::new();
     keys.extend(PrivateKey::from_pkcs8_der(data).ok());
     keys.extend(PrivateKey::from_pkcs1_der(data).ok());
+    keys.extend(PrivateKey::from_sec1_der(data).ok());
     keys.extend(PrivateKey::from_pkcs8_encrypted_der(data, b"fuzz").ok());
     keys.extend(PrivateKey::from_pem(data, None).ok());
     keys.extend(PrivateKey::from_pem(data, Some(b"fuzz")).ok());
     for key in &keys {
-        let _ = key.bits();
+        let _ = (key.bits(), key.algorithm());
         let _ = key.matches(&KEYS.stranger.0);
         for cert in &certs {
             let _ = key.matches(cert);
@@ -1440,6 +1443,150 @@ pub fn pkcs12(data: &[u8]) {
                 assert_eq!((limit, value), (Limit::KdfIterations, 100_000));
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Our EC decryption identities (`tests/data/keys/ec-p256`, `ec-p384`), for `kari`.
+pub static EC_KEYS: LazyLock<[(Certificate, PrivateKey); 2]> = LazyLock::new(|| {
+    [
+        identity(
+            include_bytes!("../../tests/data/keys/ec-p256.crt"),
+            include_bytes!("../../tests/data/keys/ec-p256.key"),
+        ),
+        identity(
+            include_bytes!("../../tests/data/keys/ec-p384.crt"),
+            include_bytes!("../../tests/data/keys/ec-p384.key"),
+        ),
+    ]
+});
+
+/// An EnvelopedData whose recipientInfos SET holds `recipient_info` (the raw bytes, a
+/// KeyAgreeRecipientInfo tagged `[1]` when well-formed) and whose content is two
+/// AES-256-CBC blocks: the frame the `kari` target puts its input in.
+pub fn envelope_around(recipient_info: &[u8]) -> Vec<u8> {
+    use as2_proto::__internal::ber::{Tag, encode, encode_constructed};
+    let aes256_cbc = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
+    let data = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+    let enveloped = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03];
+    let cipher = encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &encode(Tag::OID, &aes256_cbc),
+            &encode(Tag::OCTET_STRING, &[7; 16]),
+        ],
+    );
+    let eci = encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &encode(Tag::OID, &data),
+            &cipher,
+            &encode(Tag::context(0, false), &[9; 32]),
+        ],
+    );
+    let body = encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &encode(Tag::INTEGER, &[2]),
+            &encode_constructed(Tag::SET, &[recipient_info]),
+            &eci,
+        ],
+    );
+    encode_constructed(
+        Tag::SEQUENCE,
+        &[
+            &encode(Tag::OID, &enveloped),
+            &encode_constructed(Tag::context(0, true), &[&body]),
+        ],
+    )
+}
+
+/// KeyAgreeRecipientInfo (ECDH, RFC 5753) reading and decryption. The input is taken as
+/// one RecipientInfo inside a fixed envelope ([`envelope_around`]) and as a whole
+/// EnvelopedData, each decrypted with our P-256 and P-384 keys: an error is one of the
+/// kinds a decryption may give, and never `NoMatchingRecipient` for a recipient. First
+/// byte `x0`: the rest is encrypted to our two EC keys and an RSA key (cipher from `x`),
+/// each decrypts it, a stranger cannot, and one byte of the envelope's recipient infos is
+/// flipped (position from the payload), which may fail only with those kinds.
+pub fn kari(data: &[u8]) {
+    let limits = Limits::default();
+    if let Some((&mode, rest)) = data.split_first()
+        && mode & 0x0f == 0
+    {
+        kari_round_trip(mode >> 4, rest, &limits);
+    }
+    for input in [envelope_around(data), data.to_vec()] {
+        let Ok(envelope) = EnvelopedData::parse(&input, &limits) else {
+            continue;
+        };
+        for (cert, key) in EC_KEYS.iter() {
+            let recipient = envelope.is_recipient(cert);
+            match envelope.decrypt(cert, key, &mut rng()) {
+                Ok(_) => assert!(recipient),
+                Err(Error::NoMatchingRecipient) => assert!(!recipient),
+                Err(e) => {
+                    assert!(recipient, "{e:?}");
+                    assert_decryption_error(&e);
+                }
+            }
+        }
+    }
+}
+
+fn assert_decryption_error(e: &Error) {
+    assert!(
+        matches!(
+            e,
+            Error::DecryptionFailed
+                | Error::UnsupportedAlgorithm { .. }
+                | Error::Malformed { .. }
+                | Error::LimitExceeded { .. }
+        ),
+        "unexpected decryption error {e:?}"
+    );
+}
+
+fn kari_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
+    let keys = &*KEYS;
+    let [p256, p384] = &*EC_KEYS;
+    let mut options = EncryptOptions::default();
+    options.cipher = cipher(mode);
+    options.use_subject_key_id = payload.len() % 2 == 1;
+    let rsa = &keys.decryption[0];
+    let recipients = [&p256.0, &rsa.0, &p384.0];
+    let mut envelope =
+        enveloped::encrypt(payload, &recipients, &options, &mut rng()).expect("encryption works");
+    let parsed = EnvelopedData::parse(&envelope, limits).expect("our EnvelopedData parses");
+    for (cert, key) in [p256, rsa, p384] {
+        assert!(parsed.is_recipient(cert));
+        assert_eq!(
+            parsed.decrypt(cert, key, &mut rng()).as_deref(),
+            Ok(payload)
+        );
+    }
+    assert_eq!(
+        parsed.decrypt(&keys.stranger.0, &keys.stranger.1, &mut rng()),
+        Err(Error::NoMatchingRecipient)
+    );
+    // The recipient infos end where the EncryptedContentInfo (with its fixed-length
+    // content-type OID and cipher) starts: flip a byte before that.
+    let tail = payload.len() + 64;
+    let Some(span) = envelope.len().checked_sub(tail).filter(|n| *n > 20) else {
+        return;
+    };
+    let seed = payload
+        .iter()
+        .fold(17usize, |h, b| h.wrapping_mul(31).wrapping_add(*b as usize));
+    let at = 20 + seed % (span - 20);
+    envelope[at] ^= 1 << (seed % 8);
+    let Ok(damaged) = EnvelopedData::parse(&envelope, limits) else {
+        return;
+    };
+    for (cert, key) in [p256, p384] {
+        if let Err(e) = damaged.decrypt(cert, key, &mut rng())
+            && e != Error::NoMatchingRecipient
+        {
+            assert_decryption_error(&e);
         }
     }
 }

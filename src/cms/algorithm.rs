@@ -1,6 +1,6 @@
-//! Algorithm identifiers used in CMS: digests, RSA signature schemes, content ciphers and
-//! RSA key transport, with the parsing of their parameters (RFC 3370, RFC 4055, RFC 4056,
-//! RFC 8017).
+//! Algorithm identifiers used in CMS: digests, RSA and ECDSA signature schemes, content
+//! ciphers and RSA key transport, with the parsing of their parameters (RFC 3370, RFC 4055,
+//! RFC 4056, RFC 5753, RFC 5758, RFC 8017).
 
 use core::fmt;
 
@@ -54,6 +54,23 @@ impl DigestAlgorithm {
         Self::ALL
             .into_iter()
             .find(|d| d.rsa_signature_oid() == *oid)
+    }
+
+    /// The digest named by an `ecdsa-with-SHAn` signature identifier.
+    fn from_ecdsa_signature_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.ecdsa_signature_oid() == *oid)
+    }
+
+    /// The `ecdsa-with-SHAn` identifier for this digest (RFC 5758 §3.2, RFC 3279 §2.2.3).
+    pub fn ecdsa_signature_oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => oid::ECDSA_WITH_SHA1,
+            Self::Sha256 => oid::ECDSA_WITH_SHA256,
+            Self::Sha384 => oid::ECDSA_WITH_SHA384,
+            Self::Sha512 => oid::ECDSA_WITH_SHA512,
+        }
     }
 
     /// The `shaNWithRSAEncryption` identifier for this digest.
@@ -163,7 +180,9 @@ impl Hasher {
     }
 }
 
-/// The RSA signature scheme to use when signing.
+/// The RSA signature scheme to use when signing. An EC key always signs with ECDSA: the
+/// default [`Pkcs1v15`](Self::Pkcs1v15) stands for "the key's usual scheme" there, and
+/// [`Pss`](Self::Pss) with an EC key is refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignatureScheme {
@@ -187,6 +206,9 @@ pub enum SignatureAlgorithm {
         /// Declared salt length in bytes.
         salt_len: usize,
     },
+    /// ECDSA (RFC 5753 §2.1.1), declared as `ecdsa-with-SHAn` (RFC 5758 §3.2) or, as some
+    /// products write it, `id-ecPublicKey`; the digest is the SignerInfo's.
+    Ecdsa,
 }
 
 impl SignatureAlgorithm {
@@ -210,6 +232,21 @@ impl SignatureAlgorithm {
         };
         if id.oid == oid::RSA_ENCRYPTION {
             return Ok(Self::RsaPkcs1v15);
+        }
+        if let Some(d) = DigestAlgorithm::from_ecdsa_signature_oid(&id.oid) {
+            // RFC 5758 §3.2: the parameters are absent (NULL is tolerated, as for the
+            // digests); the hash must be the SignerInfo's.
+            let absent = id
+                .parameters
+                .as_ref()
+                .is_none_or(|p| p.tag() == der::Tag::Null);
+            if d != digest || !absent {
+                return Err(Error::malformed("signatureAlgorithm", offset));
+            }
+            return Ok(Self::Ecdsa);
+        }
+        if id.oid == oid::EC_PUBLIC_KEY {
+            return Ok(Self::Ecdsa);
         }
         if let Some(d) = DigestAlgorithm::from_rsa_signature_oid(&id.oid) {
             // A shaNWithRSA identifier that contradicts the digest algorithm is malformed.
@@ -239,6 +276,20 @@ impl SignatureAlgorithm {
         Err(unsupported())
     }
 
+    /// The encoded AlgorithmIdentifier for an ECDSA signature with `digest`:
+    /// `ecdsa-with-SHAn`, parameters absent (RFC 5758 §3.2, RFC 5753 §2.1.1).
+    pub(crate) fn ecdsa_identifier(digest: DigestAlgorithm) -> Vec<u8> {
+        algorithm_identifier(digest.ecdsa_signature_oid(), None)
+    }
+
+    /// Whether a key of kind `key` makes signatures of this algorithm.
+    pub(crate) fn fits(self, key: crate::cert::KeyAlgorithm) -> bool {
+        match self {
+            Self::RsaPkcs1v15 | Self::RsaPss { .. } => key == crate::cert::KeyAlgorithm::Rsa,
+            Self::Ecdsa => key.is_ec(),
+        }
+    }
+
     /// The encoded AlgorithmIdentifier for signing with `scheme` and `digest`.
     pub(crate) fn identifier_for(scheme: SignatureScheme, digest: DigestAlgorithm) -> Vec<u8> {
         match scheme {
@@ -258,6 +309,7 @@ impl fmt::Display for SignatureAlgorithm {
         match self {
             Self::RsaPkcs1v15 => f.write_str("RSASSA-PKCS1-v1_5"),
             Self::RsaPss { hash, salt_len } => write!(f, "RSASSA-PSS({hash}, salt {salt_len})"),
+            Self::Ecdsa => f.write_str("ECDSA"),
         }
     }
 }
@@ -749,6 +801,51 @@ mod tests {
         assert_eq!(
             SignatureAlgorithm::parse(&read(&id), DigestAlgorithm::Sha1).unwrap(),
             SignatureAlgorithm::RsaPkcs1v15
+        );
+    }
+
+    /// ecdsa-with-SHAn: written with absent parameters and read back; NULL tolerated;
+    /// other parameters, or a hash that contradicts the digest algorithm, malformed;
+    /// id-ecPublicKey read as ECDSA with the SignerInfo's digest.
+    #[test]
+    fn ecdsa_identifiers() {
+        for d in DigestAlgorithm::ALL {
+            let id = SignatureAlgorithm::ecdsa_identifier(d);
+            assert_eq!(id[1] as usize, id.len() - 2);
+            assert_eq!(
+                SignatureAlgorithm::parse(&read(&id), d).unwrap(),
+                SignatureAlgorithm::Ecdsa
+            );
+            let with_null = algorithm_identifier(d.ecdsa_signature_oid(), Some(NULL));
+            assert_eq!(
+                SignatureAlgorithm::parse(&read(&with_null), d).unwrap(),
+                SignatureAlgorithm::Ecdsa
+            );
+            let with_params = algorithm_identifier(d.ecdsa_signature_oid(), Some(&[4, 0]));
+            assert!(matches!(
+                SignatureAlgorithm::parse(&read(&with_params), d),
+                Err(Error::Malformed { .. })
+            ));
+            let other = if d == DigestAlgorithm::Sha256 {
+                DigestAlgorithm::Sha384
+            } else {
+                DigestAlgorithm::Sha256
+            };
+            assert!(matches!(
+                SignatureAlgorithm::parse(&read(&id), other),
+                Err(Error::Malformed { .. })
+            ));
+        }
+        let ec_public_key = algorithm_identifier(oid::EC_PUBLIC_KEY, None);
+        assert_eq!(
+            SignatureAlgorithm::parse(&read(&ec_public_key), DigestAlgorithm::Sha512).unwrap(),
+            SignatureAlgorithm::Ecdsa
+        );
+        assert_eq!(
+            SignatureAlgorithm::ecdsa_identifier(DigestAlgorithm::Sha256),
+            [
+                0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02
+            ]
         );
     }
 

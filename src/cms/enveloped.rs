@@ -1,5 +1,6 @@
-//! EnvelopedData (RFC 5652 §6) with RSA key transport: encryption to one or more
-//! recipients, and decryption that never reveals which step failed.
+//! EnvelopedData (RFC 5652 §6) with RSA key transport, and ECDH key agreement for EC
+//! recipients (`cms::kari`): encryption to one or more recipients, and decryption
+//! that never reveals which step failed.
 //!
 //! Once our RecipientInfo has been found, the same steps run whatever the input: the
 //! RSA private-key operation (blinded with the caller's random source; PKCS#1 v1.5 uses
@@ -192,9 +193,16 @@ impl EnvelopeWriter {
         let mut version = 0;
         for cert in recipients {
             cert.check_usage(crate::cert::KeyUse::Encryption)?;
+            if cert.key_algorithm().is_some_and(crate::KeyAlgorithm::is_ec) {
+                // ECDH key agreement (RFC 5753): KeyAgreeRecipientInfo, version 3, which
+                // makes the EnvelopedData version 2 (RFC 5652 §6.1).
+                infos.push(super::kari::recipient_info(cert, &key, options, rng)?);
+                version = version.max(2);
+                continue;
+            }
             let public = cert
                 .rsa_public_key()
-                .map_err(|_| Error::EncryptionFailed("recipient key is not RSA"))?;
+                .map_err(|_| Error::EncryptionFailed("recipient key is not RSA, P-256 or P-384"))?;
             let wrapped = match options.key_transport {
                 KeyTransport::RsaPkcs1v15 => public.encrypt(rng, Pkcs1v15Encrypt, &key),
                 KeyTransport::RsaOaep(hash) => {
@@ -632,14 +640,18 @@ pub struct EnvelopedData<'a> {
 }
 
 /// A KeyTransRecipientInfo (RFC 5652 §6.2.1), decoded with
-/// [`cms::enveloped_data::KeyTransRecipientInfo`].
+/// [`cms::enveloped_data::KeyTransRecipientInfo`], or one RecipientEncryptedKey of a
+/// KeyAgreeRecipientInfo (RFC 5652 §6.2.2, read by [`super::kari`]).
 #[derive(Debug)]
 pub(crate) struct Recipient {
-    rid: Identifier,
-    key_transport: AlgorithmIdentifierOwned,
-    encrypted_key: Vec<u8>,
+    pub(super) rid: Identifier,
+    /// The keyEncryptionAlgorithm: key transport, or key agreement with `agreement`.
+    pub(super) key_transport: AlgorithmIdentifierOwned,
+    pub(super) encrypted_key: Vec<u8>,
+    /// For key agreement: the originator's key and the ukm.
+    pub(super) agreement: Option<Box<super::kari::Agreement>>,
     /// Where the RecipientInfo starts in the input, for errors.
-    offset: usize,
+    pub(super) offset: usize,
 }
 
 impl<'a> EnvelopedData<'a> {
@@ -761,8 +773,8 @@ pub(crate) fn parse_recipients(set: &Tlv<'_>, limits: &Limits) -> Result<Vec<Rec
         if count > limits.max_recipients {
             return Err(Limit::Recipients.exceeded(limits));
         }
-        // Key agreement, KEK, password and other recipient types cannot be ours: we
-        // hold RSA keys. Skip them.
+        // KEK, password and other recipient types cannot be ours: we hold RSA and EC
+        // keys. Skip them.
         if info.tag == Tag::SEQUENCE {
             let ktri = KeyTransRecipientInfo::from_der(&info.to_der()?)
                 .map_err(|_| Error::malformed("KeyTransRecipientInfo", info.offset))?;
@@ -770,8 +782,12 @@ pub(crate) fn parse_recipients(set: &Tlv<'_>, limits: &Limits) -> Result<Vec<Rec
                 rid: Identifier::from_recipient_identifier(&ktri.rid)?,
                 key_transport: ktri.key_enc_alg,
                 encrypted_key: ktri.enc_key.into_bytes().into_vec(),
+                agreement: None,
                 offset: info.offset,
             });
+        } else if info.tag == Tag::context(1, true) {
+            // kari: one recipient per RecipientEncryptedKey, each counted.
+            recipients.extend(super::kari::parse(&info, &mut count, limits)?);
         }
     }
     Ok(recipients)
@@ -798,17 +814,35 @@ pub(crate) fn unwrap_content_key<R: CryptoRng + ?Sized>(
         .iter()
         .find(|r| certificate.matches(&r.rid))
         .ok_or(Error::NoMatchingRecipient)?;
+    let key_len = cipher.key_len();
+    if let Some(agreement) = &recipient.agreement {
+        // ECDH (RFC 5753): a failed agreement or unwrap is no key, like a failed RSA one.
+        let unwrapped = super::kari::unwrap_key(
+            agreement,
+            &recipient.key_transport,
+            &recipient.encrypted_key,
+            key,
+            recipient.offset,
+        )?;
+        return Ok(match unwrapped {
+            Some(k) if k.len() == key_len => (k.to_vec(), true),
+            _ => (vec![0u8; key_len], false),
+        });
+    }
     let transport = KeyTransport::from_identifier(&recipient.key_transport, recipient.offset)?;
     let wrapped = &recipient.encrypted_key;
-    let rsa = key.rsa();
-    let unwrapped = match transport {
-        KeyTransportParams::Pkcs1v15 => rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, wrapped),
-        KeyTransportParams::Oaep(params, label) => {
+    // A key-transport RecipientInfo naming a certificate whose key is not RSA unwraps to
+    // nothing, which is treated like a failed unwrap below.
+    let unwrapped = match (transport, key.rsa()) {
+        (_, None) => Err(rsa::errors::Error::Decryption),
+        (KeyTransportParams::Pkcs1v15, Some(rsa)) => {
+            rsa.decrypt_blinded(rng, Pkcs1v15Encrypt, wrapped)
+        }
+        (KeyTransportParams::Oaep(params, label), Some(rsa)) => {
             oaep_decrypt(rsa, rng, params.hash, params.mgf_hash, label, wrapped)
         }
     };
     // From here on, the same steps run whatever the key unwrap gave.
-    let key_len = cipher.key_len();
     Ok(match unwrapped {
         Ok(k) if k.len() == key_len => (k, true),
         _ => (vec![0u8; key_len], false),

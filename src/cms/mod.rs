@@ -12,6 +12,7 @@ pub mod auth_enveloped;
 pub(crate) mod ber;
 pub mod compressed;
 pub mod enveloped;
+pub(crate) mod kari;
 pub mod signed;
 pub(crate) mod stream;
 
@@ -69,6 +70,16 @@ pub mod oid {
     pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
     /// sha512WithRSAEncryption.
     pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+    /// id-ecPublicKey (RFC 5480 §2.1.1).
+    pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+    /// ecdsa-with-SHA1 (RFC 3279 §2.2.3).
+    pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
+    /// ecdsa-with-SHA256 (RFC 5758 §3.2).
+    pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+    /// ecdsa-with-SHA384 (RFC 5758 §3.2).
+    pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+    /// ecdsa-with-SHA512 (RFC 5758 §3.2).
+    pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
     /// aes128-CBC.
     pub const AES128_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.2");
     /// aes192-CBC.

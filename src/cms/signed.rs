@@ -6,8 +6,26 @@
 //! the signed attributes exactly as received (re-tagged from `[0]` to `SET`), checks every
 //! attribute it understands, and accepts what real products send: `rsaEncryption` or
 //! `shaNWithRSAEncryption` identifiers, PSS with any declared hash and salt length (MGF1
-//! over the same hash, which is what every product writes), and signatures
-//! without signed attributes.
+//! over the same hash, which is what every product writes), ECDSA on P-256 and P-384
+//! (`ecdsa-with-SHAn` or `id-ecPublicKey`, RFC 5753 §2.1), and signatures without signed
+//! attributes. The signature algorithm must fit the signer's key (an RSA algorithm with an
+//! EC key, or ECDSA with an RSA key, is refused with
+//! [`VerificationError::KeyAlgorithmMismatch`]).
+//!
+//! # ECDSA
+//!
+//! Signing uses RFC 6979 nonces hedged with 32 or 48 octets from the caller's random
+//! source (RFC 6979 §3.6 "additional data", `ecdsa`'s `sign_prehash_with_rng`): the same
+//! random source gives the same signature, and a weak one still gives distinct nonces.
+//! The streaming builder announces the signature's length before signing, so every DER
+//! `Ecdsa-Sig-Value` is made with one length (71 octets on P-256, 103 on P-384): `s` is
+//! taken in its low form (`s <= n/2`, replacing `s` by `n - s`, which verifies as well)
+//! with a non-zero first octet, and `r` with its top bit set (so its INTEGER has a leading
+//! zero); a nonce that gives another length (about half of them, mostly for `r`) is drawn
+//! again. These choices depend only on the public signature, so they reveal nothing that
+//! anybody holding signatures could not select themselves. Verification accepts high and
+//! low `s` alike (ECDSA in CMS has no low-S rule and other implementations produce both)
+//! and refuses any value that is not strict DER with `0 < r, s < n`.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -28,7 +46,7 @@ use super::algorithm::{
 };
 use super::ber::{self, Tag, Tlv};
 use super::{ContentType, oid};
-use crate::cert::{Certificate, Identifier, PrivateKey};
+use crate::cert::{Certificate, Identifier, PrivateKey, PublicKey, SecretKey};
 use crate::error::{Error, VerificationError};
 use crate::limits::{Limit, Limits};
 
@@ -63,7 +81,8 @@ pub(crate) use with_digest;
 pub struct SignOptions {
     /// The digest (default SHA-256).
     pub digest: DigestAlgorithm,
-    /// The RSA signature scheme (default PKCS#1 v1.5).
+    /// The RSA signature scheme (default PKCS#1 v1.5). An EC key signs with ECDSA and
+    /// refuses [`SignatureScheme::Pss`].
     pub scheme: SignatureScheme,
     /// Whether to add the RFC 6211 CMSAlgorithmProtection attribute (default on; some
     /// IBM Sterling releases reject it).
@@ -174,25 +193,74 @@ fn sign_digest<R: CryptoRng + ?Sized>(
 ) -> Result<Vec<u8>, Error> {
     let unsigned = UnsignedSignerInfo::new(content_digest, signer, options, now)?;
     let digest = options.digest;
-    let key = signer.key.rsa();
-    let signature = with_digest!(digest, D => match options.scheme {
-        SignatureScheme::Pkcs1v15 => key.sign_with_rng(rng, Pkcs1v15Sign::new::<D>(), &unsigned.to_sign),
-        SignatureScheme::Pss => key.sign_with_rng(
-            rng,
-            Pss::<D>::new_with_salt(digest.output_len()),
-            &unsigned.to_sign,
-        ),
-    })
-    .map_err(|_| Error::SigningFailed("RSA signature operation failed"))?;
+    let signature = match signer.key.secret() {
+        SecretKey::Rsa(key) => with_digest!(digest, D => match options.scheme {
+            SignatureScheme::Pkcs1v15 => key.sign_with_rng(rng, Pkcs1v15Sign::new::<D>(), &unsigned.to_sign),
+            SignatureScheme::Pss => key.sign_with_rng(
+                rng,
+                Pss::<D>::new_with_salt(digest.output_len()),
+                &unsigned.to_sign,
+            ),
+        })
+        .map_err(|_| Error::SigningFailed("RSA signature operation failed"))?,
+        SecretKey::P256(key) => ecdsa_sign!(p256::NistP256, key, &unsigned.to_sign, rng)?,
+        SecretKey::P384(key) => ecdsa_sign!(p384::NistP384, key, &unsigned.to_sign, rng)?,
+    };
     // The length `detached_signature_len` announced: `rsa` pads every signature to the
-    // modulus length (RFC 8017 §8.1.1 and §8.2.1, I2OSP to k octets).
-    if signature.len() != key.size() {
+    // modulus length (RFC 8017 §8.1.1 and §8.2.1, I2OSP to k octets), ECDSA signatures
+    // are made as long as they can be.
+    if signature.len() != signature_len(signer.key) {
         return Err(Error::SigningFailed(
-            "RSA signature is not as long as the modulus",
+            "the signature is not as long as announced",
         ));
     }
     Ok(unsigned.assemble(&signature, encapsulated, signer, options))
 }
+
+/// How many times an ECDSA signature is drawn before giving up on one of the announced
+/// length: each attempt succeeds with probability about 1/2, so 64 fail together with
+/// probability about 2^-64.
+const ECDSA_ATTEMPTS: usize = 64;
+
+/// The length of every signature `key` makes: the RSA modulus length, or the DER
+/// `Ecdsa-Sig-Value` (`SEQUENCE { INTEGER r, INTEGER s }`) with `r` one octet longer than
+/// the field (its top bit set, so a leading zero) and `s` as long as the field.
+fn signature_len(key: &PrivateKey) -> usize {
+    match key.secret() {
+        SecretKey::Rsa(key) => key.size(),
+        SecretKey::P256(_) => 2 + (2 + 33) + (2 + 32),
+        SecretKey::P384(_) => 2 + (2 + 49) + (2 + 48),
+    }
+}
+
+/// Signs the prehash `$prehash` with the EC secret key `$key` on curve `$curve` (see the
+/// module docs, "ECDSA"): hedged RFC 6979 nonces, low `s`, and the DER signature always
+/// [`signature_len`] long. Evaluates to the DER `Ecdsa-Sig-Value` or a signing error.
+macro_rules! ecdsa_sign {
+    ($curve:ty, $key:expr, $prehash:expr, $rng:expr) => {{
+        use ecdsa::signature::hazmat::RandomizedPrehashSigner;
+        let signing_key = ecdsa::SigningKey::<$curve>::from($key);
+        let mut result = Err(Error::SigningFailed(
+            "no ECDSA signature of the announced length drawn",
+        ));
+        for _ in 0..ECDSA_ATTEMPTS {
+            let signature: ecdsa::Signature<$curve> = signing_key
+                .sign_prehash_with_rng(&mut *$rng, $prehash)
+                .map_err(|_| Error::SigningFailed("ECDSA signature operation failed"))?;
+            // `s` and `n - s` both verify; the low one has its top bit clear.
+            let signature = signature.normalize_s();
+            let (r, s) = signature.split_bytes();
+            let r_top_bit = r.first().is_some_and(|b| b & 0x80 != 0);
+            let s_full = s.first().is_some_and(|b| *b != 0);
+            if r_top_bit && s_full {
+                result = Ok(signature.to_der().as_bytes().to_vec());
+                break;
+            }
+        }
+        result
+    }};
+}
+use ecdsa_sign;
 
 /// The exact length of the DER ContentInfo that [`sign_detached_digest`] returns for
 /// `signer`, `options` and `now`, without signing: the streaming builder announces a
@@ -211,7 +279,7 @@ pub(crate) fn detached_signature_len(
 ) -> Result<usize, Error> {
     let placeholder_digest = vec![0u8; options.digest.output_len()];
     let unsigned = UnsignedSignerInfo::new(&placeholder_digest, signer, options, now)?;
-    let placeholder_signature = vec![0u8; signer.key.rsa().size()];
+    let placeholder_signature = vec![0u8; signature_len(signer.key)];
     Ok(unsigned
         .assemble(&placeholder_signature, None, signer, options)
         .len())
@@ -243,7 +311,13 @@ impl UnsignedSignerInfo {
         }
         let digest = options.digest;
         let digest_id = digest.algorithm_identifier();
-        let signature_id = SignatureAlgorithm::identifier_for(options.scheme, digest);
+        let signature_id = match (signer.key.algorithm().is_ec(), options.scheme) {
+            (false, scheme) => SignatureAlgorithm::identifier_for(scheme, digest),
+            (true, SignatureScheme::Pkcs1v15) => SignatureAlgorithm::ecdsa_identifier(digest),
+            (true, SignatureScheme::Pss) => {
+                return Err(Error::SigningFailed("RSASSA-PSS needs an RSA key"));
+            }
+        };
 
         // Signed attributes, DER: a SET OF sorted by encoding.
         let mut attributes = vec![
@@ -685,7 +759,15 @@ impl<'a> SignerInfo<'a> {
                     .map(|c| (c, SignerSource::Embedded))
             })
             .ok_or(VerificationError::SignerNotFound)?;
-        let public_key = signer.rsa_public_key()?;
+        let public_key = signer.public_key().ok_or(Error::InvalidCertificate(
+            "public key is neither RSA nor EC on P-256 or P-384",
+        ))?;
+        // Before anything else is computed: the declared algorithm must be one the key
+        // makes, so that an RSA identifier is never checked against an EC key or the
+        // reverse (algorithm substitution).
+        if !signature.fits(public_key.algorithm()) {
+            return Err(VerificationError::KeyAlgorithmMismatch.into());
+        }
 
         // Without signed attributes this digest is what the RSA signature covers (RFC 5652
         // §5.4): `verify` below takes the prehashed message, so a digest computed elsewhere
@@ -714,17 +796,26 @@ impl<'a> SignerInfo<'a> {
                 Cow::Owned(hasher.finish())
             }
         };
-        let ok = with_digest!(digest, D => match signature {
-            SignatureAlgorithm::RsaPkcs1v15 => {
-                public_key.verify(Pkcs1v15Sign::new::<D>(), &to_verify, &self.signature)
+        let verified = match (signature, public_key) {
+            (SignatureAlgorithm::RsaPkcs1v15, PublicKey::Rsa(key)) => with_digest!(digest, D => {
+                key.verify(Pkcs1v15Sign::new::<D>(), &to_verify, &self.signature).is_ok()
+            }),
+            (SignatureAlgorithm::RsaPss { salt_len, .. }, PublicKey::Rsa(key)) => {
+                with_digest!(digest, D => key
+                    .verify(Pss::<D>::new_with_salt(salt_len), &to_verify, &self.signature)
+                    .is_ok())
             }
-            SignatureAlgorithm::RsaPss { salt_len, .. } => public_key.verify(
-                Pss::<D>::new_with_salt(salt_len),
-                &to_verify,
-                &self.signature,
-            ),
-        });
-        ok.map_err(|_| VerificationError::BadSignature)?;
+            (SignatureAlgorithm::Ecdsa, PublicKey::P256(key)) => {
+                ecdsa_verify!(p256::NistP256, key, &to_verify, &self.signature)
+            }
+            (SignatureAlgorithm::Ecdsa, PublicKey::P384(key)) => {
+                ecdsa_verify!(p384::NistP384, key, &to_verify, &self.signature)
+            }
+            _ => return Err(VerificationError::KeyAlgorithmMismatch.into()),
+        };
+        if !verified {
+            return Err(VerificationError::BadSignature.into());
+        }
         // Last, once the signature has verified (so that a failure here says the content
         // is authentic but its signer may not sign): the certificate's key usage.
         signer.check_usage(crate::cert::KeyUse::Signing)?;
@@ -740,6 +831,22 @@ impl<'a> SignerInfo<'a> {
         })
     }
 }
+
+/// Whether `$signature`, a DER `Ecdsa-Sig-Value` (strict DER, `0 < r, s < n`; high `s`
+/// accepted), verifies the prehash `$prehash` with the EC public key `$key` on `$curve`.
+macro_rules! ecdsa_verify {
+    ($curve:ty, $key:expr, $prehash:expr, $signature:expr) => {{
+        use ecdsa::signature::hazmat::PrehashVerifier;
+        ecdsa::der::Signature::<$curve>::from_bytes($signature)
+            .and_then(ecdsa::Signature::<$curve>::try_from)
+            .is_ok_and(|signature| {
+                ecdsa::VerifyingKey::<$curve>::from(*$key)
+                    .verify_prehash($prehash, &signature)
+                    .is_ok()
+            })
+    }};
+}
+use ecdsa_verify;
 
 struct CheckedAttributes {
     signing_time: Option<SystemTime>,
@@ -846,10 +953,29 @@ mod tests {
     /// structure, both signing-time encodings and a key that does not match.
     #[test]
     fn detached_signature_len_is_exact() {
-        let cert = Certificate::from_pem(include_bytes!("../../tests/data/keys/doc.crt")).unwrap();
-        let key =
-            PrivateKey::from_pem(include_bytes!("../../tests/data/keys/doc.key"), None).unwrap();
-        let signer = Signer::new(&cert, &key);
+        for (crt, key) in [
+            (
+                include_bytes!("../../tests/data/keys/doc.crt").as_slice(),
+                include_bytes!("../../tests/data/keys/doc.key").as_slice(),
+            ),
+            (
+                include_bytes!("../../tests/data/keys/ec-p256.crt"),
+                include_bytes!("../../tests/data/keys/ec-p256.key"),
+            ),
+            (
+                include_bytes!("../../tests/data/keys/ec-p384.crt"),
+                include_bytes!("../../tests/data/keys/ec-p384.key"),
+            ),
+        ] {
+            let cert = Certificate::from_pem(crt).unwrap();
+            let key = PrivateKey::from_pem(key, None).unwrap();
+            announced_lengths(&cert, &key);
+        }
+    }
+
+    fn announced_lengths(cert: &Certificate, key: &PrivateKey) {
+        let is_ec = key.algorithm().is_ec();
+        let signer = Signer::new(cert, key);
         let chain = [cert.clone()];
         let with_chain = Signer {
             chain: &chain,
@@ -859,6 +985,9 @@ mod tests {
         for now in [unix_time(1_800_000_000), unix_time(2_600_000_000)] {
             for digest in DigestAlgorithm::ALL.iter().copied() {
                 for scheme in [SignatureScheme::Pkcs1v15, SignatureScheme::Pss] {
+                    if is_ec && scheme == SignatureScheme::Pss {
+                        continue;
+                    }
                     for (protection, certificates) in
                         [(true, true), (false, true), (true, false), (false, false)]
                     {
