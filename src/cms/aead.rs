@@ -39,6 +39,48 @@ use crate::error::Error;
 /// One 16-octet block.
 type Block = [u8; 16];
 
+/// Octets waiting to complete a 16-octet block: the one buffer GHASH and CBC-MAC share,
+/// since both take whole blocks while the content arrives in any split.
+#[derive(Clone, Default)]
+struct PartialBlock {
+    buf: Block,
+    len: usize,
+}
+
+impl PartialBlock {
+    /// Feeds `data`; `whole` gets every completed block, in order.
+    fn feed(&mut self, mut data: &[u8], mut whole: impl FnMut(&[Block])) {
+        if self.len > 0 {
+            let room = 16usize.saturating_sub(self.len);
+            let (front, rest) = data.split_at(room.min(data.len()));
+            if let Some(slot) = self
+                .buf
+                .get_mut(self.len..self.len.saturating_add(front.len()))
+            {
+                slot.copy_from_slice(front);
+            }
+            self.len = self.len.saturating_add(front.len());
+            data = rest;
+            if self.len < 16 {
+                return;
+            }
+            whole(core::slice::from_ref(&self.buf));
+            self.len = 0;
+        }
+        let (blocks, tail) = data.as_chunks::<16>();
+        whole(blocks);
+        if let Some(slot) = self.buf.get_mut(..tail.len()) {
+            slot.copy_from_slice(tail);
+        }
+        self.len = tail.len();
+    }
+
+    /// The octets of the incomplete block.
+    fn tail(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// The longest tag either mode produces.
 pub(crate) const MAX_TAG_LEN: usize = 16;
 
@@ -69,8 +111,7 @@ struct GcmCore<C: Aes> {
     /// `E(J0)`, XORed into the hash to give the tag.
     mask: Block,
     /// Ciphertext octets not hashed yet (less than a block).
-    pending: Block,
-    pending_len: usize,
+    pending: PartialBlock,
     /// Ciphertext octets so far.
     len: u64,
 }
@@ -97,38 +138,18 @@ impl<C: Aes> GcmCore<C> {
             ghash_empty: ghash.clone(),
             ghash,
             mask,
-            pending: [0; 16],
-            pending_len: 0,
+            pending: PartialBlock::default(),
             len: 0,
         })
     }
 
     /// Hashes ciphertext octets, whole blocks as they complete.
-    fn hash(&mut self, mut data: &[u8]) {
+    fn hash(&mut self, data: &[u8]) {
         self.len = self.len.saturating_add(data.len() as u64);
-        if self.pending_len > 0 {
-            let room = 16usize.saturating_sub(self.pending_len);
-            let (front, rest) = data.split_at(room.min(data.len()));
-            if let Some(slot) = self
-                .pending
-                .get_mut(self.pending_len..self.pending_len.saturating_add(front.len()))
-            {
-                slot.copy_from_slice(front);
-            }
-            self.pending_len = self.pending_len.saturating_add(front.len());
-            data = rest;
-            if self.pending_len < 16 {
-                return;
-            }
-            self.ghash.update(&[self.pending.into()]);
-            self.pending_len = 0;
-        }
-        let (blocks, tail) = ghash::Block::slice_as_chunks(data);
-        self.ghash.update(blocks);
-        if let Some(slot) = self.pending.get_mut(..tail.len()) {
-            slot.copy_from_slice(tail);
-        }
-        self.pending_len = tail.len();
+        let ghash = &mut self.ghash;
+        self.pending.feed(data, |blocks| {
+            ghash.update(ghash::Block::slice_as_chunks(blocks.as_flattened()).0);
+        });
     }
 
     fn encrypt(&mut self, buffer: &mut [u8]) -> Result<(), Error> {
@@ -146,9 +167,8 @@ impl<C: Aes> GcmCore<C> {
 
     /// The full 16-octet tag over `aad` (given now, hashed first) and the content.
     fn tag(mut self, aad: &[u8]) -> Block {
-        if self.pending_len > 0 {
-            let tail = self.pending.get(..self.pending_len).unwrap_or_default();
-            self.ghash.update_padded(tail);
+        if !self.pending.tail().is_empty() {
+            self.ghash.update_padded(self.pending.tail());
         }
         let mut lengths = ghash::Block::default();
         let aad_bits = (aad.len() as u64).wrapping_mul(8);
@@ -196,8 +216,7 @@ fn xor(a: &mut Block, b: &Block) {
 struct CbcMac<C: Aes> {
     cipher: C,
     state: cipher::Block<C>,
-    pending: Block,
-    pending_len: usize,
+    pending: PartialBlock,
 }
 
 impl<C: Aes> CbcMac<C> {
@@ -207,68 +226,33 @@ impl<C: Aes> CbcMac<C> {
         CbcMac {
             cipher,
             state,
-            pending: [0; 16],
-            pending_len: 0,
+            pending: PartialBlock::default(),
         }
     }
 
-    fn block(&mut self, block: &[u8]) {
-        for (s, b) in self.state.iter_mut().zip(block) {
-            *s ^= b;
-        }
-        self.cipher.encrypt_block(&mut self.state);
-    }
-
-    fn update(&mut self, mut data: &[u8]) {
-        if self.pending_len > 0 {
-            let room = 16usize.saturating_sub(self.pending_len);
-            let (front, rest) = data.split_at(room.min(data.len()));
-            if let Some(slot) = self
-                .pending
-                .get_mut(self.pending_len..self.pending_len.saturating_add(front.len()))
-            {
-                slot.copy_from_slice(front);
+    fn update(&mut self, data: &[u8]) {
+        let (cipher, state) = (&self.cipher, &mut self.state);
+        self.pending.feed(data, |blocks| {
+            for block in blocks {
+                for (s, b) in state.iter_mut().zip(block) {
+                    *s ^= b;
+                }
+                cipher.encrypt_block(state);
             }
-            self.pending_len = self.pending_len.saturating_add(front.len());
-            data = rest;
-            if self.pending_len < 16 {
-                return;
-            }
-            let pending = self.pending;
-            self.block(&pending);
-            self.pending_len = 0;
-        }
-        let mut chunks = data.chunks_exact(16);
-        for block in chunks.by_ref() {
-            self.block(block);
-        }
-        let tail = chunks.remainder();
-        if let Some(slot) = self.pending.get_mut(..tail.len()) {
-            slot.copy_from_slice(tail);
-        }
-        self.pending_len = tail.len();
+        });
     }
 
-    /// Completes the current block with zeros (the end of the associated data).
+    /// Completes the current block with zeros (the end of the associated data, and of
+    /// the content before the MAC is taken).
     fn pad(&mut self) {
-        if self.pending_len > 0 {
-            let zeros = [0u8; 16];
-            let n = 16usize.saturating_sub(self.pending_len);
-            self.update(zeros.get(..n).unwrap_or_default());
+        let missing = 16usize.saturating_sub(self.pending.tail().len());
+        if missing < 16 {
+            self.update([0u8; 16].get(..missing).unwrap_or_default());
         }
     }
 
     fn finish(mut self) -> Block {
-        if self.pending_len > 0 {
-            let mut last = [0u8; 16];
-            if let (Some(dst), Some(src)) = (
-                last.get_mut(..self.pending_len),
-                self.pending.get(..self.pending_len),
-            ) {
-                dst.copy_from_slice(src);
-            }
-            self.block(&last);
-        }
+        self.pad();
         self.state.into()
     }
 }
