@@ -156,6 +156,12 @@ impl MultipartSignedReader {
     /// Feeds the next bytes of the body, split anywhere; the first part's bytes (or its
     /// canonical form) that come through are appended to `out`.
     pub(crate) fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.split(Some(input), out)
+    }
+
+    /// Runs the splitter over `input`, or to its end for `None`, handing every event to
+    /// [`on_event`].
+    fn split(&mut self, input: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), Error> {
         let MultipartSignedReader {
             splitter,
             parts,
@@ -164,25 +170,19 @@ impl MultipartSignedReader {
             signature,
             max_signature,
         } = self;
-        splitter.push(input, &mut |event| {
+        let mut handle = |event: PartEvent<'_>| {
             on_event(event, parts, raw, canonical, signature, *max_signature, out)
-        })
+        };
+        match input {
+            Some(input) => splitter.push(input, &mut handle),
+            None => splitter.finish(&mut handle),
+        }
     }
 
     /// Ends the body: the rest of the first part goes to `out`; fails unless there were
     /// exactly two parts.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        let MultipartSignedReader {
-            splitter,
-            parts,
-            raw,
-            canonical,
-            signature,
-            max_signature,
-        } = self;
-        splitter.finish(&mut |event| {
-            on_event(event, parts, raw, canonical, signature, *max_signature, out)
-        })?;
+        self.split(None, out)?;
         if self.parts != 2 {
             return Err(Error::UnsupportedFormat(
                 "multipart/signed must have exactly two parts",
