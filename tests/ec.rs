@@ -49,10 +49,9 @@ fn ossl_md(d: DigestAlgorithm) -> &'static str {
 /// `extensions`. Files `name.key`, `name.crt`.
 fn ec_party(pki: &Pki, name: &str, curve: &str, extensions: &str) -> common::Identity {
     let d = pki.path();
-    let (key, csr, crt, ext) = (
+    let (key, csr, ext) = (
         format!("{name}.key"),
         format!("{name}.csr"),
-        format!("{name}.crt"),
         format!("{name}.ext"),
     );
     std::fs::write(d.join(&ext), extensions).unwrap();
@@ -62,34 +61,7 @@ fn ec_party(pki: &Pki, name: &str, curve: &str, extensions: &str) -> common::Ide
         d,
         &["req", "-new", "-key", &key, "-out", &csr, "-subj", &subject],
     );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "365",
-            "-extfile",
-            &ext,
-        ],
-    );
-    let cert_path = d.join(&crt);
-    let key_path = d.join(&key);
-    common::Identity {
-        cert: Certificate::from_pem(&std::fs::read(&cert_path).unwrap()).unwrap(),
-        key: PrivateKey::from_pem(&std::fs::read(&key_path).unwrap(), None).unwrap(),
-        cert_path,
-        key_path,
-    }
+    pki.certify(name, &ext)
 }
 
 /// The extensions of an EC certificate that signs and is encrypted to (as S/MIME

@@ -119,7 +119,6 @@ impl Pki {
         let d = self.path();
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
-        let crt = format!("{name}.crt");
         let ext = format!("{name}.ext");
         std::fs::write(d.join(&ext), extensions).expect("write ext");
         openssl(
@@ -137,6 +136,14 @@ impl Pki {
                 &format!("/CN={name}/O=as2-proto tests"),
             ],
         );
+        self.certify(name, &ext)
+    }
+
+    /// Certifies `name.csr` with the CA and the extension file `ext` (`openssl x509 -req`)
+    /// and loads `name.crt` with the key `name.key` (any form `PrivateKey::from_pem` reads).
+    pub fn certify(&self, name: &str, ext: &str) -> Identity {
+        let d = self.path();
+        let (csr, crt) = (format!("{name}.csr"), format!("{name}.crt"));
         openssl(
             d,
             &[
@@ -154,7 +161,7 @@ impl Pki {
                 "-days",
                 "365",
                 "-extfile",
-                &ext,
+                ext,
             ],
         );
         load(d, name)
