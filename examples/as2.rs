@@ -10,7 +10,11 @@
 //!
 //! Keys live in `--pki DIR`: `DIR/ca/ca.crt` (trust anchor) and, for each party, a folder
 //! named by its AS2 ID with `sign.key`/`sign.crt` and `enc.key`/`enc.crt` (PKCS#8 PEM keys,
-//! PEM certificates). Header files are JSON objects `{"Name": "value"}` (a list of
+//! PEM certificates), RSA or EC. `--sign-stem` and `--enc-stem` pick other pairs in the
+//! same folders (`sign_ec`, `enc_ec` in `examples/pki`): `--sign-stem` names the signing
+//! pair of whichever party signs, `--enc-stem` the encryption pair of the party that
+//! receives, so both sides of an exchange pass the same values (`as2 help` lists which
+//! file each command reads). Header files are JSON objects `{"Name": "value"}` (a list of
 //! `[name, value]` pairs is accepted too). Exit codes: 0 accepted (for `receive`: the
 //! payload delivered, so a duplicate is 1), 1 cleanly rejected (details in the JSON), 2
 //! usage error; anything else is a crash. Only single safe path components are read from
@@ -90,8 +94,20 @@ usage:
   as2 verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR --partner NAME
            [--expected-mic \"<b64>, <alg>\"] [--unsigned-message] [--orig-message-id ID]
            [--require-signed] [--verify-cert STEM|NAME/STEM] [--no-cert-validation]
-           [--out FILE]
-  as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]";
+           [--sign-stem STEM] [--out FILE]
+  as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]
+           [--sign-stem STEM] [--enc-stem STEM]
+
+key files: DIR/ca/ca.crt (trust anchor) and DIR/<AS2-ID>/<STEM>.{key,crt}, RSA or EC.
+--sign-stem (default sign) names the signing pair of whichever party signs, --enc-stem
+(default enc) the encryption pair of the party that receives; both sides pass the same:
+  send        signs with <from>/<sign-stem>.{key,crt}, encrypts to <to>/<enc-stem>.crt
+  receive     decrypts with <to>/<enc-stem>.{key,crt}, verifies with <from>/<sign-stem>.crt
+              (or --verify-cert), signs the MDN with <to>/<sign-stem>.{key,crt}
+  verify-mdn  verifies with <partner>/<sign-stem>.crt (or --verify-cert)
+  inspect     reads the files receive reads, writes nothing
+An EC key (sign_ec, enc_ec in examples/pki) signs with ECDSA and is encrypted to with
+ECDH (ephemeral-static, RFC 5753); --sign-alg pss and --key-enc-alg apply to RSA only.";
 
 fn usage(why: &str) -> ExitCode {
     eprintln!("as2: {why}\n{HELP}");
@@ -309,6 +325,15 @@ impl Pki {
     }
 }
 
+/// `--sign-stem` and `--enc-stem` (defaults `sign`, `enc`): the file stems of the signing
+/// pair of the party that signs and of the encryption pair of the party that receives.
+fn stems(args: &Args) -> (&str, &str) {
+    (
+        args.get("sign-stem").unwrap_or("sign"),
+        args.get("enc-stem").unwrap_or("enc"),
+    )
+}
+
 fn safe_component(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
@@ -379,8 +404,7 @@ fn send(args: &Args) -> CliResult {
     let mut payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
     let payload_len = payload.metadata().map_err(cannot_read)?.len();
     let out = args.path("out")?;
-    let sign_stem = args.get("sign-stem").unwrap_or("sign");
-    let enc_stem = args.get("enc-stem").unwrap_or("enc");
+    let (sign_stem, enc_stem) = stems(args);
 
     let sign_digest = args.get("sign").map(digest_named).transpose()?;
     let scheme = match args.get("sign-alg").unwrap_or("pkcs1v15") {
@@ -659,8 +683,7 @@ fn receive(args: &Args) -> CliResult {
     let mut body = std::fs::File::open(&body_path)
         .map_err(|e| Usage(format!("cannot read {}: {e}", body_path.display())))?;
     let out = args.path("out")?;
-    let sign_stem = args.get("sign-stem").unwrap_or("sign");
-    let enc_stem = args.get("enc-stem").unwrap_or("enc");
+    let (sign_stem, enc_stem) = stems(args);
     let seen_path = args.get("seen-ids").map(PathBuf::from);
     let mut seen = SeenIds(match &seen_path {
         Some(p) if p.exists() => String::from_utf8_lossy(&read(p)?)
@@ -877,6 +900,7 @@ fn verify_mdn(args: &Args) -> CliResult {
         "require-signed",
         "verify-cert",
         "no-cert-validation",
+        "sign-stem",
         "out",
     ])?;
     let pki = Pki::new(args)?;
@@ -955,7 +979,7 @@ fn verify_mdn(args: &Args) -> CliResult {
             }
             Some(pki.named_cert(spec, partner.as_str()).map_err(Usage)?)
         }
-        None => pki.cert(partner.as_str(), "sign").ok(),
+        None => pki.cert(partner.as_str(), stems(args).0).ok(),
     };
     let certs: Vec<Certificate> = cert.into_iter().collect();
     let mut sent = SentMessage::new(message_id, partner.clone(), certs, expected_mic);
@@ -1008,7 +1032,7 @@ fn verify_mdn(args: &Args) -> CliResult {
 // inspect
 
 fn inspect(args: &Args) -> CliResult {
-    args.only(&["headers", "body", "pki", "as"])?;
+    args.only(&["headers", "body", "pki", "as", "sign-stem", "enc-stem"])?;
     let headers = read_headers(&args.path("headers")?)?;
     let body = read(&args.path("body")?)?;
     let limits = Limits::default();
@@ -1089,13 +1113,14 @@ fn inspect(args: &Args) -> CliResult {
         };
         let us = args.get("as").unwrap_or(incoming.to.as_str()).to_owned();
         // `Pki` reads only files inside DIR, whatever AS2 IDs the request names.
+        let (sign_stem, enc_stem) = stems(args);
         let decryption: Vec<(Certificate, PrivateKey)> =
-            match (pki.cert(&us, "enc"), pki.key(&us, "enc")) {
+            match (pki.cert(&us, enc_stem), pki.key(&us, enc_stem)) {
                 (Ok(c), Ok(k)) => vec![(c, k)],
                 _ => Vec::new(),
             };
         let partner: Vec<Certificate> = pki
-            .cert(incoming.from.as_str(), "sign")
+            .cert(incoming.from.as_str(), sign_stem)
             .into_iter()
             .collect();
         // A diagnosis shows what is there: unsigned messages and bare payloads too.

@@ -326,6 +326,83 @@ fn send_receive_verify_matrix() {
     }
 }
 
+/// EC keys through `--sign-stem sign_ec --enc-stem enc_ec` (examples/pki: P-256 signing,
+/// P-384 encryption): ECDSA signatures and ECDH encryption with AES-GCM and AES-CBC, an
+/// MDN signed with PartnerB's EC key and verified by `verify-mdn --sign-stem sign_ec`, and
+/// EC signing with RSA encryption. The same stems on both sides; the RSA defaults on one
+/// side only do not fit.
+#[test]
+fn ec_keys_through_the_stems() {
+    let work = tempfile::tempdir().unwrap();
+    const EC: [&str; 4] = ["--sign-stem", "sign_ec", "--enc-stem", "enc_ec"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (&EC, &["--sign", "sha256", "--encrypt", "aes_256_gcm"]),
+        (
+            &EC,
+            &[
+                "--sign",
+                "sha384",
+                "--encrypt",
+                "aes_128_cbc",
+                "--compress",
+                "before",
+            ],
+        ),
+        (&EC, &["--sign", "sha512", "--encrypt", "aes_128_gcm"]),
+        // EC signing, RSA encryption (the default enc stem).
+        (&EC[..2], &["--sign", "sha256", "--encrypt", "aes_256_cbc"]),
+    ];
+    for (i, (stems, case)) in cases.iter().enumerate() {
+        let dir = work.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = stems.to_vec();
+        args.extend_from_slice(case);
+        args.extend(["--mdn", "sync-signed"]);
+        let (sent, meta) = send(&dir, &args);
+        let mut receive_args = stems.to_vec();
+        receive_args.extend(["--require-encryption", "--require-signature"]);
+        let (code, out, result) = receive(&dir, &sent, "received", &receive_args);
+        assert_eq!(code, 0, "{args:?}: {result}");
+        assert_eq!(result["status"], "processed", "{args:?}");
+        assert_eq!(result["signed"], Value::Bool(true));
+        assert_eq!(result["encrypted"], Value::Bool(true));
+        assert_eq!(result["mic"], meta["mic"], "{args:?}: MIC");
+        assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), PAYLOAD);
+        assert_eq!(result["mdn"]["signed"], Value::Bool(true));
+
+        // The MDN is signed with PartnerB's EC key: it verifies with sign_ec.crt, not
+        // with the RSA sign.crt.
+        let id = meta["message_id"].as_str().unwrap();
+        let mic = meta["mic"].as_str().unwrap();
+        let check = [
+            "--orig-message-id",
+            id,
+            "--expected-mic",
+            mic,
+            "--require-signed",
+        ];
+        let (code, report) = verify_mdn(&out, &[&check[..], &["--sign-stem", "sign_ec"]].concat());
+        assert_eq!(code, 0, "{args:?}: {report}");
+        assert_eq!(report["accepted"], Value::Bool(true));
+        assert_eq!(report["signature_valid"], Value::Bool(true));
+        assert_eq!(report["mic_match"], Value::Bool(true));
+        let (code, report) = verify_mdn(&out, &check);
+        assert_eq!(code, 1, "{args:?}: {report}");
+        assert_eq!(report["error_code"], "VERIFICATION_FAILED");
+
+        // Received with the RSA defaults: an ECDH envelope is not for PartnerB's RSA key,
+        // and an ECDSA signature is not PartnerA's RSA certificate's.
+        let (code, _, result) = receive(&dir, &sent, "rsa-defaults", &[]);
+        assert_eq!(code, 1, "{args:?}: {result}");
+        let expected = if stems.len() == 4 {
+            "decryption-failed"
+        } else {
+            "authentication-failed"
+        };
+        assert_eq!(result["detailed_status"], expected, "{args:?}");
+    }
+}
+
 #[test]
 fn rejections_and_duplicates() {
     let work = tempfile::tempdir().unwrap();
