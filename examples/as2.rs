@@ -20,6 +20,10 @@
 //! usage error; anything else is a crash. Only single safe path components are read from
 //! the PKI folder, whatever AS2 IDs a message names.
 //!
+//! `receive` writes `result.json` with the outcome, the layers found, the content cipher
+//! by its `--encrypt` name (`content_encryption`, null when not encrypted) and the
+//! sender's `AS2-Product` header (`sender_product`, null when absent).
+//!
 //! `send --mdn async|async-signed` without `--mdn-url` asks for the MDN at
 //! `http://localhost:5081/as2`. `verify-mdn --partner NAME` names the partner the message
 //! was sent to: the receipt's AS2-From and signer must be that partner.
@@ -359,6 +363,44 @@ impl SignerTrust for ChainTrust {
     }
 }
 
+/// The `--encrypt` names of the content ciphers (pyas2lib's spelling), also what
+/// `receive` reports as `content_encryption`.
+const CIPHERS: [(&str, ContentEncryption); 8] = [
+    ("aes_128_cbc", ContentEncryption::Aes128Cbc),
+    ("aes_192_cbc", ContentEncryption::Aes192Cbc),
+    ("aes_256_cbc", ContentEncryption::Aes256Cbc),
+    ("tripledes_192_cbc", ContentEncryption::TripleDesCbc),
+    ("aes_128_gcm", ContentEncryption::Aes128Gcm),
+    ("aes_256_gcm", ContentEncryption::Aes256Gcm),
+    ("aes_128_ccm", ContentEncryption::Aes128Ccm),
+    ("aes_256_ccm", ContentEncryption::Aes256Ccm),
+];
+
+/// The content cipher of the envelope among `layers`, by its `--encrypt` name; null when
+/// the message was not encrypted.
+fn content_encryption_json(layers: &[Layer]) -> Value {
+    layers
+        .iter()
+        .find_map(|l| match l {
+            Layer::Encrypted(c) => Some(
+                CIPHERS
+                    .iter()
+                    .find(|(_, known)| known == c)
+                    .map_or_else(|| json!(c.name()), |(name, _)| json!(name)),
+            ),
+            _ => None,
+        })
+        .unwrap_or(Value::Null)
+}
+
+/// The sender's AS2-Product header (draft-ietf-ediint-rfc4130bis), as text; null when
+/// absent.
+fn sender_product_json(headers: &HttpHeaders) -> Value {
+    headers
+        .get("AS2-Product")
+        .map_or(Value::Null, |v| json!(String::from_utf8_lossy(v).trim()))
+}
+
 fn digest_named(name: &str) -> Result<DigestAlgorithm, Usage> {
     DigestAlgorithm::from_name(name).ok_or_else(|| Usage(format!("unknown digest {name:?}")))
 }
@@ -414,15 +456,13 @@ fn send(args: &Args) -> CliResult {
     };
     let cipher = match args.get("encrypt") {
         None | Some("none") => None,
-        Some("aes_128_cbc") => Some(ContentEncryption::Aes128Cbc),
-        Some("aes_192_cbc") => Some(ContentEncryption::Aes192Cbc),
-        Some("aes_256_cbc") => Some(ContentEncryption::Aes256Cbc),
-        Some("tripledes_192_cbc") => Some(ContentEncryption::TripleDesCbc),
-        Some("aes_128_gcm") => Some(ContentEncryption::Aes128Gcm),
-        Some("aes_256_gcm") => Some(ContentEncryption::Aes256Gcm),
-        Some("aes_128_ccm") => Some(ContentEncryption::Aes128Ccm),
-        Some("aes_256_ccm") => Some(ContentEncryption::Aes256Ccm),
-        Some(other) => return Err(Usage(format!("unknown --encrypt {other:?}"))),
+        Some(name) => Some(
+            CIPHERS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| Usage(format!("unknown --encrypt {name:?}")))?,
+        ),
     };
     let key_transport = match args.get("key-enc-alg").unwrap_or("pkcs1v15") {
         "pkcs1v15" => KeyTransport::RsaPkcs1v15,
@@ -725,6 +765,8 @@ fn receive(args: &Args) -> CliResult {
                     "error": e.to_string(),
                     "message_id": Value::Null,
                     "signed": false, "encrypted": false, "compressed": false,
+                    "content_encryption": Value::Null,
+                    "sender_product": sender_product_json(&headers),
                     "mic": Value::Null, "payload_sha256": Value::Null, "mdn": Value::Null,
                 }),
             );
@@ -859,6 +901,8 @@ fn receive(args: &Args) -> CliResult {
             "signed": layers.iter().any(|l| matches!(l, Layer::Signed(_))),
             "encrypted": layers.iter().any(|l| matches!(l, Layer::Encrypted(_))),
             "compressed": layers.contains(&Layer::Compressed),
+            "content_encryption": content_encryption_json(&layers),
+            "sender_product": sender_product_json(&headers),
             "mic": mic_json(mic.as_ref()),
             "payload_sha256": payload_sha256,
             "delivered": delivered.is_some(),

@@ -249,6 +249,16 @@ fn send_receive_verify_matrix() {
             Value::Bool(case.contains(&"--compress")),
             "{case:?}"
         );
+        // The cipher by its --encrypt name, null when not encrypted.
+        let cipher = case
+            .iter()
+            .position(|a| *a == "--encrypt")
+            .map(|p| case[p + 1]);
+        assert_eq!(
+            result["content_encryption"],
+            cipher.map_or(Value::Null, Value::from),
+            "{case:?}"
+        );
         assert_eq!(
             std::fs::read(out.join("payload.bin")).unwrap(),
             PAYLOAD,
@@ -366,6 +376,8 @@ fn ec_keys_through_the_stems() {
         assert_eq!(result["status"], "processed", "{args:?}");
         assert_eq!(result["signed"], Value::Bool(true));
         assert_eq!(result["encrypted"], Value::Bool(true));
+        let cipher = case.iter().position(|a| *a == "--encrypt").unwrap();
+        assert_eq!(result["content_encryption"], case[cipher + 1]);
         assert_eq!(result["mic"], meta["mic"], "{args:?}: MIC");
         assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), PAYLOAD);
         assert_eq!(result["mdn"]["signed"], Value::Bool(true));
@@ -403,6 +415,45 @@ fn ec_keys_through_the_stems() {
     }
 }
 
+/// `receive` reports the sender's AS2-Product header as it came, and the content cipher
+/// by its `--encrypt` name (here AES-CCM, in AuthEnvelopedData); null when absent.
+#[test]
+fn receive_reports_the_cipher_and_the_sender_product() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (sent, _) = send(
+        dir,
+        &[
+            "--sign",
+            "sha256",
+            "--encrypt",
+            "aes_128_ccm",
+            "--mdn",
+            "sync",
+        ],
+    );
+    set_header(&sent.join("headers.json"), "AS2-Product", "acme-as2 9.1 ");
+    let (code, _, result) = receive(dir, &sent, "received", &[]);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["content_encryption"], "aes_128_ccm");
+    assert_eq!(result["sender_product"], "acme-as2 9.1");
+
+    let plain_dir = dir.join("plain");
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    let (plain, _) = send(&plain_dir, &["--sign", "sha256", "--mdn", "none"]);
+    let headers = plain.join("headers.json");
+    let mut without = json(&headers);
+    without
+        .as_object_mut()
+        .unwrap()
+        .retain(|name, _| !name.eq_ignore_ascii_case("AS2-Product"));
+    std::fs::write(&headers, without.to_string()).unwrap();
+    let (code, _, result) = receive(dir, &plain, "received-plain", &[]);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["content_encryption"], Value::Null);
+    assert_eq!(result["sender_product"], Value::Null);
+}
+
 #[test]
 fn rejections_and_duplicates() {
     let work = tempfile::tempdir().unwrap();
@@ -432,6 +483,8 @@ fn rejections_and_duplicates() {
     assert_eq!(result["status"], "processed/Error");
     assert_eq!(result["detailed_status"], "decryption-failed");
     assert_eq!(result["error_code"], "DECRYPT_FAILED");
+    // The envelope was read before decryption failed: its cipher is known.
+    assert_eq!(result["content_encryption"], "aes_256_cbc");
     assert!(!out.join("payload.bin").exists());
     assert_eq!(result["mdn"]["signed"], Value::Bool(true));
     let id = meta["message_id"].as_str().unwrap();
