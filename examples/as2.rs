@@ -45,7 +45,7 @@ use as2_proto::cms::{self, ContentType};
 use as2_proto::mdn::{self, Authenticity, MdnSettings, MdnStatus, MicCheck, Report, SentMessage};
 use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
 use as2_proto::message::inbound::{
-    self, DuplicateCheck, InboundPolicy, IncomingKind, Layer, SignerTrust,
+    self, Duplicate, DuplicateCheck, InboundPolicy, IncomingKind, Layer, SignerTrust, StoredMdn,
 };
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
@@ -111,7 +111,11 @@ key files: DIR/ca/ca.crt (trust anchor) and DIR/<AS2-ID>/<STEM>.{key,crt}, RSA o
   verify-mdn  verifies with <partner>/<sign-stem>.crt (or --verify-cert)
   inspect     reads the files receive reads, writes nothing
 An EC key (sign_ec, enc_ec in examples/pki) signs with ECDSA and is encrypted to with
-ECDH (ephemeral-static, RFC 5753); --sign-alg pss and --key-enc-alg apply to RSA only.";
+ECDH (ephemeral-static, RFC 5753); --sign-alg pss and --key-enc-alg apply to RSA only.
+
+receive --seen-ids FILE: Message-IDs already received (a duplicate is answered, not
+delivered); --record-id adds a delivered message's ID to FILE and keeps its MDN in
+FILE.mdn/, so that a resend is answered with that same MDN.";
 
 fn usage(why: &str) -> ExitCode {
     eprintln!("as2: {why}\n{HELP}");
@@ -595,12 +599,54 @@ fn send(args: &Args) -> CliResult {
 // ---------------------------------------------------------------------------------------
 // receive
 
-/// Message-IDs already received, one per line without angle brackets.
-struct SeenIds(HashSet<String>);
+/// Message-IDs already received (`--seen-ids FILE`, one per line without angle
+/// brackets), and the MDNs sent for them in `FILE.mdn/` (`<sha256 of the id>.json` for
+/// the headers, `.bin` for the body), kept by `--record-id` so that a resend is answered
+/// with the same MDN (`DuplicateCheck::store_mdn`).
+struct SeenIds {
+    ids: HashSet<String>,
+    mdn_dir: Option<PathBuf>,
+}
+
+impl SeenIds {
+    /// Where the MDN for `message_id` is kept: the headers file, then the body file.
+    fn mdn_files(&self, message_id: &MessageId) -> Option<(PathBuf, PathBuf)> {
+        let stem = sha256_hex(message_id.bare().as_bytes());
+        self.mdn_dir.as_ref().map(|dir| {
+            (
+                dir.join(format!("{stem}.json")),
+                dir.join(format!("{stem}.bin")),
+            )
+        })
+    }
+}
 
 impl DuplicateCheck for SeenIds {
     fn check_and_record(&mut self, _from: &As2Id, message_id: &MessageId) -> bool {
-        !self.0.insert(message_id.bare().to_owned())
+        !self.ids.insert(message_id.bare().to_owned())
+    }
+
+    fn check(&mut self, from: &As2Id, message_id: &MessageId) -> Duplicate {
+        if !self.check_and_record(from, message_id) {
+            return Duplicate::New;
+        }
+        let stored = self.mdn_files(message_id).and_then(|(headers, body)| {
+            let headers = read_headers(&headers).ok()?;
+            Some(StoredMdn::new(headers, std::fs::read(body).ok()?))
+        });
+        stored.map_or(Duplicate::Seen, Duplicate::SeenWithMdn)
+    }
+
+    fn store_mdn(&mut self, _from: &As2Id, message_id: &MessageId, mdn: StoredMdn) {
+        let Some((headers, body)) = self.mdn_files(message_id) else {
+            return;
+        };
+        // The first MDN of a Message-ID is kept.
+        if headers.exists() {
+            return;
+        }
+        write(&body, &mdn.body);
+        write(&headers, headers_json(&mdn.headers).as_bytes());
     }
 }
 
@@ -725,14 +771,21 @@ fn receive(args: &Args) -> CliResult {
     let out = args.path("out")?;
     let (sign_stem, enc_stem) = stems(args);
     let seen_path = args.get("seen-ids").map(PathBuf::from);
-    let mut seen = SeenIds(match &seen_path {
-        Some(p) if p.exists() => String::from_utf8_lossy(&read(p)?)
-            .lines()
-            .map(|l| l.trim().trim_matches(['<', '>']).to_owned())
-            .filter(|l| !l.is_empty())
-            .collect(),
-        _ => HashSet::new(),
-    });
+    let mut seen = SeenIds {
+        ids: match &seen_path {
+            Some(p) if p.exists() => String::from_utf8_lossy(&read(p)?)
+                .lines()
+                .map(|l| l.trim().trim_matches(['<', '>']).to_owned())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            _ => HashSet::new(),
+        },
+        mdn_dir: seen_path.as_ref().map(|p| {
+            let mut dir = p.clone().into_os_string();
+            dir.push(".mdn");
+            PathBuf::from(dir)
+        }),
+    };
     let mut limits = Limits::default();
     if let Some(max) = args.get("max-body-size") {
         let max: usize = max
@@ -910,6 +963,13 @@ fn receive(args: &Args) -> CliResult {
         }),
     );
     if let (Some(path), Some(_), true) = (&seen_path, delivered, args.flag("record-id")) {
+        // The MDN sent for it too, to answer a resend with it.
+        if let (Some(id), Some(m)) = (
+            &incoming.message_id,
+            reply.as_ref().and_then(|r| r.mdn.as_ref()),
+        ) {
+            seen.store_mdn(&incoming.from, id, StoredMdn::from(m));
+        }
         let id = incoming.message_id.as_ref().map(|m| m.bare()).unwrap_or("");
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with('\n') {

@@ -501,14 +501,29 @@ fn rejections_and_duplicates() {
     assert!(out.join("payload.bin").exists());
     assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), id);
     assert_eq!(result["delivered"], Value::Bool(true));
-    // Exit 1: answered, but nothing delivered; its MDN is written all the same.
+    // Exit 1: answered, but nothing delivered. --record-id kept the first MDN (in
+    // seen.txt.mdn/), and the resend is answered with it, the same bytes: the sender
+    // learns that the first copy was processed.
+    let first_mdn = std::fs::read(dir.join("r-first/mdn/body.bin")).unwrap();
     let (code, out, result) = receive(dir, &sent, "r-second", &args);
     assert_eq!(code, 1);
     assert_eq!(result["status"], "processed/Warning");
     assert_eq!(result["detailed_status"], "duplicate-document");
     assert_eq!(result["delivered"], Value::Bool(false));
     assert!(!out.join("payload.bin").exists());
+    assert_eq!(std::fs::read(out.join("mdn/body.bin")).unwrap(), first_mdn);
+    let (code, report) = verify_mdn(&out, &["--orig-message-id", id, "--require-signed"]);
+    assert_eq!(code, 0, "the first MDN again: {report}");
+    assert_eq!(report["status"], "processed");
+
+    // Without the kept MDN (a Message-ID recorded by hand): a new MDN saying
+    // duplicate-document, which is no delivery.
+    std::fs::remove_dir_all(dir.join("seen.txt.mdn")).unwrap();
+    let (code, out, result) = receive(dir, &sent, "r-third", &args);
+    assert_eq!(code, 1);
+    assert_eq!(result["detailed_status"], "duplicate-document");
     assert!(out.join("mdn/body.bin").is_file());
+    assert_ne!(std::fs::read(out.join("mdn/body.bin")).unwrap(), first_mdn);
     let (code, report) = verify_mdn(&out, &["--orig-message-id", id, "--require-signed"]);
     assert_eq!(code, 1, "a duplicate is no delivery: {report}");
     assert_eq!(report["signature_valid"], Value::Bool(true));
