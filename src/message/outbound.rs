@@ -237,7 +237,7 @@ pub struct OutboundMessage<'a> {
     /// ([`Error::WeakAlgorithm`]) and requires [`as2_product`](Self::as2_product).
     pub as2_version: As2Version,
     /// The AS2-Product header (draft-ietf-ediint-rfc4130bis §6.2), checked by
-    /// [`check_as2_product`](super::headers::check_as2_product); default
+    /// [`check_as2_product`]; default
     /// [`DEFAULT_AS2_PRODUCT`] (`as2-proto:<version>`). `None` sends none, which the
     /// draft allows below 1.3 only.
     pub as2_product: Option<String>,
