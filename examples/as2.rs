@@ -91,6 +91,8 @@ usage:
            [--mdn-url URL (async; default http://localhost:5081/as2)]
            [--content-type TYPE] [--filename NAME] [--message-id LEFT]
            [--sign-stem STEM] [--enc-stem STEM] [--max-payload-size BYTES (default 64 MiB)]
+           [--as2-version 1.0|1.1|1.2|1.3 (default 1.2; 1.3 refuses sha1 and 3DES, exit 2)]
+           [--as2-product NAME:VERSION (default as2-proto:<version>; empty sends none)]
   as2 receive --headers FILE --body FILE --pki DIR --out DIR [--require-signature]
            [--require-encryption] [--accept-bare-payload] [--verify-cert STEM|Party/STEM] [--seen-ids FILE]
            [--record-id] [--no-cert-validation] [--sign-stem STEM] [--enc-stem STEM]
@@ -439,6 +441,8 @@ fn send(args: &Args) -> CliResult {
         "sign-stem",
         "enc-stem",
         "max-payload-size",
+        "as2-version",
+        "as2-product",
     ])?;
     let pki = Pki::new(args)?;
     let from = As2Id::new(args.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
@@ -524,6 +528,20 @@ fn send(args: &Args) -> CliResult {
     }
     msg.compression = compression;
     msg.mdn = mdn;
+    if let Some(version) = args.get("as2-version") {
+        msg.as2_version = version
+            .parse()
+            .map_err(|e| Usage(format!("--as2-version: {e}")))?;
+    }
+    match args.get("as2-product") {
+        Some("") => msg.as2_product = None,
+        Some(product) => {
+            as2_proto::message::headers::check_as2_product(product)
+                .map_err(|e| Usage(format!("--as2-product: {e}")))?;
+            msg.as2_product = Some(product.to_owned());
+        }
+        None => {}
+    }
     if let Some(ct) = args.get("content-type") {
         msg.content_type = ct.to_owned();
     }
@@ -539,9 +557,13 @@ fn send(args: &Args) -> CliResult {
             Some(MessageId::parse(id.as_bytes()).map_err(|e| Usage(format!("--message-id: {e}")))?);
     }
     let mut rng = rand::rng();
-    let failed = |e: Error| {
-        eprintln!("as2 send: {e} ({})", e.code());
-        Ok(ExitCode::from(1))
+    let failed = |e: Error| match e {
+        // Asking a 1.3 partner for SHA-1 or 3DES is a usage error, not a failed send.
+        Error::WeakAlgorithm(_) => Err(Usage(e.to_string())),
+        _ => {
+            eprintln!("as2 send: {e} ({})", e.code());
+            Ok(ExitCode::from(1))
+        }
     };
     let mut stream = match outbound::start(&msg, Some(payload_len), SystemTime::now(), &mut rng) {
         Ok(stream) => stream,

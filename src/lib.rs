@@ -146,11 +146,11 @@ pub use cms::algorithm::{ContentEncryption, DigestAlgorithm};
 pub use cms::signed::{SignOptions, Signer};
 pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, Modifier, PolicyError,
-    VerificationError,
+    VerificationError, WeakAlgorithm,
 };
 pub use limits::{Limit, Limits};
 pub use mdn::{Mdn, MdnSettings, Report, SentMessage, Verdict};
-pub use message::headers::{As2Id, HttpHeaders, MessageId, SignedReceipt};
+pub use message::headers::{As2Id, As2Version, HttpHeaders, MessageId, SignedReceipt};
 pub use message::inbound::{
     DuplicateCheck, InboundPolicy, Incoming, Layer, NoDuplicateCheck, Received, Rejected,
 };

@@ -1063,3 +1063,76 @@ fn cli_unsigned_and_async_receipts_with_pyas2lib() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["mic"], "matched");
 }
+
+/// `send --as2-version 1.3`: the headers declare 1.3 and the product, the receiver takes
+/// it; SHA-1 or 3DES with 1.3 is a usage error (exit 2) naming algorithm and version, as
+/// are an unknown version and a product outside the draft's syntax.
+#[test]
+fn send_as2_version_1_3() {
+    let work = tempfile::tempdir().unwrap();
+    let payload = work.path().join("po.x12");
+    std::fs::write(&payload, PAYLOAD).unwrap();
+    let pki = pki();
+    let send = |out: &str, extra: &[&str]| {
+        let out = work.path().join(out);
+        let mut args = vec![
+            "send",
+            "--pki",
+            pki.as_str(),
+            "--from",
+            "PartnerA",
+            "--to",
+            "PartnerB",
+            "--payload",
+            s(&payload),
+            "--out",
+            s(&out),
+            "--as2-version",
+            "1.3",
+        ];
+        args.extend_from_slice(extra);
+        let (code, stderr) = run(&args);
+        (code, stderr, out)
+    };
+    let (code, stderr, out) = send(
+        "modern",
+        &[
+            "--sign",
+            "sha256",
+            "--encrypt",
+            "aes_256_gcm",
+            "--mdn",
+            "sync-signed",
+            "--as2-product",
+            "acme-gateway:2.1.0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let headers = json(&out.join("headers.json"));
+    assert_eq!(headers["AS2-Version"], "1.3");
+    assert_eq!(headers["AS2-Product"], "acme-gateway:2.1.0");
+    let result = receive_in(Path::new(&pki), &out, &work.path().join("rcv"));
+    assert_eq!(result["status"], "processed", "{result}");
+
+    for (name, extra, algorithm) in [
+        ("sha1", &["--sign", "sha1"][..], "SHA-1"),
+        (
+            "mdn-sha1",
+            &["--mdn", "sync-signed", "--mdn-alg", "sha1"][..],
+            "SHA-1",
+        ),
+        ("3des", &["--encrypt", "tripledes_192_cbc"][..], "3DES"),
+    ] {
+        let (code, stderr, _) = send(name, extra);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(
+            stderr.contains(algorithm) && stderr.contains("AS2-Version 1.3"),
+            "{name}: {stderr}"
+        );
+    }
+    let (code, stderr, _) = send("v2", &["--as2-version", "2.0"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stderr, _) = send("product", &["--as2-product", "Not A Product"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--as2-product"), "{stderr}");
+}

@@ -10,8 +10,8 @@
 use rand_core::CryptoRng;
 
 use super::headers::{
-    As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
-    receipt_delivery_url,
+    As2Id, As2Version, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId,
+    receipt_delivery_url, received_as2_product,
 };
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
@@ -79,6 +79,13 @@ pub struct Incoming<'a> {
     /// The features the partner advertises in EDIINT-Features (RFC 6017), unknown tokens
     /// kept as sent; empty when the header is absent.
     pub features: EdiintFeatures,
+    /// The AS2-Version the sender declared (1.0 when the header is absent; any `1.x` is
+    /// accepted, anything else refused by [`handle`]).
+    pub as2_version: As2Version,
+    /// The sender's AS2-Product (draft-ietf-ediint-rfc4130bis §6.2), when sent: printable
+    /// ASCII, other characters replaced by `?`, cut to 128 characters
+    /// ([`received_as2_product`]). Informative only; never checked.
+    pub as2_product: Option<String>,
     headers: &'a HttpHeaders,
     body: &'a [u8],
 }
@@ -117,7 +124,7 @@ pub fn handle_headers<'a>(
     headers: &'a HttpHeaders,
     limits: &Limits,
 ) -> Result<Incoming<'a>, Error> {
-    check_as2_version(headers.get("AS2-Version"))?;
+    let as2_version = As2Version::of_header(headers.get("AS2-Version"))?;
     let from = As2Id::from_header("AS2-From", required(headers, "AS2-From")?)?;
     let to = As2Id::from_header("AS2-To", required(headers, "AS2-To")?)?;
     let content_type = String::from_utf8_lossy(required(headers, "Content-Type")?)
@@ -171,6 +178,8 @@ pub fn handle_headers<'a>(
             .get("EDIINT-Features")
             .map(EdiintFeatures::parse)
             .unwrap_or_default(),
+        as2_version,
+        as2_product: received_as2_product(headers.get("AS2-Product")),
         headers,
         body: &[],
     })

@@ -61,7 +61,8 @@ use std::time::SystemTime;
 use rand_core::CryptoRng;
 
 use super::headers::{
-    As2Id, DispositionOptions, Feature, HttpHeaders, MessageId, SUPPORTED_FEATURES,
+    As2Id, As2Version, DEFAULT_AS2_PRODUCT, DispositionOptions, Feature, HttpHeaders, MessageId,
+    SUPPORTED_FEATURES, check_as2_product,
 };
 pub use super::headers::{Importance, SignedReceipt};
 use crate::cert::Certificate;
@@ -231,6 +232,20 @@ pub struct OutboundMessage<'a> {
     /// [`Limits::default`](crate::Limits)'s `max_payload_size`; set it from
     /// [`Limits::reference`](crate::Limits::reference) for the reference's 50 MB).
     pub max_payload_size: usize,
+    /// The AS2-Version to declare to this partner (default 1.2; see [`As2Version`] for
+    /// why). With 1.3 the builder refuses to generate SHA-1, MD5, 3DES or RC2
+    /// ([`Error::WeakAlgorithm`]) and requires [`as2_product`](Self::as2_product).
+    pub as2_version: As2Version,
+    /// The AS2-Product header (draft-ietf-ediint-rfc4130bis §6.2), checked by
+    /// [`check_as2_product`]; default
+    /// [`DEFAULT_AS2_PRODUCT`] (`as2-proto:<version>`). `None` sends none, which the
+    /// draft allows below 1.3 only.
+    pub as2_product: Option<String>,
+    /// Our own encryption certificate, to add as a further recipient when the message is
+    /// encrypted (RFC 8551 §3.3, draft-ietf-ediint-rfc4130bis §7.3.2): a copy of the
+    /// content-encryption key for the originator, so that we can decrypt the copy we
+    /// archive. RSA or EC. `None` (the default) adds none.
+    pub originator_copy: Option<&'a Certificate>,
 }
 
 impl<'a> OutboundMessage<'a> {
@@ -255,6 +270,9 @@ impl<'a> OutboundMessage<'a> {
             mic_style: MicNameStyle::Dashed,
             features: SUPPORTED_FEATURES.to_vec(),
             max_payload_size: crate::limits::Limits::default().max_payload_size,
+            as2_version: As2Version::default(),
+            as2_product: Some(DEFAULT_AS2_PRODUCT.to_owned()),
+            originator_copy: None,
         }
     }
 }
@@ -328,6 +346,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     now: SystemTime,
     rng: &mut R,
 ) -> Result<OutboundStream<'a>, Error> {
+    check_version_rules(message)?;
     let payload_limit = Error::LimitExceeded {
         limit: Limit::PayloadSize,
         value: message.max_payload_size,
@@ -376,7 +395,14 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     // is the body as transferred: Content-Transfer-Encoding is binary).
     let wants_mdn = message.mdn.is_requested();
     let signed_receipt = message.mdn.signed_receipt();
-    let (recipients, encrypt_options) = &message.encryption;
+    let (partner_recipients, encrypt_options) = &message.encryption;
+    let mut recipients = partner_recipients.clone();
+    if let Some(own) = message.originator_copy
+        && !recipients.is_empty()
+        && !recipients.iter().any(|r| r.der() == own.der())
+    {
+        recipients.push(own);
+    }
     let unsigned_mic = (message.signing.is_none() && wants_mdn).then(|| {
         let alg = signed_receipt.map_or(DigestAlgorithm::Sha256, SignedReceipt::preferred);
         let enclosed = !recipients.is_empty() || message.compression != Compression::None;
@@ -430,7 +456,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
             }
             LayerKind::Encrypt => {
                 let writer = EnvelopeWriter::new(
-                    recipients,
+                    &recipients,
                     encrypt_options,
                     content_len,
                     rng,
@@ -493,6 +519,8 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
         features: &message.features,
         subject: message.subject.as_deref(),
         receipt,
+        version: message.as2_version,
+        product: message.as2_product.as_deref(),
         ..As2HeaderBlock::new(&message.from, &message.to, now)
     }
     .write();
@@ -515,6 +543,39 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
         scratch,
         failed: None,
     })
+}
+
+/// The rules the declared AS2-Version sets (draft-ietf-ediint-rfc4130bis §6.1, §6.2),
+/// checked before any work: a valid AS2-Product, required from 1.3 on; and from 1.3 on no
+/// SHA-1 signature or requested receipt MIC, and no 3DES. (MD5 and RC2 cannot be
+/// generated at all.)
+fn check_version_rules(message: &OutboundMessage<'_>) -> Result<(), Error> {
+    let version = message.as2_version;
+    match &message.as2_product {
+        Some(product) => check_as2_product(product)?,
+        None if version.requires_product() => {
+            return Err(Error::InvalidHeader {
+                header: "AS2-Product",
+                reason: "required when declaring AS2-Version 1.3 or later",
+            });
+        }
+        None => {}
+    }
+    if !version.forbids_weak_algorithms() {
+        return Ok(());
+    }
+    if let Some((_, options)) = &message.signing {
+        crate::error::WeakAlgorithm::check_digest(options.digest, version)?;
+    }
+    if let Some(receipt) = message.mdn.signed_receipt() {
+        for digest in receipt.micalgs_or_default() {
+            crate::error::WeakAlgorithm::check_digest(*digest, version)?;
+        }
+    }
+    if !message.encryption.0.is_empty() {
+        crate::error::WeakAlgorithm::check_cipher(message.encryption.1.cipher, version)?;
+    }
+    Ok(())
 }
 
 /// A message being written: the caller pushes the payload and sends the octets each call
