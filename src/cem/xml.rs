@@ -376,10 +376,19 @@ pub(crate) fn parse_date(text: &str, element: &'static str) -> Result<SystemTime
             reason: "not an XML dateTime",
         });
     }
-    date::parse(text).ok_or(CemError::Invalid {
+    let time = date::parse(text).ok_or(CemError::Invalid {
         element,
         reason: "not an XML dateTime",
-    })
+    })?;
+    // A time whose UTC form leaves years 0000-9999 (an offset across the edge) could not
+    // be written back.
+    if date::parse(&format_date(time)) != Some(time) {
+        return Err(CemError::Invalid {
+            element,
+            reason: "dateTime out of range",
+        });
+    }
+    Ok(time)
 }
 
 /// Writes `time` as `YYYY-MM-DDTHH:MM:SS+00:00`.
