@@ -634,7 +634,7 @@ fn request_and_response_rotate_a_partner_certificate() {
         "PartnerB",
         &parts[0].2,
         Some(&s.old),
-        &[s.old.cert.clone()],
+        std::slice::from_ref(&s.old.cert),
         s.now,
     )
     .unwrap();
@@ -713,7 +713,7 @@ fn request_and_response_rotate_a_partner_certificate() {
         "PartnerA",
         &response_parts[0].2,
         Some(&s.b),
-        &[s.b.cert.clone()],
+        std::slice::from_ref(&s.b.cert),
         s.now,
     )
     .unwrap();
@@ -755,7 +755,7 @@ fn a_rejection_withdraws_the_local_certificate() {
         "PartnerA",
         &response.to_xml(),
         Some(&s.b),
-        &[s.b.cert.clone()],
+        std::slice::from_ref(&s.b.cert),
         s.now,
     )
     .unwrap();
@@ -816,7 +816,7 @@ fn unsigned_or_wrongly_signed_requests_change_nothing() {
             "PartnerB",
             &parts[0].2,
             Some(signer_identity),
-            &[signer_identity.cert.clone()],
+            std::slice::from_ref(&signer_identity.cert),
             s.now,
         )
         .unwrap();
@@ -833,7 +833,7 @@ fn unsigned_or_wrongly_signed_requests_change_nothing() {
         "PartnerB",
         &parts[0].2,
         Some(&s.old),
-        &[s.old.cert.clone()],
+        std::slice::from_ref(&s.old.cert),
         s.now,
     )
     .unwrap();
@@ -848,7 +848,7 @@ fn unsigned_or_wrongly_signed_requests_change_nothing() {
         "PartnerB",
         &parts[0].2,
         Some(&s.old),
-        &[s.old.cert.clone()],
+        std::slice::from_ref(&s.old.cert),
         s.now,
     )
     .unwrap();
@@ -886,7 +886,7 @@ fn unusable_certificates_are_rejected_with_a_reason() {
         "PartnerB",
         b"x",
         Some(&s.old),
-        &[s.old.cert.clone()],
+        std::slice::from_ref(&s.old.cert),
         s.now,
     )
     .unwrap();

@@ -44,7 +44,7 @@ pub use xml::{CEM_NAMESPACE, DSIG_NAMESPACE};
 pub const XML_CONTENT_TYPE: &str = "application/ediint-cert-exchange+xml";
 /// The Content-Type of a certificate part (RFC 8551 §3.8).
 pub const CERTS_ONLY_CONTENT_TYPE: &str = "application/pkcs7-mime; smime-type=certs-only";
-/// The `EDIINT-Features` token that advertises CEM (draft-meadors-certificate-exchange §5).
+/// The `EDIINT-Features` token that advertises CEM (RFC 6017).
 pub const FEATURE: &str = "CEM";
 
 /// Bounds on what a CEM message may hold.

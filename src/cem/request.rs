@@ -1,4 +1,5 @@
-//! `EDIINTCertificateExchangeRequest` (draft-meadors-certificate-exchange-14 §4.1).
+//! `EDIINTCertificateExchangeRequest` (draft-meadors-certificate-exchange-14), in the
+//! shape mendelson AS2 writes:
 //!
 //! ```xml
 //! <EDIINTCertificateExchangeRequest xmlns="urn:ietf:params:xml:ns:ediintcertificateexchange"

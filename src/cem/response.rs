@@ -1,4 +1,5 @@
-//! `EDIINTCertificateExchangeResponse` (draft-meadors-certificate-exchange-14 §4.2).
+//! `EDIINTCertificateExchangeResponse` (draft-meadors-certificate-exchange-14), in the
+//! shape mendelson AS2 writes:
 //!
 //! ```xml
 //! <EDIINTCertificateExchangeResponse xmlns="urn:ietf:params:xml:ns:ediintcertificateexchange"

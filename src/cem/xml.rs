@@ -7,8 +7,8 @@
 //! local name) after `quick-xml` resolves the prefixes, so `ds:X509IssuerName` and an
 //! element that binds the XML-DSig namespace to another prefix are the same element.
 //!
-//! Dates are XML Schema `dateTime` (draft-meadors-certificate-exchange §4: "the format is
-//! of the XML standard dateTime type"); they are written with a numeric UTC offset
+//! Dates are XML Schema `dateTime` with a UTC offset (as /n software's CEM documentation
+//! puts it, "the XML standard dateTime type"); they are written with a numeric offset
 //! (`2026-03-01T12:00:00+00:00`, 25 characters), the only shape Mendelson's reader takes.
 
 use std::time::SystemTime;
@@ -20,7 +20,7 @@ use quick_xml::{NsReader, Writer};
 use super::{CemError, CemLimits, XmlProblem};
 use crate::partner::date;
 
-/// The CEM namespace (draft-meadors-certificate-exchange §4).
+/// The CEM namespace (draft-meadors-certificate-exchange).
 pub const CEM_NAMESPACE: &str = "urn:ietf:params:xml:ns:ediintcertificateexchange";
 /// The XML-DSig namespace, for `ds:X509IssuerName` and `ds:X509SerialNumber`.
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";
