@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         "receive" => receive(&a),
         "verify-mdn" => verify_mdn(&a),
         "inspect" => inspect(&a),
+        "cem-request" => cem_request(&a),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(ExitCode::SUCCESS)
@@ -103,6 +104,9 @@ usage:
            [--sign-stem STEM] [--out FILE]
   as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]
            [--sign-stem STEM] [--enc-stem STEM]
+  as2 cem-request --pki DIR --from A --to B --cert NEW.crt --usage signing,encryption
+           --respond-by RFC3339 --out DIR [--response-url URL] [--request-id ID]
+           (writes the CEM parts: part-1.xml, part-2.p7c and parts.json)
 
 key files: DIR/ca/ca.crt (trust anchor) and DIR/<AS2-ID>/<STEM>.{key,crt}, RSA or EC.
 --sign-stem (default sign) names the signing pair of whichever party signs, --enc-stem
@@ -1295,4 +1299,96 @@ fn base64_body(body: &[u8]) -> Option<Vec<u8>> {
     Base64::decode_vec(&clean)
         .or_else(|_| Base64Unpadded::decode_vec(&clean))
         .ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// cem-request
+// ---------------------------------------------------------------------------------------
+
+/// Builds a CEM request offering `--cert` to `--to` and writes its parts (the XML, then
+/// the certs-only CMS holding the certificate and `DIR/ca/ca.crt` when present) with
+/// `parts.json` listing their Content-Type and Content-ID headers, for a
+/// `multipart/related` message.
+fn cem_request(a: &Args) -> CliResult {
+    use as2_proto::cem::{
+        CemRequest, CertUsage, EndEntity, RequestMessage, TradingPartnerInfo, TrustRequest,
+    };
+    a.only(&[
+        "pki",
+        "from",
+        "to",
+        "cert",
+        "usage",
+        "respond-by",
+        "out",
+        "response-url",
+        "request-id",
+    ])?;
+    let pki = a.path("pki")?;
+    let from = a.required("from")?;
+    let to = a.required("to")?;
+    let out = a.path("out")?;
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Usage(format!("{}: {e}", p.display())));
+    let cert = Certificate::from_pem(&read(&a.path("cert")?)?)
+        .map_err(|e| Usage(format!("--cert: {e}")))?;
+    let mut usages = Vec::new();
+    for usage in a.required("usage")?.split(',') {
+        usages.push(match usage.trim() {
+            "signing" => CertUsage::Signing,
+            "encryption" => CertUsage::Encryption,
+            "ssl" | "tls" => CertUsage::TlsServer,
+            other => return Err(Usage(format!("unknown --usage {other:?}"))),
+        });
+    }
+    let respond_by = as2_proto::record::parse_rfc3339(a.required("respond-by")?)
+        .map_err(|e| Usage(format!("--respond-by: {e}")))?;
+    let now = std::time::SystemTime::now();
+    let request_id = a.get("request-id").map_or_else(
+        || {
+            format!(
+                "{from}-{}",
+                as2_proto::record::rfc3339(now).replace(':', "")
+            )
+        },
+        str::to_owned,
+    );
+    let ca = pki.join("ca/ca.crt");
+    let chain = match std::fs::read(&ca) {
+        Ok(pem) => {
+            vec![Certificate::from_pem(&pem).map_err(|e| Usage(format!("{}: {e}", ca.display())))?]
+        }
+        Err(_) => Vec::new(),
+    };
+    let request = CemRequest::new(
+        request_id.clone(),
+        TradingPartnerInfo::as2(from, now),
+        vec![TrustRequest::new(
+            usages,
+            Some(respond_by),
+            a.get("response-url").unwrap_or(DEFAULT_MDN_URL),
+            EndEntity::for_certificate(&cert, format!("cem-cert-{request_id}-1")),
+        )],
+    );
+    let message = RequestMessage::new(request, vec![(cert, chain)])
+        .map_err(|e| Usage(format!("CEM request: {e}")))?;
+    std::fs::create_dir_all(&out).map_err(|e| Usage(format!("{}: {e}", out.display())))?;
+    let mut listed = Vec::new();
+    for (i, part) in message.to_parts().iter().enumerate() {
+        let ext = if i == 0 { "xml" } else { "p7c" };
+        let name = format!("part-{}.{ext}", i + 1);
+        std::fs::write(out.join(&name), &part.bytes).map_err(|e| Usage(format!("{name}: {e}")))?;
+        listed.push(json!({
+            "file": name,
+            "content_type": part.content_type,
+            "content_id": part.content_id_header(),
+        }));
+    }
+    let summary = json!({ "request_id": request_id, "from": from, "to": to, "parts": listed });
+    std::fs::write(
+        out.join("parts.json"),
+        serde_json::to_vec_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| Usage(format!("parts.json: {e}")))?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -118,6 +118,7 @@
     )
 )]
 
+pub mod cem;
 mod cert;
 pub mod cms;
 mod error;
@@ -138,6 +139,7 @@ mod time;
 // types; these are the types a sender and a receiver name. The MIME parser and the BER
 // reader are internals (only `MimeError`, which `Error::Mime` carries, is public); tests
 // and the fuzz crate reach them through `__internal`.
+pub use cem::{CemError, CemLimits, CemMessage, CemPart, CemRequest, CemResponse, VerifiedSigner};
 pub use cert::{
     Certificate, KeyAlgorithm, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension,
     unix_time,

@@ -1136,3 +1136,65 @@ fn send_as2_version_1_3() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--as2-product"), "{stderr}");
 }
+
+#[test]
+fn cem_request_writes_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cem");
+    let cert = format!("{}/PartnerA/enc.crt", pki());
+    let (code, _) = run(&[
+        "cem-request",
+        "--pki",
+        &pki(),
+        "--from",
+        "PartnerA",
+        "--to",
+        "PartnerB",
+        "--cert",
+        &cert,
+        "--usage",
+        "signing,encryption",
+        "--respond-by",
+        "2027-03-01T00:00:00Z",
+        "--out",
+        s(&out),
+        "--request-id",
+        "r1",
+    ]);
+    assert_eq!(code, 0);
+    let summary = json(&out.join("parts.json"));
+    assert_eq!(
+        summary["parts"][0]["content_type"],
+        "application/ediint-cert-exchange+xml"
+    );
+    assert_eq!(summary["parts"][1]["content_id"], "<cem-cert-r1-1>");
+    let parts: Vec<(String, String, Vec<u8>)> = summary["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["content_type"].as_str().unwrap().to_owned(),
+                p["content_id"].as_str().unwrap().to_owned(),
+                std::fs::read(out.join(p["file"].as_str().unwrap())).unwrap(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &[u8])> = parts
+        .iter()
+        .map(|(t, i, b)| (t.as_str(), i.as_str(), b.as_slice()))
+        .collect();
+    let message = as2_proto::CemMessage::from_parts(
+        &borrowed,
+        &Default::default(),
+        &as2_proto::Limits::default(),
+    )
+    .unwrap();
+    let as2_proto::CemMessage::Request(request) = message else {
+        panic!("not a request")
+    };
+    assert_eq!(request.request().partner.name, "PartnerA");
+    assert_eq!(request.entries().next().unwrap().2.len(), 1);
+    let (code, _) = run(&["cem-request", "--pki", &pki(), "--usage", "bogus"]);
+    assert_eq!(code, 2);
+}

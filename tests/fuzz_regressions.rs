@@ -100,7 +100,8 @@ replay_tests!(
     headers,
     keys,
     pkcs12,
-    kari
+    kari,
+    cem_xml
 );
 
 #[test]
@@ -121,7 +122,8 @@ fn every_target_is_replayed() {
             "headers",
             "keys",
             "pkcs12",
-            "kari"
+            "kari",
+            "cem_xml"
         ]
     );
 }
@@ -503,6 +505,7 @@ fn write_fuzz_seeds() {
     }
     seeds.put("compressed", "text", b"hello hello hello hello\n");
     write_boundary_seeds_to(&seeds);
+    write_cem_seeds_to(&seeds);
 
     // Structure-aware: random bytes are as good a start as any.
     let mut r = rng();
@@ -721,4 +724,62 @@ fn write_kari_seeds() {
     write_kari_seeds_to(&Seeds {
         dir: root().join("fuzz/seeds"),
     });
+}
+
+/// Writes only the `cem_xml` seeds into `fuzz/seeds/cem_xml`:
+/// `cargo test --test fuzz_regressions -- --ignored write_cem_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand (see fuzz/README.md)"]
+fn write_cem_seeds() {
+    let seeds = Seeds {
+        dir: root().join("fuzz/seeds"),
+    };
+    let _ = std::fs::remove_dir_all(seeds.dir.join("cem_xml"));
+    write_cem_seeds_to(&seeds);
+}
+
+/// The CEM fixtures of `tests/data/cem`, a request and a response as we write them, and a
+/// certs-only CMS.
+fn write_cem_seeds_to(seeds: &Seeds) {
+    use as2_proto::cem::{
+        CemRequest, CemResponse, CertUsage, CertificateReference, EndEntity, TradingPartnerInfo,
+        TrustRequest, TrustResponse,
+    };
+    let dir = root().join("tests/data/cem");
+    for name in [
+        "mendelson_request.xml",
+        "mendelson_response.xml",
+        "draft_prefixed_request.xml",
+    ] {
+        seeds.put("cem_xml", name, &std::fs::read(dir.join(name)).unwrap());
+    }
+    let cert = &KEYS.partner_sign.0;
+    let request = CemRequest::new(
+        "req-1",
+        TradingPartnerInfo::as2("pyas2lib_A", now()),
+        vec![TrustRequest::new(
+            vec![CertUsage::Encryption, CertUsage::Signing],
+            Some(now()),
+            "https://a.example/as2",
+            EndEntity::for_certificate(cert, "cert-1@a.example"),
+        )],
+    );
+    seeds.put("cem_xml", "built-request.xml", &request.to_xml());
+    let response = CemResponse::new(
+        "req-1",
+        TradingPartnerInfo::as2("as2proto_B", now()),
+        vec![
+            TrustResponse::accepted(CertificateReference::for_certificate(cert)),
+            TrustResponse::rejected(
+                CertificateReference::for_certificate(cert),
+                "expired & <gone>",
+            ),
+        ],
+    );
+    seeds.put("cem_xml", "built-response.xml", &response.to_xml());
+    seeds.put(
+        "cem_xml",
+        "certs-only.der",
+        &as2_proto::cms::certs_only::build(&[cert]),
+    );
 }
