@@ -220,6 +220,11 @@ pub enum PolicyError {
     SignatureRequired,
     /// A layer of this kind appears twice.
     DuplicateLayer(LayerKind),
+    /// The payload is `multipart/related` (RFC 6362 multiple attachments) and the policy
+    /// does not accept attachments
+    /// ([`InboundPolicy::accept_attachments`](crate::message::inbound::InboundPolicy::accept_attachments)):
+    /// `INVALID_SMIME_FORMAT`, `failed/Failure: unsupported format`.
+    AttachmentsRefused,
 }
 
 impl fmt::Display for PolicyError {
@@ -228,6 +233,9 @@ impl fmt::Display for PolicyError {
             Self::EncryptionRequired => f.write_str("encryption is required"),
             Self::SignatureRequired => f.write_str("a signature is required"),
             Self::DuplicateLayer(kind) => write!(f, "duplicate {kind:?} layer"),
+            Self::AttachmentsRefused => {
+                f.write_str("multiple attachments (multipart/related) are not accepted")
+            }
         }
     }
 }
@@ -559,6 +567,18 @@ pub enum Error {
     /// and cut to 100 characters. Displayed as the reference words it:
     /// `Unsupported date format: 2022/123/456T`.
     UnsupportedDateFormat(String),
+    /// A streamed outbound message with attachments was given a different number of
+    /// parts than it declared: [`OutboundStream::next_part`] past the last one, or
+    /// [`OutboundStream::finish`] before it.
+    ///
+    /// [`OutboundStream::next_part`]: crate::message::outbound::OutboundStream::next_part
+    /// [`OutboundStream::finish`]: crate::message::outbound::OutboundStream::finish
+    PartCount {
+        /// The parts declared: the payload and its attachments.
+        declared: usize,
+        /// The parts pushed (or begun).
+        pushed: usize,
+    },
 }
 
 impl Error {
@@ -600,13 +620,14 @@ impl Error {
             }
             Error::Policy(PolicyError::SignatureRequired) => ErrorCode::VerificationFailed,
             Error::Policy(PolicyError::DuplicateLayer(_)) => ErrorCode::DuplicateMessage,
+            Error::Policy(PolicyError::AttachmentsRefused) => ErrorCode::InvalidSmimeFormat,
             Error::UnknownTradingPartner => ErrorCode::AgreementNotFound,
             Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
             Error::Partner(e) => e.code(),
             Error::UnsupportedDateFormat(_) => ErrorCode::InvalidRequest,
             // Like a payload over the limit: the transfer request itself is wrong.
-            Error::PayloadLength { .. } => ErrorCode::InvalidRequest,
+            Error::PayloadLength { .. } | Error::PartCount { .. } => ErrorCode::InvalidRequest,
             Error::CertificateUsage(e) => match e.key_use {
                 crate::cert::KeyUse::Signing => ErrorCode::VerificationFailed,
                 _ => ErrorCode::EncryptionFailed,
@@ -650,6 +671,7 @@ impl Error {
             Error::UnknownTradingPartner => E(Modifier::UnknownTradingRelationship),
             Error::UnsupportedMicAlgorithms => F(Modifier::UnsupportedMicAlgorithms),
             Error::UnsupportedFormat(_)
+            | Error::Policy(PolicyError::AttachmentsRefused)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentType,
                 ..
@@ -704,6 +726,9 @@ impl fmt::Display for Error {
             Error::UnsupportedDateFormat(value) => write!(f, "Unsupported date format: {value}"),
             Error::PayloadLength { announced, pushed } => {
                 write!(f, "payload of {pushed} bytes, {announced} announced")
+            }
+            Error::PartCount { declared, pushed } => {
+                write!(f, "{pushed} parts pushed, {declared} declared")
             }
         }
     }
