@@ -493,3 +493,81 @@ fn reads_what_others_write() {
         [&b"<a/>"[..], b"plain", b"softbreak ="]
     );
 }
+
+/// One record per message lists every file; the files are stored side by side under
+/// distinct neutralised names, two parts of the same name included.
+#[test]
+fn one_record_lists_every_file() {
+    use as2_proto::record::{self, StatusCode, StatusRecord};
+    let p = parties();
+    let files = files(6);
+    let m = message(&p, &files, true, Compression::None, None);
+    let built = outbound::build(&m, common::now(), &mut common::rng(4)).unwrap();
+    let limits = Limits::default();
+    let policy = policy(&p, &limits);
+    let incoming = inbound::handle(&built.headers, &built.body, &limits).unwrap();
+    let received = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut common::rng(1))
+        .unwrap();
+    let mut status = StatusRecord::inbound(&incoming, common::now());
+    status.set_received(&received);
+    let names: Vec<Option<&str>> = received
+        .parts
+        .iter()
+        .map(|p| p.file_name.as_deref())
+        .collect();
+    let paths = record::attachment_paths(&names, built.message_id.as_str(), StatusCode::Completed);
+    status.set_file_paths(&paths);
+    let id = built.message_id.bare();
+    let stored: Vec<String> = paths.files.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        stored,
+        [
+            format!("processed/po-4711.{id}.x12"),
+            format!("processed/notes.{id}.txt"),
+            format!("processed/blob.{id}.bin"),
+            format!("processed/boundaries.{id}.txt"),
+            format!("processed/Prüfbericht №1.{id}.pdf"),
+            format!("processed/{id}"),
+            format!("processed/notes.{id}.part7.txt"),
+        ]
+    );
+    assert_eq!(
+        paths.record.to_string(),
+        format!("processed/po-4711.{id}.x12.json")
+    );
+    // The single-file fields describe the first file; transfer-size is the total.
+    assert_eq!(status.file_path.as_deref(), Some(stored[0].as_str()));
+    assert_eq!(status.requester_file_name.as_deref(), Some("po-4711.x12"));
+    assert_eq!(
+        status.requester_content_type.as_deref(),
+        Some("application/edi-x12")
+    );
+    let total: usize = files.iter().map(|f| f.2.len()).sum();
+    assert_eq!(status.transfer_size, Some(total as u64));
+    let json = status.to_json();
+    assert_eq!(StatusRecord::from_json(&json).unwrap(), status);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let listed = value["files"].as_array().unwrap();
+    assert_eq!(listed.len(), 7);
+    assert_eq!(listed[4]["requester-file-name"], "Prüfbericht №1.pdf");
+    assert_eq!(listed[4]["requester-content-type"], "application/pdf");
+    assert_eq!(listed[4]["transfer-size"], 893);
+    assert_eq!(listed[6]["file-path"], stored[6].as_str());
+    // A single file has no list.
+    let mut single = StatusRecord::default();
+    single.set_received(
+        &incoming
+            .accept(&policy, &mut NoDuplicateCheck, &mut common::rng(1))
+            .map(|mut r| {
+                r.parts.clear();
+                r
+            })
+            .unwrap(),
+    );
+    assert!(!single.to_json().contains("\"files\""));
+    // Outbound: the sender's record lists the files too.
+    let sent = StatusRecord::outbound(&m, id, common::now());
+    assert_eq!(sent.files.len(), 7);
+    assert_eq!(sent.transfer_size, Some(total as u64));
+}
