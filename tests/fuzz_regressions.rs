@@ -122,7 +122,8 @@ fn every_target_is_replayed() {
             "headers",
             "keys",
             "pkcs12",
-            "kari"
+            "kari",
+            "related",
         ]
     );
 }

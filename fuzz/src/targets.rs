@@ -1754,7 +1754,13 @@ fn related_built(case: &RelatedCase) {
         return;
     };
     let keys = &*KEYS;
-    let type_of = |f: &RelatedFile| TYPES[usize::from(f.content_type) % TYPES.len()];
+    // A single payload typed pkcs7-mime or multipart would be read as a layer or refused
+    // (the single-payload rule); inside multipart/related any type is a file.
+    let single = files.len() == 1;
+    let type_of = |f: &RelatedFile| {
+        let types = if single { &TYPES[..4] } else { &TYPES[..] };
+        types[usize::from(f.content_type) % types.len()]
+    };
     let mut message = OutboundMessage::new(
         As2Id::new("pyas2lib_A").expect("valid id"),
         As2Id::new("as2proto_B").expect("valid id"),
