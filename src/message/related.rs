@@ -19,7 +19,10 @@
 //! [`Received::parts`](super::inbound::Received::parts).
 //!
 //! A part whose own type is `multipart/*` is one file like any other: delivered byte for
-//! byte, not unpacked (RFC 6362 attaches files, not trees).
+//! byte, not unpacked (RFC 6362 attaches files, not trees). It must still be a well-formed
+//! multipart where the whole tree is parsed: a signed message's canonical form, and the
+//! MIC of an unsigned one inside an envelope, parse every part within
+//! [`Limits::max_mime_depth`] and [`Limits::max_mime_parts`].
 
 use rand_core::CryptoRng;
 
