@@ -50,7 +50,7 @@ use as2_proto::message::inbound::{
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{DateEnforcement, verify_chain};
-use as2_proto::{Certificate, Error, Limits, PrivateKey};
+use as2_proto::{Attachment, Certificate, Error, Limits, PartInfo, PrivateKey};
 use serde_json::{Value, json};
 
 /// A usage error (exit code 2).
@@ -91,6 +91,7 @@ usage:
            [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256]
            [--mdn-url URL (async; default http://localhost:5081/as2)]
            [--content-type TYPE] [--filename NAME] [--message-id LEFT]
+           [--attachments FILE2[,FILE3...] (multipart/related, the payload is part 1)]
            [--sign-stem STEM] [--enc-stem STEM] [--max-payload-size BYTES (default 64 MiB)]
            [--as2-version 1.0|1.1|1.2|1.3 (default 1.2; 1.3 refuses sha1 and 3DES, exit 2)]
            [--as2-product NAME:VERSION (default as2-proto:<version>; empty sends none)]
@@ -447,6 +448,7 @@ fn send(args: &Args) -> CliResult {
         "max-payload-size",
         "as2-version",
         "as2-product",
+        "attachments",
     ])?;
     let pki = Pki::new(args)?;
     let from = As2Id::new(args.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
@@ -455,7 +457,7 @@ fn send(args: &Args) -> CliResult {
     let payload_path = args.path("payload")?;
     let cannot_read =
         |e: std::io::Error| Usage(format!("cannot read {}: {e}", payload_path.display()));
-    let mut payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
+    let payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
     let payload_len = payload.metadata().map_err(cannot_read)?.len();
     let out = args.path("out")?;
     let (sign_stem, enc_stem) = stems(args);
@@ -555,6 +557,26 @@ fn send(args: &Args) -> CliResult {
             .map(|n| n.to_string_lossy().into_owned())
     });
     msg.subject = Some(format!("AS2 message from {from} to {to}"));
+    // More files: parts 2, 3, ... of a multipart/related payload, streamed after it.
+    let attachment_paths: Vec<PathBuf> = args
+        .get("attachments")
+        .map(|list| {
+            list.split(',')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    for path in &attachment_paths {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        let mut attachment = Attachment::streamed(content_type_of(path), Some(len));
+        if let Some(name) = path.file_name() {
+            attachment = attachment.with_file_name(name.to_string_lossy());
+        }
+        msg.attachments.push(attachment);
+    }
     if let Some(left) = args.get("message-id") {
         let id = format!("<{left}@{}>", from.message_id_domain());
         msg.message_id =
@@ -583,12 +605,27 @@ fn send(args: &Args) -> CliResult {
     );
     let mut chunk = vec![0u8; CHUNK];
     let mut wire = Vec::with_capacity(2 * CHUNK);
+    let mut files: Vec<(PathBuf, std::fs::File)> = Vec::new();
+    for path in &attachment_paths {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
+        files.push((path.clone(), file));
+    }
+    let mut current = (payload_path.clone(), payload);
+    let mut rest = files.into_iter();
     loop {
-        let n = read_chunk(&mut payload, &mut chunk).map_err(cannot_read)?;
+        let n = read_chunk(&mut current.1, &mut chunk)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", current.0.display())))?;
         if n == 0 {
-            break;
-        }
-        if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
+            // The next file, if any, is the next part.
+            let Some(next) = rest.next() else {
+                break;
+            };
+            if let Err(e) = stream.next_part(&mut wire) {
+                return failed(e);
+            }
+            current = next;
+        } else if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
             return failed(e);
         }
         body.write_all(&wire).map_err(cannot_write)?;
@@ -611,6 +648,7 @@ fn send(args: &Args) -> CliResult {
             "to": sent.to.as_str(),
             "signed": sent.signed,
             "mdn_url": msg.mdn.async_url(),
+            "parts": 1 + msg.attachments.len(),
         }),
     );
     println!(
@@ -693,31 +731,55 @@ fn read_chunk(file: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<
     Ok(filled)
 }
 
-/// The received payload: written to `payload.bin.part` while it is tentative, renamed to
-/// `payload.bin` on commit, removed on abort. Its SHA-256 is computed on the way.
-struct FileSink {
+/// A content type for a file sent as an attachment, from its extension.
+fn content_type_of(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "x12" | "edi" => "application/edi-x12",
+        "edifact" => "application/edifact",
+        "xml" => "application/xml",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "txt" | "csv" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// One output file of the received payload: written to `NAME.part` while it is tentative,
+/// renamed to `NAME` on commit, removed on abort. Its SHA-256 is computed on the way.
+struct OutFile {
     part: PathBuf,
     done: PathBuf,
     file: Option<std::io::BufWriter<std::fs::File>>,
     hasher: Option<as2_proto::cms::algorithm::Hasher>,
     sha256: Option<String>,
-    error: Option<std::io::Error>,
+    len: u64,
+    /// For a part of a multipart payload: its content type and file name.
+    info: Option<PartInfo>,
 }
 
-impl FileSink {
-    fn new(out: &Path) -> Self {
-        FileSink {
-            part: out.join("payload.bin.part"),
-            done: out.join("payload.bin"),
+impl OutFile {
+    fn new(out: &Path, name: &str, info: Option<PartInfo>) -> Self {
+        OutFile {
+            part: out.join(format!("{name}.part")),
+            done: out.join(name),
             file: None,
             hasher: Some(DigestAlgorithm::Sha256.hasher()),
             sha256: None,
-            error: None,
+            len: 0,
+            info,
         }
     }
 
-    fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
+        if let Some(h) = &mut self.hasher {
+            h.update(bytes);
+        }
+        self.len += bytes.len() as u64;
         if self.file.is_none() {
             if let Some(dir) = self.part.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -732,43 +794,117 @@ impl FileSink {
         }
         Ok(())
     }
-}
 
-impl as2_proto::message::receive::PayloadSink for FileSink {
-    fn write(&mut self, tentative: &[u8]) {
-        if let Some(h) = &mut self.hasher {
-            h.update(tentative);
-        }
-        if self.error.is_none()
-            && let Err(e) = self.try_write(tentative)
-        {
-            self.error = Some(e);
-        }
-    }
-
-    fn commit(&mut self) {
+    fn commit(&mut self) -> std::io::Result<()> {
         use std::io::Write;
-        // An empty payload still gets its (empty) file.
-        if let Err(e) = self.try_write(&[]) {
-            self.error.get_or_insert(e);
-        }
-        if let Some(mut file) = self.file.take()
-            && let Err(e) = file
-                .flush()
-                .and_then(|()| std::fs::rename(&self.part, &self.done))
-        {
-            self.error.get_or_insert(e);
+        // An empty file still gets its (empty) file.
+        self.write(&[])?;
+        if let Some(mut file) = self.file.take() {
+            file.flush()?;
+            std::fs::rename(&self.part, &self.done)?;
         }
         self.sha256 = self
             .hasher
             .take()
             .map(|h| h.finish().iter().map(|b| format!("{b:02x}")).collect());
+        Ok(())
     }
 
     fn abort(&mut self) {
         self.file = None;
         self.hasher = None;
         let _ = std::fs::remove_file(&self.part);
+    }
+}
+
+/// The received payload: `payload.bin`, or for a multipart payload (RFC 6362)
+/// `payload-1.bin`, `payload-2.bin`, ... in part order and `payload.bin` a copy of part 1;
+/// all tentative until the verdict.
+struct FileSink {
+    out: PathBuf,
+    single: OutFile,
+    parts: Vec<OutFile>,
+    error: Option<std::io::Error>,
+}
+
+impl FileSink {
+    fn new(out: &Path) -> Self {
+        FileSink {
+            out: out.to_owned(),
+            single: OutFile::new(out, "payload.bin", None),
+            parts: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The SHA-256 of `payload.bin`, once committed.
+    fn sha256(&self) -> Option<String> {
+        match self.parts.first() {
+            Some(first) => first.sha256.clone(),
+            None => self.single.sha256.clone(),
+        }
+    }
+
+    /// The parts for result.json (none for a single payload).
+    fn parts_json(&self) -> Value {
+        if self.parts.is_empty() {
+            return Value::Null;
+        }
+        self.parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                json!({
+                    "index": i + 1,
+                    "file": format!("payload-{}.bin", i + 1),
+                    "name": p.info.as_ref().and_then(|info| info.file_name.clone()),
+                    "content_type": p.info.as_ref().map(|info| info.content_type.clone()),
+                    "size": p.len,
+                    "sha256": p.sha256,
+                })
+            })
+            .collect()
+    }
+}
+
+impl as2_proto::message::receive::PayloadSink for FileSink {
+    fn write(&mut self, tentative: &[u8]) {
+        let target = self.parts.last_mut().unwrap_or(&mut self.single);
+        if self.error.is_none()
+            && let Err(e) = target.write(tentative)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn begin_part(&mut self, part: &PartInfo) {
+        let name = format!("payload-{}.bin", part.index + 1);
+        self.parts
+            .push(OutFile::new(&self.out, &name, Some(part.clone())));
+    }
+
+    fn commit(&mut self) {
+        let mut result = Ok(());
+        if self.parts.is_empty() {
+            result = self.single.commit();
+        }
+        for part in &mut self.parts {
+            result = result.and_then(|()| part.commit());
+        }
+        if let Some(first) = self.parts.first() {
+            result = result.and_then(|()| std::fs::copy(&first.done, &self.single.done).map(drop));
+        }
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn abort(&mut self) {
+        self.single.abort();
+        for part in &mut self.parts {
+            part.abort();
+        }
+        self.parts.clear();
     }
 }
 
@@ -895,6 +1031,8 @@ fn receive(args: &Args) -> CliResult {
     policy.require_encryption = args.flag("require-encryption");
     policy.require_signature = args.flag("require-signature");
     policy.accept_bare_payload = args.flag("accept-bare-payload");
+    // A testing tool: multipart payloads (RFC 6362) are always accepted.
+    policy.accept_attachments = true;
     if !args.flag("no-cert-validation") {
         policy.signer_trust = Some(&trust);
     }
@@ -950,7 +1088,12 @@ fn receive(args: &Args) -> CliResult {
         Err(r) => (r.layers.clone(), r.mic.clone(), Some(&r.error)),
     };
     let delivered = outcome.as_ref().ok().filter(|r| !r.duplicate);
-    let payload_sha256 = sink.sha256.take().filter(|_| delivered.is_some());
+    let payload_sha256 = sink.sha256().filter(|_| delivered.is_some());
+    let parts = if delivered.is_some() {
+        sink.parts_json()
+    } else {
+        Value::Null
+    };
     let mdn_json = match reply.as_ref().and_then(|r| r.mdn.as_ref()) {
         Some(m) => {
             let mut mdn_headers = m.headers.clone();
@@ -984,6 +1127,7 @@ fn receive(args: &Args) -> CliResult {
             "sender_product": sender_product_json(&headers),
             "mic": mic_json(mic.as_ref()),
             "payload_sha256": payload_sha256,
+            "parts": parts,
             "delivered": delivered.is_some(),
             "mdn": mdn_json,
         }),

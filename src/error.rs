@@ -289,6 +289,11 @@ pub enum PolicyError {
     SignatureRequired,
     /// A layer of this kind appears twice.
     DuplicateLayer(LayerKind),
+    /// The payload is `multipart/related` (RFC 6362 multiple attachments) and the policy
+    /// does not accept attachments
+    /// ([`InboundPolicy::accept_attachments`](crate::message::inbound::InboundPolicy::accept_attachments)):
+    /// `INVALID_SMIME_FORMAT`, `failed/Failure: unsupported format`.
+    AttachmentsRefused,
 }
 
 impl fmt::Display for PolicyError {
@@ -297,6 +302,9 @@ impl fmt::Display for PolicyError {
             Self::EncryptionRequired => f.write_str("encryption is required"),
             Self::SignatureRequired => f.write_str("a signature is required"),
             Self::DuplicateLayer(kind) => write!(f, "duplicate {kind:?} layer"),
+            Self::AttachmentsRefused => {
+                f.write_str("multiple attachments (multipart/related) are not accepted")
+            }
         }
     }
 }
@@ -635,6 +643,18 @@ pub enum Error {
     /// [`mdn::reply`](crate::mdn::reply). Code `SIGNING_FAILED` for a digest,
     /// `ENCRYPTION_FAILED` for a cipher.
     WeakAlgorithm(WeakAlgorithm),
+    /// A streamed outbound message with attachments was given a different number of
+    /// parts than it declared: [`OutboundStream::next_part`] past the last one, or
+    /// [`OutboundStream::finish`] before it.
+    ///
+    /// [`OutboundStream::next_part`]: crate::message::outbound::OutboundStream::next_part
+    /// [`OutboundStream::finish`]: crate::message::outbound::OutboundStream::finish
+    PartCount {
+        /// The parts declared: the payload and its attachments.
+        declared: usize,
+        /// The parts pushed (or begun).
+        pushed: usize,
+    },
 }
 
 impl Error {
@@ -676,13 +696,14 @@ impl Error {
             }
             Error::Policy(PolicyError::SignatureRequired) => ErrorCode::VerificationFailed,
             Error::Policy(PolicyError::DuplicateLayer(_)) => ErrorCode::DuplicateMessage,
+            Error::Policy(PolicyError::AttachmentsRefused) => ErrorCode::InvalidSmimeFormat,
             Error::UnknownTradingPartner => ErrorCode::AgreementNotFound,
             Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
             Error::Partner(e) => e.code(),
             Error::UnsupportedDateFormat(_) => ErrorCode::InvalidRequest,
             // Like a payload over the limit: the transfer request itself is wrong.
-            Error::PayloadLength { .. } => ErrorCode::InvalidRequest,
+            Error::PayloadLength { .. } | Error::PartCount { .. } => ErrorCode::InvalidRequest,
             Error::CertificateUsage(e) => match e.key_use {
                 crate::cert::KeyUse::Signing => ErrorCode::VerificationFailed,
                 _ => ErrorCode::EncryptionFailed,
@@ -736,6 +757,7 @@ impl Error {
                 ..
             }) => F(Modifier::UnsupportedMicAlgorithms),
             Error::UnsupportedFormat(_)
+            | Error::Policy(PolicyError::AttachmentsRefused)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentType,
                 ..
@@ -792,6 +814,9 @@ impl fmt::Display for Error {
                 write!(f, "payload of {pushed} bytes, {announced} announced")
             }
             Error::WeakAlgorithm(w) => w.fmt(f),
+            Error::PartCount { declared, pushed } => {
+                write!(f, "{pushed} parts pushed, {declared} declared")
+            }
         }
     }
 }

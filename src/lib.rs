@@ -160,6 +160,7 @@ pub use message::outbound::{
     BuiltMessage, Compression, FinishedMessage, MdnRequest, OutboundMessage, OutboundStream,
 };
 pub use message::receive::{PayloadSink, Receiver};
+pub use message::related::{Attachment, PartEncoding, PartInfo, ReceivedPart};
 pub use mic::Mic;
 pub use mime::MimeError;
 pub use partner::ChainTrust;

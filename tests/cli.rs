@@ -1198,3 +1198,88 @@ fn cem_request_writes_the_parts() {
     let (code, _) = run(&["cem-request", "--pki", &pki(), "--usage", "bogus"]);
     assert_eq!(code, 2);
 }
+
+/// `send --attachments`: the payload is part 1 of a multipart/related payload, signed,
+/// compressed and encrypted as a whole; `receive` writes `payload-1.bin`,
+/// `payload-2.bin`, ... and `payload.bin` (= part 1), lists the parts in result.json, and
+/// the signed MDN's MIC matches.
+#[test]
+fn attachments_send_and_receive() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, b"line one\nline two\r\n--not-a-boundary\n").unwrap();
+    let blob = dir.join("blob.bin");
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    std::fs::write(&blob, &binary).unwrap();
+    let empty = dir.join("empty.dat");
+    std::fs::write(&empty, b"").unwrap();
+    let list = format!("{},{},{}", s(&notes), s(&blob), s(&empty));
+    for layers in [
+        &[
+            "--sign",
+            "sha256",
+            "--encrypt",
+            "aes_256_cbc",
+            "--mdn",
+            "sync-signed",
+        ][..],
+        &[
+            "--sign",
+            "sha384",
+            "--compress",
+            "after",
+            "--encrypt",
+            "aes_128_gcm",
+            "--mdn",
+            "sync",
+        ],
+        &["--mdn", "sync"],
+    ] {
+        let mut extra = vec!["--attachments", list.as_str()];
+        extra.extend_from_slice(layers);
+        let (sent, meta) = send(dir, &extra);
+        assert_eq!(meta["parts"], 4, "{layers:?}");
+        let (code, out, result) = receive(dir, &sent, "received", &[]);
+        assert_eq!(code, 0, "{layers:?}: {result}");
+        assert_eq!(result["mic"], meta["mic"], "{layers:?}");
+        let parts = result["parts"].as_array().expect("parts listed");
+        let expected: [(&str, &str, &[u8]); 4] = [
+            ("po.x12", "application/edi-x12", PAYLOAD),
+            (
+                "notes.txt",
+                "text/plain",
+                b"line one\nline two\r\n--not-a-boundary\n",
+            ),
+            ("blob.bin", "application/octet-stream", &binary),
+            ("empty.dat", "application/octet-stream", b""),
+        ];
+        assert_eq!(parts.len(), expected.len());
+        for (i, (part, (name, ct, bytes))) in parts.iter().zip(expected).enumerate() {
+            let file = format!("payload-{}.bin", i + 1);
+            assert_eq!(part["file"], file.as_str());
+            assert_eq!(part["name"], name);
+            assert_eq!(part["size"], bytes.len());
+            assert!(std::fs::read(out.join(&file)).unwrap() == bytes, "{file}");
+            // The first part's type is what --content-type said.
+            if i > 0 {
+                assert_eq!(part["content_type"], ct);
+            }
+        }
+        assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), PAYLOAD);
+        assert_eq!(result["payload_sha256"], parts[0]["sha256"]);
+        if layers.contains(&"sync-signed") {
+            let (code, report) =
+                verify_mdn(&out, &["--expected-mic", meta["mic"].as_str().unwrap()]);
+            assert_eq!(code, 0, "{report}");
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    // A single payload lists no parts and writes no payload-N.bin.
+    let (sent, _) = send(dir, &["--mdn", "sync"]);
+    let (code, out, result) = receive(dir, &sent, "single", &[]);
+    assert_eq!(code, 0);
+    assert!(result["parts"].is_null());
+    assert!(!out.join("payload-1.bin").exists());
+}
+

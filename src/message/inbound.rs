@@ -13,6 +13,7 @@ use super::headers::{
     As2Id, As2Version, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId,
     receipt_delivery_url, received_as2_product,
 };
+use super::related::ReceivedPart;
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use crate::cms::signed::Verified;
@@ -365,6 +366,13 @@ pub struct InboundPolicy<'a> {
     /// inbound); turn it off to refuse them with `UnsupportedAlgorithm`
     /// (`ERROR_DECRYPT_UNSUPPORTED_ENCRYPTION_ALG` / `VERIFICATION_FAILED`).
     pub accept_legacy_algorithms: bool,
+    /// Accept `multipart/related` payloads, several files in one message (RFC 6362
+    /// multiple attachments; see [`related`](super::related)). Off by default: such a
+    /// message is refused with [`PolicyError::AttachmentsRefused`](crate::PolicyError)
+    /// (`failed/Failure: unsupported format`). Turn it on together with advertising
+    /// [`Feature::MultipleAttachments`](super::headers::Feature) in
+    /// [`OutboundMessage::features`](super::outbound::OutboundMessage::features).
+    pub accept_attachments: bool,
 }
 
 impl<'a> InboundPolicy<'a> {
@@ -385,6 +393,7 @@ impl<'a> InboundPolicy<'a> {
             limits,
             signer_trust: None,
             accept_legacy_algorithms: true,
+            accept_attachments: false,
         }
     }
 
@@ -427,6 +436,12 @@ pub struct Received {
     /// `name`, RFC 2231 decoded). The sender's text: store it only
     /// through [`crate::record::inbound_paths`].
     pub file_name: Option<String>,
+    /// The files of a `multipart/related` payload (RFC 6362 multiple attachments), in
+    /// order, the root first; empty for a single payload (and for a duplicate). The
+    /// payload (or what the sink was given) is then their decoded octets one after the
+    /// other, [`content_type`](Self::content_type) is `multipart/related` and
+    /// [`file_name`](Self::file_name) is `None`.
+    pub parts: Vec<ReceivedPart>,
     /// Layers in the order found, outermost first.
     pub layers: Vec<Layer>,
     /// The verified signature, if the message was signed.
@@ -442,6 +457,27 @@ pub struct Received {
 }
 
 impl Received {
+    /// Each file's octets within [`payload`](Self::payload) (filled by
+    /// [`Incoming::accept`]): one slice per entry of [`parts`](Self::parts), or the whole
+    /// payload for a single one.
+    pub fn part_payloads(&self) -> Vec<&[u8]> {
+        if self.parts.is_empty() {
+            return vec![self.payload.as_slice()];
+        }
+        let mut rest = self.payload.as_slice();
+        self.parts
+            .iter()
+            .map(|part| {
+                let len = usize::try_from(part.len)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                let (this, next) = rest.split_at(len);
+                rest = next;
+                this
+            })
+            .collect()
+    }
+
     /// The content cipher, if the message was encrypted.
     pub fn encryption(&self) -> Option<ContentEncryption> {
         self.layers.iter().find_map(|l| match l {

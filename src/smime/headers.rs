@@ -962,7 +962,10 @@ impl fmt::Display for Feature {
 /// Today the list is empty, and the header is then not sent (RFC 6017 lists at least one
 /// feature per header):
 ///
-/// - `multiple-attachments`: a multipart payload is refused (`UnsupportedFormat`).
+/// - `multiple-attachments`: implemented, but receiving it is the agreement's choice
+///   ([`InboundPolicy::accept_attachments`], off by default), so it is not advertised by
+///   default; a message that carries attachments advertises it, and an application that
+///   accepts them adds [`Feature::MultipleAttachments`] to [`OutboundMessage::features`].
 /// - `CEM`: certificate exchange messages are neither sent nor understood.
 /// - `AS2-Reliability`: the receiving half is here (a [`DuplicateCheck`] hook; a duplicate
 ///   is not delivered again and is answered `processed/Warning: duplicate-document`), but
@@ -972,6 +975,7 @@ impl fmt::Display for Feature {
 ///
 /// [`OutboundMessage::features`]: crate::message::outbound::OutboundMessage::features
 /// [`DuplicateCheck`]: crate::message::inbound::DuplicateCheck
+/// [`InboundPolicy::accept_attachments`]: crate::message::inbound::InboundPolicy::accept_attachments
 pub const SUPPORTED_FEATURES: &[Feature] = &[];
 
 /// An EDIINT-Features header value (RFC 6017): a comma-separated token list. Unknown
