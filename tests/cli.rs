@@ -1282,4 +1282,3 @@ fn attachments_send_and_receive() {
     assert!(result["parts"].is_null());
     assert!(!out.join("payload-1.bin").exists());
 }
-
