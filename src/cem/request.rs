@@ -313,28 +313,45 @@ impl CemRequest {
     }
 
     pub(crate) fn from_element(root: &Element, limits: &CemLimits) -> Result<Self, CemError> {
-        let request_id = root
-            .attribute("requestId")
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .ok_or(CemError::Missing("requestId"))?;
+        let request_id = request_id(root)?;
         let partner = TradingPartnerInfo::from_element(root)?;
-        let mut trust_requests = Vec::new();
-        for element in root.children_named(Ns::Cem, "TrustRequest") {
-            if trust_requests.len() >= limits.max_trust_entries {
-                return Err(CemError::TooManyEntries {
-                    max: limits.max_trust_entries,
-                });
-            }
-            trust_requests.push(TrustRequest::from_element(element)?);
-        }
-        if trust_requests.is_empty() {
-            return Err(CemError::Missing("TrustRequest"));
-        }
+        let trust_requests =
+            trust_entries(root, "TrustRequest", limits, TrustRequest::from_element)?;
         Ok(CemRequest {
             request_id: request_id.to_owned(),
             partner,
             trust_requests,
         })
     }
+}
+
+/// The root's `requestId` attribute, trimmed and not empty (requests and responses alike).
+pub(crate) fn request_id(root: &Element) -> Result<&str, CemError> {
+    root.attribute("requestId")
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .ok_or(CemError::Missing("requestId"))
+}
+
+/// The root's `TrustRequest` or `TrustResponse` children, at least one and at most
+/// [`CemLimits::max_trust_entries`].
+pub(crate) fn trust_entries<T>(
+    root: &Element,
+    name: &'static str,
+    limits: &CemLimits,
+    parse: fn(&Element) -> Result<T, CemError>,
+) -> Result<Vec<T>, CemError> {
+    let mut entries = Vec::new();
+    for element in root.children_named(Ns::Cem, name) {
+        if entries.len() >= limits.max_trust_entries {
+            return Err(CemError::TooManyEntries {
+                max: limits.max_trust_entries,
+            });
+        }
+        entries.push(parse(element)?);
+    }
+    if entries.is_empty() {
+        return Err(CemError::Missing(name));
+    }
+    Ok(entries)
 }

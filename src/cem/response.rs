@@ -21,7 +21,9 @@
 
 use core::fmt;
 
-use super::request::{TradingPartnerInfo, issuer_name, same_certificate};
+use super::request::{
+    TradingPartnerInfo, issuer_name, request_id, same_certificate, trust_entries,
+};
 use super::xml::{self, Element, Ns, XmlWriter};
 use super::{CemError, CemLimits};
 use crate::cert::Certificate;
@@ -214,24 +216,10 @@ impl CemResponse {
     }
 
     pub(crate) fn from_element(root: &Element, limits: &CemLimits) -> Result<Self, CemError> {
-        let request_id = root
-            .attribute("requestId")
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .ok_or(CemError::Missing("requestId"))?;
+        let request_id = request_id(root)?;
         let partner = TradingPartnerInfo::from_element(root)?;
-        let mut trust_responses = Vec::new();
-        for element in root.children_named(Ns::Cem, "TrustResponse") {
-            if trust_responses.len() >= limits.max_trust_entries {
-                return Err(CemError::TooManyEntries {
-                    max: limits.max_trust_entries,
-                });
-            }
-            trust_responses.push(TrustResponse::from_element(element)?);
-        }
-        if trust_responses.is_empty() {
-            return Err(CemError::Missing("TrustResponse"));
-        }
+        let trust_responses =
+            trust_entries(root, "TrustResponse", limits, TrustResponse::from_element)?;
         Ok(CemResponse {
             request_id: request_id.to_owned(),
             partner,
