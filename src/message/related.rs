@@ -457,6 +457,28 @@ impl RelatedReader {
 
     /// Feeds body bytes; decoded part octets go to `sink`. Returns how many were written.
     pub(crate) fn push(&mut self, input: &[u8], sink: &mut dyn PayloadSink) -> Result<u64, Error> {
+        self.drive(sink, |splitter, on| splitter.push(input, on))
+    }
+
+    /// End of the body: the last part ends. Returns the octets written and the parts.
+    pub(crate) fn finish(
+        &mut self,
+        sink: &mut dyn PayloadSink,
+    ) -> Result<(u64, Vec<ReceivedPart>), Error> {
+        let written = self.drive(sink, |splitter, on| splitter.finish(on))?;
+        Ok((written, std::mem::take(&mut self.parts)))
+    }
+
+    /// Runs the splitter (`feed` calls its `push` or `finish`) with every part event
+    /// handled by [`on_event`]; returns the octets written to `sink`.
+    fn drive(
+        &mut self,
+        sink: &mut dyn PayloadSink,
+        feed: impl FnOnce(
+            &mut PartSplitter,
+            &mut dyn FnMut(PartEvent<'_>) -> Result<(), Error>,
+        ) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
         let mut written = 0u64;
         let RelatedReader {
             splitter,
@@ -466,7 +488,7 @@ impl RelatedReader {
             parts,
             out,
         } = self;
-        splitter.push(input, &mut |event| {
+        feed(splitter, &mut |event| {
             on_event(
                 event,
                 &mut Context {
@@ -481,37 +503,6 @@ impl RelatedReader {
             )
         })?;
         Ok(written)
-    }
-
-    /// End of the body: the last part ends. Returns the octets written and the parts.
-    pub(crate) fn finish(
-        &mut self,
-        sink: &mut dyn PayloadSink,
-    ) -> Result<(u64, Vec<ReceivedPart>), Error> {
-        let mut written = 0u64;
-        let RelatedReader {
-            splitter,
-            mime_limits,
-            max_attachments,
-            state,
-            parts,
-            out,
-        } = self;
-        splitter.finish(&mut |event| {
-            on_event(
-                event,
-                &mut Context {
-                    limits: mime_limits,
-                    max_attachments: *max_attachments,
-                    state,
-                    parts,
-                    out,
-                    written: &mut written,
-                },
-                sink,
-            )
-        })?;
-        Ok((written, std::mem::take(parts)))
     }
 }
 
