@@ -655,6 +655,11 @@ pub enum Error {
         /// The parts pushed (or begun).
         pushed: usize,
     },
+    /// A certificate exchange (CEM) message could not be read or applied; its code and
+    /// MDN disposition are [`CemError::code`](crate::cem::CemError::code) and
+    /// [`CemError::disposition`](crate::cem::CemError::disposition). Boxed: a
+    /// [`CemError`](crate::cem::CemError) may carry an `Error` itself.
+    Cem(Box<crate::cem::CemError>),
 }
 
 impl Error {
@@ -714,6 +719,7 @@ impl Error {
                 }
                 _ => ErrorCode::SigningFailed,
             },
+            Error::Cem(e) => e.code(),
         }
     }
 
@@ -763,6 +769,7 @@ impl Error {
                 ..
             } => F(Modifier::UnsupportedFormat),
             Error::Partner(p) => p.disposition(),
+            Error::Cem(e) => e.disposition(),
             Error::CertificateUsage(u) if u.key_use == crate::cert::KeyUse::Signing => {
                 E(Modifier::AuthenticationFailed)
             }
@@ -817,6 +824,7 @@ impl fmt::Display for Error {
             Error::PartCount { declared, pushed } => {
                 write!(f, "{pushed} parts pushed, {declared} declared")
             }
+            Error::Cem(e) => e.fmt(f),
         }
     }
 }
@@ -832,6 +840,12 @@ impl From<crate::mime::MimeError> for Error {
 impl From<PolicyError> for Error {
     fn from(e: PolicyError) -> Self {
         Error::Policy(e)
+    }
+}
+
+impl From<crate::cem::CemError> for Error {
+    fn from(e: crate::cem::CemError) -> Self {
+        Error::Cem(Box::new(e))
     }
 }
 
@@ -1058,6 +1072,54 @@ mod tests {
             assert_eq!(d, disposition);
             assert_eq!(d.to_string(), text);
             assert_eq!(d.text(), d.modifier().as_str());
+        }
+    }
+
+    /// A CEM error converts into `Error::Cem`, its code and disposition derived from it.
+    #[test]
+    fn cem_errors_convert() {
+        use crate::cem::CemError;
+        for (cem, code, disposition) in [
+            (
+                CemError::Unsigned,
+                ErrorCode::VerificationFailed,
+                "processed/Error: insufficient-message-security",
+            ),
+            (
+                CemError::SignerNotCurrent(Error::Verification(VerificationError::SignerNotFound)),
+                ErrorCode::VerificationFailed,
+                "processed/Error: authentication-failed",
+            ),
+            (
+                CemError::SenderMismatch {
+                    expected: "A".into(),
+                    found: "M".into(),
+                },
+                ErrorCode::VerificationFailed,
+                "processed/Error: authentication-failed",
+            ),
+            (
+                CemError::DoctypeRefused,
+                ErrorCode::InvalidSmimeFormat,
+                "processed/Error: unexpected-processing-error",
+            ),
+            (
+                CemError::MissingPart("c@a".into()),
+                ErrorCode::InvalidSmimeFormat,
+                "processed/Error: unexpected-processing-error",
+            ),
+            (
+                CemError::Profile(Error::UnknownTradingPartner),
+                ErrorCode::AgreementNotFound,
+                "processed/Error: unexpected-processing-error",
+            ),
+        ] {
+            let error = Error::from(cem.clone());
+            assert!(matches!(&error, Error::Cem(inner) if **inner == cem));
+            assert_eq!(error.code(), code, "{cem}");
+            assert_eq!(error.code(), cem.code());
+            assert_eq!(error.disposition().to_string(), disposition, "{cem}");
+            assert_eq!(error.to_string(), cem.to_string());
         }
     }
 

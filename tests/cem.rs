@@ -963,3 +963,367 @@ fn unusable_certificates_are_rejected_with_a_reason() {
         CertificateUsage::Encryption
     );
 }
+
+/// Builds `message` and hands it to `receiver`'s inbound pipeline, returning what it
+/// received or why it refused, with the request's AS2-From.
+fn through_pipeline(
+    message: &OutboundMessage<'_>,
+    policy: &InboundPolicy<'_>,
+    now: SystemTime,
+) -> (As2Id, Result<inbound::Received, inbound::Rejected>) {
+    let mut rng = common::rng(11);
+    let built = outbound::build(message, now, &mut rng).unwrap();
+    let incoming = inbound::handle(&built.headers, &built.body, policy.limits).unwrap();
+    let outcome = incoming.accept(policy, &mut NoDuplicateCheck, &mut rng);
+    (incoming.from.clone(), outcome)
+}
+
+/// What a profile holds, to tell that it did not change: each entry's id, usage,
+/// certificate and dates.
+fn snapshot(profile: &Profile) -> Vec<String> {
+    profile
+        .certificates()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {:?} {:?} {:?} {:?}",
+                c.id(),
+                c.usage(),
+                c.certificate().der(),
+                c.active_date(),
+                c.inactive_date()
+            )
+        })
+        .collect()
+}
+
+/// PartnerA's current signing certificates as PartnerB's profile of PartnerA holds them
+/// at `at`: what B's inbound pipeline verifies A's messages with.
+fn signers_of(profile: &Profile, at: SystemTime) -> Vec<Certificate> {
+    profile
+        .inbound_certificates(CertificateUsage::Signing, at, DateEnforcement::Enforce)
+        .map(|c| c.certificate().clone())
+        .collect()
+}
+
+/// PartnerA rotates its signing certificate entirely over AS2: the CEM request travels as
+/// a signed, compressed and encrypted multipart/related message, B accepts it through the
+/// normal inbound pipeline and updates its profile of A with the reference's windows, B's
+/// signed and encrypted response travels back, and A processes it. After the respond-by
+/// date A's messages signed with the new certificate verify at B.
+#[test]
+fn rotation_travels_as_as2_messages() {
+    let mut s = setup();
+    let respond_by = s.now + 30 * DAY;
+    let sent = outgoing(&mut s, CertificateUsage::Signing, respond_by);
+    assert_eq!(sent.added, ["new-signing"]);
+    let limits = Limits::default();
+    let cem_limits = CemLimits::default();
+    let b_id = id("PartnerB");
+
+    // A's request: signed with its current certificate, compressed, encrypted to B.
+    let parts = sent.message.to_parts();
+    let mut message = as2_proto::cem::outbound_message(
+        id("PartnerA"),
+        id("PartnerB"),
+        &parts,
+        Signer::new(&s.old.cert, &s.old.key),
+        Default::default(),
+    )
+    .unwrap();
+    message.encryption.0 = vec![&s.b.cert];
+    message.compression = outbound::Compression::BeforeSigning;
+    message.mdn = outbound::MdnRequest::sync().signed(&[as2_proto::DigestAlgorithm::Sha256]);
+    let built = outbound::build(&message, s.now, &mut common::rng(3)).unwrap();
+    let features = String::from_utf8_lossy(built.headers.get("EDIINT-Features").unwrap());
+    assert!(features.contains("CEM"), "{features}");
+
+    // B: its keys, A's current signers from its profile, the profile's trust.
+    let b_keys = [(s.b.cert.clone(), s.b.key.clone())];
+    let a_signers = signers_of(&s.a_profile_at_b, s.now);
+    assert_eq!(a_signers, [s.old.cert.clone()]);
+    let profile_before = s.a_profile_at_b.clone();
+    let trust = profile_before.trust(s.now, DateEnforcement::Enforce);
+    let mut policy = InboundPolicy::new(&b_keys, &a_signers, &limits).with_signer_trust(&trust);
+    policy.require_encryption = true;
+
+    // Without the CEM flag (and attachments off) it is refused like other attachments.
+    let (_, refused) = through_pipeline(&message, &policy, s.now);
+    let refused = refused.unwrap_err();
+    assert_eq!(
+        refused.cause(),
+        &as2_proto::Error::Policy(as2_proto::PolicyError::AttachmentsRefused)
+    );
+
+    // With it, the request is received; its parts keep their Content-IDs.
+    policy.accept_cem = true;
+    let (from, received) = through_pipeline(&message, &policy, s.now);
+    let received = received.unwrap();
+    assert!(as2_proto::cem::is_cem_message(&received));
+    assert_eq!(received.content_type, "multipart/related");
+    assert_eq!(received.parts.len(), 2);
+    assert_eq!(
+        received.parts[0].content_type,
+        "application/ediint-cert-exchange+xml"
+    );
+    assert_eq!(
+        received.parts[1].content_id.as_deref(),
+        Some("<cem-cert-req-1-1>")
+    );
+    assert!(received.compressed() && received.encryption().is_some());
+    let cem = as2_proto::cem::ReceivedCem::from_received(&from, &received, &cem_limits, &limits)
+        .unwrap()
+        .expect("a CEM message");
+    assert_eq!(cem.signer.certificate(), &s.old.cert);
+    let request = cem.request().expect("a request");
+    assert_eq!(request.request().request_id, "req-1");
+    assert_eq!(request.entries().next().unwrap().1, &s.new.cert);
+    let outcome = handle_request(
+        &mut s.a_profile_at_b,
+        request,
+        &cem.signer,
+        &RequestPolicy::new(&b_id, s.now),
+    )
+    .unwrap();
+    assert_eq!(outcome.added, ["cem-req-1-1"]);
+    assert_eq!(
+        outcome.response.trust_responses[0].status,
+        CertStatus::Accepted
+    );
+
+    // B's profile of A: the new signing certificate from the respond-by date, the old one
+    // still verifying until its own end.
+    let added = &s.a_profile_at_b.certificates()[1];
+    assert_eq!(added.certificate(), &s.new.cert);
+    assert_eq!(added.usage(), CertificateUsage::Signing);
+    assert_eq!(added.active_date(), Some(respond_by));
+    assert_eq!(signers_of(&s.a_profile_at_b, s.now), [s.old.cert.clone()]);
+    let later = signers_of(&s.a_profile_at_b, respond_by + DAY);
+    assert!(later.contains(&s.new.cert) && later.contains(&s.old.cert));
+    let after_old = signers_of(&s.a_profile_at_b, s.old.cert.not_after() + DAY);
+    assert_eq!(after_old, [s.new.cert.clone()]);
+
+    // B's response: one XML payload, signed by B, encrypted to A's current certificate.
+    let response_parts = CemMessage::Response(outcome.response.clone()).to_parts();
+    let mut reply = as2_proto::cem::outbound_message(
+        b_id.clone(),
+        id("PartnerA"),
+        &response_parts,
+        Signer::new(&s.b.cert, &s.b.key),
+        Default::default(),
+    )
+    .unwrap();
+    assert!(reply.attachments.is_empty());
+    reply.encryption.0 = vec![&s.old.cert];
+
+    // A receives it with its plain policy: a single XML payload needs no flag.
+    let a_keys = [(s.old.cert.clone(), s.old.key.clone())];
+    let b_signers = [s.b.cert.clone()];
+    let a_policy = InboundPolicy::new(&a_keys, &b_signers, &limits);
+    assert!(!a_policy.accept_cem && !a_policy.accept_attachments);
+    let (from, received) = through_pipeline(&reply, &a_policy, s.now);
+    let received = received.unwrap();
+    assert!(received.parts.is_empty());
+    let cem = as2_proto::cem::ReceivedCem::from_received(&from, &received, &cem_limits, &limits)
+        .unwrap()
+        .expect("a CEM message");
+    let response = cem.response().expect("a response");
+    let before = s.a_local.certificates().len();
+    let result = handle_response(
+        &mut s.a_local,
+        &sent,
+        response,
+        &cem.signer,
+        &s.b_profile_at_a,
+        s.now,
+    )
+    .unwrap();
+    assert_eq!(result.accepted, [s.new.cert.clone()]);
+    assert_eq!(s.a_local.certificates().len(), before);
+
+    // After the respond-by date A signs with the new certificate, and B verifies it.
+    let then = respond_by + DAY;
+    let signing = s
+        .a_local
+        .outbound_certificate(CertificateUsage::Signing, then)
+        .unwrap();
+    assert_eq!(signing.certificate(), &s.new.cert);
+    let mut order = OutboundMessage::new(id("PartnerA"), b_id.clone(), b"ISA*00~");
+    order.signing = Some((
+        Signer::new(signing.certificate(), signing.private_key().unwrap()),
+        Default::default(),
+    ));
+    let a_signers = signers_of(&s.a_profile_at_b, then);
+    let policy = InboundPolicy::new(&[], &a_signers, &limits);
+    let (_, received) = through_pipeline(&order, &policy, then);
+    assert_eq!(
+        received.unwrap().signature.unwrap().signer,
+        s.new.cert.clone()
+    );
+    // Not a CEM message: nothing to read.
+    let (from, received) = through_pipeline(&order, &policy, then);
+    let received = received.unwrap();
+    assert!(!as2_proto::cem::is_cem_message(&received));
+    assert!(
+        as2_proto::cem::ReceivedCem::from_received(&from, &received, &cem_limits, &limits)
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A CEM request signed by an attacker's key, or not signed at all, is refused with a
+/// typed error and changes nothing: by B's inbound pipeline when it verifies against A's
+/// current certificate, and by the rotation step when a looser pipeline let it through.
+#[test]
+fn cem_requests_not_signed_by_the_partner_change_nothing() {
+    let mut s = setup();
+    let respond_by = s.now + 30 * DAY;
+    let sent = outgoing(&mut s, CertificateUsage::EncryptionAndSigning, respond_by);
+    let parts = sent.message.to_parts();
+    let limits = Limits::default();
+    let cem_limits = CemLimits::default();
+    let b_id = id("PartnerB");
+    let before = snapshot(&s.a_profile_at_b);
+    let a_signers = signers_of(&s.a_profile_at_b, s.now);
+    let mallory = party(&s.pki, "Mallory", "365", BOTH);
+    let forged = as2_proto::cem::outbound_message(
+        id("PartnerA"),
+        b_id.clone(),
+        &parts,
+        Signer::new(&mallory.cert, &mallory.key),
+        Default::default(),
+    )
+    .unwrap();
+
+    // B's pipeline verifies against A's current certificate: authentication fails.
+    let mut policy = InboundPolicy::new(&[], &a_signers, &limits);
+    policy.accept_cem = true;
+    let (_, outcome) = through_pipeline(&forged, &policy, s.now);
+    let rejected = outcome.unwrap_err();
+    assert_eq!(
+        rejected.error.code(),
+        as2_proto::ErrorCode::VerificationFailed
+    );
+    assert_eq!(
+        rejected.error.disposition().to_string(),
+        "processed/Error: authentication-failed"
+    );
+
+    // A receiver whose pipeline trusts Mallory's certificate: the message is received,
+    // but the rotation refuses a signer that is not A's current certificate.
+    let loose_signers = [mallory.cert.clone()];
+    let mut loose = InboundPolicy::new(&[], &loose_signers, &limits);
+    loose.accept_cem = true;
+    let (from, received) = through_pipeline(&forged, &loose, s.now);
+    let received = received.unwrap();
+    let cem = as2_proto::cem::ReceivedCem::from_received(&from, &received, &cem_limits, &limits)
+        .unwrap()
+        .unwrap();
+    let error = handle_request(
+        &mut s.a_profile_at_b,
+        cem.request().unwrap(),
+        &cem.signer,
+        &RequestPolicy::new(&b_id, s.now),
+    )
+    .unwrap_err();
+    assert!(matches!(error, CemError::SignerNotCurrent(_)), "{error}");
+    let error = as2_proto::Error::from(error);
+    assert_eq!(error.code(), as2_proto::ErrorCode::VerificationFailed);
+    let report = as2_proto::Report::error(&error);
+    assert_eq!(
+        report.disposition.as_str(),
+        "automatic-action/MDN-sent-automatically; processed/Error: authentication-failed"
+    );
+    assert_eq!(snapshot(&s.a_profile_at_b), before);
+
+    // Unsigned: refused by a pipeline that requires signatures, and by the CEM reader
+    // where the pipeline does not, before the XML is used.
+    let mut unsigned = forged.clone();
+    unsigned.signing = None;
+    let (_, outcome) = through_pipeline(&unsigned, &policy, s.now);
+    assert_eq!(
+        outcome.unwrap_err().error,
+        as2_proto::Error::Policy(as2_proto::PolicyError::SignatureRequired)
+    );
+    let mut unsigned_ok = InboundPolicy::new(&[], &[], &limits);
+    unsigned_ok.accept_cem = true;
+    unsigned_ok.require_signature = false;
+    let (from, received) = through_pipeline(&unsigned, &unsigned_ok, s.now);
+    let received = received.unwrap();
+    assert!(as2_proto::cem::is_cem_message(&received));
+    let error = as2_proto::cem::ReceivedCem::from_received(&from, &received, &cem_limits, &limits)
+        .unwrap_err();
+    assert_eq!(error, CemError::Unsigned);
+    let error = as2_proto::Error::from(error);
+    assert_eq!(
+        error.disposition().to_string(),
+        "processed/Error: insufficient-message-security"
+    );
+    assert_eq!(snapshot(&s.a_profile_at_b), before);
+}
+
+/// `accept_cem` admits CEM messages only: a multipart/related of another type, or a CEM
+/// message with a part that is no certificate, is refused as attachments are.
+#[test]
+fn the_cem_flag_admits_cem_parts_only() {
+    let s = setup();
+    let limits = Limits::default();
+    let mut policy = InboundPolicy::new(&[], &[], &limits);
+    policy.require_signature = false;
+    policy.accept_cem = true;
+    let refused = as2_proto::Error::Policy(as2_proto::PolicyError::AttachmentsRefused);
+    let xml = CemResponse::new("r", TradingPartnerInfo::as2("PartnerA", s.now), vec![]).to_xml();
+
+    // Another root type.
+    let mut other = OutboundMessage::new(id("PartnerA"), id("PartnerB"), b"ISA*00~");
+    other.content_type = "application/edi-x12".into();
+    other.attachments = vec![as2_proto::Attachment::new("application/pdf", b"%PDF")];
+    let (_, outcome) = through_pipeline(&other, &policy, s.now);
+    assert_eq!(outcome.unwrap_err().error, refused);
+
+    // The CEM type, but a second part that is not a certificate.
+    let mut smuggled = OutboundMessage::new(id("PartnerA"), id("PartnerB"), &xml);
+    smuggled.content_type = as2_proto::cem::XML_CONTENT_TYPE.into();
+    smuggled.attachments = vec![as2_proto::Attachment::new("application/pdf", b"%PDF")];
+    let (_, outcome) = through_pipeline(&smuggled, &policy, s.now);
+    assert_eq!(outcome.unwrap_err().error, refused);
+
+    // With attachments accepted both go through.
+    policy.accept_attachments = true;
+    for message in [&other, &smuggled] {
+        let (_, outcome) = through_pipeline(message, &policy, s.now);
+        assert_eq!(outcome.unwrap().parts.len(), 2);
+    }
+
+    // A Content-ID that cannot be sent is refused when the message is built.
+    let mut parts =
+        single_request(&s, &s.new.cert, vec![CertUsage::Encryption], s.now + DAY).to_parts();
+    parts[1].content_id = "a b>".into();
+    let message = as2_proto::cem::outbound_message(
+        id("PartnerA"),
+        id("PartnerB"),
+        &parts,
+        Signer::new(&s.old.cert, &s.old.key),
+        Default::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        outbound::build(&message, s.now, &mut common::rng(1)),
+        Err(as2_proto::Error::InvalidHeader {
+            header: "Content-ID",
+            ..
+        })
+    ));
+    // The XML must come first.
+    assert_eq!(
+        as2_proto::cem::outbound_message(
+            id("PartnerA"),
+            id("PartnerB"),
+            &parts[1..],
+            Signer::new(&s.old.cert, &s.old.key),
+            Default::default(),
+        )
+        .unwrap_err(),
+        CemError::NoXmlPart
+    );
+}

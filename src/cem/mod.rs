@@ -15,7 +15,9 @@
 //!
 //! This module builds and reads the parts ([`CemPart`], [`CemMessage::from_parts`]); the
 //! `multipart/related` entity around them, its signature and encryption are the message
-//! layer's. [`rotation`] ties CEM to [`partner`](crate::partner) profiles: an inbound
+//! layer's, reached through [`outbound_message`] (the signed AS2 message carrying the
+//! parts) and [`ReceivedCem::from_received`] (the CEM message and its verified signer
+//! from a received one). [`rotation`] ties CEM to [`partner`](crate::partner) profiles: an inbound
 //! request changes a partner profile only with a [`VerifiedSigner`] proving that the
 //! message was signed with the partner's current certificate, and an accepted certificate
 //! enters the profile with the reference service's rotation windows.
@@ -26,6 +28,7 @@
 //!
 //! [`certs_only`]: crate::cms::certs_only
 
+mod exchange;
 mod message;
 mod request;
 mod response;
@@ -34,6 +37,9 @@ pub(crate) mod xml;
 
 use core::fmt;
 
+use crate::error::{Disposition, ErrorCode, Modifier};
+
+pub use exchange::{ReceivedCem, is_cem_message, outbound_message};
 pub use message::{CemMessage, CemPart, RequestMessage};
 pub use request::{CemRequest, CertUsage, EndEntity, TradingPartnerInfo, TrustRequest};
 pub use response::{CemResponse, CertStatus, CertificateReference, TrustResponse};
@@ -192,6 +198,48 @@ pub enum CemError {
     },
     /// The profile could not take the change (e.g. its certificate limit).
     Profile(crate::Error),
+}
+
+impl CemError {
+    /// The reference error code (the reference service has no CEM codes; these are the
+    /// nearest of its table):
+    ///
+    /// - a CEM message that was not signed, or not by the partner's current certificate,
+    ///   or that names another party: `VERIFICATION_FAILED`, as the inbound pipeline
+    ///   reports a missing or untrusted signature;
+    /// - a profile that cannot take the change: the profile error's own code;
+    /// - everything else (XML, parts, certificates, a response to another request): the
+    ///   content cannot be processed, `DECRYPT_FAILED_INVALID_SMIME_FORMAT`, as for other
+    ///   malformed content.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unsigned | Self::SignerNotCurrent(_) | Self::SenderMismatch { .. } => {
+                ErrorCode::VerificationFailed
+            }
+            Self::Profile(e) => e.code(),
+            _ => ErrorCode::InvalidSmimeFormat,
+        }
+    }
+
+    /// The MDN disposition for a CEM message refused after the AS2 layers were accepted
+    /// (RFC 4130 §7.5.3), as an AS2 integrator reads it:
+    ///
+    /// - not signed: `processed/Error: insufficient-message-security` (what a missing
+    ///   required signature gets);
+    /// - signed, but not by the partner's current certificate, or naming another party:
+    ///   `processed/Error: authentication-failed` (what an untrusted signer gets);
+    /// - anything else, a CEM document that does not parse or cannot be applied:
+    ///   `processed/Error: unexpected-processing-error`. A certificate the receiver does
+    ///   not take is no error: it is answered `Rejected` in the CEM response.
+    pub fn disposition(&self) -> Disposition {
+        Disposition::Error(match self {
+            Self::Unsigned => Modifier::InsufficientMessageSecurity,
+            Self::SignerNotCurrent(_) | Self::SenderMismatch { .. } => {
+                Modifier::AuthenticationFailed
+            }
+            _ => Modifier::UnexpectedProcessingError,
+        })
+    }
 }
 
 impl fmt::Display for CemError {

@@ -373,6 +373,17 @@ pub struct InboundPolicy<'a> {
     /// [`Feature::MultipleAttachments`](super::headers::Feature) in
     /// [`OutboundMessage::features`](super::outbound::OutboundMessage::features).
     pub accept_attachments: bool,
+    /// Accept certificate exchange messages (CEM, see [`crate::cem`]) also when
+    /// [`accept_attachments`](Self::accept_attachments) is off: a `multipart/related`
+    /// payload whose `type` is `application/ediint-cert-exchange+xml`, whose first part
+    /// is of that type and whose other parts are `application/pkcs7-mime`. Any other
+    /// `multipart/related` payload is still refused with
+    /// [`PolicyError::AttachmentsRefused`](crate::PolicyError), and so is a CEM message
+    /// whose parts break the rule (as each part's headers arrive). Off by default. A CEM
+    /// document sent as a single payload (as mendelson sends responses) needs no flag.
+    /// Accepting the message changes nothing yet: [`ReceivedCem`](crate::cem::ReceivedCem)
+    /// reads it and the [`rotation`](crate::cem::rotation) functions act on it.
+    pub accept_cem: bool,
 }
 
 impl<'a> InboundPolicy<'a> {
@@ -394,6 +405,7 @@ impl<'a> InboundPolicy<'a> {
             signer_trust: None,
             accept_legacy_algorithms: true,
             accept_attachments: false,
+            accept_cem: false,
         }
     }
 

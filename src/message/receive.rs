@@ -43,7 +43,7 @@ use rand_core::CryptoRng;
 
 use super::headers::{As2Id, DispositionOptions, MessageId};
 use super::inbound::{InboundPolicy, Incoming, IncomingKind, Layer, Received, Rejected};
-use super::related::{PartInfo, ReceivedPart, RelatedReader};
+use super::related::{PartInfo, PartRule, ReceivedPart, RelatedReader};
 use crate::cms::ContentType;
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm, Hasher};
 use crate::cms::signed::Verified;
@@ -105,6 +105,14 @@ impl PayloadSink for Vec<u8> {
 /// Decrypted or decompressed content is treated as a MIME entity only if a header block
 /// with a Content-Type ends within this many bytes (else it is a bare payload).
 const MIME_SNIFF: usize = 8192;
+
+/// The parts of a CEM message (see [`crate::cem`]), accepted under
+/// [`InboundPolicy::accept_cem`] when attachments in general are not: the CEM document,
+/// then certificates-only CMS parts.
+const CEM_PARTS: PartRule = PartRule {
+    root: crate::cem::XML_CONTENT_TYPE,
+    others: &["application/pkcs7-mime", "application/x-pkcs7-mime"],
+};
 
 /// The most body bytes run through the stages at once.
 const PIECE: usize = 64 * 1024;
@@ -863,9 +871,20 @@ impl<'s> Receiver<'s> {
         if ct.is("multipart/related") {
             // Several files (RFC 6362): the payload entity is their multipart/related.
             self.check_policy(level)?;
-            if !policy.accept_attachments {
+            // Without attachments in general, a CEM message may still be accepted: its
+            // `type` names the CEM document, and its parts are checked as they come.
+            let only = if policy.accept_attachments {
+                None
+            } else if policy.accept_cem
+                && ct.param("type").is_some_and(|t| {
+                    t.trim_ascii()
+                        .eq_ignore_ascii_case(crate::cem::XML_CONTENT_TYPE.as_bytes())
+                })
+            {
+                Some(CEM_PARTS)
+            } else {
                 return Err(PolicyError::AttachmentsRefused.into());
-            }
+            };
             // Its parts lie one level below it; it lies below each multipart/signed.
             let depth = self
                 .stages
@@ -881,7 +900,7 @@ impl<'s> Receiver<'s> {
                 .into());
             }
             let mic = self.unsigned_mic(level, header_bytes)?;
-            let reader = RelatedReader::new(ct, policy.limits)?;
+            let reader = RelatedReader::new(ct, policy.limits, only)?;
             self.content_type = Some(ct.mime_type());
             self.file_name = None;
             return Ok(vec![Stage::Related(Box::new(Related { reader, mic }))]);

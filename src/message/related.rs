@@ -83,6 +83,10 @@ pub struct Attachment<'a> {
     pub content_type: String,
     /// The file name, sent in Content-Disposition as the payload's is.
     pub file_name: Option<String>,
+    /// The Content-ID (RFC 2392), without angle brackets, by which another part refers
+    /// to this one (as a CEM document names its certificate parts): printable ASCII
+    /// without spaces, `<` or `>`, checked when the message is built.
+    pub content_id: Option<String>,
     /// Its Content-Transfer-Encoding.
     pub encoding: PartEncoding,
     /// The octets ([`build`](super::outbound::build) sends them; a streamed message
@@ -100,6 +104,7 @@ impl<'a> Attachment<'a> {
         Attachment {
             content_type: content_type.into(),
             file_name: None,
+            content_id: None,
             encoding: PartEncoding::Binary,
             data,
             len: u64::try_from(data.len()).ok(),
@@ -117,6 +122,12 @@ impl<'a> Attachment<'a> {
     /// The same part with a file name.
     pub fn with_file_name(mut self, file_name: impl Into<String>) -> Self {
         self.file_name = Some(file_name.into());
+        self
+    }
+
+    /// The same part with a Content-ID (without angle brackets).
+    pub fn with_content_id(mut self, content_id: impl Into<String>) -> Self {
+        self.content_id = Some(content_id.into());
         self
     }
 
@@ -158,6 +169,31 @@ pub(crate) fn part_headers(
         ));
     }
     Ok(headers)
+}
+
+/// The `Content-ID` header line of a part whose ID (without angle brackets) is `id`:
+/// refused unless it is printable ASCII without spaces, `<` or `>` (what fits between the
+/// brackets of an RFC 2392 `msg-id` and reads back unchanged).
+fn content_id_header(id: &str) -> Result<(String, String), Error> {
+    let refused = |reason| Error::InvalidHeader {
+        header: "Content-ID",
+        reason,
+    };
+    if id.is_empty() {
+        return Err(refused("empty"));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+    {
+        return Err(refused(
+            "not printable ASCII without spaces and angle brackets",
+        ));
+    }
+    if id.len() > mime::MAX_PARAM_VALUE_LEN {
+        return Err(refused("longer than 1024 bytes"));
+    }
+    Ok(("Content-ID".to_owned(), format!("<{id}>")))
 }
 
 /// An entity's header block: its header lines with CRLF and the blank line.
@@ -214,12 +250,16 @@ impl RelatedWriter {
             len: first_len,
         });
         for attachment in attachments {
+            let mut headers = part_headers(
+                &attachment.content_type,
+                attachment.encoding.as_str(),
+                attachment.file_name.as_deref(),
+            )?;
+            if let Some(id) = &attachment.content_id {
+                headers.push(content_id_header(id)?);
+            }
             parts.push(PlannedPart {
-                header_block: header_block(&part_headers(
-                    &attachment.content_type,
-                    attachment.encoding.as_str(),
-                    attachment.file_name.as_deref(),
-                )?)?,
+                header_block: header_block(&headers)?,
                 encoding: attachment.encoding,
                 len: attachment.len,
             });
@@ -399,6 +439,9 @@ pub struct PartInfo {
     /// decoded): the sender's text, to be stored only through
     /// [`record::attachment_paths`](crate::record::attachment_paths).
     pub file_name: Option<String>,
+    /// Its Content-ID header (RFC 2392), unfolded and trimmed, angle brackets kept, as
+    /// sent (bytes that are not UTF-8 replaced); how a CEM document names its parts.
+    pub content_id: Option<String>,
 }
 
 /// A part of a received `multipart/related` payload ([`Received::parts`]).
@@ -411,8 +454,38 @@ pub struct ReceivedPart {
     pub content_type: String,
     /// Its file name, as [`PartInfo::file_name`].
     pub file_name: Option<String>,
+    /// Its Content-ID, as [`PartInfo::content_id`].
+    pub content_id: Option<String>,
     /// Its decoded length in octets.
     pub len: u64,
+}
+
+/// The parts a `multipart/related` payload may hold when the policy accepts one kind of
+/// message made of parts (CEM) but not attachments in general.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PartRule {
+    /// The first part's content type (without parameters).
+    pub(crate) root: &'static str,
+    /// The content types the other parts may have.
+    pub(crate) others: &'static [&'static str],
+}
+
+impl PartRule {
+    /// Refuses a part the rule does not allow, as attachments are refused
+    /// ([`PolicyError::AttachmentsRefused`](crate::PolicyError)).
+    fn check(&self, part: &PartInfo) -> Result<(), Error> {
+        let is = |t: &str| part.content_type.eq_ignore_ascii_case(t);
+        let allowed = if part.index == 0 {
+            is(self.root)
+        } else {
+            self.others.iter().any(|t| is(t))
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(crate::error::PolicyError::AttachmentsRefused.into())
+        }
+    }
 }
 
 /// Where the reader stands in the current part.
@@ -432,14 +505,20 @@ pub(crate) struct RelatedReader {
     splitter: PartSplitter,
     mime_limits: MimeLimits,
     max_attachments: usize,
+    only: Option<PartRule>,
     state: PartState,
     parts: Vec<ReceivedPart>,
     out: Vec<u8>,
 }
 
 impl RelatedReader {
-    /// A reader for the entity of type `ct` (its `boundary` is required).
-    pub(crate) fn new(ct: &mime::ContentType, limits: &Limits) -> Result<Self, Error> {
+    /// A reader for the entity of type `ct` (its `boundary` is required), refusing parts
+    /// that `only` does not allow, if given.
+    pub(crate) fn new(
+        ct: &mime::ContentType,
+        limits: &Limits,
+        only: Option<PartRule>,
+    ) -> Result<Self, Error> {
         let boundary = ct.boundary().ok_or(mime::MimeError::MissingBoundary)?;
         let mut mime_limits = limits.mime();
         // The count is ours (`max_attachments`, checked first); the splitter's cap only
@@ -449,6 +528,7 @@ impl RelatedReader {
             splitter: PartSplitter::new(boundary, &mime_limits)?,
             mime_limits,
             max_attachments: limits.max_attachments,
+            only,
             state: PartState::Outside,
             parts: Vec::new(),
             out: Vec::new(),
@@ -484,6 +564,7 @@ impl RelatedReader {
             splitter,
             mime_limits,
             max_attachments,
+            only,
             state,
             parts,
             out,
@@ -494,6 +575,7 @@ impl RelatedReader {
                 &mut Context {
                     limits: mime_limits,
                     max_attachments: *max_attachments,
+                    only: *only,
                     state,
                     parts,
                     out,
@@ -510,6 +592,7 @@ impl RelatedReader {
 struct Context<'r> {
     limits: &'r MimeLimits,
     max_attachments: usize,
+    only: Option<PartRule>,
     state: &'r mut PartState,
     parts: &'r mut Vec<ReceivedPart>,
     out: &'r mut Vec<u8>,
@@ -585,11 +668,20 @@ fn begin_body(cx: &mut Context<'_>, sink: &mut dyn PayloadSink) -> Result<(), Er
         index: cx.parts.len(),
         content_type: ct.mime_type(),
         file_name: mime::file_name(disposition.as_deref(), &ct),
+        content_id: headers.get("Content-ID").map(|h| {
+            String::from_utf8_lossy(&h.unfolded_value())
+                .trim()
+                .to_owned()
+        }),
     };
+    if let Some(only) = cx.only {
+        only.check(&info)?;
+    }
     sink.begin_part(&info);
     cx.parts.push(ReceivedPart {
         content_type: info.content_type,
         file_name: info.file_name,
+        content_id: info.content_id,
         len: 0,
     });
     *cx.state = PartState::Body(TransferDecoder::new(&encoding));

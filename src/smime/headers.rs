@@ -966,7 +966,10 @@ impl fmt::Display for Feature {
 ///   ([`InboundPolicy::accept_attachments`], off by default), so it is not advertised by
 ///   default; a message that carries attachments advertises it, and an application that
 ///   accepts them adds [`Feature::MultipleAttachments`] to [`OutboundMessage::features`].
-/// - `CEM`: certificate exchange messages are neither sent nor understood.
+/// - `CEM`: implemented ([`crate::cem`]), but receiving it is the agreement's choice
+///   ([`InboundPolicy::accept_cem`], off by default), so it is not advertised by default;
+///   a CEM message built by [`cem::outbound_message`](crate::cem::outbound_message)
+///   advertises it.
 /// - `AS2-Reliability`: the receiving half is here (a [`DuplicateCheck`] hook; a duplicate
 ///   is not delivered again and is answered `processed/Warning: duplicate-document`), but
 ///   the sending half, resending with the same Message-ID when no receipt arrives, is the
@@ -976,6 +979,7 @@ impl fmt::Display for Feature {
 /// [`OutboundMessage::features`]: crate::message::outbound::OutboundMessage::features
 /// [`DuplicateCheck`]: crate::message::inbound::DuplicateCheck
 /// [`InboundPolicy::accept_attachments`]: crate::message::inbound::InboundPolicy::accept_attachments
+/// [`InboundPolicy::accept_cem`]: crate::message::inbound::InboundPolicy::accept_cem
 pub const SUPPORTED_FEATURES: &[Feature] = &[];
 
 /// An EDIINT-Features header value (RFC 6017): a comma-separated token list. Unknown
