@@ -21,8 +21,10 @@
 //! the PKI folder, whatever AS2 IDs a message names.
 //!
 //! `receive` writes `result.json` with the outcome, the layers found, the content cipher
-//! by its `--encrypt` name (`content_encryption`, null when not encrypted) and the
-//! sender's `AS2-Product` header (`sender_product`, null when absent).
+//! by its `--encrypt` name (`content_encryption`, null when not encrypted), the
+//! sender's `AS2-Product` header (`sender_product`, null when absent) and, for a
+//! certificate exchange message, what it asked and how it was answered (`cem`).
+//! `cem-request` builds a signed CEM request message as `send` builds any message.
 //!
 //! `send --mdn async|async-signed` without `--mdn-url` asks for the MDN at
 //! `http://localhost:5081/as2`. `verify-mdn --partner NAME` names the partner the message
@@ -43,7 +45,7 @@ use as2_proto::cms::enveloped::EnvelopedData;
 use as2_proto::cms::signed::{SignOptions, SignedData, Signer};
 use as2_proto::cms::{self, ContentType};
 use as2_proto::mdn::{self, Authenticity, MdnSettings, MdnStatus, MicCheck, Report, SentMessage};
-use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
+use as2_proto::message::headers::{As2Id, As2Version, HttpHeaders, MessageId};
 use as2_proto::message::inbound::{
     self, Duplicate, DuplicateCheck, InboundPolicy, IncomingKind, Layer, SignerTrust, StoredMdn,
 };
@@ -107,7 +109,8 @@ usage:
            [--sign-stem STEM] [--enc-stem STEM]
   as2 cem-request --pki DIR --from A --to B --cert NEW.crt --usage signing,encryption
            --respond-by RFC3339 --out DIR [--response-url URL] [--request-id ID]
-           (writes the CEM parts: part-1.xml, part-2.p7c and parts.json)
+           [send's --sign (default sha256) --encrypt --compress --mdn ... options]
+           (writes a signed AS2 message as send does: headers.json, body.bin, meta.json)
 
 key files: DIR/ca/ca.crt (trust anchor) and DIR/<AS2-ID>/<STEM>.{key,crt}, RSA or EC.
 --sign-stem (default sign) names the signing pair of whichever party signs, --enc-stem
@@ -122,7 +125,13 @@ ECDH (ephemeral-static, RFC 5753); --sign-alg pss and --key-enc-alg apply to RSA
 
 receive --seen-ids FILE: Message-IDs already received (a duplicate is answered, not
 delivered); --record-id adds a delivered message's ID to FILE and keeps its MDN in
-FILE.mdn/, so that a resend is answered with that same MDN.";
+FILE.mdn/, so that a resend is answered with that same MDN.
+
+receive of a CEM request or response reports \"cem\" in result.json (kind, request_id,
+each certificate's usages, respond_by, status Accepted/Rejected and reason, SHA-256
+fingerprints) checked against the sender's <sign-stem>.crt as its current certificate;
+a request's answer is written to cem-response.xml. A CEM message that is unsigned or
+not signed by that certificate is answered with an error MDN.";
 
 fn usage(why: &str) -> ExitCode {
     eprintln!("as2: {why}\n{HELP}");
@@ -425,31 +434,201 @@ fn mic_json(mic: Option<&Mic>) -> Value {
 // ---------------------------------------------------------------------------------------
 // send
 
+/// The options [`SendSetup`] reads (and `--pki`, where its keys are).
+const MESSAGE_OPTIONS: [&str; 15] = [
+    "sign",
+    "sign-alg",
+    "encrypt",
+    "key-enc-alg",
+    "compress",
+    "mdn",
+    "mdn-alg",
+    "mdn-url",
+    "message-id",
+    "sign-stem",
+    "enc-stem",
+    "max-payload-size",
+    "as2-version",
+    "as2-product",
+    "pki",
+];
+
+/// The options of `send` that shape the message (signing, encryption, compression, MDN,
+/// AS2-Version, AS2-Product, payload limit, Message-ID), with the keys they name; read
+/// once, applied to a message by [`SendSetup::apply`]. `cem-request` takes them too.
+struct SendSetup {
+    sign: Option<(SignOptions, Certificate, PrivateKey)>,
+    encrypt: Option<(ContentEncryption, KeyTransport, Certificate)>,
+    compression: Compression,
+    mdn: MdnRequest,
+    as2_version: Option<As2Version>,
+    /// `Some(None)`: send no AS2-Product.
+    as2_product: Option<Option<String>>,
+    max_payload_size: Option<usize>,
+    message_id: Option<MessageId>,
+}
+
+impl SendSetup {
+    /// Reads the options; `default_sign` is the digest when `--sign` is absent (`None`:
+    /// unsigned).
+    fn read(
+        args: &Args,
+        pki: &Pki,
+        from: &As2Id,
+        to: &As2Id,
+        default_sign: Option<&str>,
+    ) -> Result<Self, Usage> {
+        let (sign_stem, enc_stem) = stems(args);
+        let sign_digest = args
+            .get("sign")
+            .or(default_sign)
+            .map(digest_named)
+            .transpose()?;
+        let scheme = match args.get("sign-alg").unwrap_or("pkcs1v15") {
+            "pkcs1v15" => SignatureScheme::Pkcs1v15,
+            "pss" => SignatureScheme::Pss,
+            other => return Err(Usage(format!("unknown --sign-alg {other:?}"))),
+        };
+        let cipher = match args.get("encrypt") {
+            None | Some("none") => None,
+            Some(name) => Some(
+                CIPHERS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, c)| *c)
+                    .ok_or_else(|| Usage(format!("unknown --encrypt {name:?}")))?,
+            ),
+        };
+        let key_transport = match args.get("key-enc-alg").unwrap_or("pkcs1v15") {
+            "pkcs1v15" => KeyTransport::RsaPkcs1v15,
+            "oaep" => KeyTransport::RsaOaep(DigestAlgorithm::Sha256),
+            other => return Err(Usage(format!("unknown --key-enc-alg {other:?}"))),
+        };
+        let compression = match args.get("compress").unwrap_or("none") {
+            "none" => Compression::None,
+            "before" => Compression::BeforeSigning,
+            "after" => Compression::AfterSigning,
+            other => return Err(Usage(format!("unknown --compress {other:?}"))),
+        };
+        let mdn_alg = digest_named(args.get("mdn-alg").unwrap_or("sha256"))?;
+        let mdn = match args.get("mdn").unwrap_or("none") {
+            "none" => MdnRequest::None,
+            "sync" => MdnRequest::sync(),
+            "sync-signed" => MdnRequest::sync().signed(&[mdn_alg]),
+            mode @ ("async" | "async-signed") => {
+                let url = args.get("mdn-url").unwrap_or(DEFAULT_MDN_URL);
+                let mdn = MdnRequest::asynchronous(url);
+                if mode.ends_with("-signed") {
+                    mdn.signed(&[mdn_alg])
+                } else {
+                    mdn
+                }
+            }
+            other => return Err(Usage(format!("unknown --mdn {other:?}"))),
+        };
+        let load_failed = |e: String| Usage(format!("key material: {e}"));
+        let sign = match sign_digest {
+            Some(digest) => {
+                let mut options = SignOptions::default();
+                options.digest = digest;
+                options.scheme = scheme;
+                Some((
+                    options,
+                    pki.cert(from.as_str(), sign_stem).map_err(load_failed)?,
+                    pki.key(from.as_str(), sign_stem).map_err(load_failed)?,
+                ))
+            }
+            None => None,
+        };
+        let encrypt = match cipher {
+            Some(cipher) => Some((
+                cipher,
+                key_transport,
+                pki.cert(to.as_str(), enc_stem).map_err(load_failed)?,
+            )),
+            None => None,
+        };
+        let max_payload_size = args
+            .get("max-payload-size")
+            .map(|max| {
+                max.parse().map_err(|_| {
+                    Usage(format!(
+                        "--max-payload-size: not a number of bytes: {max:?}"
+                    ))
+                })
+            })
+            .transpose()?;
+        let as2_version = args
+            .get("as2-version")
+            .map(|v| v.parse().map_err(|e| Usage(format!("--as2-version: {e}"))))
+            .transpose()?;
+        let as2_product = match args.get("as2-product") {
+            Some("") => Some(None),
+            Some(product) => {
+                as2_proto::message::headers::check_as2_product(product)
+                    .map_err(|e| Usage(format!("--as2-product: {e}")))?;
+                Some(Some(product.to_owned()))
+            }
+            None => None,
+        };
+        let message_id = args
+            .get("message-id")
+            .map(|left| {
+                let id = format!("<{left}@{}>", from.message_id_domain());
+                MessageId::parse(id.as_bytes()).map_err(|e| Usage(format!("--message-id: {e}")))
+            })
+            .transpose()?;
+        Ok(SendSetup {
+            sign,
+            encrypt,
+            compression,
+            mdn,
+            as2_version,
+            as2_product,
+            max_payload_size,
+            message_id,
+        })
+    }
+
+    /// Sets the options on `msg`.
+    fn apply<'k>(&'k self, msg: &mut OutboundMessage<'k>) {
+        if let Some((options, cert, key)) = &self.sign {
+            msg.signing = Some((Signer::new(cert, key), options.clone()));
+        }
+        if let Some((cipher, key_transport, cert)) = &self.encrypt {
+            msg.encryption.0 = vec![cert];
+            msg.encryption.1.cipher = *cipher;
+            msg.encryption.1.key_transport = *key_transport;
+        }
+        msg.compression = self.compression;
+        msg.mdn = self.mdn.clone();
+        if let Some(version) = self.as2_version {
+            msg.as2_version = version;
+        }
+        if let Some(product) = &self.as2_product {
+            msg.as2_product = product.clone();
+        }
+        if let Some(max) = self.max_payload_size {
+            msg.max_payload_size = max;
+        }
+        if self.message_id.is_some() {
+            msg.message_id = self.message_id.clone();
+        }
+    }
+}
+
 fn send(args: &Args) -> CliResult {
-    args.only(&[
-        "pki",
+    let mut known = MESSAGE_OPTIONS.to_vec();
+    known.extend([
         "from",
         "to",
         "payload",
         "out",
-        "sign",
-        "sign-alg",
-        "encrypt",
-        "key-enc-alg",
-        "compress",
-        "mdn",
-        "mdn-alg",
-        "mdn-url",
         "content-type",
         "filename",
-        "message-id",
-        "sign-stem",
-        "enc-stem",
-        "max-payload-size",
-        "as2-version",
-        "as2-product",
         "attachments",
-    ])?;
+    ]);
+    args.only(&known)?;
     let pki = Pki::new(args)?;
     let from = As2Id::new(args.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
     let to = As2Id::new(args.required("to")?).map_err(|e| Usage(format!("--to: {e}")))?;
@@ -460,94 +639,9 @@ fn send(args: &Args) -> CliResult {
     let payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
     let payload_len = payload.metadata().map_err(cannot_read)?.len();
     let out = args.path("out")?;
-    let (sign_stem, enc_stem) = stems(args);
-
-    let sign_digest = args.get("sign").map(digest_named).transpose()?;
-    let scheme = match args.get("sign-alg").unwrap_or("pkcs1v15") {
-        "pkcs1v15" => SignatureScheme::Pkcs1v15,
-        "pss" => SignatureScheme::Pss,
-        other => return Err(Usage(format!("unknown --sign-alg {other:?}"))),
-    };
-    let cipher = match args.get("encrypt") {
-        None | Some("none") => None,
-        Some(name) => Some(
-            CIPHERS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, c)| *c)
-                .ok_or_else(|| Usage(format!("unknown --encrypt {name:?}")))?,
-        ),
-    };
-    let key_transport = match args.get("key-enc-alg").unwrap_or("pkcs1v15") {
-        "pkcs1v15" => KeyTransport::RsaPkcs1v15,
-        "oaep" => KeyTransport::RsaOaep(DigestAlgorithm::Sha256),
-        other => return Err(Usage(format!("unknown --key-enc-alg {other:?}"))),
-    };
-    let compression = match args.get("compress").unwrap_or("none") {
-        "none" => Compression::None,
-        "before" => Compression::BeforeSigning,
-        "after" => Compression::AfterSigning,
-        other => return Err(Usage(format!("unknown --compress {other:?}"))),
-    };
-    let mdn_alg = digest_named(args.get("mdn-alg").unwrap_or("sha256"))?;
-    let mdn = match args.get("mdn").unwrap_or("none") {
-        "none" => MdnRequest::None,
-        "sync" => MdnRequest::sync(),
-        "sync-signed" => MdnRequest::sync().signed(&[mdn_alg]),
-        mode @ ("async" | "async-signed") => {
-            let url = args.get("mdn-url").unwrap_or(DEFAULT_MDN_URL);
-            let mdn = MdnRequest::asynchronous(url);
-            if mode.ends_with("-signed") {
-                mdn.signed(&[mdn_alg])
-            } else {
-                mdn
-            }
-        }
-        other => return Err(Usage(format!("unknown --mdn {other:?}"))),
-    };
-
-    let load_failed = |e: String| Usage(format!("key material: {e}"));
-    let sign_cert;
-    let sign_key;
-    let enc_cert;
+    let setup = SendSetup::read(args, &pki, &from, &to, None)?;
     let mut msg = OutboundMessage::new(from.clone(), to.clone(), &[]);
-    if let Some(max) = args.get("max-payload-size") {
-        msg.max_payload_size = max.parse().map_err(|_| {
-            Usage(format!(
-                "--max-payload-size: not a number of bytes: {max:?}"
-            ))
-        })?;
-    }
-    if let Some(digest) = sign_digest {
-        sign_cert = pki.cert(from.as_str(), sign_stem).map_err(load_failed)?;
-        sign_key = pki.key(from.as_str(), sign_stem).map_err(load_failed)?;
-        let mut options = SignOptions::default();
-        options.digest = digest;
-        options.scheme = scheme;
-        msg.signing = Some((Signer::new(&sign_cert, &sign_key), options));
-    }
-    if let Some(cipher) = cipher {
-        enc_cert = pki.cert(to.as_str(), enc_stem).map_err(load_failed)?;
-        msg.encryption.0 = vec![&enc_cert];
-        msg.encryption.1.cipher = cipher;
-        msg.encryption.1.key_transport = key_transport;
-    }
-    msg.compression = compression;
-    msg.mdn = mdn;
-    if let Some(version) = args.get("as2-version") {
-        msg.as2_version = version
-            .parse()
-            .map_err(|e| Usage(format!("--as2-version: {e}")))?;
-    }
-    match args.get("as2-product") {
-        Some("") => msg.as2_product = None,
-        Some(product) => {
-            as2_proto::message::headers::check_as2_product(product)
-                .map_err(|e| Usage(format!("--as2-product: {e}")))?;
-            msg.as2_product = Some(product.to_owned());
-        }
-        None => {}
-    }
+    setup.apply(&mut msg);
     if let Some(ct) = args.get("content-type") {
         msg.content_type = ct.to_owned();
     }
@@ -567,69 +661,75 @@ fn send(args: &Args) -> CliResult {
                 .collect()
         })
         .unwrap_or_default();
+    let mut sources: Vec<(String, Box<dyn std::io::Read>)> =
+        vec![(payload_path.display().to_string(), Box::new(payload))];
     for path in &attachment_paths {
-        let len = std::fs::metadata(path)
-            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?
-            .len();
+        let cannot_read = |e: std::io::Error| Usage(format!("cannot read {}: {e}", path.display()));
+        let file = std::fs::File::open(path).map_err(cannot_read)?;
+        let len = file.metadata().map_err(cannot_read)?.len();
         let mut attachment = Attachment::streamed(content_type_of(path), Some(len));
         if let Some(name) = path.file_name() {
             attachment = attachment.with_file_name(name.to_string_lossy());
         }
         msg.attachments.push(attachment);
+        sources.push((path.display().to_string(), Box::new(file)));
     }
-    if let Some(left) = args.get("message-id") {
-        let id = format!("<{left}@{}>", from.message_id_domain());
-        msg.message_id =
-            Some(MessageId::parse(id.as_bytes()).map_err(|e| Usage(format!("--message-id: {e}")))?);
-    }
+    write_message(&msg, payload_len, sources, &out, json!({}))
+}
+
+/// Streams `msg` into `out` (`body.bin`, `headers.json`, `meta.json` with `meta`'s
+/// fields added), its parts read from `sources` (named for errors): the payload of
+/// `payload_len` octets, then each attachment. Exit 1 when the library refuses the
+/// message, 2 for a weak algorithm asked of a 1.3 partner.
+fn write_message<'s>(
+    msg: &OutboundMessage<'_>,
+    payload_len: u64,
+    sources: Vec<(String, Box<dyn std::io::Read + 's>)>,
+    out: &Path,
+    meta: Value,
+) -> CliResult {
     let mut rng = rand::rng();
     let failed = |e: Error| match e {
         // Asking a 1.3 partner for SHA-1 or 3DES is a usage error, not a failed send.
         Error::WeakAlgorithm(_) => Err(Usage(e.to_string())),
         _ => {
-            eprintln!("as2 send: {e} ({})", e.code());
+            eprintln!("as2: {e} ({})", e.code());
             Ok(ExitCode::from(1))
         }
     };
-    let mut stream = match outbound::start(&msg, Some(payload_len), SystemTime::now(), &mut rng) {
+    let mut stream = match outbound::start(msg, Some(payload_len), SystemTime::now(), &mut rng) {
         Ok(stream) => stream,
         Err(e) => return failed(e),
     };
     let body_path = out.join("body.bin");
     let cannot_write =
         |e: std::io::Error| Usage(format!("cannot write {}: {e}", body_path.display()));
-    std::fs::create_dir_all(&out).map_err(cannot_write)?;
+    std::fs::create_dir_all(out).map_err(cannot_write)?;
     let mut body = std::io::BufWriter::with_capacity(
         CHUNK,
         std::fs::File::create(&body_path).map_err(cannot_write)?,
     );
     let mut chunk = vec![0u8; CHUNK];
     let mut wire = Vec::with_capacity(2 * CHUNK);
-    let mut files: Vec<(PathBuf, std::fs::File)> = Vec::new();
-    for path in &attachment_paths {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
-        files.push((path.clone(), file));
-    }
-    let mut current = (payload_path.clone(), payload);
-    let mut rest = files.into_iter();
-    loop {
-        let n = read_chunk(&mut current.1, &mut chunk)
-            .map_err(|e| Usage(format!("cannot read {}: {e}", current.0.display())))?;
-        if n == 0 {
-            // The next file, if any, is the next part.
-            let Some(next) = rest.next() else {
-                break;
-            };
-            if let Err(e) = stream.next_part(&mut wire) {
-                return failed(e);
-            }
-            current = next;
-        } else if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
+    for (index, (name, mut source)) in sources.into_iter().enumerate() {
+        // Each source after the first is the next part.
+        if index > 0
+            && let Err(e) = stream.next_part(&mut wire)
+        {
             return failed(e);
         }
-        body.write_all(&wire).map_err(cannot_write)?;
-        wire.clear();
+        loop {
+            let n = read_chunk(&mut source, &mut chunk)
+                .map_err(|e| Usage(format!("cannot read {name}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
+                return failed(e);
+            }
+            body.write_all(&wire).map_err(cannot_write)?;
+            wire.clear();
+        }
     }
     let sent = match stream.finish(&mut wire, &mut rng) {
         Ok(sent) => sent,
@@ -640,17 +740,18 @@ fn send(args: &Args) -> CliResult {
     let mut headers = sent.headers.clone();
     headers.push("Content-Length", sent.body_len.to_string());
     write(&out.join("headers.json"), headers_json(&headers).as_bytes());
-    write_json(
-        &out.join("meta.json"),
-        &json!({
-            "message_id": sent.message_id.bare(),
-            "mic": mic_json(sent.mic.as_ref()),
-            "to": sent.to.as_str(),
-            "signed": sent.signed,
-            "mdn_url": msg.mdn.async_url(),
-            "parts": 1 + msg.attachments.len(),
-        }),
-    );
+    let mut fields = json!({
+        "message_id": sent.message_id.bare(),
+        "mic": mic_json(sent.mic.as_ref()),
+        "to": sent.to.as_str(),
+        "signed": sent.signed,
+        "mdn_url": msg.mdn.async_url(),
+        "parts": 1 + msg.attachments.len(),
+    });
+    if let (Some(fields), Value::Object(extra)) = (fields.as_object_mut(), meta) {
+        fields.extend(extra);
+    }
+    write_json(&out.join("meta.json"), &fields);
     println!(
         "sent {} ({} bytes) -> {}",
         sent.message_id.as_str(),
@@ -845,6 +946,15 @@ impl FileSink {
         }
     }
 
+    /// The files written, once committed: each part's, or `payload.bin`.
+    fn delivered_files(&self) -> Vec<PathBuf> {
+        if self.parts.is_empty() {
+            vec![self.single.done.clone()]
+        } else {
+            self.parts.iter().map(|p| p.done.clone()).collect()
+        }
+    }
+
     /// The parts for result.json (none for a single payload).
     fn parts_json(&self) -> Value {
         if self.parts.is_empty() {
@@ -1031,8 +1141,9 @@ fn receive(args: &Args) -> CliResult {
     policy.require_encryption = args.flag("require-encryption");
     policy.require_signature = args.flag("require-signature");
     policy.accept_bare_payload = args.flag("accept-bare-payload");
-    // A testing tool: multipart payloads (RFC 6362) are always accepted.
+    // A testing tool: multipart payloads (RFC 6362) and CEM messages are always accepted.
     policy.accept_attachments = true;
+    policy.accept_cem = true;
     if !args.flag("no-cert-validation") {
         policy.signer_trust = Some(&trust);
     }
@@ -1059,9 +1170,30 @@ fn receive(args: &Args) -> CliResult {
         eprintln!("as2 receive: cannot write the payload: {e}");
         return Ok(ExitCode::from(3));
     }
-    let report = match &outcome {
+    let mut report = match &outcome {
         Ok(received) => Report::received(received),
         Err(rejected) => Report::rejected(rejected),
+    };
+    // A certificate exchange message: read from the files just delivered, checked and
+    // answered; refused, it is answered with an error MDN.
+    let cem = match &outcome {
+        Ok(received) if as2_proto::cem::is_cem_message(received) => {
+            let cem_partner = CemPartner {
+                from: &incoming.from,
+                us: &incoming.to,
+                signers: &partner,
+                anchors: policy.signer_trust.map(|_| trust.anchors.as_slice()),
+                now,
+            };
+            let (json, refused) =
+                receive_cem(received, &sink.delivered_files(), &cem_partner, &out);
+            if let Some(error) = refused {
+                report = Report::error(&error);
+                report.mic = received.mic.clone();
+            }
+            json
+        }
+        _ => Value::Null,
     };
     let signer = mdn_signer.as_ref().map(|(c, k)| Signer::new(c, k));
     let settings = match signer {
@@ -1128,6 +1260,7 @@ fn receive(args: &Args) -> CliResult {
             "mic": mic_json(mic.as_ref()),
             "payload_sha256": payload_sha256,
             "parts": parts,
+            "cem": cem,
             "delivered": delivered.is_some(),
             "mdn": mdn_json,
         }),
@@ -1157,6 +1290,143 @@ fn receive(args: &Args) -> CliResult {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What `receive` knows of the partner a CEM message came from.
+struct CemPartner<'a> {
+    /// Its AS2 ID (the message's AS2-From).
+    from: &'a As2Id,
+    /// Our AS2 ID, the responder.
+    us: &'a As2Id,
+    /// Its current signing certificates: what the message was verified with.
+    signers: &'a [Certificate],
+    /// Anchors new certificates must chain to (`None` with `--no-cert-validation`).
+    anchors: Option<&'a [Certificate]>,
+    now: SystemTime,
+}
+
+/// Reads the CEM message in `files` (the delivered parts of `received`) and handles it
+/// against a profile of the partner holding its current signing certificate: a request is
+/// decided certificate by certificate and its response written to `cem-response.xml`; a
+/// response is reported. Returns the `cem` object for result.json, and the error to
+/// answer the message with if it is refused (unsigned, not signed by the partner's
+/// current certificate, unreadable).
+fn receive_cem(
+    received: &inbound::Received,
+    files: &[PathBuf],
+    partner: &CemPartner<'_>,
+    out: &Path,
+) -> (Value, Option<Error>) {
+    use as2_proto::cem::rotation::{self, RequestPolicy};
+    use as2_proto::cem::{CemLimits, CemMessage, ReceivedCem};
+    use as2_proto::partner::{CertificateUsage, Profile, ProfileCertificate, ProfileType};
+    let refused = |kind: Value, e: as2_proto::cem::CemError| {
+        let e = Error::from(e);
+        let json = json!({
+            "kind": kind,
+            "status": "refused",
+            "error": e.to_string(),
+            "error_code": e.code().as_str(),
+        });
+        (json, Some(e))
+    };
+    let bodies: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).unwrap_or_default())
+        .collect();
+    let bodies: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let cem = match ReceivedCem::from_received_parts(
+        partner.from,
+        received,
+        &bodies,
+        &CemLimits::default(),
+        &Limits::default(),
+    ) {
+        Ok(Some(cem)) => cem,
+        Ok(None) => return (Value::Null, None),
+        Err(e) => return refused(Value::Null, e),
+    };
+    let mut profile = Profile::new("cem-partner", ProfileType::Partner, partner.from.clone());
+    for (i, cert) in partner.signers.iter().enumerate() {
+        let entry = ProfileCertificate::new(
+            format!("current-{}", i + 1),
+            CertificateUsage::Signing,
+            cert.clone(),
+        );
+        if let Err(e) = profile.add_certificate(entry) {
+            return refused(Value::Null, as2_proto::cem::CemError::Profile(e));
+        }
+    }
+    let signer_sha256 = sha256_hex(cem.signer.certificate().der());
+    match &cem.message {
+        CemMessage::Request(request) => {
+            let anchors = partner.anchors.unwrap_or_default();
+            let chain_trust = as2_proto::partner::ChainTrust::new(anchors, partner.now);
+            let mut policy = RequestPolicy::new(partner.us, partner.now);
+            if partner.anchors.is_some() {
+                policy = policy.with_chain_trust(&chain_trust);
+            }
+            let outcome =
+                match rotation::handle_request(&mut profile, request, &cem.signer, &policy) {
+                    Ok(outcome) => outcome,
+                    Err(e) => return refused(json!("request"), e),
+                };
+            write(&out.join("cem-response.xml"), &outcome.response.to_xml());
+            let trust: Vec<Value> = request
+                .entries()
+                .zip(&outcome.response.trust_responses)
+                .map(|((trust, cert, chain), answer)| {
+                    json!({
+                        "usages": trust.usages.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                        "respond_by": trust.respond_by.map(as2_proto::record::rfc3339),
+                        "response_url": trust.response_url,
+                        "certificate_sha256": sha256_hex(cert.der()),
+                        "chain_sha256": chain.iter().map(|c| sha256_hex(c.der())).collect::<Vec<_>>(),
+                        "issuer": trust.end_entity.issuer,
+                        "serial": trust.end_entity.serial,
+                        "status": answer.status.as_str(),
+                        "reason": answer.reason,
+                    })
+                })
+                .collect();
+            let json = json!({
+                "kind": "request",
+                "status": "processed",
+                "request_id": request.request().request_id,
+                "signer_sha256": signer_sha256,
+                "trust": trust,
+                "response": "cem-response.xml",
+            });
+            (json, None)
+        }
+        CemMessage::Response(response) => {
+            // Without the request we sent, the answer is checked and reported only.
+            if let Err(e) = cem.signer.check_current(&profile, partner.now) {
+                return refused(json!("response"), e);
+            }
+            let trust: Vec<Value> = response
+                .trust_responses
+                .iter()
+                .map(|answer| {
+                    json!({
+                        "issuer": answer.certificate.issuer,
+                        "serial": answer.certificate.serial,
+                        "status": answer.status.as_str(),
+                        "reason": answer.reason,
+                    })
+                })
+                .collect();
+            let json = json!({
+                "kind": "response",
+                "status": "processed",
+                "request_id": response.request_id,
+                "signer_sha256": signer_sha256,
+                "trust": trust,
+            });
+            (json, None)
+        }
+        _ => (Value::Null, None),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1449,16 +1719,17 @@ fn base64_body(body: &[u8]) -> Option<Vec<u8>> {
 // cem-request
 // ---------------------------------------------------------------------------------------
 
-/// Builds a CEM request offering `--cert` to `--to` and writes its parts (the XML, then
-/// the certs-only CMS holding the certificate and `DIR/ca/ca.crt` when present) with
-/// `parts.json` listing their Content-Type and Content-ID headers, for a
-/// `multipart/related` message.
+/// Builds the AS2 message carrying a CEM request that offers `--cert` to `--to`: the XML
+/// and a certs-only CMS holding the certificate and `DIR/ca/ca.crt` when present, as one
+/// `multipart/related` payload, signed by `--from` (`--sign`, default sha256; a CEM
+/// request is always signed) and otherwise shaped by `send`'s options. Written to `--out`
+/// as `send` writes a message, `meta.json` naming the request (`cem`).
 fn cem_request(a: &Args) -> CliResult {
     use as2_proto::cem::{
-        CemRequest, CertUsage, EndEntity, RequestMessage, TradingPartnerInfo, TrustRequest,
+        self, CemRequest, CertUsage, EndEntity, RequestMessage, TradingPartnerInfo, TrustRequest,
     };
-    a.only(&[
-        "pki",
+    let mut known = MESSAGE_OPTIONS.to_vec();
+    known.extend([
         "from",
         "to",
         "cert",
@@ -1467,12 +1738,12 @@ fn cem_request(a: &Args) -> CliResult {
         "out",
         "response-url",
         "request-id",
-    ])?;
-    let pki = a.path("pki")?;
-    let from = a.required("from")?;
-    let to = a.required("to")?;
+    ]);
+    a.only(&known)?;
+    let pki = Pki::new(a)?;
+    let from = As2Id::new(a.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
+    let to = As2Id::new(a.required("to")?).map_err(|e| Usage(format!("--to: {e}")))?;
     let out = a.path("out")?;
-    let read = |p: &Path| std::fs::read(p).map_err(|e| Usage(format!("{}: {e}", p.display())));
     let cert = Certificate::from_pem(&read(&a.path("cert")?)?)
         .map_err(|e| Usage(format!("--cert: {e}")))?;
     let mut usages = Vec::new();
@@ -1486,7 +1757,8 @@ fn cem_request(a: &Args) -> CliResult {
     }
     let respond_by = as2_proto::record::parse_rfc3339(a.required("respond-by")?)
         .map_err(|e| Usage(format!("--respond-by: {e}")))?;
-    let now = std::time::SystemTime::now();
+    let setup = SendSetup::read(a, &pki, &from, &to, Some("sha256"))?;
+    let now = SystemTime::now();
     let request_id = a.get("request-id").map_or_else(
         || {
             format!(
@@ -1496,16 +1768,10 @@ fn cem_request(a: &Args) -> CliResult {
         },
         str::to_owned,
     );
-    let ca = pki.join("ca/ca.crt");
-    let chain = match std::fs::read(&ca) {
-        Ok(pem) => {
-            vec![Certificate::from_pem(&pem).map_err(|e| Usage(format!("{}: {e}", ca.display())))?]
-        }
-        Err(_) => Vec::new(),
-    };
+    let chain: Vec<Certificate> = pki.anchors().into_iter().take(1).collect();
     let request = CemRequest::new(
         request_id.clone(),
-        TradingPartnerInfo::as2(from, now),
+        TradingPartnerInfo::as2(from.as_str(), now),
         vec![TrustRequest::new(
             usages,
             Some(respond_by),
@@ -1515,24 +1781,40 @@ fn cem_request(a: &Args) -> CliResult {
     );
     let message = RequestMessage::new(request, vec![(cert, chain)])
         .map_err(|e| Usage(format!("CEM request: {e}")))?;
-    std::fs::create_dir_all(&out).map_err(|e| Usage(format!("{}: {e}", out.display())))?;
-    let mut listed = Vec::new();
-    for (i, part) in message.to_parts().iter().enumerate() {
-        let ext = if i == 0 { "xml" } else { "p7c" };
-        let name = format!("part-{}.{ext}", i + 1);
-        std::fs::write(out.join(&name), &part.bytes).map_err(|e| Usage(format!("{name}: {e}")))?;
-        listed.push(json!({
-            "file": name,
-            "content_type": part.content_type,
-            "content_id": part.content_id_header(),
-        }));
-    }
-    let summary = json!({ "request_id": request_id, "from": from, "to": to, "parts": listed });
-    std::fs::write(
-        out.join("parts.json"),
-        serde_json::to_vec_pretty(&summary).unwrap_or_default(),
+    let parts = message.to_parts();
+    let Some((options, sign_cert, sign_key)) = &setup.sign else {
+        return Err(Usage("a CEM request must be signed".into()));
+    };
+    let mut msg = cem::outbound_message(
+        from,
+        to,
+        &parts,
+        Signer::new(sign_cert, sign_key),
+        options.clone(),
     )
-    .map_err(|e| Usage(format!("parts.json: {e}")))?;
-    println!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    .map_err(|e| Usage(format!("CEM request: {e}")))?;
+    setup.apply(&mut msg);
+    let sources: Vec<(String, Box<dyn std::io::Read + '_>)> = parts
+        .iter()
+        .map(|part| {
+            let source: Box<dyn std::io::Read + '_> = Box::new(part.bytes.as_slice());
+            (part.content_id_header(), source)
+        })
+        .collect();
+    let payload_len = parts.first().map_or(0, |p| p.bytes.len() as u64);
+    let meta = json!({
+        "cem": {
+            "kind": "request",
+            "request_id": request_id,
+            "parts": parts
+                .iter()
+                .map(|p| json!({
+                    "content_type": p.content_type,
+                    "content_id": p.content_id_header(),
+                    "size": p.bytes.len(),
+                }))
+                .collect::<Vec<_>>(),
+        }
+    });
+    write_message(&msg, payload_len, sources, &out, meta)
 }

@@ -1137,66 +1137,249 @@ fn send_as2_version_1_3() {
     assert!(stderr.contains("--as2-product"), "{stderr}");
 }
 
-#[test]
-fn cem_request_writes_the_parts() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("cem");
-    let cert = format!("{}/PartnerA/enc.crt", pki());
-    let (code, _) = run(&[
+/// A respond-by date ten days from now, in whole seconds (CEM dates carry no fraction).
+fn respond_by() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    as2_proto::record::rfc3339(as2_proto::unix_time(secs + 10 * 86_400))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    as2_proto::DigestAlgorithm::Sha256
+        .digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `as2 cem-request` from PartnerA to PartnerB offering `cert` for `usage`, with
+/// `extra` options, into `out`: its meta.json and the respond-by date asked.
+fn cem_request(out: &Path, cert: &str, usage: &str, id: &str, extra: &[&str]) -> (Value, String) {
+    let pki = pki();
+    let respond_by = respond_by();
+    let mut args = vec![
         "cem-request",
         "--pki",
-        &pki(),
+        &pki,
         "--from",
         "PartnerA",
         "--to",
         "PartnerB",
         "--cert",
-        &cert,
+        cert,
         "--usage",
-        "signing,encryption",
+        usage,
         "--respond-by",
-        "2027-03-01T00:00:00Z",
+        &respond_by,
         "--out",
-        s(&out),
+        s(out),
         "--request-id",
+        id,
+    ];
+    args.extend_from_slice(extra);
+    let (code, stderr) = run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    (json(&out.join("meta.json")), respond_by)
+}
+
+/// `cem-request` writes a whole signed AS2 message (here also encrypted and compressed)
+/// carrying the CEM request; `receive` reports it as `"cem"` in result.json and answers
+/// it in cem-response.xml; the answer, sent back signed, is reported as a response.
+#[test]
+fn cem_request_is_an_as2_message_and_receive_reports_it() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let pki = pki();
+    let enc_crt = format!("{pki}/PartnerA/enc.crt");
+    let out = dir.join("request");
+    let (meta, respond_by) = cem_request(
+        &out,
+        &enc_crt,
+        "encryption",
         "r1",
-    ]);
-    assert_eq!(code, 0);
-    let summary = json(&out.join("parts.json"));
-    assert_eq!(
-        summary["parts"][0]["content_type"],
-        "application/ediint-cert-exchange+xml"
+        &[
+            "--encrypt",
+            "aes_256_gcm",
+            "--compress",
+            "before",
+            "--mdn",
+            "sync-signed",
+        ],
     );
-    assert_eq!(summary["parts"][1]["content_id"], "<cem-cert-r1-1>");
-    let parts: Vec<(String, String, Vec<u8>)> = summary["parts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["content_type"].as_str().unwrap().to_owned(),
-                p["content_id"].as_str().unwrap().to_owned(),
-                std::fs::read(out.join(p["file"].as_str().unwrap())).unwrap(),
-            )
-        })
-        .collect();
-    let borrowed: Vec<(&str, &str, &[u8])> = parts
-        .iter()
-        .map(|(t, i, b)| (t.as_str(), i.as_str(), b.as_slice()))
-        .collect();
-    let message = as2_proto::CemMessage::from_parts(
-        &borrowed,
-        &Default::default(),
-        &as2_proto::Limits::default(),
+    assert_eq!(meta["signed"], true, "{meta}");
+    assert_eq!(meta["parts"], 2);
+    assert_eq!(meta["cem"]["request_id"], "r1");
+    assert_eq!(meta["cem"]["parts"][1]["content_id"], "<cem-cert-r1-1>");
+    let headers = json(&out.join("headers.json"));
+    assert!(
+        headers["EDIINT-Features"].as_str().unwrap().contains("CEM"),
+        "{headers}"
+    );
+    assert!(
+        headers["Content-Type"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/pkcs7-mime"),
+        "{headers}"
+    );
+
+    let at_b = dir.join("at-b");
+    let result = receive_in(Path::new(&pki), &out, &at_b);
+    assert_eq!(result["status"], "processed", "{result}");
+    assert_eq!(result["encrypted"], true);
+    assert_eq!(result["compressed"], true);
+    assert_eq!(result["mdn"]["signed"], true);
+    let cem = &result["cem"];
+    assert_eq!(cem["kind"], "request", "{result}");
+    assert_eq!(cem["status"], "processed");
+    assert_eq!(cem["request_id"], "r1");
+    let cert = as2_proto::Certificate::from_pem(&std::fs::read(&enc_crt).unwrap()).unwrap();
+    let signer = as2_proto::Certificate::from_pem(
+        &std::fs::read(format!("{pki}/PartnerA/sign.crt")).unwrap(),
     )
     .unwrap();
-    let as2_proto::CemMessage::Request(request) = message else {
-        panic!("not a request")
-    };
-    assert_eq!(request.request().partner.name, "PartnerA");
-    assert_eq!(request.entries().next().unwrap().2.len(), 1);
-    let (code, _) = run(&["cem-request", "--pki", &pki(), "--usage", "bogus"]);
+    assert_eq!(cem["signer_sha256"], sha256_hex(signer.der()));
+    let trust = &cem["trust"][0];
+    assert_eq!(trust["status"], "Accepted", "{cem}");
+    assert_eq!(trust["usages"], serde_json::json!(["keyEncipherment"]));
+    assert_eq!(trust["certificate_sha256"], sha256_hex(cert.der()));
+    assert_eq!(trust["chain_sha256"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        as2_proto::record::parse_rfc3339(trust["respond_by"].as_str().unwrap()).unwrap(),
+        as2_proto::record::parse_rfc3339(&respond_by).unwrap()
+    );
+    assert!(trust["reason"].is_null());
+    assert_eq!(cem["response"], "cem-response.xml");
+    assert!(
+        std::fs::read(at_b.join("payload-1.bin"))
+            .unwrap()
+            .starts_with(b"<?xml")
+    );
+
+    // The encryption-only certificate offered for signing: rejected, with the reason.
+    let out2 = dir.join("request-2");
+    cem_request(&out2, &enc_crt, "signing", "r2", &[]);
+    let result = receive_in(Path::new(&pki), &out2, &dir.join("at-b-2"));
+    assert_eq!(result["status"], "processed", "{result}");
+    let trust = &result["cem"]["trust"][0];
+    assert_eq!(trust["status"], "Rejected", "{result}");
+    assert!(
+        trust["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("wrong certificate usage"),
+        "{trust}"
+    );
+
+    // PartnerB's answer to r1, sent back signed as a single XML payload.
+    let response = at_b.join("cem-response.xml");
+    let back = dir.join("response");
+    let (code, stderr) = run(&[
+        "send",
+        "--pki",
+        &pki,
+        "--from",
+        "PartnerB",
+        "--to",
+        "PartnerA",
+        "--payload",
+        s(&response),
+        "--content-type",
+        "application/ediint-cert-exchange+xml",
+        "--sign",
+        "sha256",
+        "--out",
+        s(&back),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let result = receive_in(Path::new(&pki), &back, &dir.join("at-a"));
+    assert_eq!(result["status"], "processed", "{result}");
+    let cem = &result["cem"];
+    assert_eq!(cem["kind"], "response", "{result}");
+    assert_eq!(cem["request_id"], "r1");
+    assert_eq!(cem["trust"][0]["status"], "Accepted");
+    assert_eq!(cem["trust"][0]["serial"], trust_serial(&cert));
+
+    let (code, _) = run(&["cem-request", "--pki", &pki, "--usage", "bogus"]);
     assert_eq!(code, 2);
+    // A CEM request is always signed.
+    let (code, _) = run(&[
+        "cem-request",
+        "--pki",
+        &pki,
+        "--from",
+        "PartnerA",
+        "--to",
+        "PartnerB",
+        "--cert",
+        &enc_crt,
+        "--usage",
+        "encryption",
+        "--respond-by",
+        "2030-01-01T00:00:00Z",
+        "--out",
+        s(&dir.join("none")),
+        "--sign",
+        "none",
+    ]);
+    assert_eq!(code, 2);
+}
+
+/// The decimal serial number CEM writes for `cert`.
+fn trust_serial(cert: &as2_proto::Certificate) -> String {
+    as2_proto::cem::rotation::serial_number(cert)
+}
+
+/// An unsigned CEM message is delivered by the AS2 layers (no signature required here)
+/// but refused as CEM: the error MDN says `insufficient-message-security`, and `cem`
+/// names the error.
+#[test]
+fn unsigned_cem_messages_are_answered_with_an_error() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let pki = pki();
+    let xml = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cem/mendelson_response.xml");
+    let out = dir.join("unsigned");
+    let (code, stderr) = run(&[
+        "send",
+        "--pki",
+        &pki,
+        "--from",
+        "PartnerA",
+        "--to",
+        "PartnerB",
+        "--payload",
+        s(&xml),
+        "--content-type",
+        "application/ediint-cert-exchange+xml",
+        "--mdn",
+        "sync",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rcv = dir.join("rcv");
+    let (code, stderr) = run(&[
+        "receive",
+        "--headers",
+        s(&out.join("headers.json")),
+        "--body",
+        s(&out.join("body.bin")),
+        "--pki",
+        &pki,
+        "--out",
+        s(&rcv),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let result = json(&rcv.join("result.json"));
+    assert_eq!(result["status"], "processed/Error", "{result}");
+    assert_eq!(result["detailed_status"], "insufficient-message-security");
+    assert_eq!(result["cem"]["status"], "refused");
+    assert_eq!(result["cem"]["error_code"], "VERIFICATION_FAILED");
+    assert_eq!(result["cem"]["error"], "CEM message was not signed");
+    assert!(result["mdn"].is_object(), "{result}");
 }
 
 /// `send --attachments`: the payload is part 1 of a multipart/related payload, signed,
