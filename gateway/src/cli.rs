@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::*;
+use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
@@ -34,9 +36,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use crate::*;
-use crate::{cli::*, files::*, http::*, gateway::*, serve::*, send::*};
-
 
 /// `server --config FILE --listen ADDR --data DIR`.
 pub const SERVER_USAGE: &str = "\
@@ -66,7 +65,10 @@ usage: client --config FILE --connector ID --file PATH --data DIR [--url URL]
 Exit status: 0 completed (or awaiting an MDN elsewhere), 1 failed, 2 usage or setup error.";
 
 /// Reads `--name value` / `--name=value` pairs, each name at most once and from `known`.
-pub(crate) fn parse_flags(args: &[String], known: &[&str]) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parse_flags(
+    args: &[String],
+    known: &[&str],
+) -> Result<HashMap<String, String>, String> {
     let mut flags = HashMap::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -100,7 +102,10 @@ pub(crate) fn required(flags: &mut HashMap<String, String>, name: &str) -> Resul
 }
 
 /// An optional size in bytes.
-pub(crate) fn bytes_flag(flags: &mut HashMap<String, String>, name: &str) -> Result<Option<usize>, String> {
+pub(crate) fn bytes_flag(
+    flags: &mut HashMap<String, String>,
+    name: &str,
+) -> Result<Option<usize>, String> {
     flags
         .remove(name)
         .map(|v| {
@@ -258,4 +263,3 @@ pub fn init_logging() {
         .with_writer(io::stderr)
         .try_init();
 }
-

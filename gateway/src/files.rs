@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::*;
+use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
@@ -34,9 +36,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use crate::*;
-use crate::{cli::*, files::*, http::*, gateway::*, serve::*, send::*};
-
 
 /// Loads a partner configuration; key and certificate paths in it are relative to the
 /// file.
@@ -169,6 +168,31 @@ pub struct TempFile {
 }
 
 impl TempFile {
+    /// A new temporary file in `dir` (created if need be).
+    pub fn create_in(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!(
+            ".part-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(TempFile {
+            path,
+            file: io::BufWriter::with_capacity(CHUNK, file),
+            len: 0,
+        })
+    }
+
+    /// Flushes what was written and opens the file for reading from its start.
+    pub fn reopen(&mut self) -> io::Result<std::fs::File> {
+        self.file.flush()?;
+        std::fs::File::open(&self.path)
+    }
+
     /// Appends `bytes`.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all(bytes)?;
@@ -222,4 +246,3 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-

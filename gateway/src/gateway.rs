@@ -11,12 +11,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::config::GatewayConfig;
+use crate::db::Database;
+use crate::*;
+use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
 use as2_proto::message::inbound::{
     self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
 };
+use as2_proto::message::inbound::{Duplicate, DuplicateCheck, StoredMdn};
 use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
 use as2_proto::message::receive::PayloadSink;
 use as2_proto::mic::{Mic, MicNameStyle};
@@ -35,9 +40,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use crate::*;
-use crate::{cli::*, files::*, http::*, gateway::*, serve::*, send::*};
-
 
 /// What was kept of a message sent with an asynchronous MDN request, in
 /// `outbox/sent/<sha-256 of the bare Message-ID>.json`.
@@ -64,7 +66,10 @@ pub struct SentRecord {
 impl SentRecord {
     /// What the MDN is checked against, bound to the partner's AS2 ID and its current
     /// signing `certificates`.
-    pub(crate) fn sent_message(&self, certificates: Vec<Certificate>) -> Result<SentMessage, Error> {
+    pub(crate) fn sent_message(
+        &self,
+        certificates: Vec<Certificate>,
+    ) -> Result<SentMessage, Error> {
         let id = MessageId::parse(self.message_id.as_bytes())?;
         let mic = match &self.mic {
             None => None,
@@ -120,7 +125,9 @@ pub struct Gateway {
     directory: MemoryDirectory,
     data: DataDir,
     limits: Limits,
-    duplicates: Mutex<MemoryDuplicateStore>,
+    duplicates: Duplicates,
+    /// The `Authorization` header each agreement's partner must send, by agreement id.
+    basic_auth: HashMap<String, String>,
     http: reqwest::Client,
     /// Whether AS2 messages are accepted (a client's MDN listener takes only MDNs).
     accept_messages: bool,
@@ -128,6 +135,72 @@ pub struct Gateway {
     waiters: Mutex<HashMap<String, oneshot::Sender<Finished>>>,
     /// This server's id in status records (`server-id`).
     server_id: String,
+}
+
+/// Where the Message-IDs received, and the MDNs answered, are kept.
+pub(crate) enum Duplicates {
+    /// In process memory (lost on restart).
+    Memory(Mutex<MemoryDuplicateStore>),
+    /// In the database: kept across restarts, shared by the instances that share it.
+    Database {
+        /// The database.
+        db: Database,
+        /// The runtime the (blocking) request thread runs queries on.
+        runtime: tokio::runtime::Handle,
+    },
+}
+
+/// [`Duplicates::Database`] as the library's [`DuplicateCheck`], for the request's
+/// blocking thread: the Message-ID is inserted first against the UNIQUE constraint, so
+/// two deliveries of one message racing each other cannot both be taken as new.
+struct DatabaseCheck<'a> {
+    db: &'a Database,
+    runtime: &'a tokio::runtime::Handle,
+    /// A database failure: the message is answered 500, not taken as new or duplicate.
+    error: Option<sqlx::Error>,
+}
+
+impl DuplicateCheck for DatabaseCheck<'_> {
+    fn check_and_record(&mut self, from: &As2Id, message_id: &MessageId) -> bool {
+        self.check(from, message_id).is_duplicate()
+    }
+
+    fn check(&mut self, from: &As2Id, message_id: &MessageId) -> Duplicate {
+        let (partner, id) = (from.as_str(), message_id.bare());
+        let seen = self.runtime.block_on(async {
+            if self
+                .db
+                .record_message_id(partner, id, SystemTime::now())
+                .await?
+            {
+                return Ok(None);
+            }
+            self.db.stored_mdn(partner, id).await.map(Some)
+        });
+        match seen {
+            Ok(None) => Duplicate::New,
+            Ok(Some(None)) => Duplicate::Seen,
+            Ok(Some(Some(mdn))) => Duplicate::SeenWithMdn(mdn),
+            Err(e) => {
+                self.error = Some(e);
+                Duplicate::Seen
+            }
+        }
+    }
+}
+
+/// `Basic base64(user:password)`.
+fn basic_authorization(username: &str, password: &str) -> String {
+    use base64ct::Encoding;
+    format!(
+        "Basic {}",
+        base64ct::Base64::encode_string(format!("{username}:{password}").as_bytes())
+    )
+}
+
+/// Compares without stopping at the first difference.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The answer to one request, and an asynchronous MDN to POST after it.
@@ -256,12 +329,113 @@ impl Gateway {
             directory,
             data: DataDir::new(data),
             limits: Limits::default(),
-            duplicates: Mutex::new(MemoryDuplicateStore::new(100_000)),
+            duplicates: Duplicates::Memory(Mutex::new(MemoryDuplicateStore::new(100_000))),
+            basic_auth: HashMap::new(),
             http: http_client()?,
             accept_messages,
             waiters: Mutex::new(HashMap::new()),
             server_id: DEFAULT_SERVER_ID.to_owned(),
         })
+    }
+
+    /// The gateway of `as2-gateway serve`: the configuration's partners and settings, its
+    /// state in `state.sqlite` in the data directory.
+    pub async fn open(config: GatewayConfig) -> Result<Self, BoxError> {
+        let GatewayConfig {
+            directory,
+            settings,
+        } = config;
+        let db = Database::open_sqlite(&settings.data_dir.join(STATE_FILE)).await?;
+        let mut limits = Limits::default();
+        if let Some(max) = settings.max_body_size {
+            limits.max_body_size = max;
+            limits.max_decompressed_size = limits.max_decompressed_size.max(max);
+        }
+        let mut gateway = Gateway::new(directory, &settings.data_dir, true)?
+            .with_limits(limits)
+            .with_server_id(
+                settings
+                    .server_id
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SERVER_ID.to_owned()),
+            );
+        gateway.duplicates = Duplicates::Database {
+            db,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        gateway.basic_auth = settings
+            .basic_auth
+            .iter()
+            .map(|a| {
+                (
+                    a.agreement.clone(),
+                    basic_authorization(&a.username, &a.password),
+                )
+            })
+            .collect();
+        Ok(gateway)
+    }
+
+    /// The database, if the state is kept in one.
+    pub fn db(&self) -> Option<&Database> {
+        match &self.duplicates {
+            Duplicates::Database { db, .. } => Some(db),
+            Duplicates::Memory(_) => None,
+        }
+    }
+
+    /// Keeps the MDN answered for a new message, to replay it to a resend.
+    fn remember_mdn(&self, from: &As2Id, message_id: &MessageId, mdn: StoredMdn) {
+        match &self.duplicates {
+            Duplicates::Memory(store) => lock(store).store_mdn(from, message_id, mdn),
+            Duplicates::Database { db, runtime } => {
+                let stored = runtime.block_on(db.store_mdn(
+                    from.as_str(),
+                    message_id.bare(),
+                    &mdn,
+                    SystemTime::now(),
+                ));
+                if let Err(e) = stored {
+                    warn!(message_id = message_id.bare(), error = %e, "MDN not kept for resends");
+                }
+            }
+        }
+    }
+
+    /// Forgets a Message-ID taken as new whose message could not be stored: its resend
+    /// must be processed, not answered as a duplicate.
+    fn forget_message_id(&self, from: &As2Id, message_id: &MessageId) {
+        match &self.duplicates {
+            // The memory store cannot forget; it is the example's, lost on restart.
+            Duplicates::Memory(_) => {}
+            Duplicates::Database { db, runtime } => {
+                if let Err(e) =
+                    runtime.block_on(db.forget_message_id(from.as_str(), message_id.bare()))
+                {
+                    error!(message_id = message_id.bare(), error = %e, "cannot forget a Message-ID");
+                }
+            }
+        }
+    }
+
+    /// A message under an agreement that requires HTTP Basic auth, without the right
+    /// credentials: 401.
+    fn unauthorized(&self, incoming: &Incoming<'_>, headers: &HttpHeaders) -> Option<HttpResponse> {
+        let agreement = self
+            .directory
+            .agreement(&incoming.from, &incoming.to)
+            .ok()?;
+        let expected = self.basic_auth.get(&agreement.agreement().id)?;
+        let given = headers.get("Authorization").unwrap_or_default();
+        if same_secret(given, expected.as_bytes()) {
+            return None;
+        }
+        warn!(from = %incoming.from, "refused: HTTP Basic credentials missing or wrong");
+        let mut response = text(401, "authorization required\r\n".into());
+        response
+            .headers
+            .push("WWW-Authenticate", "Basic realm=\"as2\", charset=\"UTF-8\"");
+        Some(response)
     }
 
     /// Sets the id written to inbound records' `server-id`.
@@ -288,7 +462,12 @@ impl Gateway {
 
     /// One request, its body read from `body` as it arrives: an AS2 message or an
     /// asynchronous MDN. Blocking (files, cryptography).
-    pub(crate) fn handle(&self, headers: &HttpHeaders, body: &mut BodyReader, peer: SocketAddr) -> Handled {
+    pub(crate) fn handle(
+        &self,
+        headers: &HttpHeaders,
+        body: &mut BodyReader,
+        peer: SocketAddr,
+    ) -> Handled {
         let now = SystemTime::now();
         let declared = headers
             .get_str("Content-Length")
@@ -316,6 +495,10 @@ impl Gateway {
                 .receive_whole_mdn(headers, first, body, too_large, peer, now)
                 .into(),
             IncomingKind::Message if self.accept_messages => {
+                if let Some(refused) = self.unauthorized(&incoming, headers) {
+                    body.stop();
+                    return refused.into();
+                }
                 let body = MessageBody {
                     first: &first,
                     rest: body,
@@ -472,7 +655,26 @@ impl Gateway {
             // over the limit: then nothing of it is).
             Err(_) => (None, raw),
         };
-        self.store_inbound(&base, file_name, &message_id, status, kept, record, reply)
+        // A new message's MDN is kept to answer its resends with (the reliability rules:
+        // the stored MDN replayed, the payload not delivered twice).
+        let new_message = match (&outcome, &incoming.message_id) {
+            (Ok(received), Some(id)) if dedupe && !received.duplicate => Some(id.clone()),
+            _ => None,
+        };
+        let stored_mdn = match (&new_message, &reply) {
+            (Some(_), Ok(reply)) => reply.mdn.as_ref().map(StoredMdn::from),
+            _ => None,
+        };
+        let handled =
+            self.store_inbound(&base, file_name, &message_id, status, kept, record, reply);
+        if let Some(id) = &new_message {
+            if handled.response.status >= 500 {
+                self.forget_message_id(&incoming.from, id);
+            } else if let Some(mdn) = stored_mdn {
+                self.remember_mdn(&incoming.from, id, mdn);
+            }
+        }
+        handled
     }
 
     /// Reads a message body to its end, spooling it, and pushes it into the receiver as
@@ -537,8 +739,21 @@ impl Gateway {
             return Err(Interrupted::Storage(e));
         }
         let verdict = if dedupe {
-            let mut duplicates = lock(&self.duplicates);
-            receiver.finish(&mut payload, &mut *duplicates, rng)
+            match &self.duplicates {
+                Duplicates::Memory(store) => receiver.finish(&mut payload, &mut *lock(store), rng),
+                Duplicates::Database { db, runtime } => {
+                    let mut check = DatabaseCheck {
+                        db,
+                        runtime,
+                        error: None,
+                    };
+                    let verdict = receiver.finish(&mut payload, &mut check, rng);
+                    if let Some(e) = check.error {
+                        return Err(Interrupted::Storage(io::Error::other(e.to_string())));
+                    }
+                    verdict
+                }
+            }
         } else {
             receiver.finish(&mut payload, &mut NoDuplicateCheck, rng)
         };
@@ -823,4 +1038,3 @@ pub(crate) fn judge(record: &mut StatusRecord, verdict: Result<&Verdict, &Error>
         }
     }
 }
-

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::*;
+use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
@@ -35,8 +37,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use crate::*;
-use crate::{cli::*, files::*, http::*, gateway::*, serve::*, send::*};
 
 // HTTP
 
@@ -77,6 +77,9 @@ pub(crate) fn text(status: u16, body: String) -> HttpResponse {
 
 /// An HTTP client for partners and asynchronous MDNs: plain HTTP/1.1, no proxies.
 pub fn http_client() -> Result<reqwest::Client, BoxError> {
+    // reqwest is built without a crypto provider: rustls with `ring` (no OpenSSL, no C
+    // toolchain beyond ring's); a second install (tests) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(HTTP_TIMEOUT)
@@ -177,7 +180,6 @@ pub(crate) fn transport_error(e: reqwest::Error) -> TransportError {
     TransportError::new(TransportErrorKind::ConnectionFailed, message)
 }
 
-
 /// One frame of a request body, from the HTTP task to the handler's thread.
 pub(crate) enum BodyFrame {
     Data(Bytes),
@@ -248,4 +250,3 @@ pub(crate) async fn pump_body(body: Body, frames: mpsc::Sender<BodyFrame>) {
         debug!("stopped discarding a request body after {LINGER:?}");
     }
 }
-

@@ -54,19 +54,24 @@
 //! does. A production gateway would also bound requests in progress, restrict where it
 //! POSTs asynchronous MDNs (here: any `http://` URL the sender names) and use TLS.
 
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod db;
 pub mod files;
 pub mod gateway;
 pub mod http;
-pub mod serve;
 pub mod send;
+pub mod serve;
+pub mod service;
+pub mod storage;
 
+pub use cli::DEFAULT_SERVER_ID;
 pub use cli::{ClientOptions, MdnMode, ServerOptions, init_logging, wants_help};
 pub use files::{DataDir, TempFile, load_directory};
-pub use cli::DEFAULT_SERVER_ID;
 pub use gateway::{Finished, Gateway, SentRecord};
 pub use http::{http_client, http_headers, post, post_stream};
-pub use send::{ClientOutcome, run_client};
+pub use send::{ClientOutcome, run_client, send_with};
 pub use serve::{Endpoint, start_endpoint, start_server};
 
 use std::time::Duration;
@@ -77,6 +82,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where outbound records go, relative to the data directory (the reference puts them
 /// beside the source file; the client keeps them in one place instead).
 pub const OUTBOX: &str = "outbox";
+/// The SQLite database in the data directory.
+pub const STATE_FILE: &str = "state.sqlite";
 /// Transfers awaiting an asynchronous MDN.
 pub const SENT: &str = "outbox/sent";
 /// Where requests that match no agreement are recorded.
@@ -104,4 +111,3 @@ pub const MAX_MDN_BODY: usize = 1024 * 1024;
 /// sender gets to read our answer instead of a reset connection (as nginx's
 /// `lingering_time`).
 pub(crate) const LINGER: Duration = Duration::from_secs(30);
-

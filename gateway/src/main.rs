@@ -3,13 +3,23 @@
 
 use std::process::ExitCode;
 
-use as2_gateway::cli::{self, ClientOptions, ServerOptions};
-use as2_gateway::send::{ClientOutcome, run_client};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use as2_gateway::cli::{self, ClientOptions, MdnMode, ServerOptions};
+use as2_gateway::config::GatewayConfig;
+use as2_gateway::send::{ClientOutcome, run_client, send_with};
 use as2_gateway::serve::start_server;
+use as2_gateway::service::{Service, shutdown_signal};
+use as2_proto::partner::{MdnResponse, PartnerDirectory};
 
 const USAGE: &str = "\
-usage: as2-gateway server ...   serve AS2 messages and MDNs (--help for its flags)
-       as2-gateway client ...   send a file through a connector (--help for its flags)";
+usage: as2-gateway serve --config FILE
+           serve AS2 over HTTP/HTTPS as the configuration's [gateway] section says
+       as2-gateway send --config FILE --connector ID FILE...
+           send files through a connector, with the state in the configured data directory
+       as2-gateway server ... / as2-gateway client ...
+           the older flag-driven server and client (--help for their flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,6 +30,8 @@ async fn main() -> ExitCode {
     }
     let command = args.remove(0);
     match command.as_str() {
+        "serve" => serve(&args).await,
+        "send" => send(&args).await,
         "server" => server(&args).await,
         "client" => client(&args).await,
         "-h" | "--help" | "help" => {
@@ -107,5 +119,155 @@ async fn client(args: &[String]) -> ExitCode {
             eprintln!("client: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// How long requests in progress may take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// `--config FILE` and the rest of the arguments.
+fn config_flag(args: &[String]) -> Result<(PathBuf, Vec<String>), String> {
+    let mut config = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            config = Some(args.next().ok_or("--config needs a value")?.into());
+        } else if let Some(value) = arg.strip_prefix("--config=") {
+            config = Some(value.into());
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((config.ok_or("--config is required")?, rest))
+}
+
+async fn serve(args: &[String]) -> ExitCode {
+    let config = match config_flag(args) {
+        Ok((config, rest)) if rest.is_empty() => config,
+        Ok((_, rest)) => {
+            eprintln!("serve: unexpected arguments {rest:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        Err(why) => {
+            eprintln!("serve: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    cli::init_logging();
+    let service = match GatewayConfig::load(&config) {
+        Ok(config) => Service::start(config).await,
+        Err(e) => Err(e),
+    };
+    let service = match service {
+        Ok(service) => service,
+        Err(e) => {
+            eprintln!("serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(addr) = service.http_addr {
+        println!("listening on http://{addr}");
+    }
+    if let Some(addr) = service.https_addr {
+        println!("listening on https://{addr}");
+    }
+    shutdown_signal().await;
+    service.shutdown(GRACE).await;
+    ExitCode::SUCCESS
+}
+
+async fn send(args: &[String]) -> ExitCode {
+    let parsed = config_flag(args).and_then(|(config, rest)| {
+        let mut connector = None;
+        let mut files = Vec::new();
+        let mut rest = rest.into_iter();
+        while let Some(arg) = rest.next() {
+            if arg == "--connector" {
+                connector = Some(rest.next().ok_or("--connector needs a value")?);
+            } else if let Some(value) = arg.strip_prefix("--connector=") {
+                connector = Some(value.to_owned());
+            } else if arg.starts_with("--") {
+                return Err(format!("unknown option {arg}"));
+            } else {
+                files.push(PathBuf::from(arg));
+            }
+        }
+        let connector = connector.ok_or("--connector is required")?;
+        if files.is_empty() {
+            return Err("no file to send".into());
+        }
+        Ok((config, connector, files))
+    });
+    let (config_path, connector_id, files) = match parsed {
+        Ok(parsed) => parsed,
+        Err(why) => {
+            eprintln!("send: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    cli::init_logging();
+    let mut failed = false;
+    for file in files {
+        let config = match GatewayConfig::load(&config_path) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("send: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let settings = &config.settings;
+        let connector = match config.directory.connector(&connector_id) {
+            Ok(connector) => connector,
+            Err(e) => {
+                eprintln!("send: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        // An asynchronous MDN comes to our server (`serve` on the same data directory),
+        // which records it.
+        let asks_async = connector.connector().mdn_response == MdnResponse::Async;
+        let async_url = connector
+            .connector()
+            .async_mdn_url
+            .clone()
+            .or_else(|| settings.public_url.clone());
+        let options = ClientOptions {
+            config: config_path.clone(),
+            connector: connector_id.clone(),
+            file: file.clone(),
+            data: settings.data_dir.clone(),
+            url: None,
+            mdn: asks_async.then_some(MdnMode::Async),
+            async_listen: None,
+            async_url: if asks_async { async_url } else { None },
+            content_type: None,
+            timeout: settings.mdn_timeout(),
+            max_payload_size: settings.max_body_size,
+        };
+        match send_with(config.directory, &options).await {
+            Ok(ClientOutcome::Finished(f)) => {
+                println!("{} {} {}", file.display(), f.status, f.message_id);
+                if let Some(code) = &f.record.failure_code {
+                    println!("failure: {code}");
+                }
+                failed |= f.status != as2_proto::record::StatusCode::Completed;
+            }
+            Ok(ClientOutcome::AwaitingMdn { message_id, .. }) => {
+                println!(
+                    "{} SENT {message_id} (awaiting the asynchronous MDN)",
+                    file.display()
+                );
+            }
+            Err(e) => {
+                eprintln!("send: {}: {e}", file.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::*;
+use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
@@ -34,9 +36,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use crate::*;
-use crate::{cli::*, files::*, http::*, gateway::*, serve::*, send::*};
-
 
 /// What the client did.
 #[derive(Debug)]
@@ -76,6 +75,15 @@ pub(crate) fn transfer_id() -> String {
 /// Sends `options.file` through the connector and reports the MDN outcome.
 pub async fn run_client(options: &ClientOptions) -> Result<ClientOutcome, BoxError> {
     let directory = load_directory(&options.config)?;
+    send_with(directory, options).await
+}
+
+/// [`run_client`] with the partner directory already loaded (`options.config` is not
+/// read).
+pub async fn send_with(
+    directory: MemoryDirectory,
+    options: &ClientOptions,
+) -> Result<ClientOutcome, BoxError> {
     let gateway = Arc::new(Gateway::new(directory, &options.data, false)?);
     let connector = gateway.directory.connector(&options.connector)?;
     let file_name = options
@@ -532,7 +540,11 @@ pub(crate) fn send_frame(
 }
 
 /// Writes the pending record of a transfer awaiting an asynchronous MDN.
-pub(crate) fn write_pending(gateway: &Gateway, sent: &SentRecord, pending: Option<&str>) -> io::Result<()> {
+pub(crate) fn write_pending(
+    gateway: &Gateway,
+    sent: &SentRecord,
+    pending: Option<&str>,
+) -> io::Result<()> {
     if let Some(path) = pending {
         let json = serde_json::to_string_pretty(sent)?;
         gateway.data.put_new(path, json.as_bytes())?;
@@ -579,4 +591,3 @@ pub(crate) fn read_chunk(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usi
     }
     Ok(filled)
 }
-

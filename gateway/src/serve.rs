@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::*;
+use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
@@ -34,9 +36,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use crate::*;
-use crate::{cli::*, files::*, http::*, gateway::*, serve::*, send::*};
-
 
 /// A running endpoint; dropping it stops it.
 #[derive(Debug)]
@@ -181,4 +180,3 @@ pub(crate) async fn deliver_async_mdn(http: reqwest::Client, mdn: BuiltMdn) {
     }
     error!(%url, original = %mdn.original_message_id, "gave up delivering the async MDN");
 }
-
