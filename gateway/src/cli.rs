@@ -1,41 +1,9 @@
 //! The command lines: `serve` and `send`, and the older server and client flags.
 
-#![allow(unused_imports)]
-
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
-
-use crate::*;
-use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
-use as2_proto::cms::algorithm::DigestAlgorithm;
-use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
-use as2_proto::message::inbound::{
-    self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
-};
-use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
-use as2_proto::message::receive::PayloadSink;
-use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::partner::{
-    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
-    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
-    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
-};
-use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Certificate, Error, Limit, Limits};
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, Method};
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use std::io::{self};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// `server --config FILE --listen ADDR --data DIR`.
 pub const SERVER_USAGE: &str = "\
@@ -132,7 +100,7 @@ pub struct ServerOptions {
     /// The server id written to status records' `server-id` (default
     /// [`DEFAULT_SERVER_ID`]).
     pub server_id: String,
-    /// The largest request body, instead of [`Limits::default`]'s.
+    /// The largest request body, instead of [`Limits::default`](as2_proto::Limits::default)'s.
     pub max_body_size: Option<usize>,
 }
 
@@ -192,7 +160,7 @@ pub struct ClientOptions {
     pub content_type: Option<String>,
     /// How long to wait for an asynchronous MDN.
     pub timeout: Duration,
-    /// The largest file sent, instead of [`Limits::default`]'s.
+    /// The largest file sent, instead of [`Limits::default`](as2_proto::Limits::default)'s.
     pub max_payload_size: Option<usize>,
 }
 

@@ -1,41 +1,12 @@
 //! The partner configuration file and the data directory.
 
-#![allow(unused_imports)]
-
-use std::collections::HashMap;
-use std::io::{self, Read, Seek, Write};
-use std::net::SocketAddr;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::*;
-use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
-use as2_proto::cms::algorithm::DigestAlgorithm;
-use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
-use as2_proto::message::inbound::{
-    self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
-};
-use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
-use as2_proto::message::receive::PayloadSink;
-use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::partner::{
-    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
-    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
-    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
-};
-use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Certificate, Error, Limit, Limits};
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, Method};
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use as2_proto::partner::{MemoryDirectory, PartnerConfig, is_safe_relative_path};
 
 /// Loads a partner configuration; key and certificate paths in it are relative to the
 /// file.
@@ -61,7 +32,7 @@ pub fn load_directory(path: &Path) -> Result<MemoryDirectory, BoxError> {
 /// place, so a reader never sees half a file and nothing is ever replaced.
 #[derive(Debug)]
 pub struct DataDir {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 pub(crate) static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -212,7 +183,7 @@ impl TempFile {
 }
 
 impl Drop for TempFile {
-    pub(crate) fn drop(&mut self) {
+    fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -1,20 +1,17 @@
 //! The gateway: the partner directory, the stores and the inbound side (AS2 messages
 //! and asynchronous MDNs).
 
-#![allow(unused_imports)]
-
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use crate::config::GatewayConfig;
 use crate::db::Database;
 use crate::*;
-use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
+use crate::{cli::*, files::*, http::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
 use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
@@ -22,23 +19,17 @@ use as2_proto::message::inbound::{
     self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
 };
 use as2_proto::message::inbound::{Duplicate, DuplicateCheck, StoredMdn};
-use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
+use as2_proto::message::outbound::FinishedMessage;
 use as2_proto::message::receive::PayloadSink;
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{
-    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
-    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
-    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
+    CertificateUsage, DateEnforcement, DuplicateHandling, MemoryDirectory, MemoryDuplicateStore,
+    PartnerDirectory, Profile, is_safe_relative_path,
 };
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
 use as2_proto::{Certificate, Error, Limit, Limits};
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, Method};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 /// What was kept of a message sent with an asynchronous MDN request, in
@@ -122,19 +113,19 @@ pub struct Finished {
 
 /// The directory, data directory, duplicate store and HTTP client behind an endpoint.
 pub struct Gateway {
-    directory: MemoryDirectory,
-    data: DataDir,
-    limits: Limits,
-    duplicates: Duplicates,
+    pub(crate) directory: MemoryDirectory,
+    pub(crate) data: DataDir,
+    pub(crate) limits: Limits,
+    pub(crate) duplicates: Duplicates,
     /// The `Authorization` header each agreement's partner must send, by agreement id.
-    basic_auth: HashMap<String, String>,
-    http: reqwest::Client,
+    pub(crate) basic_auth: HashMap<String, String>,
+    pub(crate) http: reqwest::Client,
     /// Whether AS2 messages are accepted (a client's MDN listener takes only MDNs).
-    accept_messages: bool,
+    pub(crate) accept_messages: bool,
     /// Transfers the client is waiting on, by bare Message-ID.
-    waiters: Mutex<HashMap<String, oneshot::Sender<Finished>>>,
+    pub(crate) waiters: Mutex<HashMap<String, oneshot::Sender<Finished>>>,
     /// This server's id in status records (`server-id`).
-    server_id: String,
+    pub(crate) server_id: String,
 }
 
 /// Where the Message-IDs received, and the MDNs answered, are kept.
@@ -205,12 +196,12 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 
 /// The answer to one request, and an asynchronous MDN to POST after it.
 pub(crate) struct Handled {
-    response: HttpResponse,
-    async_mdn: Option<BuiltMdn>,
+    pub(crate) response: HttpResponse,
+    pub(crate) async_mdn: Option<BuiltMdn>,
 }
 
 impl From<HttpResponse> for Handled {
-    pub(crate) fn from(response: HttpResponse) -> Self {
+    fn from(response: HttpResponse) -> Self {
         Handled {
             response,
             async_mdn: None,
@@ -220,25 +211,25 @@ impl From<HttpResponse> for Handled {
 
 /// A message body: the bytes read to classify the request, and the rest as it arrives.
 pub(crate) struct MessageBody<'a, 'r> {
-    first: &'a [u8],
-    rest: &'r mut BodyReader,
+    pub(crate) first: &'a [u8],
+    pub(crate) rest: &'r mut BodyReader,
     /// The Content-Length the sender declared.
-    declared: Option<u64>,
+    pub(crate) declared: Option<u64>,
     /// Declared over the limit: refused without reading it.
-    too_large: bool,
+    pub(crate) too_large: bool,
 }
 
 /// What reading a message body left.
 pub(crate) struct MessageRead {
     /// The receiver's verdict (the payload itself is in `payload`).
-    verdict: Result<Received, Rejected>,
+    pub(crate) verdict: Result<Received, Rejected>,
     /// The committed payload (accepted, not a duplicate).
-    payload: Option<TempFile>,
+    pub(crate) payload: Option<TempFile>,
     /// The body as received (`None` when it was over the limit).
-    raw: Option<TempFile>,
+    pub(crate) raw: Option<TempFile>,
     /// The body's size (what was read of it when it went over the limit, or the declared
     /// size when that did).
-    size: u64,
+    pub(crate) size: u64,
 }
 
 impl MessageRead {
@@ -278,9 +269,9 @@ pub(crate) fn body_failed(peer: SocketAddr, error: &io::Error) -> Handled {
 /// [`DataDir::persist`] under the name the accepted message gives, `abort` removes it.
 /// A sink cannot fail, so a write error is kept here for the caller.
 pub(crate) struct PayloadFile {
-    temp: Option<TempFile>,
-    committed: bool,
-    error: Option<io::Error>,
+    pub(crate) temp: Option<TempFile>,
+    pub(crate) committed: bool,
+    pub(crate) error: Option<io::Error>,
 }
 
 impl PayloadFile {
@@ -299,7 +290,7 @@ impl PayloadFile {
 }
 
 impl PayloadSink for PayloadFile {
-    pub(crate) fn write(&mut self, tentative: &[u8]) {
+    fn write(&mut self, tentative: &[u8]) {
         if self.error.is_none()
             && let Some(temp) = &mut self.temp
             && let Err(e) = temp.write(tentative)
@@ -308,11 +299,11 @@ impl PayloadSink for PayloadFile {
         }
     }
 
-    pub(crate) fn commit(&mut self) {
+    fn commit(&mut self) {
         self.committed = true;
     }
 
-    pub(crate) fn abort(&mut self) {
+    fn abort(&mut self) {
         // Dropping the temporary file removes it.
         self.temp = None;
     }

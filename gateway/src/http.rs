@@ -1,42 +1,18 @@
 //! HTTP: headers as the library takes them, responses, the client, and request bodies
 //! streamed to a blocking thread.
 
-#![allow(unused_imports)]
+use std::io::{self};
 
-use std::collections::HashMap;
-use std::io::{self, Read, Seek, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
-
+use crate::files::*;
 use crate::*;
-use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
-use as2_proto::cms::algorithm::DigestAlgorithm;
-use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
-use as2_proto::message::inbound::{
-    self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
-};
-use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
-use as2_proto::message::receive::PayloadSink;
-use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::partner::{
-    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
-    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
-    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
-};
-use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Certificate, Error, Limit, Limits};
+use as2_proto::message::headers::{HttpHeaders, HttpResponse};
+use as2_proto::partner::{TransportError, TransportErrorKind};
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_LENGTH;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use tokio::sync::mpsc;
+use tracing::{debug, error};
 
 // HTTP
 
@@ -75,11 +51,19 @@ pub(crate) fn text(status: u16, body: String) -> HttpResponse {
     HttpResponse::new(status, headers, body.into_bytes())
 }
 
+/// rustls with `ring`: no OpenSSL and no aws-lc (whose build needs cmake and a C
+/// toolchain beyond ring's). rustls 0.23.48 deprecates the ring provider because it lacks
+/// the post-quantum key exchange; the classical groups are what AS2 partners offer today.
+#[allow(deprecated)]
+pub fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
 /// An HTTP client for partners and asynchronous MDNs: plain HTTP/1.1, no proxies.
 pub fn http_client() -> Result<reqwest::Client, BoxError> {
     // reqwest is built without a crypto provider: rustls with `ring` (no OpenSSL, no C
     // toolchain beyond ring's); a second install (tests) is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = ring_provider().install_default();
     Ok(reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(HTTP_TIMEOUT)

@@ -31,16 +31,16 @@
 //!
 //! **Bodies stream; memory does not grow with the payload.** The server reads a request
 //! body frame by frame on a blocking thread (files and cryptography), classifies it from
-//! its headers and first bytes ([`inbound::handle`]: only the body tells a signed MDN from
+//! its headers and first bytes ([`inbound::handle`](as2_proto::message::inbound::handle): only the body tells a signed MDN from
 //! a signed message), then pushes each frame into the library's
 //! [`Receiver`](as2_proto::message::receive::Receiver): the payload goes to a temporary
 //! file in the data directory, linked into `processed/` once the message is accepted and
 //! removed otherwise, while the body as received is spooled beside it and kept under
 //! `failed/` only if the message is refused. The body size is checked against
-//! [`Limits::max_body_size`] as it arrives (a declared Content-Length over it is refused
+//! [`Limits::max_body_size`](as2_proto::Limits::max_body_size) as it arrives (a declared Content-Length over it is refused
 //! before any byte is read); axum's own 2 MB limit is off. MDNs (small) are read whole, at
 //! most [`MAX_MDN_BODY`]. The client streams the payload file through
-//! [`outbound::start`] into the request body, with the exact Content-Length the library
+//! [`outbound::start`](as2_proto::message::outbound::start) into the request body, with the exact Content-Length the library
 //! computes up front; a compressed body's length is known only at its end, so it is
 //! spooled to an anonymous file in the data directory first and sent with the spooled
 //! length (the reference service expects Content-Length; a partner that takes chunked
@@ -101,7 +101,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// body (each one a read of the connection, or a [`CHUNK`] of payload).
 pub(crate) const FRAMES_IN_FLIGHT: usize = 4;
 /// How much of a request body is read before it is classified: enough for
-/// [`inbound::handle`] to see the first part's headers of a signed MDN.
+/// [`inbound::handle`](as2_proto::message::inbound::handle) to see the first part's headers of a signed MDN.
 pub(crate) const CLASSIFY_BYTES: usize = 8 * 1024;
 /// The largest MDN taken: an asynchronous MDN POSTed to us, or the body of a response
 /// (a synchronous MDN, or a partner's short text). Both are read whole.

@@ -1,41 +1,24 @@
 //! Sending: a file through a connector, streamed, and its MDN.
 
-#![allow(unused_imports)]
-
-use std::collections::HashMap;
 use std::io::{self, Read, Seek, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::*;
-use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
-use as2_proto::cms::algorithm::DigestAlgorithm;
-use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
-use as2_proto::message::inbound::{
-    self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
-};
-use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
-use as2_proto::message::receive::PayloadSink;
-use as2_proto::mic::{Mic, MicNameStyle};
+use crate::{cli::*, files::*, gateway::*, http::*, serve::*};
+use as2_proto::mdn::{self};
+use as2_proto::message::headers::{HttpHeaders, MessageId};
+use as2_proto::message::outbound::{self, MdnRequest, SignedReceipt};
 use as2_proto::partner::{
-    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
-    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
-    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
+    ActiveConnector, CertificateUsage, DateEnforcement, MdnResponse, MemoryDirectory,
+    PartnerDirectory, PartnerError, StorageError, TransportError, TransportErrorKind,
 };
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Certificate, Error, Limit, Limits};
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, Method};
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use as2_proto::{Error, Limits};
+use axum::body::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
 /// What the client did.
 #[derive(Debug)]
@@ -350,26 +333,26 @@ pub async fn send_with(
 
 /// What the sending thread needs to build one message and write its body.
 pub(crate) struct SendPlan {
-    connector: ActiveConnector,
-    file: std::fs::File,
-    file_len: u64,
-    file_name: String,
-    file_path: String,
-    content_type: String,
-    message_id: MessageId,
-    transfer_id: String,
-    mdn: MdnRequest,
-    max_payload_size: Option<usize>,
-    now: SystemTime,
+    pub(crate) connector: ActiveConnector,
+    pub(crate) file: std::fs::File,
+    pub(crate) file_len: u64,
+    pub(crate) file_name: String,
+    pub(crate) file_path: String,
+    pub(crate) content_type: String,
+    pub(crate) message_id: MessageId,
+    pub(crate) transfer_id: String,
+    pub(crate) mdn: MdnRequest,
+    pub(crate) max_payload_size: Option<usize>,
+    pub(crate) now: SystemTime,
 }
 
 /// What the sending thread reports before the first body octet.
 pub(crate) struct Prepared {
-    headers: HttpHeaders,
+    pub(crate) headers: HttpHeaders,
     /// The body's exact length.
-    content_length: u64,
+    pub(crate) content_length: u64,
     /// The transfer so far (its MIC is known only at the end of the body).
-    sent: SentRecord,
+    pub(crate) sent: SentRecord,
 }
 
 /// The HTTP request stopped taking the body: it failed, or the partner answered first.
@@ -377,7 +360,7 @@ pub(crate) struct Prepared {
 pub(crate) struct BodyNotTaken;
 
 impl std::fmt::Display for BodyNotTaken {
-    pub(crate) fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("the request stopped taking the body")
     }
 }

@@ -1,39 +1,17 @@
 //! Serving: the HTTP endpoint and delivery of asynchronous MDNs.
 
-#![allow(unused_imports)]
-
-use std::collections::HashMap;
-use std::io::{self, Read, Seek, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::*;
-use crate::{cli::*, files::*, gateway::*, http::*, send::*, serve::*};
-use as2_proto::cms::algorithm::DigestAlgorithm;
-use as2_proto::mdn::{self, BuiltMdn, MdnSettings, Reply, Report, SentMessage, Verdict};
-use as2_proto::message::headers::{As2Id, HttpHeaders, HttpResponse, MessageId};
-use as2_proto::message::inbound::{
-    self, InboundPolicy, Incoming, IncomingKind, NoDuplicateCheck, Received, Rejected,
-};
-use as2_proto::message::outbound::{self, FinishedMessage, MdnRequest, SignedReceipt};
-use as2_proto::message::receive::PayloadSink;
-use as2_proto::mic::{Mic, MicNameStyle};
-use as2_proto::partner::{
-    ActiveConnector, CertificateUsage, DateEnforcement, DuplicateHandling, MdnResponse,
-    MemoryDirectory, MemoryDuplicateStore, PartnerConfig, PartnerDirectory, PartnerError, Profile,
-    StorageError, TransportError, TransportErrorKind, is_safe_relative_path,
-};
-use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
-use as2_proto::{Certificate, Error, Limit, Limits};
-use axum::body::{Body, Bytes};
+use crate::{cli::*, files::*, gateway::*, http::*};
+use as2_proto::Limits;
+use as2_proto::mdn::BuiltMdn;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::Method;
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, Method};
-use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -68,7 +46,7 @@ impl Endpoint {
 }
 
 impl Drop for Endpoint {
-    pub(crate) fn drop(&mut self) {
+    fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
         }

@@ -111,7 +111,7 @@ impl Storage {
     }
 
     /// Streams the complete `temp` into the store at `relative` (or the first free
-    /// `name.N.ext`) in chunks of [`UPLOAD_CHUNK`]; returns the path written.
+    /// `name.N.ext`) in chunks of 1 MiB; returns the path written.
     pub async fn persist(&self, relative: &str, temp: TempFile) -> io::Result<String> {
         object_path(relative)?;
         let (dir, _) = relative.rsplit_once('/').unwrap_or(("", relative));
