@@ -9,8 +9,9 @@ CREATE TABLE transfers (
     message_id    TEXT NOT NULL,             -- bare Message-ID
     connector_id  TEXT,
     file_name     TEXT,
-    status        TEXT NOT NULL,             -- QUEUED, AWAITING_MDN, RETRYING, COMPLETED, FAILED
+    status        TEXT NOT NULL,             -- QUEUED, SENDING, AWAITING_MDN, RETRYING, COMPLETED, FAILED
     attempts      INTEGER NOT NULL DEFAULT 0,
+    first_attempt_at BIGINT,                 -- the retry schedule's deadline counts from here
     request       TEXT NOT NULL DEFAULT '{}', -- what the job needs to (re)send it, JSON
     record_path   TEXT,                      -- the JSON status record, relative to the store
     mdn_path      TEXT,
@@ -56,6 +57,7 @@ CREATE TABLE jobs (
     payload       TEXT NOT NULL DEFAULT '{}',
     run_at        BIGINT NOT NULL,
     attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL,
     claimed_by    TEXT,
     claimed_until BIGINT
 );

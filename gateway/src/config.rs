@@ -15,6 +15,8 @@
 //! [gateway.retry]                    # as2_proto::RetryPolicy (all optional)
 //! first_interval_seconds = 300
 //!
+//! api_token = "change-me"           # Authorization: Bearer ... for /api/transfers
+//!
 //! [[gateway.basic_auth]]             # HTTP Basic auth for one agreement's partner
 //! agreement = "a-from-partner-a"
 //! username = "partner-a"
@@ -63,6 +65,9 @@ pub struct GatewaySettings {
     /// HTTP Basic credentials required from partners, per agreement.
     #[serde(default)]
     pub basic_auth: Vec<BasicAuth>,
+    /// The bearer token the transfers API (`/api/...`) requires; without one the API is
+    /// open to whoever reaches the listener.
+    pub api_token: Option<String>,
 }
 
 /// HTTP Basic credentials a partner must present on messages under an agreement.
@@ -99,6 +104,7 @@ impl Default for GatewaySettings {
             retry: RetryPolicy::default(),
             server_id: None,
             basic_auth: Vec::new(),
+            api_token: None,
         }
     }
 }

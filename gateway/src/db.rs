@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use as2_proto::message::inbound::StoredMdn;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, sqlite::SqliteRow};
 
@@ -42,7 +42,7 @@ pub fn from_millis(millis: i64) -> SystemTime {
 }
 
 /// One transfer, as `GET /api/transfers/{id}` shows it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Transfer {
     /// The transfer id (a UUID).
     pub id: String,
@@ -56,10 +56,13 @@ pub struct Transfer {
     pub connector_id: Option<String>,
     /// The file's name.
     pub file_name: Option<String>,
-    /// `QUEUED`, `AWAITING_MDN`, `RETRYING`, `COMPLETED` or `FAILED`.
+    /// One of [`status`]'s.
     pub status: String,
     /// Attempts made so far.
     pub attempts: i64,
+    /// When the first attempt was made (Unix milliseconds): the retry schedule counts
+    /// its deadline from there.
+    pub first_attempt_at: Option<i64>,
     /// What a job needs to (re)send it (JSON; internal).
     #[serde(skip)]
     pub request: String,
@@ -86,6 +89,7 @@ impl Transfer {
             file_name: row.try_get("file_name")?,
             status: row.try_get("status")?,
             attempts: row.try_get("attempts")?,
+            first_attempt_at: row.try_get("first_attempt_at")?,
             request: row.try_get("request")?,
             record_path: row.try_get("record_path")?,
             mdn_path: row.try_get("mdn_path")?,
@@ -103,6 +107,8 @@ pub struct TransferUpdate<'a> {
     pub status: &'a str,
     /// Attempts made, if it changed.
     pub attempts: Option<i64>,
+    /// When the first attempt was made, if it is being made.
+    pub first_attempt_at: Option<i64>,
     /// The status record written.
     pub record_path: Option<&'a str>,
     /// The MDN written.
@@ -124,6 +130,24 @@ pub struct Job {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: i64,
+    /// When it was first queued (Unix milliseconds).
+    pub created_at: i64,
+}
+
+/// A transfer's states.
+pub mod status {
+    /// Waiting for its first attempt.
+    pub const QUEUED: &str = "QUEUED";
+    /// An attempt is under way.
+    pub const SENDING: &str = "SENDING";
+    /// Delivered; its asynchronous MDN is awaited.
+    pub const AWAITING_MDN: &str = "AWAITING_MDN";
+    /// An attempt failed; a resend (same Message-ID) is queued.
+    pub const RETRYING: &str = "RETRYING";
+    /// Delivered and confirmed by the MDN (or no MDN asked for).
+    pub const COMPLETED: &str = "COMPLETED";
+    /// Given up: refused, or no resend can help or is allowed.
+    pub const FAILED: &str = "FAILED";
 }
 
 /// The job kinds.
@@ -311,8 +335,9 @@ impl Database {
             Database::Sqlite(pool) => {
                 sqlx::query(
                     "INSERT INTO transfers (id, direction, partner, message_id, connector_id, \
-                     file_name, status, attempts, request, record_path, mdn_path, failure, \
-                     created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     file_name, status, attempts, first_attempt_at, request, record_path, \
+                     mdn_path, failure, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&t.id)
                 .bind(&t.direction)
@@ -322,6 +347,7 @@ impl Database {
                 .bind(&t.file_name)
                 .bind(&t.status)
                 .bind(t.attempts)
+                .bind(t.first_attempt_at)
                 .bind(&t.request)
                 .bind(&t.record_path)
                 .bind(&t.mdn_path)
@@ -346,11 +372,12 @@ impl Database {
             Database::Sqlite(pool) => {
                 sqlx::query(
                     "UPDATE transfers SET status = ?, attempts = COALESCE(?, attempts), \
-                     record_path = COALESCE(?, record_path), mdn_path = COALESCE(?, mdn_path), \
+                     first_attempt_at = COALESCE(?, first_attempt_at), record_path = COALESCE(?, record_path), mdn_path = COALESCE(?, mdn_path), \
                      failure = COALESCE(?, failure), updated_at = ? WHERE id = ?",
                 )
                 .bind(update.status)
                 .bind(update.attempts)
+                .bind(update.first_attempt_at)
                 .bind(update.record_path)
                 .bind(update.mdn_path)
                 .bind(update.failure)
@@ -359,6 +386,30 @@ impl Database {
                 .execute(pool)
                 .await?;
                 Ok(())
+            }
+        }
+    }
+
+    /// Moves a transfer from status `from` to `to`; `false` if it was not in `from`.
+    pub async fn update_status_if(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: SystemTime,
+    ) -> Result<bool, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let done = sqlx::query(
+                    "UPDATE transfers SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+                )
+                .bind(to)
+                .bind(millis(now))
+                .bind(id)
+                .bind(from)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
         }
     }
@@ -386,12 +437,14 @@ impl Database {
         match self {
             Database::Sqlite(pool) => {
                 let done = sqlx::query(
-                    "INSERT INTO jobs (kind, transfer_id, payload, run_at) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO jobs (kind, transfer_id, payload, run_at, created_at) \
+                     VALUES (?, ?, ?, ?, ?)",
                 )
                 .bind(kind)
                 .bind(transfer_id)
                 .bind(payload)
                 .bind(millis(run_at))
+                .bind(millis(SystemTime::now()))
                 .execute(pool)
                 .await?;
                 Ok(done.last_insert_rowid())
@@ -415,7 +468,7 @@ impl Database {
                     "UPDATE jobs SET claimed_by = ?1, claimed_until = ?2 WHERE id = \
                      (SELECT id FROM jobs WHERE run_at <= ?3 AND \
                       (claimed_until IS NULL OR claimed_until < ?3) ORDER BY run_at, id LIMIT 1) \
-                     RETURNING id, kind, transfer_id, payload, attempts",
+                     RETURNING id, kind, transfer_id, payload, attempts, created_at",
                 )
                 .bind(worker)
                 .bind(millis(now + lease))
@@ -429,6 +482,7 @@ impl Database {
                         transfer_id: row.try_get("transfer_id")?,
                         payload: row.try_get("payload")?,
                         attempts: row.try_get("attempts")?,
+                        created_at: row.try_get("created_at")?,
                     })
                 })
                 .transpose()
@@ -461,6 +515,21 @@ impl Database {
                 .bind(id)
                 .execute(pool)
                 .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes the jobs of `kind` for a transfer (an asynchronous MDN arrived: its
+    /// timeout is moot).
+    pub async fn delete_jobs(&self, kind: &str, transfer_id: &str) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query("DELETE FROM jobs WHERE kind = ? AND transfer_id = ?")
+                    .bind(kind)
+                    .bind(transfer_id)
+                    .execute(pool)
+                    .await?;
                 Ok(())
             }
         }

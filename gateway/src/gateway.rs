@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, GatewaySettings};
 use crate::db::Database;
 use crate::*;
 use crate::{cli::*, files::*, http::*};
@@ -126,6 +126,10 @@ pub struct Gateway {
     pub(crate) waiters: Mutex<HashMap<String, oneshot::Sender<Finished>>>,
     /// This server's id in status records (`server-id`).
     pub(crate) server_id: String,
+    /// The `[gateway]` settings (the defaults for the flag-driven server and client).
+    pub(crate) settings: GatewaySettings,
+    /// Wakes the job worker when a job is queued here.
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 /// Where the Message-IDs received, and the MDNs answered, are kept.
@@ -180,6 +184,11 @@ impl DuplicateCheck for DatabaseCheck<'_> {
     }
 }
 
+/// A database error as an I/O error (the files and the database fail alike for callers).
+pub(crate) fn db_io(e: sqlx::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
 /// `Basic base64(user:password)`.
 fn basic_authorization(username: &str, password: &str) -> String {
     use base64ct::Encoding;
@@ -190,7 +199,7 @@ fn basic_authorization(username: &str, password: &str) -> String {
 }
 
 /// Compares without stopping at the first difference.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -326,6 +335,8 @@ impl Gateway {
             accept_messages,
             waiters: Mutex::new(HashMap::new()),
             server_id: DEFAULT_SERVER_ID.to_owned(),
+            settings: GatewaySettings::default(),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -350,6 +361,7 @@ impl Gateway {
                     .clone()
                     .unwrap_or_else(|| DEFAULT_SERVER_ID.to_owned()),
             );
+        gateway.settings = settings.clone();
         gateway.duplicates = Duplicates::Database {
             db,
             runtime: tokio::runtime::Handle::current(),
@@ -406,6 +418,107 @@ impl Gateway {
                     error!(message_id = message_id.bare(), error = %e, "cannot forget a Message-ID");
                 }
             }
+        }
+    }
+
+    /// The `[gateway]` settings.
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
+    /// Queues a job to run at `run_at` and wakes this instance's worker.
+    pub async fn enqueue(
+        &self,
+        kind: &str,
+        transfer_id: Option<&str>,
+        payload: &str,
+        run_at: SystemTime,
+    ) -> Result<i64, BoxError> {
+        let db = self.db().ok_or("no database for the job queue")?;
+        let id = db.enqueue(kind, transfer_id, payload, run_at).await?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Keeps the record of a message awaiting its asynchronous MDN until `deadline`
+    /// (blocking): in the database, else as `outbox/sent/<sha-256>.json`.
+    pub(crate) fn put_pending(&self, sent: &SentRecord, deadline: SystemTime) -> io::Result<()> {
+        match &self.duplicates {
+            Duplicates::Memory(_) => {
+                let json = serde_json::to_string_pretty(sent)?;
+                self.data
+                    .put_new(&sent_path(&sent.message_id), json.as_bytes())
+                    .map(drop)
+            }
+            Duplicates::Database { db, runtime } => {
+                let json = serde_json::to_string(sent)?;
+                runtime
+                    .block_on(db.put_pending_mdn(
+                        MessageId::bare_str(&sent.message_id),
+                        &sent.transfer_id,
+                        &json,
+                        deadline,
+                    ))
+                    .map_err(db_io)
+            }
+        }
+    }
+
+    /// The pending record of the message with this bare Message-ID (blocking).
+    pub(crate) fn find_pending(&self, message_id: &str) -> Option<SentRecord> {
+        let json = match &self.duplicates {
+            Duplicates::Memory(_) => {
+                std::fs::read_to_string(self.data.root.join(sent_path(message_id))).ok()?
+            }
+            Duplicates::Database { db, runtime } => {
+                runtime.block_on(db.pending_mdn(message_id)).ok()??
+            }
+        };
+        serde_json::from_str(&json).ok()
+    }
+
+    /// The pending record of the message with this bare Message-ID.
+    pub(crate) async fn pending(&self, message_id: &str) -> io::Result<Option<SentRecord>> {
+        let json = match &self.duplicates {
+            Duplicates::Memory(_) => {
+                match std::fs::read_to_string(self.data.root.join(sent_path(message_id))) {
+                    Ok(json) => Some(json),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            Duplicates::Database { db, .. } => db.pending_mdn(message_id).await.map_err(db_io)?,
+        };
+        json.map(|j| serde_json::from_str(&j).map_err(io::Error::other))
+            .transpose()
+    }
+
+    /// Takes the pending record of the message with this bare Message-ID: `true` for the
+    /// one caller that removed it, who then records how the transfer ended.
+    pub(crate) async fn claim_pending(&self, message_id: &str) -> io::Result<bool> {
+        match &self.duplicates {
+            Duplicates::Memory(_) => self.claim_pending_file(message_id),
+            Duplicates::Database { db, .. } => {
+                db.claim_pending_mdn(message_id).await.map_err(db_io)
+            }
+        }
+    }
+
+    /// [`Gateway::claim_pending`] for a blocking thread.
+    pub(crate) fn claim_pending_blocking(&self, message_id: &str) -> io::Result<bool> {
+        match &self.duplicates {
+            Duplicates::Memory(_) => self.claim_pending_file(message_id),
+            Duplicates::Database { db, runtime } => runtime
+                .block_on(db.claim_pending_mdn(message_id))
+                .map_err(db_io),
+        }
+    }
+
+    fn claim_pending_file(&self, message_id: &str) -> io::Result<bool> {
+        match std::fs::remove_file(self.data.root.join(sent_path(message_id))) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -900,12 +1013,8 @@ impl Gateway {
             Ok(parsed) => parsed,
             Err(e) => return refuse(format!("{} {e}", e.code())),
         };
-        let pending = parsed.find(|id| {
-            let path = sent_path(id);
-            let text = std::fs::read_to_string(self.data.root.join(&path)).ok()?;
-            Some((path, serde_json::from_str::<SentRecord>(&text).ok()?))
-        });
-        let (path, sent) = match pending {
+        let pending = parsed.find(|id| self.find_pending(MessageId::bare_str(id)));
+        let sent = match pending {
             Ok(found) => found,
             Err(e) => return refuse(format!("{} {e}", e.code())),
         };
@@ -934,13 +1043,12 @@ impl Gateway {
             Err(e) => return refuse(format!("{} {e}", e.code())),
         };
         // Claim the transfer: whoever deletes the pending record writes the outcome.
-        match std::fs::remove_file(self.data.root.join(&path)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return text(200, "MDN already recorded\r\n".into());
-            }
+        let message_id = MessageId::bare_str(&sent.message_id);
+        match self.claim_pending_blocking(message_id) {
+            Ok(true) => {}
+            Ok(false) => return text(200, "MDN already recorded\r\n".into()),
             Err(e) => {
-                error!(error = %e, "cannot claim {path}");
+                error!(%message_id, error = %e, "cannot claim the pending transfer");
                 return text(500, "MDN not recorded\r\n".into());
             }
         }
@@ -950,7 +1058,15 @@ impl Gateway {
         let status = judge(&mut record, Ok(&verdict));
         let mut raw = headers.head_bytes();
         raw.extend_from_slice(body);
-        match self.finish_outbound(&sent, record, status, Some(&raw)) {
+        let finished = self.finish_outbound(&sent, record, status, Some(&raw));
+        if let (Ok(finished), Duplicates::Database { db, runtime }) = (&finished, &self.duplicates)
+        {
+            let ended = crate::worker::transfer_ended(db, &self.data, &sent.transfer_id, finished);
+            if let Err(e) = runtime.block_on(ended) {
+                error!(%message_id, error = %e, "cannot record the transfer's end");
+            }
+        }
+        match finished {
             Ok(_) => text(200, "MDN received\r\n".into()),
             Err(e) => {
                 error!(error = %e, "cannot record the MDN");

@@ -65,6 +65,7 @@ pub mod send;
 pub mod serve;
 pub mod service;
 pub mod storage;
+pub mod worker;
 
 pub use cli::DEFAULT_SERVER_ID;
 pub use cli::{ClientOptions, MdnMode, ServerOptions, init_logging, wants_help};
@@ -84,7 +85,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub const OUTBOX: &str = "outbox";
 /// The SQLite database in the data directory.
 pub const STATE_FILE: &str = "state.sqlite";
-/// Transfers awaiting an asynchronous MDN.
+/// Files uploaded through `POST /api/transfers`, kept until delivered.
+pub const QUEUE: &str = "outbox/queue";
+/// Transfers awaiting an asynchronous MDN (without a database: the flag-driven client).
 pub const SENT: &str = "outbox/sent";
 /// Where requests that match no agreement are recorded.
 pub const UNMATCHED: &str = "unmatched";

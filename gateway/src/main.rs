@@ -4,20 +4,25 @@
 use std::process::ExitCode;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use as2_gateway::cli::{self, ClientOptions, MdnMode, ServerOptions};
+use as2_gateway::cli::{self, ClientOptions, ServerOptions};
 use as2_gateway::config::GatewayConfig;
-use as2_gateway::send::{ClientOutcome, run_client, send_with};
+use as2_gateway::db::status;
+use as2_gateway::gateway::Gateway;
+use as2_gateway::send::{ClientOutcome, run_client};
 use as2_gateway::serve::start_server;
 use as2_gateway::service::{Service, shutdown_signal};
-use as2_proto::partner::{MdnResponse, PartnerDirectory};
+use as2_gateway::worker::{new_transfer, send_transfer};
+use as2_proto::partner::PartnerDirectory;
 
 const USAGE: &str = "\
 usage: as2-gateway serve --config FILE
            serve AS2 over HTTP/HTTPS as the configuration's [gateway] section says
        as2-gateway send --config FILE --connector ID FILE...
-           send files through a connector, with the state in the configured data directory
+           send files through a connector (one attempt each; resends and asynchronous
+           MDNs are then the business of `serve` on the same data directory)
        as2-gateway server ... / as2-gateway client ...
            the older flag-driven server and client (--help for their flags)";
 
@@ -207,63 +212,68 @@ async fn send(args: &[String]) -> ExitCode {
         }
     };
     cli::init_logging();
+    let gateway = match GatewayConfig::load(&config_path) {
+        Ok(config) => Gateway::open(config).await,
+        Err(e) => Err(e),
+    };
+    let gateway = match gateway {
+        Ok(gateway) => Arc::new(gateway),
+        Err(e) => {
+            eprintln!("send: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = gateway.directory().connector(&connector_id) {
+        eprintln!("send: {e}");
+        return ExitCode::from(2);
+    }
     let mut failed = false;
     for file in files {
-        let config = match GatewayConfig::load(&config_path) {
-            Ok(config) => config,
-            Err(e) => {
-                eprintln!("send: {e}");
-                return ExitCode::from(2);
-            }
+        // One attempt now; a resend, or the wait for an asynchronous MDN, is queued for
+        // `serve` on the same state.
+        let file = std::path::absolute(&file).unwrap_or(file);
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "payload".into());
+        let sent = async {
+            let t = new_transfer(
+                &gateway,
+                &connector_id,
+                file.clone(),
+                file_name,
+                None,
+                false,
+            )
+            .await?;
+            send_transfer(&gateway, &t.id).await?;
+            let db = gateway.db().ok_or("no database")?;
+            db.transfer(&t.id)
+                .await?
+                .ok_or_else(|| as2_gateway::BoxError::from("the transfer is gone"))
         };
-        let settings = &config.settings;
-        let connector = match config.directory.connector(&connector_id) {
-            Ok(connector) => connector,
-            Err(e) => {
-                eprintln!("send: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        // An asynchronous MDN comes to our server (`serve` on the same data directory),
-        // which records it.
-        let asks_async = connector.connector().mdn_response == MdnResponse::Async;
-        let async_url = connector
-            .connector()
-            .async_mdn_url
-            .clone()
-            .or_else(|| settings.public_url.clone());
-        let options = ClientOptions {
-            config: config_path.clone(),
-            connector: connector_id.clone(),
-            file: file.clone(),
-            data: settings.data_dir.clone(),
-            url: None,
-            mdn: asks_async.then_some(MdnMode::Async),
-            async_listen: None,
-            async_url: if asks_async { async_url } else { None },
-            content_type: None,
-            timeout: settings.mdn_timeout(),
-            max_payload_size: settings.max_body_size,
-        };
-        match send_with(config.directory, &options).await {
-            Ok(ClientOutcome::Finished(f)) => {
-                println!("{} {} {}", file.display(), f.status, f.message_id);
-                if let Some(code) = &f.record.failure_code {
-                    println!("failure: {code}");
-                }
-                failed |= f.status != as2_proto::record::StatusCode::Completed;
-            }
-            Ok(ClientOutcome::AwaitingMdn { message_id, .. }) => {
+        match sent.await {
+            Ok(t) => {
                 println!(
-                    "{} SENT {message_id} (awaiting the asynchronous MDN)",
-                    file.display()
+                    "{} {} {} (transfer {})",
+                    file.display(),
+                    t.status,
+                    t.message_id,
+                    t.id
                 );
+                if let Some(why) = &t.failure {
+                    println!("failure: {why}");
+                }
+                failed |= t.status == status::FAILED;
             }
             Err(e) => {
                 eprintln!("send: {}: {e}", file.display());
                 failed = true;
             }
         }
+    }
+    if let Some(db) = gateway.db() {
+        db.close().await;
     }
     if failed {
         ExitCode::FAILURE

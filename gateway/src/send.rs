@@ -15,6 +15,7 @@ use as2_proto::partner::{
     PartnerDirectory, PartnerError, StorageError, TransportError, TransportErrorKind,
 };
 use as2_proto::record::{self, ReferenceErrorPolicy, StatusCode, StatusRecord};
+use as2_proto::retry::Outcome;
 use as2_proto::{Error, Limits};
 use axum::body::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -74,51 +75,12 @@ pub async fn send_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("{}: not a file name", options.file.display()))?;
-    let transfer_id = transfer_id();
     // The Message-ID is chosen first, so that a transfer failing before a message exists
     // is still recorded under `name.<transferId>.<messageId>.ext.json`.
     let message_id = MessageId::generate(
         &mut rand::rng(),
         &connector.local().as2_id().message_id_domain(),
     );
-    let unsent = |error: Error| -> BoxError {
-        let mut record = StatusRecord::outbound_failed(
-            &connector,
-            &transfer_id,
-            &options.file.display().to_string(),
-            &error,
-            &ReferenceErrorPolicy,
-            SystemTime::now(),
-        );
-        record.as2_message_id = Some(message_id.bare().to_owned());
-        let paths = record::outbound_paths(
-            &file_name,
-            &transfer_id,
-            message_id.bare(),
-            StatusCode::Failed,
-        );
-        match gateway.data.put_new(
-            &format!("{OUTBOX}/{}", paths.record),
-            record.to_json().as_bytes(),
-        ) {
-            Ok(_) => error.into(),
-            Err(e) => e.into(),
-        }
-    };
-    // The file to send, streamed from disk: one that cannot be opened is
-    // SEND_FILE_NOT_FOUND, as `SendFile::read` reports it.
-    let opened = std::fs::File::open(&options.file).and_then(|file| {
-        let metadata = file.metadata()?;
-        if metadata.is_file() {
-            Ok((file, metadata.len()))
-        } else {
-            Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"))
-        }
-    });
-    let (file, file_len) = match opened {
-        Ok(opened) => opened,
-        Err(e) => return Err(unsent(send_file_error(&file_name, &e))),
-    };
     let mode = options
         .mdn
         .unwrap_or(match connector.connector().mdn_response {
@@ -146,6 +108,188 @@ pub async fn send_with(
         .url
         .clone()
         .unwrap_or_else(|| connector.url().to_owned());
+    // An asynchronous MDN may arrive before the 200: be ready for it first. (The sending
+    // thread writes the pending record before the last octet.)
+    let mut waiter = None;
+    if mode == MdnMode::Async && listener.is_some() {
+        let (tx, rx) = oneshot::channel();
+        lock(&gateway.waiters).insert(message_id.bare().to_owned(), tx);
+        waiter = Some(rx);
+    }
+    let plan = AttemptPlan {
+        connector,
+        file: options.file.clone(),
+        file_name,
+        content_type: options.content_type.clone(),
+        message_id,
+        transfer_id: transfer_id(),
+        url,
+        mode,
+        async_url,
+        max_payload_size: options.max_payload_size,
+        mdn_deadline: SystemTime::now() + options.timeout,
+    };
+    let (sent, mut record) = match attempt(&gateway, plan).await? {
+        AttemptEnd::Finished(finished) => return Ok(ClientOutcome::Finished(finished)),
+        AttemptEnd::Overtaken { message_id } => {
+            return match waiter {
+                // The MDN overtook the answer to our POST and has been recorded.
+                Some(waiter) => Ok(ClientOutcome::Finished(Box::new(waiter.await?))),
+                None => Ok(ClientOutcome::AwaitingMdn {
+                    pending: gateway.data.root.join(sent_path(&message_id)),
+                    message_id,
+                }),
+            };
+        }
+        AttemptEnd::NotDelivered { sent, error, .. } => {
+            // The client does not resend (the gateway's queue does).
+            let mut record = sent.record.clone();
+            record.set_failure(&error, &ReferenceErrorPolicy);
+            let finished = gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?;
+            return Ok(ClientOutcome::Finished(Box::new(finished)));
+        }
+        AttemptEnd::AwaitingMdn { sent } => {
+            let record = sent.record.clone();
+            (sent, record)
+        }
+    };
+    let message_id = MessageId::bare_str(&sent.message_id).to_owned();
+    let Some(mut waiter) = waiter else {
+        info!(%message_id, "the asynchronous MDN will be recorded where it arrives");
+        return Ok(ClientOutcome::AwaitingMdn {
+            pending: gateway.data.root.join(sent_path(&message_id)),
+            message_id,
+        });
+    };
+    info!(%message_id, timeout = ?options.timeout, "waiting for the asynchronous MDN");
+    let finished = match tokio::time::timeout(options.timeout, &mut waiter).await {
+        Ok(Ok(finished)) => finished,
+        // Give up, unless the MDN is being recorded right now.
+        _ => match gateway.claim_pending(&message_id).await {
+            Ok(true) => {
+                lock(&gateway.waiters).remove(&message_id);
+                record.failure_message = Some(format!(
+                    "no asynchronous MDN within {} s",
+                    options.timeout.as_secs()
+                ));
+                gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?
+            }
+            _ => waiter.await?,
+        },
+    };
+    // Let the partner have our answer to its POST before exiting.
+    if let Some(listener) = listener {
+        listener.stop(Duration::from_secs(5)).await;
+    }
+    Ok(ClientOutcome::Finished(Box::new(finished)))
+}
+
+/// What one attempt to send a file needs. A resend is the same plan again: the same
+/// Message-ID and transfer id.
+pub(crate) struct AttemptPlan {
+    pub(crate) connector: ActiveConnector,
+    /// The file to send.
+    pub(crate) file: PathBuf,
+    /// Its name as the partner sees it.
+    pub(crate) file_name: String,
+    /// Its MIME type (guessed from the name when `None`).
+    pub(crate) content_type: Option<String>,
+    pub(crate) message_id: MessageId,
+    pub(crate) transfer_id: String,
+    /// Where to POST it.
+    pub(crate) url: String,
+    pub(crate) mode: MdnMode,
+    /// The Receipt-Delivery-Option URL (an asynchronous MDN).
+    pub(crate) async_url: Option<String>,
+    pub(crate) max_payload_size: Option<usize>,
+    /// When an asynchronous MDN is overdue (kept with the pending record).
+    pub(crate) mdn_deadline: SystemTime,
+}
+
+/// How one attempt ended.
+pub(crate) enum AttemptEnd {
+    /// The transfer ended and is recorded: the synchronous MDN judged, or no MDN asked for.
+    Finished(Box<Finished>),
+    /// Delivered (2xx); the asynchronous MDN is awaited (its pending record is kept).
+    AwaitingMdn {
+        /// The transfer as sent.
+        sent: SentRecord,
+    },
+    /// The POST failed, but the asynchronous MDN overtook the failure and has been
+    /// recorded where it arrived.
+    Overtaken {
+        /// The Message-ID (bare).
+        message_id: String,
+    },
+    /// Not delivered, and nothing recorded yet: the caller resends or gives up.
+    NotDelivered {
+        /// The transfer so far.
+        sent: SentRecord,
+        /// Why.
+        error: Error,
+        /// How the attempt ended, for the retry schedule.
+        outcome: Outcome,
+    },
+}
+
+/// One attempt: builds the message (always with `plan.message_id`), streams it to the
+/// partner and judges the answer. A file that cannot be opened, or a connector that
+/// cannot build a message, is recorded as failed and returned as an error.
+pub(crate) async fn attempt(
+    gateway: &Arc<Gateway>,
+    plan: AttemptPlan,
+) -> Result<AttemptEnd, BoxError> {
+    let AttemptPlan {
+        connector,
+        file: path,
+        file_name,
+        content_type,
+        message_id,
+        transfer_id,
+        url,
+        mode,
+        async_url,
+        max_payload_size,
+        mdn_deadline,
+    } = plan;
+    let unsent = |error: Error| -> BoxError {
+        let mut record = StatusRecord::outbound_failed(
+            &connector,
+            &transfer_id,
+            &path.display().to_string(),
+            &error,
+            &ReferenceErrorPolicy,
+            SystemTime::now(),
+        );
+        record.as2_message_id = Some(message_id.bare().to_owned());
+        let paths = record::outbound_paths(
+            &file_name,
+            &transfer_id,
+            message_id.bare(),
+            StatusCode::Failed,
+        );
+        match gateway.data.put_new(
+            &format!("{OUTBOX}/{}", paths.record),
+            record.to_json().as_bytes(),
+        ) {
+            Ok(_) => error.into(),
+            Err(e) => e.into(),
+        }
+    };
+    // The file to send, streamed from disk: one that cannot be opened is
+    // SEND_FILE_NOT_FOUND, as `SendFile::read` reports it.
+    let opened = std::fs::File::open(&path).and_then(|file| {
+        let metadata = file.metadata()?;
+        if metadata.is_file() {
+            Ok((file, metadata.len()))
+        } else {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"))
+        }
+    });
+    let (file, file_len) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Err(unsent(send_file_error(&file_name, &e))),
+    };
     let signed = connector
         .connector()
         .mdn_digest()
@@ -156,6 +300,7 @@ pub async fn send_with(
             url: url.clone(),
             signed,
         },
+        (MdnMode::Async, None) => return Err("an asynchronous MDN needs a URL".into()),
         _ => MdnRequest::Sync { signed },
     };
 
@@ -167,21 +312,19 @@ pub async fn send_with(
         file,
         file_len,
         file_name: file_name.clone(),
-        file_path: options.file.display().to_string(),
-        content_type: options
-            .content_type
-            .clone()
-            .unwrap_or_else(|| content_type_for(&file_name).to_owned()),
+        file_path: path.display().to_string(),
+        content_type: content_type.unwrap_or_else(|| content_type_for(&file_name).to_owned()),
         message_id: message_id.clone(),
         transfer_id: transfer_id.clone(),
         mdn,
-        max_payload_size: options.max_payload_size,
+        max_payload_size,
         now,
+        mdn_deadline,
     };
     let (ready, prepared) = oneshot::channel();
     let (frames, body) = mpsc::channel(FRAMES_IN_FLIGHT);
     let producer = tokio::task::spawn_blocking({
-        let gateway = Arc::clone(&gateway);
+        let gateway = Arc::clone(gateway);
         move || produce(&gateway, plan, ready, &frames)
     });
     let Ok(Prepared {
@@ -204,21 +347,16 @@ pub async fn send_with(
     };
     let message_id = MessageId::bare_str(&sent_so_far.message_id).to_owned();
     info!(
-        file = %options.file.display(), bytes = file_len, %message_id, %url,
+        file = %path.display(), bytes = file_len, %message_id, %url,
         mdn = ?mode, wire_bytes = content_length, "sending"
     );
 
-    // An asynchronous MDN may arrive before the 200: be ready for it first. (The sending
-    // thread writes the pending record before the last octet.)
-    let pending = (mode == MdnMode::Async).then(|| sent_path(&sent_so_far.message_id));
-    let mut waiter = None;
-    if mode == MdnMode::Async && listener.is_some() {
-        let (tx, rx) = oneshot::channel();
-        lock(&gateway.waiters).insert(message_id.clone(), tx);
-        waiter = Some(rx);
-    }
-
     let response = post_stream(&gateway.http, &url, &headers, content_length, body).await;
+    // How the POST itself ended, for the retry schedule.
+    let mut outcome = match &response {
+        Ok(r) => Outcome::from_response(r),
+        Err(e) => Outcome::from_transport_error(e),
+    };
     let delivered = match producer.await? {
         Ok(sent) => match response.map_err(Error::from).and_then(|r| {
             r.check_status(&url)?;
@@ -230,8 +368,12 @@ pub async fn send_with(
         Err(e) => Err((
             None,
             match e.downcast::<Error>() {
-                // The message itself failed (the file could not be read to its end).
-                Ok(e) => *e,
+                // The message itself failed (the file could not be read to its end):
+                // a resend cannot help.
+                Ok(e) => {
+                    outcome = Outcome::Unsendable;
+                    *e
+                }
                 // The request failed, or the partner answered before taking it all.
                 Err(e) if e.is::<BodyNotTaken>() => match response {
                     Err(e) => Error::from(e),
@@ -248,23 +390,22 @@ pub async fn send_with(
     };
     let (sent, response) = match delivered {
         Ok(delivered) => delivered,
-        Err((complete, e)) => {
-            warn!(%message_id, error = %e, "not delivered");
-            // Only a message sent whole can have been answered by an MDN.
+        Err((complete, error)) => {
+            warn!(%message_id, %error, "not delivered");
+            // Only a message sent whole can have been answered by an MDN; its pending
+            // record is taken back, unless the MDN has claimed it already.
             if complete.is_some()
-                && let Some(path) = &pending
-                && let Err(gone) = std::fs::remove_file(gateway.data.root.join(path))
-                && gone.kind() == io::ErrorKind::NotFound
-                && let Some(waiter) = waiter
+                && mode == MdnMode::Async
+                && !gateway.claim_pending(&message_id).await?
             {
-                // The MDN overtook the answer to our POST and has been recorded.
-                return Ok(ClientOutcome::Finished(Box::new(waiter.await?)));
+                return Ok(AttemptEnd::Overtaken { message_id });
             }
             let sent = complete.unwrap_or(sent_so_far);
-            let mut record = sent.record.clone();
-            record.set_failure(&e, &ReferenceErrorPolicy);
-            let finished = gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?;
-            return Ok(ClientOutcome::Finished(Box::new(finished)));
+            return Ok(AttemptEnd::NotDelivered {
+                sent,
+                error,
+                outcome,
+            });
         }
     };
     let mut record = sent.record.clone();
@@ -273,7 +414,7 @@ pub async fn send_with(
     match mode {
         MdnMode::None => {
             let finished = gateway.finish_outbound(&sent, record, StatusCode::Completed, None)?;
-            Ok(ClientOutcome::Finished(Box::new(finished)))
+            Ok(AttemptEnd::Finished(Box::new(finished)))
         }
         MdnMode::Sync => {
             let limits = Limits::default();
@@ -295,39 +436,9 @@ pub async fn send_with(
             let mut raw = response.headers.head_bytes();
             raw.extend_from_slice(&response.body);
             let finished = gateway.finish_outbound(&sent, record, status, Some(&raw))?;
-            Ok(ClientOutcome::Finished(Box::new(finished)))
+            Ok(AttemptEnd::Finished(Box::new(finished)))
         }
-        MdnMode::Async => {
-            let pending = pending.ok_or("no pending record")?;
-            let Some(mut waiter) = waiter else {
-                info!(%message_id, "the asynchronous MDN will be recorded where it arrives");
-                return Ok(ClientOutcome::AwaitingMdn {
-                    message_id,
-                    pending: gateway.data.root.join(pending),
-                });
-            };
-            info!(%message_id, timeout = ?options.timeout, "waiting for the asynchronous MDN");
-            let finished = match tokio::time::timeout(options.timeout, &mut waiter).await {
-                Ok(Ok(finished)) => finished,
-                // Give up, unless the MDN is being recorded right now.
-                _ => match std::fs::remove_file(gateway.data.root.join(&pending)) {
-                    Ok(()) => {
-                        lock(&gateway.waiters).remove(&message_id);
-                        record.failure_message = Some(format!(
-                            "no asynchronous MDN within {} s",
-                            options.timeout.as_secs()
-                        ));
-                        gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?
-                    }
-                    Err(_) => waiter.await?,
-                },
-            };
-            // Let the partner have our answer to its POST before exiting.
-            if let Some(listener) = listener {
-                listener.stop(Duration::from_secs(5)).await;
-            }
-            Ok(ClientOutcome::Finished(Box::new(finished)))
-        }
+        MdnMode::Async => Ok(AttemptEnd::AwaitingMdn { sent }),
     }
 }
 
@@ -344,6 +455,7 @@ pub(crate) struct SendPlan {
     pub(crate) mdn: MdnRequest,
     pub(crate) max_payload_size: Option<usize>,
     pub(crate) now: SystemTime,
+    pub(crate) mdn_deadline: SystemTime,
 }
 
 /// What the sending thread reports before the first body octet.
@@ -412,6 +524,7 @@ pub(crate) fn write_body(
         mdn,
         max_payload_size,
         now,
+        mdn_deadline,
     } = plan;
     let mut message = connector.outbound(&[], now)?;
     message.message_id = Some(message_id);
@@ -439,7 +552,8 @@ pub(crate) fn write_body(
         transfer_id,
         record,
     };
-    let pending = message.mdn.async_url().map(|_| sent_path(&sent.message_id));
+    // A message asking for an asynchronous MDN keeps a pending record until it comes.
+    let pending = message.mdn.async_url().map(|_| mdn_deadline);
     let read_failed = |e: io::Error| -> BoxError { send_file_error(&file_name, &e).into() };
     let mut chunk = vec![0u8; CHUNK];
     let mut wire = Vec::new();
@@ -462,8 +576,8 @@ pub(crate) fn write_body(
             }
             let finished = stream.finish(&mut wire, &mut rng)?;
             sent.finished(&finished);
-            write_pending(gateway, &sent, pending.as_deref())?;
-            send_frame(frames, &mut wire).inspect_err(|_| forget(gateway, pending.as_deref()))?;
+            write_pending(gateway, &sent, pending)?;
+            send_frame(frames, &mut wire).inspect_err(|_| forget(gateway, &sent, pending))?;
         }
         None => {
             std::fs::create_dir_all(&gateway.data.root)?;
@@ -483,7 +597,7 @@ pub(crate) fn write_body(
             let mut spool = spool.into_inner().map_err(io::IntoInnerError::into_error)?;
             spool.rewind()?;
             sent.finished(&finished);
-            write_pending(gateway, &sent, pending.as_deref())?;
+            write_pending(gateway, &sent, pending)?;
             let prepared = Prepared {
                 headers,
                 content_length: finished.body_len,
@@ -502,7 +616,7 @@ pub(crate) fn write_body(
                         send_frame(frames, &mut wire)?;
                     }
                 });
-            sent_whole.inspect_err(|_| forget(gateway, pending.as_deref()))?;
+            sent_whole.inspect_err(|_| forget(gateway, &sent, pending))?;
         }
     }
     Ok(sent)
@@ -522,23 +636,23 @@ pub(crate) fn send_frame(
         .map_err(|_| BodyNotTaken.into())
 }
 
-/// Writes the pending record of a transfer awaiting an asynchronous MDN.
+/// Writes the pending record of a transfer awaiting an asynchronous MDN (`pending`: its
+/// deadline).
 pub(crate) fn write_pending(
     gateway: &Gateway,
     sent: &SentRecord,
-    pending: Option<&str>,
+    pending: Option<SystemTime>,
 ) -> io::Result<()> {
-    if let Some(path) = pending {
-        let json = serde_json::to_string_pretty(sent)?;
-        gateway.data.put_new(path, json.as_bytes())?;
+    match pending {
+        Some(deadline) => gateway.put_pending(sent, deadline),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Removes the pending record of a message that did not go out whole: no MDN can come.
-pub(crate) fn forget(gateway: &Gateway, pending: Option<&str>) {
-    if let Some(path) = pending {
-        let _ = std::fs::remove_file(gateway.data.root.join(path));
+pub(crate) fn forget(gateway: &Gateway, sent: &SentRecord, pending: Option<SystemTime>) {
+    if pending.is_some() {
+        let _ = gateway.claim_pending_blocking(MessageId::bare_str(&sent.message_id));
     }
 }
 

@@ -3,12 +3,13 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::*;
 use crate::{cli::*, files::*, gateway::*, http::*};
 use as2_proto::Limits;
 use as2_proto::mdn::BuiltMdn;
+use as2_proto::message::inbound::StoredMdn;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::Method;
 use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -124,7 +125,7 @@ pub(crate) async fn endpoint(
     match handled {
         Ok(handled) => {
             if let Some(mdn) = handled.async_mdn {
-                tokio::spawn(deliver_async_mdn(gateway.http.clone(), mdn));
+                queue_async_mdn(&gateway, mdn).await;
             }
             to_axum(handled.response)
         }
@@ -132,6 +133,36 @@ pub(crate) async fn endpoint(
             error!(error = %e, "request handler failed");
             to_axum(text(500, "internal error\r\n".into()))
         }
+    }
+}
+
+/// Hands an asynchronous MDN to the job queue (retried on the gateway's schedule,
+/// surviving a restart), or without a database POSTs it from a task of its own.
+pub(crate) async fn queue_async_mdn(gateway: &Gateway, mdn: BuiltMdn) {
+    let Some(url) = mdn.async_url.clone() else {
+        return;
+    };
+    if gateway.db().is_none() {
+        tokio::spawn(deliver_async_mdn(gateway.http.clone(), mdn));
+        return;
+    }
+    let delivery = crate::worker::MdnDelivery {
+        url,
+        original_message_id: mdn.original_message_id.clone(),
+        mdn: StoredMdn::from(&mdn),
+    };
+    let queued = match serde_json::to_string(&delivery) {
+        Ok(json) => gateway
+            .enqueue(crate::db::kind::ASYNC_MDN, None, &json, SystemTime::now())
+            .await
+            .map(drop),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = queued {
+        // The partner waits for it in vain: at least say so.
+        error!(original = %delivery.original_message_id, error = %e,
+            "cannot queue the async MDN: delivering it once now");
+        tokio::spawn(deliver_async_mdn(gateway.http.clone(), mdn));
     }
 }
 

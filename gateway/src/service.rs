@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::PemObject;
@@ -30,6 +30,8 @@ pub struct Service {
     pub gateway: Arc<Gateway>,
     handles: Vec<Handle<SocketAddr>>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    stop_worker: tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 /// The rustls configuration for a PEM certificate chain and key: TLS 1.2 and 1.3, the
@@ -55,6 +57,8 @@ pub fn tls_config(settings: &GatewaySettings) -> Result<rustls::ServerConfig, Bo
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/api/transfers", post(api::post_transfer))
+        .route("/api/transfers/{id}", get(api::get_transfer))
         .fallback(endpoint)
         // The AS2 endpoint streams bodies and holds them to its own limit.
         .layer(DefaultBodyLimit::disable())
@@ -108,18 +112,24 @@ impl Service {
             handles.push(handle);
             info!(addr = ?https_addr, "listening (HTTPS)");
         }
+        let (stop_worker, stop) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(crate::worker::run(Arc::clone(&gateway), stop));
         Ok(Service {
             http_addr,
             https_addr,
             gateway,
             handles,
             servers,
+            stop_worker,
+            worker,
         })
     }
 
-    /// Stops taking connections, lets the requests in progress finish (for at most
-    /// `grace`), and closes the database.
+    /// Stops taking connections and jobs, lets the requests and the job in progress
+    /// finish (for at most `grace`), and closes the database. Queued jobs stay queued
+    /// for the next start (or another instance).
     pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop_worker.send(true);
         for handle in &self.handles {
             handle.graceful_shutdown(Some(grace));
         }
@@ -130,6 +140,9 @@ impl Service {
                 Ok(Err(e)) => error!(error = %e, "server task failed"),
                 Err(_) => error!("server did not stop in time"),
             }
+        }
+        if tokio::time::timeout(grace, self.worker).await.is_err() {
+            error!("the job worker did not stop in time");
         }
         if let Some(db) = self.gateway.db() {
             db.close().await;
