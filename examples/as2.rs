@@ -10,11 +10,19 @@
 //!
 //! Keys live in `--pki DIR`: `DIR/ca/ca.crt` (trust anchor) and, for each party, a folder
 //! named by its AS2 ID with `sign.key`/`sign.crt` and `enc.key`/`enc.crt` (PKCS#8 PEM keys,
-//! PEM certificates). Header files are JSON objects `{"Name": "value"}` (a list of
+//! PEM certificates), RSA or EC. `--sign-stem` and `--enc-stem` pick other pairs in the
+//! same folders (`sign_ec`, `enc_ec` in `examples/pki`): `--sign-stem` names the signing
+//! pair of whichever party signs, `--enc-stem` the encryption pair of the party that
+//! receives, so both sides of an exchange pass the same values (`as2 help` lists which
+//! file each command reads). Header files are JSON objects `{"Name": "value"}` (a list of
 //! `[name, value]` pairs is accepted too). Exit codes: 0 accepted (for `receive`: the
 //! payload delivered, so a duplicate is 1), 1 cleanly rejected (details in the JSON), 2
 //! usage error; anything else is a crash. Only single safe path components are read from
 //! the PKI folder, whatever AS2 IDs a message names.
+//!
+//! `receive` writes `result.json` with the outcome, the layers found, the content cipher
+//! by its `--encrypt` name (`content_encryption`, null when not encrypted) and the
+//! sender's `AS2-Product` header (`sender_product`, null when absent).
 //!
 //! `send --mdn async|async-signed` without `--mdn-url` asks for the MDN at
 //! `http://localhost:5081/as2`. `verify-mdn --partner NAME` names the partner the message
@@ -37,12 +45,12 @@ use as2_proto::cms::{self, ContentType};
 use as2_proto::mdn::{self, Authenticity, MdnSettings, MdnStatus, MicCheck, Report, SentMessage};
 use as2_proto::message::headers::{As2Id, HttpHeaders, MessageId};
 use as2_proto::message::inbound::{
-    self, DuplicateCheck, InboundPolicy, IncomingKind, Layer, SignerTrust,
+    self, Duplicate, DuplicateCheck, InboundPolicy, IncomingKind, Layer, SignerTrust, StoredMdn,
 };
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
 use as2_proto::mic::{Mic, MicNameStyle};
 use as2_proto::partner::{DateEnforcement, verify_chain};
-use as2_proto::{Certificate, Error, Limits, PrivateKey};
+use as2_proto::{Attachment, Certificate, Error, Limits, PartInfo, PrivateKey};
 use serde_json::{Value, json};
 
 /// A usage error (exit code 2).
@@ -60,6 +68,7 @@ fn main() -> ExitCode {
         "receive" => receive(&a),
         "verify-mdn" => verify_mdn(&a),
         "inspect" => inspect(&a),
+        "cem-request" => cem_request(&a),
         "help" | "--help" | "-h" => {
             println!("{}", HELP);
             Ok(ExitCode::SUCCESS)
@@ -82,7 +91,10 @@ usage:
            [--mdn none|sync|sync-signed|async|async-signed] [--mdn-alg sha256]
            [--mdn-url URL (async; default http://localhost:5081/as2)]
            [--content-type TYPE] [--filename NAME] [--message-id LEFT]
+           [--attachments FILE2[,FILE3...] (multipart/related, the payload is part 1)]
            [--sign-stem STEM] [--enc-stem STEM] [--max-payload-size BYTES (default 64 MiB)]
+           [--as2-version 1.0|1.1|1.2|1.3 (default 1.2; 1.3 refuses sha1 and 3DES, exit 2)]
+           [--as2-product NAME:VERSION (default as2-proto:<version>; empty sends none)]
   as2 receive --headers FILE --body FILE --pki DIR --out DIR [--require-signature]
            [--require-encryption] [--accept-bare-payload] [--verify-cert STEM|Party/STEM] [--seen-ids FILE]
            [--record-id] [--no-cert-validation] [--sign-stem STEM] [--enc-stem STEM]
@@ -90,8 +102,27 @@ usage:
   as2 verify-mdn --mdn-headers FILE --mdn-body FILE --pki DIR --partner NAME
            [--expected-mic \"<b64>, <alg>\"] [--unsigned-message] [--orig-message-id ID]
            [--require-signed] [--verify-cert STEM|NAME/STEM] [--no-cert-validation]
-           [--out FILE]
-  as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]";
+           [--sign-stem STEM] [--out FILE]
+  as2 inspect --headers FILE --body FILE [--pki DIR] [--as PARTY]
+           [--sign-stem STEM] [--enc-stem STEM]
+  as2 cem-request --pki DIR --from A --to B --cert NEW.crt --usage signing,encryption
+           --respond-by RFC3339 --out DIR [--response-url URL] [--request-id ID]
+           (writes the CEM parts: part-1.xml, part-2.p7c and parts.json)
+
+key files: DIR/ca/ca.crt (trust anchor) and DIR/<AS2-ID>/<STEM>.{key,crt}, RSA or EC.
+--sign-stem (default sign) names the signing pair of whichever party signs, --enc-stem
+(default enc) the encryption pair of the party that receives; both sides pass the same:
+  send        signs with <from>/<sign-stem>.{key,crt}, encrypts to <to>/<enc-stem>.crt
+  receive     decrypts with <to>/<enc-stem>.{key,crt}, verifies with <from>/<sign-stem>.crt
+              (or --verify-cert), signs the MDN with <to>/<sign-stem>.{key,crt}
+  verify-mdn  verifies with <partner>/<sign-stem>.crt (or --verify-cert)
+  inspect     reads the files receive reads, writes nothing
+An EC key (sign_ec, enc_ec in examples/pki) signs with ECDSA and is encrypted to with
+ECDH (ephemeral-static, RFC 5753); --sign-alg pss and --key-enc-alg apply to RSA only.
+
+receive --seen-ids FILE: Message-IDs already received (a duplicate is answered, not
+delivered); --record-id adds a delivered message's ID to FILE and keeps its MDN in
+FILE.mdn/, so that a resend is answered with that same MDN.";
 
 fn usage(why: &str) -> ExitCode {
     eprintln!("as2: {why}\n{HELP}");
@@ -309,6 +340,15 @@ impl Pki {
     }
 }
 
+/// `--sign-stem` and `--enc-stem` (defaults `sign`, `enc`): the file stems of the signing
+/// pair of the party that signs and of the encryption pair of the party that receives.
+fn stems(args: &Args) -> (&str, &str) {
+    (
+        args.get("sign-stem").unwrap_or("sign"),
+        args.get("enc-stem").unwrap_or("enc"),
+    )
+}
+
 fn safe_component(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
@@ -332,6 +372,44 @@ impl SignerTrust for ChainTrust {
             DateEnforcement::Enforce,
         )
     }
+}
+
+/// The `--encrypt` names of the content ciphers (pyas2lib's spelling), also what
+/// `receive` reports as `content_encryption`.
+const CIPHERS: [(&str, ContentEncryption); 8] = [
+    ("aes_128_cbc", ContentEncryption::Aes128Cbc),
+    ("aes_192_cbc", ContentEncryption::Aes192Cbc),
+    ("aes_256_cbc", ContentEncryption::Aes256Cbc),
+    ("tripledes_192_cbc", ContentEncryption::TripleDesCbc),
+    ("aes_128_gcm", ContentEncryption::Aes128Gcm),
+    ("aes_256_gcm", ContentEncryption::Aes256Gcm),
+    ("aes_128_ccm", ContentEncryption::Aes128Ccm),
+    ("aes_256_ccm", ContentEncryption::Aes256Ccm),
+];
+
+/// The content cipher of the envelope among `layers`, by its `--encrypt` name; null when
+/// the message was not encrypted.
+fn content_encryption_json(layers: &[Layer]) -> Value {
+    layers
+        .iter()
+        .find_map(|l| match l {
+            Layer::Encrypted(c) => Some(
+                CIPHERS
+                    .iter()
+                    .find(|(_, known)| known == c)
+                    .map_or_else(|| json!(c.name()), |(name, _)| json!(name)),
+            ),
+            _ => None,
+        })
+        .unwrap_or(Value::Null)
+}
+
+/// The sender's AS2-Product header (draft-ietf-ediint-rfc4130bis), as text; null when
+/// absent.
+fn sender_product_json(headers: &HttpHeaders) -> Value {
+    headers
+        .get("AS2-Product")
+        .map_or(Value::Null, |v| json!(String::from_utf8_lossy(v).trim()))
 }
 
 fn digest_named(name: &str) -> Result<DigestAlgorithm, Usage> {
@@ -368,6 +446,9 @@ fn send(args: &Args) -> CliResult {
         "sign-stem",
         "enc-stem",
         "max-payload-size",
+        "as2-version",
+        "as2-product",
+        "attachments",
     ])?;
     let pki = Pki::new(args)?;
     let from = As2Id::new(args.required("from")?).map_err(|e| Usage(format!("--from: {e}")))?;
@@ -376,11 +457,10 @@ fn send(args: &Args) -> CliResult {
     let payload_path = args.path("payload")?;
     let cannot_read =
         |e: std::io::Error| Usage(format!("cannot read {}: {e}", payload_path.display()));
-    let mut payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
+    let payload = std::fs::File::open(&payload_path).map_err(cannot_read)?;
     let payload_len = payload.metadata().map_err(cannot_read)?.len();
     let out = args.path("out")?;
-    let sign_stem = args.get("sign-stem").unwrap_or("sign");
-    let enc_stem = args.get("enc-stem").unwrap_or("enc");
+    let (sign_stem, enc_stem) = stems(args);
 
     let sign_digest = args.get("sign").map(digest_named).transpose()?;
     let scheme = match args.get("sign-alg").unwrap_or("pkcs1v15") {
@@ -390,15 +470,13 @@ fn send(args: &Args) -> CliResult {
     };
     let cipher = match args.get("encrypt") {
         None | Some("none") => None,
-        Some("aes_128_cbc") => Some(ContentEncryption::Aes128Cbc),
-        Some("aes_192_cbc") => Some(ContentEncryption::Aes192Cbc),
-        Some("aes_256_cbc") => Some(ContentEncryption::Aes256Cbc),
-        Some("tripledes_192_cbc") => Some(ContentEncryption::TripleDesCbc),
-        Some("aes_128_gcm") => Some(ContentEncryption::Aes128Gcm),
-        Some("aes_256_gcm") => Some(ContentEncryption::Aes256Gcm),
-        Some("aes_128_ccm") => Some(ContentEncryption::Aes128Ccm),
-        Some("aes_256_ccm") => Some(ContentEncryption::Aes256Ccm),
-        Some(other) => return Err(Usage(format!("unknown --encrypt {other:?}"))),
+        Some(name) => Some(
+            CIPHERS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| Usage(format!("unknown --encrypt {name:?}")))?,
+        ),
     };
     let key_transport = match args.get("key-enc-alg").unwrap_or("pkcs1v15") {
         "pkcs1v15" => KeyTransport::RsaPkcs1v15,
@@ -456,6 +534,20 @@ fn send(args: &Args) -> CliResult {
     }
     msg.compression = compression;
     msg.mdn = mdn;
+    if let Some(version) = args.get("as2-version") {
+        msg.as2_version = version
+            .parse()
+            .map_err(|e| Usage(format!("--as2-version: {e}")))?;
+    }
+    match args.get("as2-product") {
+        Some("") => msg.as2_product = None,
+        Some(product) => {
+            as2_proto::message::headers::check_as2_product(product)
+                .map_err(|e| Usage(format!("--as2-product: {e}")))?;
+            msg.as2_product = Some(product.to_owned());
+        }
+        None => {}
+    }
     if let Some(ct) = args.get("content-type") {
         msg.content_type = ct.to_owned();
     }
@@ -465,15 +557,39 @@ fn send(args: &Args) -> CliResult {
             .map(|n| n.to_string_lossy().into_owned())
     });
     msg.subject = Some(format!("AS2 message from {from} to {to}"));
+    // More files: parts 2, 3, ... of a multipart/related payload, streamed after it.
+    let attachment_paths: Vec<PathBuf> = args
+        .get("attachments")
+        .map(|list| {
+            list.split(',')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    for path in &attachment_paths {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?
+            .len();
+        let mut attachment = Attachment::streamed(content_type_of(path), Some(len));
+        if let Some(name) = path.file_name() {
+            attachment = attachment.with_file_name(name.to_string_lossy());
+        }
+        msg.attachments.push(attachment);
+    }
     if let Some(left) = args.get("message-id") {
         let id = format!("<{left}@{}>", from.message_id_domain());
         msg.message_id =
             Some(MessageId::parse(id.as_bytes()).map_err(|e| Usage(format!("--message-id: {e}")))?);
     }
     let mut rng = rand::rng();
-    let failed = |e: Error| {
-        eprintln!("as2 send: {e} ({})", e.code());
-        Ok(ExitCode::from(1))
+    let failed = |e: Error| match e {
+        // Asking a 1.3 partner for SHA-1 or 3DES is a usage error, not a failed send.
+        Error::WeakAlgorithm(_) => Err(Usage(e.to_string())),
+        _ => {
+            eprintln!("as2 send: {e} ({})", e.code());
+            Ok(ExitCode::from(1))
+        }
     };
     let mut stream = match outbound::start(&msg, Some(payload_len), SystemTime::now(), &mut rng) {
         Ok(stream) => stream,
@@ -489,12 +605,27 @@ fn send(args: &Args) -> CliResult {
     );
     let mut chunk = vec![0u8; CHUNK];
     let mut wire = Vec::with_capacity(2 * CHUNK);
+    let mut files: Vec<(PathBuf, std::fs::File)> = Vec::new();
+    for path in &attachment_paths {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", path.display())))?;
+        files.push((path.clone(), file));
+    }
+    let mut current = (payload_path.clone(), payload);
+    let mut rest = files.into_iter();
     loop {
-        let n = read_chunk(&mut payload, &mut chunk).map_err(cannot_read)?;
+        let n = read_chunk(&mut current.1, &mut chunk)
+            .map_err(|e| Usage(format!("cannot read {}: {e}", current.0.display())))?;
         if n == 0 {
-            break;
-        }
-        if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
+            // The next file, if any, is the next part.
+            let Some(next) = rest.next() else {
+                break;
+            };
+            if let Err(e) = stream.next_part(&mut wire) {
+                return failed(e);
+            }
+            current = next;
+        } else if let Err(e) = stream.push(chunk.get(..n).unwrap_or_default(), &mut wire) {
             return failed(e);
         }
         body.write_all(&wire).map_err(cannot_write)?;
@@ -517,6 +648,7 @@ fn send(args: &Args) -> CliResult {
             "to": sent.to.as_str(),
             "signed": sent.signed,
             "mdn_url": msg.mdn.async_url(),
+            "parts": 1 + msg.attachments.len(),
         }),
     );
     println!(
@@ -531,12 +663,54 @@ fn send(args: &Args) -> CliResult {
 // ---------------------------------------------------------------------------------------
 // receive
 
-/// Message-IDs already received, one per line without angle brackets.
-struct SeenIds(HashSet<String>);
+/// Message-IDs already received (`--seen-ids FILE`, one per line without angle
+/// brackets), and the MDNs sent for them in `FILE.mdn/` (`<sha256 of the id>.json` for
+/// the headers, `.bin` for the body), kept by `--record-id` so that a resend is answered
+/// with the same MDN (`DuplicateCheck::store_mdn`).
+struct SeenIds {
+    ids: HashSet<String>,
+    mdn_dir: Option<PathBuf>,
+}
+
+impl SeenIds {
+    /// Where the MDN for `message_id` is kept: the headers file, then the body file.
+    fn mdn_files(&self, message_id: &MessageId) -> Option<(PathBuf, PathBuf)> {
+        let stem = sha256_hex(message_id.bare().as_bytes());
+        self.mdn_dir.as_ref().map(|dir| {
+            (
+                dir.join(format!("{stem}.json")),
+                dir.join(format!("{stem}.bin")),
+            )
+        })
+    }
+}
 
 impl DuplicateCheck for SeenIds {
     fn check_and_record(&mut self, _from: &As2Id, message_id: &MessageId) -> bool {
-        !self.0.insert(message_id.bare().to_owned())
+        !self.ids.insert(message_id.bare().to_owned())
+    }
+
+    fn check(&mut self, from: &As2Id, message_id: &MessageId) -> Duplicate {
+        if !self.check_and_record(from, message_id) {
+            return Duplicate::New;
+        }
+        let stored = self.mdn_files(message_id).and_then(|(headers, body)| {
+            let headers = read_headers(&headers).ok()?;
+            Some(StoredMdn::new(headers, std::fs::read(body).ok()?))
+        });
+        stored.map_or(Duplicate::Seen, Duplicate::SeenWithMdn)
+    }
+
+    fn store_mdn(&mut self, _from: &As2Id, message_id: &MessageId, mdn: StoredMdn) {
+        let Some((headers, body)) = self.mdn_files(message_id) else {
+            return;
+        };
+        // The first MDN of a Message-ID is kept.
+        if headers.exists() {
+            return;
+        }
+        write(&body, &mdn.body);
+        write(&headers, headers_json(&mdn.headers).as_bytes());
     }
 }
 
@@ -557,31 +731,55 @@ fn read_chunk(file: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<
     Ok(filled)
 }
 
-/// The received payload: written to `payload.bin.part` while it is tentative, renamed to
-/// `payload.bin` on commit, removed on abort. Its SHA-256 is computed on the way.
-struct FileSink {
+/// A content type for a file sent as an attachment, from its extension.
+fn content_type_of(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "x12" | "edi" => "application/edi-x12",
+        "edifact" => "application/edifact",
+        "xml" => "application/xml",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "txt" | "csv" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// One output file of the received payload: written to `NAME.part` while it is tentative,
+/// renamed to `NAME` on commit, removed on abort. Its SHA-256 is computed on the way.
+struct OutFile {
     part: PathBuf,
     done: PathBuf,
     file: Option<std::io::BufWriter<std::fs::File>>,
     hasher: Option<as2_proto::cms::algorithm::Hasher>,
     sha256: Option<String>,
-    error: Option<std::io::Error>,
+    len: u64,
+    /// For a part of a multipart payload: its content type and file name.
+    info: Option<PartInfo>,
 }
 
-impl FileSink {
-    fn new(out: &Path) -> Self {
-        FileSink {
-            part: out.join("payload.bin.part"),
-            done: out.join("payload.bin"),
+impl OutFile {
+    fn new(out: &Path, name: &str, info: Option<PartInfo>) -> Self {
+        OutFile {
+            part: out.join(format!("{name}.part")),
+            done: out.join(name),
             file: None,
             hasher: Some(DigestAlgorithm::Sha256.hasher()),
             sha256: None,
-            error: None,
+            len: 0,
+            info,
         }
     }
 
-    fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
+        if let Some(h) = &mut self.hasher {
+            h.update(bytes);
+        }
+        self.len += bytes.len() as u64;
         if self.file.is_none() {
             if let Some(dir) = self.part.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -596,43 +794,117 @@ impl FileSink {
         }
         Ok(())
     }
-}
 
-impl as2_proto::message::receive::PayloadSink for FileSink {
-    fn write(&mut self, tentative: &[u8]) {
-        if let Some(h) = &mut self.hasher {
-            h.update(tentative);
-        }
-        if self.error.is_none()
-            && let Err(e) = self.try_write(tentative)
-        {
-            self.error = Some(e);
-        }
-    }
-
-    fn commit(&mut self) {
+    fn commit(&mut self) -> std::io::Result<()> {
         use std::io::Write;
-        // An empty payload still gets its (empty) file.
-        if let Err(e) = self.try_write(&[]) {
-            self.error.get_or_insert(e);
-        }
-        if let Some(mut file) = self.file.take()
-            && let Err(e) = file
-                .flush()
-                .and_then(|()| std::fs::rename(&self.part, &self.done))
-        {
-            self.error.get_or_insert(e);
+        // An empty file still gets its (empty) file.
+        self.write(&[])?;
+        if let Some(mut file) = self.file.take() {
+            file.flush()?;
+            std::fs::rename(&self.part, &self.done)?;
         }
         self.sha256 = self
             .hasher
             .take()
             .map(|h| h.finish().iter().map(|b| format!("{b:02x}")).collect());
+        Ok(())
     }
 
     fn abort(&mut self) {
         self.file = None;
         self.hasher = None;
         let _ = std::fs::remove_file(&self.part);
+    }
+}
+
+/// The received payload: `payload.bin`, or for a multipart payload (RFC 6362)
+/// `payload-1.bin`, `payload-2.bin`, ... in part order and `payload.bin` a copy of part 1;
+/// all tentative until the verdict.
+struct FileSink {
+    out: PathBuf,
+    single: OutFile,
+    parts: Vec<OutFile>,
+    error: Option<std::io::Error>,
+}
+
+impl FileSink {
+    fn new(out: &Path) -> Self {
+        FileSink {
+            out: out.to_owned(),
+            single: OutFile::new(out, "payload.bin", None),
+            parts: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The SHA-256 of `payload.bin`, once committed.
+    fn sha256(&self) -> Option<String> {
+        match self.parts.first() {
+            Some(first) => first.sha256.clone(),
+            None => self.single.sha256.clone(),
+        }
+    }
+
+    /// The parts for result.json (none for a single payload).
+    fn parts_json(&self) -> Value {
+        if self.parts.is_empty() {
+            return Value::Null;
+        }
+        self.parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                json!({
+                    "index": i + 1,
+                    "file": format!("payload-{}.bin", i + 1),
+                    "name": p.info.as_ref().and_then(|info| info.file_name.clone()),
+                    "content_type": p.info.as_ref().map(|info| info.content_type.clone()),
+                    "size": p.len,
+                    "sha256": p.sha256,
+                })
+            })
+            .collect()
+    }
+}
+
+impl as2_proto::message::receive::PayloadSink for FileSink {
+    fn write(&mut self, tentative: &[u8]) {
+        let target = self.parts.last_mut().unwrap_or(&mut self.single);
+        if self.error.is_none()
+            && let Err(e) = target.write(tentative)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn begin_part(&mut self, part: &PartInfo) {
+        let name = format!("payload-{}.bin", part.index + 1);
+        self.parts
+            .push(OutFile::new(&self.out, &name, Some(part.clone())));
+    }
+
+    fn commit(&mut self) {
+        let mut result = Ok(());
+        if self.parts.is_empty() {
+            result = self.single.commit();
+        }
+        for part in &mut self.parts {
+            result = result.and_then(|()| part.commit());
+        }
+        if let Some(first) = self.parts.first() {
+            result = result.and_then(|()| std::fs::copy(&first.done, &self.single.done).map(drop));
+        }
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn abort(&mut self) {
+        self.single.abort();
+        for part in &mut self.parts {
+            part.abort();
+        }
+        self.parts.clear();
     }
 }
 
@@ -659,17 +931,23 @@ fn receive(args: &Args) -> CliResult {
     let mut body = std::fs::File::open(&body_path)
         .map_err(|e| Usage(format!("cannot read {}: {e}", body_path.display())))?;
     let out = args.path("out")?;
-    let sign_stem = args.get("sign-stem").unwrap_or("sign");
-    let enc_stem = args.get("enc-stem").unwrap_or("enc");
+    let (sign_stem, enc_stem) = stems(args);
     let seen_path = args.get("seen-ids").map(PathBuf::from);
-    let mut seen = SeenIds(match &seen_path {
-        Some(p) if p.exists() => String::from_utf8_lossy(&read(p)?)
-            .lines()
-            .map(|l| l.trim().trim_matches(['<', '>']).to_owned())
-            .filter(|l| !l.is_empty())
-            .collect(),
-        _ => HashSet::new(),
-    });
+    let mut seen = SeenIds {
+        ids: match &seen_path {
+            Some(p) if p.exists() => String::from_utf8_lossy(&read(p)?)
+                .lines()
+                .map(|l| l.trim().trim_matches(['<', '>']).to_owned())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            _ => HashSet::new(),
+        },
+        mdn_dir: seen_path.as_ref().map(|p| {
+            let mut dir = p.clone().into_os_string();
+            dir.push(".mdn");
+            PathBuf::from(dir)
+        }),
+    };
     let mut limits = Limits::default();
     if let Some(max) = args.get("max-body-size") {
         let max: usize = max
@@ -702,6 +980,8 @@ fn receive(args: &Args) -> CliResult {
                     "error": e.to_string(),
                     "message_id": Value::Null,
                     "signed": false, "encrypted": false, "compressed": false,
+                    "content_encryption": Value::Null,
+                    "sender_product": sender_product_json(&headers),
                     "mic": Value::Null, "payload_sha256": Value::Null, "mdn": Value::Null,
                 }),
             );
@@ -751,6 +1031,8 @@ fn receive(args: &Args) -> CliResult {
     policy.require_encryption = args.flag("require-encryption");
     policy.require_signature = args.flag("require-signature");
     policy.accept_bare_payload = args.flag("accept-bare-payload");
+    // A testing tool: multipart payloads (RFC 6362) are always accepted.
+    policy.accept_attachments = true;
     if !args.flag("no-cert-validation") {
         policy.signer_trust = Some(&trust);
     }
@@ -806,7 +1088,12 @@ fn receive(args: &Args) -> CliResult {
         Err(r) => (r.layers.clone(), r.mic.clone(), Some(&r.error)),
     };
     let delivered = outcome.as_ref().ok().filter(|r| !r.duplicate);
-    let payload_sha256 = sink.sha256.take().filter(|_| delivered.is_some());
+    let payload_sha256 = sink.sha256().filter(|_| delivered.is_some());
+    let parts = if delivered.is_some() {
+        sink.parts_json()
+    } else {
+        Value::Null
+    };
     let mdn_json = match reply.as_ref().and_then(|r| r.mdn.as_ref()) {
         Some(m) => {
             let mut mdn_headers = m.headers.clone();
@@ -836,13 +1123,23 @@ fn receive(args: &Args) -> CliResult {
             "signed": layers.iter().any(|l| matches!(l, Layer::Signed(_))),
             "encrypted": layers.iter().any(|l| matches!(l, Layer::Encrypted(_))),
             "compressed": layers.contains(&Layer::Compressed),
+            "content_encryption": content_encryption_json(&layers),
+            "sender_product": sender_product_json(&headers),
             "mic": mic_json(mic.as_ref()),
             "payload_sha256": payload_sha256,
+            "parts": parts,
             "delivered": delivered.is_some(),
             "mdn": mdn_json,
         }),
     );
     if let (Some(path), Some(_), true) = (&seen_path, delivered, args.flag("record-id")) {
+        // The MDN sent for it too, to answer a resend with it.
+        if let (Some(id), Some(m)) = (
+            &incoming.message_id,
+            reply.as_ref().and_then(|r| r.mdn.as_ref()),
+        ) {
+            seen.store_mdn(&incoming.from, id, StoredMdn::from(m));
+        }
         let id = incoming.message_id.as_ref().map(|m| m.bare()).unwrap_or("");
         let mut text = std::fs::read_to_string(path).unwrap_or_default();
         if !text.is_empty() && !text.ends_with('\n') {
@@ -877,6 +1174,7 @@ fn verify_mdn(args: &Args) -> CliResult {
         "require-signed",
         "verify-cert",
         "no-cert-validation",
+        "sign-stem",
         "out",
     ])?;
     let pki = Pki::new(args)?;
@@ -955,7 +1253,7 @@ fn verify_mdn(args: &Args) -> CliResult {
             }
             Some(pki.named_cert(spec, partner.as_str()).map_err(Usage)?)
         }
-        None => pki.cert(partner.as_str(), "sign").ok(),
+        None => pki.cert(partner.as_str(), stems(args).0).ok(),
     };
     let certs: Vec<Certificate> = cert.into_iter().collect();
     let mut sent = SentMessage::new(message_id, partner.clone(), certs, expected_mic);
@@ -1008,7 +1306,7 @@ fn verify_mdn(args: &Args) -> CliResult {
 // inspect
 
 fn inspect(args: &Args) -> CliResult {
-    args.only(&["headers", "body", "pki", "as"])?;
+    args.only(&["headers", "body", "pki", "as", "sign-stem", "enc-stem"])?;
     let headers = read_headers(&args.path("headers")?)?;
     let body = read(&args.path("body")?)?;
     let limits = Limits::default();
@@ -1089,13 +1387,14 @@ fn inspect(args: &Args) -> CliResult {
         };
         let us = args.get("as").unwrap_or(incoming.to.as_str()).to_owned();
         // `Pki` reads only files inside DIR, whatever AS2 IDs the request names.
+        let (sign_stem, enc_stem) = stems(args);
         let decryption: Vec<(Certificate, PrivateKey)> =
-            match (pki.cert(&us, "enc"), pki.key(&us, "enc")) {
+            match (pki.cert(&us, enc_stem), pki.key(&us, enc_stem)) {
                 (Ok(c), Ok(k)) => vec![(c, k)],
                 _ => Vec::new(),
             };
         let partner: Vec<Certificate> = pki
-            .cert(incoming.from.as_str(), "sign")
+            .cert(incoming.from.as_str(), sign_stem)
             .into_iter()
             .collect();
         // A diagnosis shows what is there: unsigned messages and bare payloads too.
@@ -1144,4 +1443,96 @@ fn base64_body(body: &[u8]) -> Option<Vec<u8>> {
     Base64::decode_vec(&clean)
         .or_else(|_| Base64Unpadded::decode_vec(&clean))
         .ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// cem-request
+// ---------------------------------------------------------------------------------------
+
+/// Builds a CEM request offering `--cert` to `--to` and writes its parts (the XML, then
+/// the certs-only CMS holding the certificate and `DIR/ca/ca.crt` when present) with
+/// `parts.json` listing their Content-Type and Content-ID headers, for a
+/// `multipart/related` message.
+fn cem_request(a: &Args) -> CliResult {
+    use as2_proto::cem::{
+        CemRequest, CertUsage, EndEntity, RequestMessage, TradingPartnerInfo, TrustRequest,
+    };
+    a.only(&[
+        "pki",
+        "from",
+        "to",
+        "cert",
+        "usage",
+        "respond-by",
+        "out",
+        "response-url",
+        "request-id",
+    ])?;
+    let pki = a.path("pki")?;
+    let from = a.required("from")?;
+    let to = a.required("to")?;
+    let out = a.path("out")?;
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Usage(format!("{}: {e}", p.display())));
+    let cert = Certificate::from_pem(&read(&a.path("cert")?)?)
+        .map_err(|e| Usage(format!("--cert: {e}")))?;
+    let mut usages = Vec::new();
+    for usage in a.required("usage")?.split(',') {
+        usages.push(match usage.trim() {
+            "signing" => CertUsage::Signing,
+            "encryption" => CertUsage::Encryption,
+            "ssl" | "tls" => CertUsage::TlsServer,
+            other => return Err(Usage(format!("unknown --usage {other:?}"))),
+        });
+    }
+    let respond_by = as2_proto::record::parse_rfc3339(a.required("respond-by")?)
+        .map_err(|e| Usage(format!("--respond-by: {e}")))?;
+    let now = std::time::SystemTime::now();
+    let request_id = a.get("request-id").map_or_else(
+        || {
+            format!(
+                "{from}-{}",
+                as2_proto::record::rfc3339(now).replace(':', "")
+            )
+        },
+        str::to_owned,
+    );
+    let ca = pki.join("ca/ca.crt");
+    let chain = match std::fs::read(&ca) {
+        Ok(pem) => {
+            vec![Certificate::from_pem(&pem).map_err(|e| Usage(format!("{}: {e}", ca.display())))?]
+        }
+        Err(_) => Vec::new(),
+    };
+    let request = CemRequest::new(
+        request_id.clone(),
+        TradingPartnerInfo::as2(from, now),
+        vec![TrustRequest::new(
+            usages,
+            Some(respond_by),
+            a.get("response-url").unwrap_or(DEFAULT_MDN_URL),
+            EndEntity::for_certificate(&cert, format!("cem-cert-{request_id}-1")),
+        )],
+    );
+    let message = RequestMessage::new(request, vec![(cert, chain)])
+        .map_err(|e| Usage(format!("CEM request: {e}")))?;
+    std::fs::create_dir_all(&out).map_err(|e| Usage(format!("{}: {e}", out.display())))?;
+    let mut listed = Vec::new();
+    for (i, part) in message.to_parts().iter().enumerate() {
+        let ext = if i == 0 { "xml" } else { "p7c" };
+        let name = format!("part-{}.{ext}", i + 1);
+        std::fs::write(out.join(&name), &part.bytes).map_err(|e| Usage(format!("{name}: {e}")))?;
+        listed.push(json!({
+            "file": name,
+            "content_type": part.content_type,
+            "content_id": part.content_id_header(),
+        }));
+    }
+    let summary = json!({ "request_id": request_id, "from": from, "to": to, "parts": listed });
+    std::fs::write(
+        out.join("parts.json"),
+        serde_json::to_vec_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| Usage(format!("parts.json: {e}")))?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
 }

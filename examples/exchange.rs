@@ -6,7 +6,9 @@
 //! with a signed MDN; PartnerA verifies the MDN and its MIC. Both sides write payloads,
 //! `.mdn` files and JSON status records in the reference layout (`processed/`, `failed/`)
 //! under a temporary directory. A second transfer is tampered with on the wire and ends
-//! in `failed/` on both sides with its error code.
+//! in `failed/` on both sides with its error code. PartnerB keeps each MDN it sends in its
+//! duplicate store (`DuplicateCheck::store_mdn`), so when the first message is sent again
+//! (a retry after a lost response) it answers with that same MDN and delivers nothing.
 //!
 //! The "network" is a [`MemoryTransport`] that hands each request to PartnerB's handler in
 //! the same process; `examples/server.rs` and `examples/client.rs` do the same over HTTP.
@@ -18,7 +20,7 @@ use std::time::SystemTime;
 use as2_proto::cms::algorithm::DigestAlgorithm;
 use as2_proto::mdn::{self, MdnSettings, Report, SentMessage};
 use as2_proto::message::headers::HttpHeaders;
-use as2_proto::message::inbound;
+use as2_proto::message::inbound::{self, DuplicateCheck, StoredMdn};
 use as2_proto::message::outbound;
 use as2_proto::partner::{
     CertificateUsage, DateEnforcement, HttpResponse, MemoryDirectory, MemoryDuplicateStore,
@@ -129,6 +131,28 @@ impl Receiver {
             .map_or(DigestAlgorithm::Sha256, |r| r.options.receipt_micalg());
         settings.sign_options = setup.mdn_sign_options(digest);
         let reply = mdn::reply(&incoming, &report, &settings, now, &mut rng).expect("MDN");
+        // Keep the MDN sent, so that a resend of this message is answered with it (the
+        // store keeps the first MDN of a Message-ID it recorded, and ignores others).
+        if let (Some(m), Some(id)) = (&reply.mdn, &incoming.message_id) {
+            let mut duplicates = self.duplicates.lock().expect("duplicate store");
+            duplicates.store_mdn(&incoming.from, id, StoredMdn::from(m));
+        }
+        if let Ok(received) = &outcome
+            && received.duplicate
+        {
+            // Delivered and recorded the first time: nothing is stored again.
+            let again = if received.previous_mdn.is_some() {
+                "the MDN stored for it"
+            } else {
+                "a new duplicate-document MDN"
+            };
+            let id = incoming.message_id.as_ref().map_or("?", |m| m.as_str());
+            println!(
+                "  B: {} sent {id} again: answered with {again}",
+                incoming.from
+            );
+            return reply.response;
+        }
 
         // Files in the reference layout under the agreement's base directory.
         let message_id = incoming
@@ -312,6 +336,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let second = send(&a, &transport, &storage, "po-4712.x12", true)?;
     println!("\n3. A file that is not there:");
     let third = send(&a, &transport, &storage, "po-4713.x12", false)?;
+    println!("\n4. The first message sent again, as a retry after a lost response would:");
+    let replayed = resend_first(&transport)?;
 
     println!("\nFiles written:");
     let mut files = Vec::new();
@@ -319,13 +345,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in files {
         println!("  {f}");
     }
-    if !first || second || third {
-        return Err("unexpected outcome: the first transfer must complete, the others fail".into());
+    if !first || second || third || !replayed {
+        return Err(
+            "unexpected outcome: the first transfer must complete, the others fail, \
+            and the resend must get the first MDN back"
+                .into(),
+        );
     }
     println!(
-        "\nOK: the first transfer completed; the tampered and the missing one failed as they should."
+        "\nOK: the first transfer completed; the tampered and the missing one failed as they \
+         should; the resend got the first MDN back."
     );
     Ok(())
+}
+
+/// Posts the first request again, byte for byte: PartnerB finds its Message-ID in its
+/// duplicate store and answers with the MDN it sent the first time (`processed`, not a new
+/// `processed/Warning: duplicate-document`). Returns whether it did.
+fn resend_first(transport: &MemoryTransport) -> Result<bool, Box<dyn std::error::Error>> {
+    let first = transport
+        .requests()
+        .into_iter()
+        .next()
+        .ok_or("no request was sent")?;
+    let answer = transport.post(&first.url, &first.headers, &first.body)?;
+    let again = transport.post(&first.url, &first.headers, &first.body)?;
+    let parsed = mdn::parse(&answer.headers, &answer.body, &Limits::default())?;
+    println!(
+        "A: MDN {} for {:?}, the same bytes on every resend: {}",
+        parsed.disposition,
+        parsed.original_message_id.as_deref().unwrap_or("?"),
+        answer.body == again.body
+    );
+    Ok(parsed.disposition.as_str().ends_with("; processed") && answer.body == again.body)
 }
 
 fn list(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {

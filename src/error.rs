@@ -139,6 +139,75 @@ impl fmt::Display for AlgorithmKind {
     }
 }
 
+/// An algorithm that must not be generated for a partner at the declared AS2-Version:
+/// SHA-1, MD5, 3DES or RC2 with a 1.3 partner (draft-ietf-ediint-rfc4130bis §6.1: "weak
+/// algorithms (e.g., SHA-1, 3DES, RC2, MD5) MUST NOT be generated"). A configuration
+/// error, reported before any work ([`Error::WeakAlgorithm`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WeakAlgorithm {
+    /// The algorithm asked for, e.g. `SHA-1` or `3DES`.
+    pub algorithm: &'static str,
+    /// What it was for: [`AlgorithmKind::Digest`] (a signature or a receipt's MIC) or
+    /// [`AlgorithmKind::ContentEncryption`].
+    pub kind: AlgorithmKind,
+    /// The AS2-Version declared to the partner.
+    pub version: crate::smime::headers::As2Version,
+}
+
+impl WeakAlgorithm {
+    /// Fails with [`Error::WeakAlgorithm`] when `digest` is SHA-1 and `version` forbids
+    /// weak algorithms.
+    pub fn check_digest(
+        digest: crate::cms::algorithm::DigestAlgorithm,
+        version: crate::smime::headers::As2Version,
+    ) -> Result<(), Error> {
+        if version.forbids_weak_algorithms()
+            && digest == crate::cms::algorithm::DigestAlgorithm::Sha1
+        {
+            return Err(Error::WeakAlgorithm(WeakAlgorithm {
+                algorithm: "SHA-1",
+                kind: AlgorithmKind::Digest,
+                version,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Fails with [`Error::WeakAlgorithm`] when `cipher` is 3DES and `version` forbids
+    /// weak algorithms.
+    pub fn check_cipher(
+        cipher: crate::cms::algorithm::ContentEncryption,
+        version: crate::smime::headers::As2Version,
+    ) -> Result<(), Error> {
+        if version.forbids_weak_algorithms()
+            && cipher == crate::cms::algorithm::ContentEncryption::TripleDesCbc
+        {
+            return Err(Error::WeakAlgorithm(WeakAlgorithm {
+                algorithm: "3DES",
+                kind: AlgorithmKind::ContentEncryption,
+                version,
+            }));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for WeakAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let instead = match self.kind {
+            AlgorithmKind::ContentEncryption => "AES (AES-256-GCM or AES-256-CBC)",
+            _ => "SHA-256 or stronger",
+        };
+        write!(
+            f,
+            "{} must not be generated for a partner at AS2-Version {} \
+             (draft-ietf-ediint-rfc4130bis section 6.1); use {instead}",
+            self.algorithm, self.version
+        )
+    }
+}
+
 /// Why a signature did not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -220,6 +289,11 @@ pub enum PolicyError {
     SignatureRequired,
     /// A layer of this kind appears twice.
     DuplicateLayer(LayerKind),
+    /// The payload is `multipart/related` (RFC 6362 multiple attachments) and the policy
+    /// does not accept attachments
+    /// ([`InboundPolicy::accept_attachments`](crate::message::inbound::InboundPolicy::accept_attachments)):
+    /// `INVALID_SMIME_FORMAT`, `failed/Failure: unsupported format`.
+    AttachmentsRefused,
 }
 
 impl fmt::Display for PolicyError {
@@ -228,6 +302,9 @@ impl fmt::Display for PolicyError {
             Self::EncryptionRequired => f.write_str("encryption is required"),
             Self::SignatureRequired => f.write_str("a signature is required"),
             Self::DuplicateLayer(kind) => write!(f, "duplicate {kind:?} layer"),
+            Self::AttachmentsRefused => {
+                f.write_str("multiple attachments (multipart/related) are not accepted")
+            }
         }
     }
 }
@@ -559,6 +636,25 @@ pub enum Error {
     /// and cut to 100 characters. Displayed as the reference words it:
     /// `Unsupported date format: 2022/123/456T`.
     UnsupportedDateFormat(String),
+    /// An algorithm the partner's AS2-Version forbids us to generate (SHA-1 or 3DES for a
+    /// 1.3 partner): a configuration error, from
+    /// [`outbound::start`](crate::message::outbound::start),
+    /// [`outbound::build`](crate::message::outbound::build) and
+    /// [`mdn::reply`](crate::mdn::reply). Code `SIGNING_FAILED` for a digest,
+    /// `ENCRYPTION_FAILED` for a cipher.
+    WeakAlgorithm(WeakAlgorithm),
+    /// A streamed outbound message with attachments was given a different number of
+    /// parts than it declared: [`OutboundStream::next_part`] past the last one, or
+    /// [`OutboundStream::finish`] before it.
+    ///
+    /// [`OutboundStream::next_part`]: crate::message::outbound::OutboundStream::next_part
+    /// [`OutboundStream::finish`]: crate::message::outbound::OutboundStream::finish
+    PartCount {
+        /// The parts declared: the payload and its attachments.
+        declared: usize,
+        /// The parts pushed (or begun).
+        pushed: usize,
+    },
 }
 
 impl Error {
@@ -600,16 +696,23 @@ impl Error {
             }
             Error::Policy(PolicyError::SignatureRequired) => ErrorCode::VerificationFailed,
             Error::Policy(PolicyError::DuplicateLayer(_)) => ErrorCode::DuplicateMessage,
+            Error::Policy(PolicyError::AttachmentsRefused) => ErrorCode::InvalidSmimeFormat,
             Error::UnknownTradingPartner => ErrorCode::AgreementNotFound,
             Error::UnsupportedMicAlgorithms => ErrorCode::VerificationFailed,
             Error::UnsupportedFormat(_) => ErrorCode::InvalidSmimeFormat,
             Error::Partner(e) => e.code(),
             Error::UnsupportedDateFormat(_) => ErrorCode::InvalidRequest,
             // Like a payload over the limit: the transfer request itself is wrong.
-            Error::PayloadLength { .. } => ErrorCode::InvalidRequest,
+            Error::PayloadLength { .. } | Error::PartCount { .. } => ErrorCode::InvalidRequest,
             Error::CertificateUsage(e) => match e.key_use {
                 crate::cert::KeyUse::Signing => ErrorCode::VerificationFailed,
                 _ => ErrorCode::EncryptionFailed,
+            },
+            Error::WeakAlgorithm(w) => match w.kind {
+                AlgorithmKind::ContentEncryption | AlgorithmKind::KeyTransport => {
+                    ErrorCode::EncryptionFailed
+                }
+                _ => ErrorCode::SigningFailed,
             },
         }
     }
@@ -648,8 +751,13 @@ impl Error {
                 E(Modifier::InsufficientMessageSecurity)
             }
             Error::UnknownTradingPartner => E(Modifier::UnknownTradingRelationship),
-            Error::UnsupportedMicAlgorithms => F(Modifier::UnsupportedMicAlgorithms),
+            Error::UnsupportedMicAlgorithms
+            | Error::WeakAlgorithm(WeakAlgorithm {
+                kind: AlgorithmKind::Digest,
+                ..
+            }) => F(Modifier::UnsupportedMicAlgorithms),
             Error::UnsupportedFormat(_)
+            | Error::Policy(PolicyError::AttachmentsRefused)
             | Error::UnsupportedAlgorithm {
                 kind: AlgorithmKind::ContentType,
                 ..
@@ -704,6 +812,10 @@ impl fmt::Display for Error {
             Error::UnsupportedDateFormat(value) => write!(f, "Unsupported date format: {value}"),
             Error::PayloadLength { announced, pushed } => {
                 write!(f, "payload of {pushed} bytes, {announced} announced")
+            }
+            Error::WeakAlgorithm(w) => w.fmt(f),
+            Error::PartCount { declared, pushed } => {
+                write!(f, "{pushed} parts pushed, {declared} declared")
             }
         }
     }
@@ -932,11 +1044,52 @@ mod tests {
                 Disposition::Error(Modifier::UnexpectedProcessingError),
                 "processed/Error: unexpected-processing-error",
             ),
+            (
+                WeakAlgorithm::check_digest(
+                    crate::cms::algorithm::DigestAlgorithm::Sha1,
+                    crate::smime::headers::As2Version::V1_3,
+                )
+                .unwrap_err(),
+                Disposition::Failure(Modifier::UnsupportedMicAlgorithms),
+                "failed/Failure: unsupported MIC-algorithms",
+            ),
         ] {
             let d = error.disposition();
             assert_eq!(d, disposition);
             assert_eq!(d.to_string(), text);
             assert_eq!(d.text(), d.modifier().as_str());
         }
+    }
+
+    /// With a 1.3 partner SHA-1 and 3DES are refused with a message naming both the
+    /// algorithm and the version; with 1.2 they pass.
+    #[test]
+    fn weak_algorithms_by_version() {
+        use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
+        use crate::smime::headers::As2Version;
+        let err = WeakAlgorithm::check_digest(DigestAlgorithm::Sha1, As2Version::V1_3).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::SigningFailed);
+        let text = err.to_string();
+        assert!(text.contains("SHA-1") && text.contains("1.3"), "{text}");
+        let err = WeakAlgorithm::check_cipher(ContentEncryption::TripleDesCbc, As2Version::V1_3)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::EncryptionFailed);
+        let text = err.to_string();
+        assert!(text.contains("3DES") && text.contains("1.3"), "{text}");
+        assert!(matches!(
+            err,
+            Error::WeakAlgorithm(WeakAlgorithm {
+                algorithm: "3DES",
+                ..
+            })
+        ));
+        assert!(WeakAlgorithm::check_digest(DigestAlgorithm::Sha1, As2Version::V1_2).is_ok());
+        assert!(
+            WeakAlgorithm::check_cipher(ContentEncryption::TripleDesCbc, As2Version::V1_2).is_ok()
+        );
+        assert!(WeakAlgorithm::check_digest(DigestAlgorithm::Sha256, As2Version::V1_3).is_ok());
+        assert!(
+            WeakAlgorithm::check_cipher(ContentEncryption::Aes128Gcm, As2Version::new(9)).is_ok()
+        );
     }
 }

@@ -118,6 +118,7 @@
     )
 )]
 
+pub mod cem;
 mod cert;
 pub mod cms;
 mod error;
@@ -138,6 +139,7 @@ mod time;
 // types; these are the types a sender and a receiver name. The MIME parser and the BER
 // reader are internals (only `MimeError`, which `Error::Mime` carries, is public); tests
 // and the fuzz crate reach them through `__internal`.
+pub use cem::{CemError, CemLimits, CemMessage, CemPart, CemRequest, CemResponse, VerifiedSigner};
 pub use cert::{
     Certificate, KeyAlgorithm, KeyUse, PrivateKey, UsageCheck, UsageError, UsageExtension,
     unix_time,
@@ -146,11 +148,11 @@ pub use cms::algorithm::{ContentEncryption, DigestAlgorithm};
 pub use cms::signed::{SignOptions, Signer};
 pub use error::{
     AlgorithmKind, Disposition, Error, ErrorCode, LayerKind, Modifier, PolicyError,
-    VerificationError,
+    VerificationError, WeakAlgorithm,
 };
 pub use limits::{Limit, Limits};
 pub use mdn::{Mdn, MdnSettings, Report, SentMessage, Verdict};
-pub use message::headers::{As2Id, HttpHeaders, MessageId, SignedReceipt};
+pub use message::headers::{As2Id, As2Version, HttpHeaders, MessageId, SignedReceipt};
 pub use message::inbound::{
     DuplicateCheck, InboundPolicy, Incoming, Layer, NoDuplicateCheck, Received, Rejected,
 };
@@ -158,6 +160,7 @@ pub use message::outbound::{
     BuiltMessage, Compression, FinishedMessage, MdnRequest, OutboundMessage, OutboundStream,
 };
 pub use message::receive::{PayloadSink, Receiver};
+pub use message::related::{Attachment, PartEncoding, PartInfo, ReceivedPart};
 pub use mic::Mic;
 pub use mime::MimeError;
 pub use partner::ChainTrust;

@@ -54,6 +54,10 @@ pub struct Limits {
     pub max_mime_depth: usize,
     /// Most MIME body parts in one message, all levels together (default 32).
     pub max_mime_parts: usize,
+    /// Most parts in one `multipart/related` payload, the first included (default 32;
+    /// RFC 6362 multiple attachments); more is [`Limit::Attachments`]. Its nesting is
+    /// bounded by [`max_mime_depth`](Self::max_mime_depth) like any other multipart.
+    pub max_attachments: usize,
     /// Most header fields in one MIME header block (default 100).
     pub max_headers: usize,
     /// Longest header field, folded lines included, in bytes (default 8192).
@@ -140,6 +144,7 @@ impl Default for Limits {
             max_cms_header_size: 1024 * 1024,
             max_mime_depth: 8,
             max_mime_parts: 32,
+            max_attachments: 32,
             max_headers: 100,
             max_header_line: 8192,
             max_kdf_iterations: 10_000_000,
@@ -176,6 +181,8 @@ pub enum Limit {
     KdfIterations,
     /// [`Limits::max_payload_size`].
     PayloadSize,
+    /// [`Limits::max_attachments`].
+    Attachments,
 }
 
 impl Limit {
@@ -193,6 +200,7 @@ impl Limit {
             Self::CmsHeaderSize => "max_cms_header_size",
             Self::KdfIterations => "max_kdf_iterations",
             Self::PayloadSize => "max_payload_size",
+            Self::Attachments => "max_attachments",
         }
     }
 
@@ -210,6 +218,7 @@ impl Limit {
             Self::CmsHeaderSize => limits.max_cms_header_size,
             Self::KdfIterations => limits.max_kdf_iterations,
             Self::PayloadSize => limits.max_payload_size,
+            Self::Attachments => limits.max_attachments,
         }
     }
 

@@ -8,7 +8,9 @@
 //!   absent fields are omitted, not written as `null`;
 //! - [`inbound_paths`] and [`outbound_paths`]: the relative paths of the payload, the
 //!   record and the MDN (`processed/` or `failed/`), with everything a partner sends
-//!   neutralised so that no name can leave the base directory;
+//!   neutralised so that no name can leave the base directory; [`attachment_paths`] for
+//!   a message with several files (RFC 6362), stored side by side under one record that
+//!   lists them in [`StatusRecord::files`];
 //! - [`ErrorPolicy`]: how an [`Error`] becomes the record's `failure-code` and
 //!   `failure-message` and the MDN's disposition. [`ReferenceErrorPolicy`] is the
 //!   reference mapping; a caller overrides only what a partner needs.
@@ -55,6 +57,7 @@ use crate::mdn::{MdnStatus, Verdict};
 use crate::message::headers::MessageId;
 use crate::message::inbound::{Incoming, Received, Rejected};
 use crate::message::outbound::OutboundMessage;
+use crate::message::related::ReceivedPart;
 use crate::time::{civil_from_days, days_from_civil, days_in_month, unix_micros};
 
 /// The action and sending modes of every AS2 MDN (RFC 4130 §7.4.3), which prefix the
@@ -190,6 +193,46 @@ pub struct StatusRecord {
     /// [`rfc3339`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
+    /// Every file of a message with several (RFC 6362 multiple attachments), in part
+    /// order, each with the single-file fields' names; absent for a single file. Not in
+    /// the reference, which has no multi-file messages: the single-file fields keep
+    /// their meaning for the first file (`file-path`, `requester-file-name`,
+    /// `requester-content-type`), except `transfer-size`, the total of all files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRecord>,
+}
+
+/// One file of a multi-file message in [`StatusRecord::files`], with the names the
+/// reference gives these fields for a single file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FileRecord {
+    /// Where the file was stored, relative to the base directory
+    /// ([`AttachmentPaths::files`]), or read from (outbound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+    /// The file name the sender gave, exactly as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_file_name: Option<String>,
+    /// The file's Content-Type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requester_content_type: Option<String>,
+    /// The file's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_size: Option<u64>,
+}
+
+impl FileRecord {
+    /// The entry for a received part (no path yet: see
+    /// [`StatusRecord::set_file_paths`]).
+    pub fn received(part: &ReceivedPart) -> Self {
+        FileRecord {
+            file_path: None,
+            requester_file_name: part.file_name.clone(),
+            requester_content_type: Some(part.content_type.clone()),
+            transfer_size: Some(part.len),
+        }
+    }
 }
 
 impl StatusRecord {
@@ -254,15 +297,43 @@ impl StatusRecord {
     /// brackets; pass the one actually sent, e.g. `BuiltMessage::message_id.bare()`),
     /// Subject, file name, content type, size and the timestamp. The status is left unset
     /// until the MDN or the failure is known.
+    ///
+    /// With attachments, `files` lists the payload and each attachment (name, type and
+    /// size; a streamed attachment of unknown length without a size) and `transfer-size`
+    /// is their total.
     pub fn outbound(message: &OutboundMessage<'_>, message_id: &str, now: SystemTime) -> Self {
+        let mut files = Vec::new();
+        if !message.attachments.is_empty() {
+            files.push(FileRecord {
+                file_path: None,
+                requester_file_name: message.file_name.clone(),
+                requester_content_type: Some(message.content_type.clone()),
+                transfer_size: Some(size(message.payload.len())),
+            });
+            files.extend(message.attachments.iter().map(|a| FileRecord {
+                file_path: None,
+                requester_file_name: a.file_name.clone(),
+                requester_content_type: Some(a.content_type.clone()),
+                transfer_size: a.len,
+            }));
+        }
+        let total = files
+            .iter()
+            .filter_map(|f| f.transfer_size)
+            .fold(0u64, u64::saturating_add);
         StatusRecord {
+            files,
             as2_from: Some(message.from.as_str().to_owned()),
             as2_to: Some(message.to.as_str().to_owned()),
             as2_message_id: Some(MessageId::bare_str(message_id).to_owned()),
             message_subject: message.subject.clone(),
             requester_file_name: message.file_name.clone(),
             requester_content_type: Some(message.content_type.clone()),
-            transfer_size: Some(size(message.payload.len())),
+            transfer_size: Some(if message.attachments.is_empty() {
+                size(message.payload.len())
+            } else {
+                total
+            }),
             timestamp: Some(rfc3339(now)),
             ..StatusRecord::default()
         }
@@ -271,14 +342,37 @@ impl StatusRecord {
     /// Records an accepted inbound message: status `COMPLETED`, the sender's file name and
     /// content type, the payload size (0 for a duplicate, which is not delivered again)
     /// and the MDN disposition ([`Received::disposition`]). Clears any failure fields.
+    ///
+    /// For several files ([`Received::parts`]), the single-file fields describe the
+    /// first and [`files`](Self::files) lists them all; add where they were stored with
+    /// [`set_file_paths`](Self::set_file_paths).
     pub fn set_received(&mut self, received: &Received) {
         self.status_code = Some(StatusCode::Completed);
-        self.requester_file_name = received.file_name.clone();
-        self.requester_content_type = Some(received.content_type.clone());
+        self.files = received.parts.iter().map(FileRecord::received).collect();
+        match received.parts.first() {
+            Some(first) => {
+                self.requester_file_name = first.file_name.clone();
+                self.requester_content_type = Some(first.content_type.clone());
+            }
+            None => {
+                self.requester_file_name = received.file_name.clone();
+                self.requester_content_type = Some(received.content_type.clone());
+            }
+        }
         self.transfer_size = Some(received.payload_len);
         self.disposition = Some(received.disposition().to_owned());
         self.failure_code = None;
         self.failure_message = None;
+    }
+
+    /// Records where each file of a multi-file message was stored: `file-path` of each
+    /// entry of [`files`](Self::files) in order, and the record's own `file-path` (the
+    /// first file's).
+    pub fn set_file_paths(&mut self, paths: &AttachmentPaths) {
+        for (entry, path) in self.files.iter_mut().zip(&paths.files) {
+            entry.file_path = Some(path.to_string());
+        }
+        self.file_path = paths.files.first().map(ToString::to_string);
     }
 
     /// Records the verified MDN of an outbound transfer: its disposition, the MIC
@@ -704,6 +798,100 @@ pub fn inbound_paths(
         record: payload.with_suffix(".json"),
         mdn: payload.with_suffix(".mdn"),
         payload,
+    }
+}
+
+/// Where the files of an inbound message with several files (RFC 6362) go, relative to
+/// the agreement's base directory: side by side, with one record and one MDN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttachmentPaths {
+    /// One path per file, in part order, all distinct.
+    pub files: Vec<RelativePath>,
+    /// The status record: the first file's name plus `.json`.
+    pub record: RelativePath,
+    /// The MDN: the first file's name plus `.mdn`.
+    pub mdn: RelativePath,
+}
+
+/// The paths of the files of a multi-file inbound message ([`Received::parts`]), its
+/// record and its MDN: each file named as [`inbound_paths`] names a single payload,
+/// `name.<messageId>.ext` with the same neutralisation, side by side in `processed/` (or
+/// `failed/`); the record and the MDN are named after the first file, so a single-file
+/// reader finds them where it expects.
+///
+/// Two files whose names come out the same (equal names, names that differ only in
+/// case or in characters that neutralising replaced, or no names at all) never share a
+/// path: a later file gets its part number, `name.<messageId>.part2.ext` (no name:
+/// `<messageId>.part2`), and a further counter if a crafted name takes that too. Names
+/// are compared case-insensitively, for case-insensitive filesystems.
+///
+/// ```
+/// use as2_proto::record::{self, StatusCode};
+/// let paths = record::attachment_paths(
+///     &[Some("po.x12"), Some("PO.x12"), None, Some("../../invoice.pdf")],
+///     "<42@partner>",
+///     StatusCode::Completed,
+/// );
+/// let names: Vec<String> = paths.files.iter().map(ToString::to_string).collect();
+/// assert_eq!(
+///     names,
+///     [
+///         "processed/po.42@partner.x12",
+///         "processed/PO.42@partner.part2.x12",
+///         "processed/42@partner",
+///         "processed/invoice.42@partner.pdf",
+///     ]
+/// );
+/// assert_eq!(paths.record.to_string(), "processed/po.42@partner.x12.json");
+/// ```
+pub fn attachment_paths(
+    file_names: &[Option<&str>],
+    message_id: &str,
+    status: StatusCode,
+) -> AttachmentPaths {
+    let mut taken: Vec<String> = Vec::with_capacity(file_names.len().saturating_mul(3));
+    let mut files = Vec::with_capacity(file_names.len());
+    for (index, name) in file_names.iter().enumerate() {
+        let name = name.unwrap_or("");
+        let part = format!("part{}", index.saturating_add(1));
+        let mut candidate = build_name(name, &[(message_id, MAX_MESSAGE_ID_PART_LEN)]);
+        let mut n = 1usize;
+        while taken.contains(&candidate.to_lowercase()) {
+            let tag = if n == 1 {
+                part.clone()
+            } else {
+                format!("{part}-{n}")
+            };
+            candidate = build_name(
+                name,
+                &[
+                    (message_id, MAX_MESSAGE_ID_PART_LEN),
+                    (&tag, MAX_TRANSFER_ID_PART_LEN),
+                ],
+            );
+            n = n.saturating_add(1);
+        }
+        let path = RelativePath {
+            status,
+            file_name: candidate,
+        };
+        if files.is_empty() {
+            // The record and MDN names are taken too.
+            taken.push(path.with_suffix(".json").file_name.to_lowercase());
+            taken.push(path.with_suffix(".mdn").file_name.to_lowercase());
+        }
+        taken.push(path.file_name.to_lowercase());
+        files.push(path);
+    }
+    let first = files.first().cloned().unwrap_or_else(|| RelativePath {
+        status,
+        file_name: build_name("", &[(message_id, MAX_MESSAGE_ID_PART_LEN)]),
+    });
+    AttachmentPaths {
+        record: first.with_suffix(".json"),
+        mdn: first.with_suffix(".mdn"),
+        files,
     }
 }
 

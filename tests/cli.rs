@@ -249,6 +249,16 @@ fn send_receive_verify_matrix() {
             Value::Bool(case.contains(&"--compress")),
             "{case:?}"
         );
+        // The cipher by its --encrypt name, null when not encrypted.
+        let cipher = case
+            .iter()
+            .position(|a| *a == "--encrypt")
+            .map(|p| case[p + 1]);
+        assert_eq!(
+            result["content_encryption"],
+            cipher.map_or(Value::Null, Value::from),
+            "{case:?}"
+        );
         assert_eq!(
             std::fs::read(out.join("payload.bin")).unwrap(),
             PAYLOAD,
@@ -326,6 +336,124 @@ fn send_receive_verify_matrix() {
     }
 }
 
+/// EC keys through `--sign-stem sign_ec --enc-stem enc_ec` (examples/pki: P-256 signing,
+/// P-384 encryption): ECDSA signatures and ECDH encryption with AES-GCM and AES-CBC, an
+/// MDN signed with PartnerB's EC key and verified by `verify-mdn --sign-stem sign_ec`, and
+/// EC signing with RSA encryption. The same stems on both sides; the RSA defaults on one
+/// side only do not fit.
+#[test]
+fn ec_keys_through_the_stems() {
+    let work = tempfile::tempdir().unwrap();
+    const EC: [&str; 4] = ["--sign-stem", "sign_ec", "--enc-stem", "enc_ec"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (&EC, &["--sign", "sha256", "--encrypt", "aes_256_gcm"]),
+        (
+            &EC,
+            &[
+                "--sign",
+                "sha384",
+                "--encrypt",
+                "aes_128_cbc",
+                "--compress",
+                "before",
+            ],
+        ),
+        (&EC, &["--sign", "sha512", "--encrypt", "aes_128_gcm"]),
+        // EC signing, RSA encryption (the default enc stem).
+        (&EC[..2], &["--sign", "sha256", "--encrypt", "aes_256_cbc"]),
+    ];
+    for (i, (stems, case)) in cases.iter().enumerate() {
+        let dir = work.path().join(format!("case{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = stems.to_vec();
+        args.extend_from_slice(case);
+        args.extend(["--mdn", "sync-signed"]);
+        let (sent, meta) = send(&dir, &args);
+        let mut receive_args = stems.to_vec();
+        receive_args.extend(["--require-encryption", "--require-signature"]);
+        let (code, out, result) = receive(&dir, &sent, "received", &receive_args);
+        assert_eq!(code, 0, "{args:?}: {result}");
+        assert_eq!(result["status"], "processed", "{args:?}");
+        assert_eq!(result["signed"], Value::Bool(true));
+        assert_eq!(result["encrypted"], Value::Bool(true));
+        let cipher = case.iter().position(|a| *a == "--encrypt").unwrap();
+        assert_eq!(result["content_encryption"], case[cipher + 1]);
+        assert_eq!(result["mic"], meta["mic"], "{args:?}: MIC");
+        assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), PAYLOAD);
+        assert_eq!(result["mdn"]["signed"], Value::Bool(true));
+
+        // The MDN is signed with PartnerB's EC key: it verifies with sign_ec.crt, not
+        // with the RSA sign.crt.
+        let id = meta["message_id"].as_str().unwrap();
+        let mic = meta["mic"].as_str().unwrap();
+        let check = [
+            "--orig-message-id",
+            id,
+            "--expected-mic",
+            mic,
+            "--require-signed",
+        ];
+        let (code, report) = verify_mdn(&out, &[&check[..], &["--sign-stem", "sign_ec"]].concat());
+        assert_eq!(code, 0, "{args:?}: {report}");
+        assert_eq!(report["accepted"], Value::Bool(true));
+        assert_eq!(report["signature_valid"], Value::Bool(true));
+        assert_eq!(report["mic_match"], Value::Bool(true));
+        let (code, report) = verify_mdn(&out, &check);
+        assert_eq!(code, 1, "{args:?}: {report}");
+        assert_eq!(report["error_code"], "VERIFICATION_FAILED");
+
+        // Received with the RSA defaults: an ECDH envelope is not for PartnerB's RSA key,
+        // and an ECDSA signature is not PartnerA's RSA certificate's.
+        let (code, _, result) = receive(&dir, &sent, "rsa-defaults", &[]);
+        assert_eq!(code, 1, "{args:?}: {result}");
+        let expected = if stems.len() == 4 {
+            "decryption-failed"
+        } else {
+            "authentication-failed"
+        };
+        assert_eq!(result["detailed_status"], expected, "{args:?}");
+    }
+}
+
+/// `receive` reports the sender's AS2-Product header as it came, and the content cipher
+/// by its `--encrypt` name (here AES-CCM, in AuthEnvelopedData); null when absent.
+#[test]
+fn receive_reports_the_cipher_and_the_sender_product() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let (sent, _) = send(
+        dir,
+        &[
+            "--sign",
+            "sha256",
+            "--encrypt",
+            "aes_128_ccm",
+            "--mdn",
+            "sync",
+        ],
+    );
+    set_header(&sent.join("headers.json"), "AS2-Product", "acme-as2 9.1 ");
+    let (code, _, result) = receive(dir, &sent, "received", &[]);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["content_encryption"], "aes_128_ccm");
+    assert_eq!(result["sender_product"], "acme-as2 9.1");
+
+    let plain_dir = dir.join("plain");
+    std::fs::create_dir_all(&plain_dir).unwrap();
+    let (plain, _) = send(&plain_dir, &["--sign", "sha256", "--mdn", "none"]);
+    let headers = plain.join("headers.json");
+    let mut without = json(&headers);
+    without
+        .as_object_mut()
+        .unwrap()
+        .retain(|name, _| !name.eq_ignore_ascii_case("AS2-Product"));
+    std::fs::write(&headers, without.to_string()).unwrap();
+    let (code, _, result) = receive(dir, &plain, "received-plain", &[]);
+    assert_eq!(code, 0, "{result}");
+    assert_eq!(result["content_encryption"], Value::Null);
+    assert_eq!(result["sender_product"], Value::Null);
+}
+
 #[test]
 fn rejections_and_duplicates() {
     let work = tempfile::tempdir().unwrap();
@@ -355,6 +483,8 @@ fn rejections_and_duplicates() {
     assert_eq!(result["status"], "processed/Error");
     assert_eq!(result["detailed_status"], "decryption-failed");
     assert_eq!(result["error_code"], "DECRYPT_FAILED");
+    // The envelope was read before decryption failed: its cipher is known.
+    assert_eq!(result["content_encryption"], "aes_256_cbc");
     assert!(!out.join("payload.bin").exists());
     assert_eq!(result["mdn"]["signed"], Value::Bool(true));
     let id = meta["message_id"].as_str().unwrap();
@@ -371,14 +501,29 @@ fn rejections_and_duplicates() {
     assert!(out.join("payload.bin").exists());
     assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), id);
     assert_eq!(result["delivered"], Value::Bool(true));
-    // Exit 1: answered, but nothing delivered; its MDN is written all the same.
+    // Exit 1: answered, but nothing delivered. --record-id kept the first MDN (in
+    // seen.txt.mdn/), and the resend is answered with it, the same bytes: the sender
+    // learns that the first copy was processed.
+    let first_mdn = std::fs::read(dir.join("r-first/mdn/body.bin")).unwrap();
     let (code, out, result) = receive(dir, &sent, "r-second", &args);
     assert_eq!(code, 1);
     assert_eq!(result["status"], "processed/Warning");
     assert_eq!(result["detailed_status"], "duplicate-document");
     assert_eq!(result["delivered"], Value::Bool(false));
     assert!(!out.join("payload.bin").exists());
+    assert_eq!(std::fs::read(out.join("mdn/body.bin")).unwrap(), first_mdn);
+    let (code, report) = verify_mdn(&out, &["--orig-message-id", id, "--require-signed"]);
+    assert_eq!(code, 0, "the first MDN again: {report}");
+    assert_eq!(report["status"], "processed");
+
+    // Without the kept MDN (a Message-ID recorded by hand): a new MDN saying
+    // duplicate-document, which is no delivery.
+    std::fs::remove_dir_all(dir.join("seen.txt.mdn")).unwrap();
+    let (code, out, result) = receive(dir, &sent, "r-third", &args);
+    assert_eq!(code, 1);
+    assert_eq!(result["detailed_status"], "duplicate-document");
     assert!(out.join("mdn/body.bin").is_file());
+    assert_ne!(std::fs::read(out.join("mdn/body.bin")).unwrap(), first_mdn);
     let (code, report) = verify_mdn(&out, &["--orig-message-id", id, "--require-signed"]);
     assert_eq!(code, 1, "a duplicate is no delivery: {report}");
     assert_eq!(report["signature_valid"], Value::Bool(true));
@@ -917,4 +1062,223 @@ fn cli_unsigned_and_async_receipts_with_pyas2lib() {
     );
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["mic"], "matched");
+}
+
+/// `send --as2-version 1.3`: the headers declare 1.3 and the product, the receiver takes
+/// it; SHA-1 or 3DES with 1.3 is a usage error (exit 2) naming algorithm and version, as
+/// are an unknown version and a product outside the draft's syntax.
+#[test]
+fn send_as2_version_1_3() {
+    let work = tempfile::tempdir().unwrap();
+    let payload = work.path().join("po.x12");
+    std::fs::write(&payload, PAYLOAD).unwrap();
+    let pki = pki();
+    let send = |out: &str, extra: &[&str]| {
+        let out = work.path().join(out);
+        let mut args = vec![
+            "send",
+            "--pki",
+            pki.as_str(),
+            "--from",
+            "PartnerA",
+            "--to",
+            "PartnerB",
+            "--payload",
+            s(&payload),
+            "--out",
+            s(&out),
+            "--as2-version",
+            "1.3",
+        ];
+        args.extend_from_slice(extra);
+        let (code, stderr) = run(&args);
+        (code, stderr, out)
+    };
+    let (code, stderr, out) = send(
+        "modern",
+        &[
+            "--sign",
+            "sha256",
+            "--encrypt",
+            "aes_256_gcm",
+            "--mdn",
+            "sync-signed",
+            "--as2-product",
+            "acme-gateway:2.1.0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let headers = json(&out.join("headers.json"));
+    assert_eq!(headers["AS2-Version"], "1.3");
+    assert_eq!(headers["AS2-Product"], "acme-gateway:2.1.0");
+    let result = receive_in(Path::new(&pki), &out, &work.path().join("rcv"));
+    assert_eq!(result["status"], "processed", "{result}");
+
+    for (name, extra, algorithm) in [
+        ("sha1", &["--sign", "sha1"][..], "SHA-1"),
+        (
+            "mdn-sha1",
+            &["--mdn", "sync-signed", "--mdn-alg", "sha1"][..],
+            "SHA-1",
+        ),
+        ("3des", &["--encrypt", "tripledes_192_cbc"][..], "3DES"),
+    ] {
+        let (code, stderr, _) = send(name, extra);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(
+            stderr.contains(algorithm) && stderr.contains("AS2-Version 1.3"),
+            "{name}: {stderr}"
+        );
+    }
+    let (code, stderr, _) = send("v2", &["--as2-version", "2.0"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stderr, _) = send("product", &["--as2-product", "Not A Product"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--as2-product"), "{stderr}");
+}
+
+#[test]
+fn cem_request_writes_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cem");
+    let cert = format!("{}/PartnerA/enc.crt", pki());
+    let (code, _) = run(&[
+        "cem-request",
+        "--pki",
+        &pki(),
+        "--from",
+        "PartnerA",
+        "--to",
+        "PartnerB",
+        "--cert",
+        &cert,
+        "--usage",
+        "signing,encryption",
+        "--respond-by",
+        "2027-03-01T00:00:00Z",
+        "--out",
+        s(&out),
+        "--request-id",
+        "r1",
+    ]);
+    assert_eq!(code, 0);
+    let summary = json(&out.join("parts.json"));
+    assert_eq!(
+        summary["parts"][0]["content_type"],
+        "application/ediint-cert-exchange+xml"
+    );
+    assert_eq!(summary["parts"][1]["content_id"], "<cem-cert-r1-1>");
+    let parts: Vec<(String, String, Vec<u8>)> = summary["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["content_type"].as_str().unwrap().to_owned(),
+                p["content_id"].as_str().unwrap().to_owned(),
+                std::fs::read(out.join(p["file"].as_str().unwrap())).unwrap(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &[u8])> = parts
+        .iter()
+        .map(|(t, i, b)| (t.as_str(), i.as_str(), b.as_slice()))
+        .collect();
+    let message = as2_proto::CemMessage::from_parts(
+        &borrowed,
+        &Default::default(),
+        &as2_proto::Limits::default(),
+    )
+    .unwrap();
+    let as2_proto::CemMessage::Request(request) = message else {
+        panic!("not a request")
+    };
+    assert_eq!(request.request().partner.name, "PartnerA");
+    assert_eq!(request.entries().next().unwrap().2.len(), 1);
+    let (code, _) = run(&["cem-request", "--pki", &pki(), "--usage", "bogus"]);
+    assert_eq!(code, 2);
+}
+
+/// `send --attachments`: the payload is part 1 of a multipart/related payload, signed,
+/// compressed and encrypted as a whole; `receive` writes `payload-1.bin`,
+/// `payload-2.bin`, ... and `payload.bin` (= part 1), lists the parts in result.json, and
+/// the signed MDN's MIC matches.
+#[test]
+fn attachments_send_and_receive() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, b"line one\nline two\r\n--not-a-boundary\n").unwrap();
+    let blob = dir.join("blob.bin");
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    std::fs::write(&blob, &binary).unwrap();
+    let empty = dir.join("empty.dat");
+    std::fs::write(&empty, b"").unwrap();
+    let list = format!("{},{},{}", s(&notes), s(&blob), s(&empty));
+    for layers in [
+        &[
+            "--sign",
+            "sha256",
+            "--encrypt",
+            "aes_256_cbc",
+            "--mdn",
+            "sync-signed",
+        ][..],
+        &[
+            "--sign",
+            "sha384",
+            "--compress",
+            "after",
+            "--encrypt",
+            "aes_128_gcm",
+            "--mdn",
+            "sync",
+        ],
+        &["--mdn", "sync"],
+    ] {
+        let mut extra = vec!["--attachments", list.as_str()];
+        extra.extend_from_slice(layers);
+        let (sent, meta) = send(dir, &extra);
+        assert_eq!(meta["parts"], 4, "{layers:?}");
+        let (code, out, result) = receive(dir, &sent, "received", &[]);
+        assert_eq!(code, 0, "{layers:?}: {result}");
+        assert_eq!(result["mic"], meta["mic"], "{layers:?}");
+        let parts = result["parts"].as_array().expect("parts listed");
+        let expected: [(&str, &str, &[u8]); 4] = [
+            ("po.x12", "application/edi-x12", PAYLOAD),
+            (
+                "notes.txt",
+                "text/plain",
+                b"line one\nline two\r\n--not-a-boundary\n",
+            ),
+            ("blob.bin", "application/octet-stream", &binary),
+            ("empty.dat", "application/octet-stream", b""),
+        ];
+        assert_eq!(parts.len(), expected.len());
+        for (i, (part, (name, ct, bytes))) in parts.iter().zip(expected).enumerate() {
+            let file = format!("payload-{}.bin", i + 1);
+            assert_eq!(part["file"], file.as_str());
+            assert_eq!(part["name"], name);
+            assert_eq!(part["size"], bytes.len());
+            assert!(std::fs::read(out.join(&file)).unwrap() == bytes, "{file}");
+            // The first part's type is what --content-type said.
+            if i > 0 {
+                assert_eq!(part["content_type"], ct);
+            }
+        }
+        assert_eq!(std::fs::read(out.join("payload.bin")).unwrap(), PAYLOAD);
+        assert_eq!(result["payload_sha256"], parts[0]["sha256"]);
+        if layers.contains(&"sync-signed") {
+            let (code, report) =
+                verify_mdn(&out, &["--expected-mic", meta["mic"].as_str().unwrap()]);
+            assert_eq!(code, 0, "{report}");
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    // A single payload lists no parts and writes no payload-N.bin.
+    let (sent, _) = send(dir, &["--mdn", "sync"]);
+    let (code, out, result) = receive(dir, &sent, "single", &[]);
+    assert_eq!(code, 0);
+    assert!(result["parts"].is_null());
+    assert!(!out.join("payload-1.bin").exists());
 }

@@ -13,8 +13,10 @@ use as2_proto::cms::enveloped::{self, EncryptOptions, EnvelopedData};
 use as2_proto::cms::signed::{self, SignOptions, SignedData, Signer};
 use as2_proto::mdn::{self, Authenticity, MdnSettings, Report, SentMessage};
 use as2_proto::message::headers::As2Id;
+use as2_proto::message::inbound::SignerTrust;
 use as2_proto::message::inbound::{self, InboundPolicy, NoDuplicateCheck};
 use as2_proto::message::outbound::{self, Compression, MdnRequest, OutboundMessage};
+use as2_proto::partner::{ChainError, ChainTrust, DateEnforcement, PartnerError, verify_chain};
 use as2_proto::{
     Certificate, Error, KeyAlgorithm, KeyUse, Limits, Pkcs12, PrivateKey, UsageExtension,
     VerificationError,
@@ -918,4 +920,223 @@ fn as2_message_and_mdn_with_ec_keys() {
         let refused = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng(13));
         assert!(refused.is_err());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificate chains signed with ECDSA
+// ---------------------------------------------------------------------------------------
+
+/// A leaf certified by `pki`'s CA with the digest `digest` (`openssl x509 -req -sha384`):
+/// an EC key on P-256 if `ec`, else RSA 2048. Files `name.key`, `name.crt`.
+fn chain_leaf(pki: &Pki, name: &str, ec: bool, digest: DigestAlgorithm) -> common::Identity {
+    let d = pki.path();
+    let (key, csr, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+    );
+    std::fs::write(d.join(&ext), EC_BOTH).unwrap();
+    let subject = format!("/CN={name}/O=as2-proto EC tests");
+    if ec {
+        openssl(
+            d,
+            &["ecparam", "-genkey", "-name", "prime256v1", "-out", &key],
+        );
+        openssl(
+            d,
+            &["req", "-new", "-key", &key, "-out", &csr, "-subj", &subject],
+        );
+    } else {
+        openssl(
+            d,
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+                &subject,
+            ],
+        );
+    }
+    let md = format!("-{}", ossl_md(digest));
+    pki.certify_with(name, &ext, &[&md])
+}
+
+/// The reason `verify_chain` gave up.
+fn chain_error(result: Result<(), Error>) -> ChainError {
+    match result {
+        Err(Error::Partner(PartnerError::UntrustedCertificate(u))) => u.reason,
+        other => panic!("expected an untrusted certificate, got {other:?}"),
+    }
+}
+
+/// Whether `openssl verify` accepts `leaf` (a file in `dir`) under the anchor `ca`.
+fn openssl_verifies(dir: &std::path::Path, ca: &str, leaf: &str) -> bool {
+    openssl_try(dir, &["verify", "-CAfile", ca, leaf]).0
+}
+
+/// `cert` with its outer signatureAlgorithm replaced by `id` (the signature value and the
+/// tbsCertificate unchanged).
+fn with_signature_algorithm(cert: &Certificate, id: spki::AlgorithmIdentifierOwned) -> Certificate {
+    use der::{Decode, Encode};
+    let decoded = x509_cert::Certificate::from_der(cert.der()).unwrap();
+    let fields = [
+        decoded.tbs_certificate().to_der().unwrap(),
+        id.to_der().unwrap(),
+        decoded.signature().to_der().unwrap(),
+    ]
+    .concat();
+    let der = der::Any::new(der::Tag::Sequence, fields)
+        .unwrap()
+        .to_der()
+        .unwrap();
+    Certificate::from_der(&der).unwrap()
+}
+
+/// An EC CA (P-256 and P-384) issues EC and RSA leaves signed with ecdsa-with-SHA256,
+/// SHA-384 and SHA-512: each chain verifies here (by `verify_chain` and `ChainTrust`) and
+/// in `openssl verify`.
+#[test]
+fn ecdsa_signed_chains_verify() {
+    for (curve, kind) in CURVES {
+        let pki = Pki::new_ec(curve);
+        assert_eq!(pki.ca.cert.key_algorithm(), Some(kind));
+        let anchors = [pki.ca.cert.clone()];
+        for digest in DIGESTS {
+            for ec in [true, false] {
+                let name = format!("{}-{}", if ec { "ec" } else { "rsa" }, ossl_md(digest));
+                let leaf = chain_leaf(&pki, &name, ec, digest);
+                // OpenSSL signed it with the CA's EC key and the digest asked for.
+                let decoded = {
+                    use der::Decode;
+                    x509_cert::Certificate::from_der(leaf.cert.der()).unwrap()
+                };
+                assert_eq!(
+                    decoded.signature_algorithm().oid,
+                    digest.ecdsa_signature_oid(),
+                    "{curve} {name}"
+                );
+                let at = now();
+                verify_chain(
+                    &name,
+                    &leaf.cert,
+                    &[],
+                    &anchors,
+                    at,
+                    DateEnforcement::Enforce,
+                )
+                .unwrap_or_else(|e| panic!("{curve} {name}: {e}"));
+                ChainTrust::new(&anchors, at).check(&leaf.cert).unwrap();
+                assert!(openssl_verifies(
+                    pki.path(),
+                    "ca.crt",
+                    &format!("{name}.crt")
+                ));
+            }
+        }
+    }
+}
+
+/// A chain whose ECDSA signature does not verify is refused: a changed signature value,
+/// and impostor CAs with the CA's name but another key (EC, and RSA as after a CA's move
+/// from one algorithm to the other).
+#[test]
+fn ecdsa_signed_chains_with_wrong_signatures_are_refused() {
+    let pki = Pki::new_ec("prime256v1");
+    let leaf = chain_leaf(&pki, "leaf", true, DigestAlgorithm::Sha256);
+    let anchors = [pki.ca.cert.clone()];
+    let check = |leaf: &Certificate, anchors: &[Certificate]| {
+        verify_chain("leaf", leaf, &[], anchors, now(), DateEnforcement::Enforce)
+    };
+    check(&leaf.cert, &anchors).unwrap();
+
+    // The last octet of the signature value (inside `s`) changed.
+    let mut der = leaf.cert.der().to_vec();
+    *der.last_mut().unwrap() ^= 0x01;
+    let tampered = Certificate::from_der(&der).unwrap();
+    assert_eq!(
+        chain_error(check(&tampered, &anchors)),
+        ChainError::BadSignature
+    );
+    pki.write("tampered.der", &der);
+    let d = pki.path();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            "tampered.der",
+            "-out",
+            "tampered.crt",
+        ],
+    );
+    assert!(openssl_verifies(d, "ca.crt", "leaf.crt"));
+    assert!(!openssl_verifies(d, "ca.crt", "tampered.crt"));
+
+    // Impostor CAs named "CN=Test CA" like the real one.
+    for impostor in [
+        Pki::new_ec("prime256v1"),
+        Pki::new_ec("secp384r1"),
+        Pki::new(),
+    ] {
+        assert_eq!(impostor.ca.cert.subject_der(), pki.ca.cert.subject_der());
+        let other = [impostor.ca.cert.clone()];
+        assert_eq!(
+            chain_error(check(&leaf.cert, &other)),
+            ChainError::BadSignature
+        );
+        assert_eq!(
+            chain_error(ChainTrust::new(&other, now()).check(&leaf.cert)),
+            ChainError::BadSignature
+        );
+    }
+}
+
+/// Algorithm substitution: a certificate's ECDSA signature declared as RSA, and an RSA
+/// signature declared as ECDSA, are refused (never checked as the other algorithm), as is
+/// `id-ecPublicKey`, which names a key and no digest.
+#[test]
+fn chain_signature_algorithm_substitution_is_refused() {
+    let ec_pki = Pki::new_ec("secp384r1");
+    let rsa_pki = Pki::new();
+    let ec_signed = chain_leaf(&ec_pki, "ec-signed", false, DigestAlgorithm::Sha384);
+    let rsa_signed = chain_leaf(&rsa_pki, "rsa-signed", true, DigestAlgorithm::Sha256);
+    let check = |leaf: &Certificate, pki: &Pki| {
+        let anchors = [pki.ca.cert.clone()];
+        verify_chain("leaf", leaf, &[], &anchors, now(), DateEnforcement::Enforce)
+    };
+    check(&ec_signed.cert, &ec_pki).unwrap();
+    check(&rsa_signed.cert, &rsa_pki).unwrap();
+
+    // sha384WithRSAEncryption on an ECDSA signature by an EC CA.
+    let as_rsa =
+        with_signature_algorithm(&ec_signed.cert, algorithm("1.2.840.113549.1.1.12", true));
+    assert_eq!(
+        chain_error(check(&as_rsa, &ec_pki)),
+        ChainError::BadSignature
+    );
+    // ecdsa-with-SHA256 on an RSA signature by an RSA CA.
+    let as_ecdsa =
+        with_signature_algorithm(&rsa_signed.cert, algorithm("1.2.840.10045.4.3.2", false));
+    assert_eq!(
+        chain_error(check(&as_ecdsa, &rsa_pki)),
+        ChainError::BadSignature
+    );
+    // ecdsa-with-SHA512 where SHA-384 was signed: the digest is part of the identifier.
+    let other_digest =
+        with_signature_algorithm(&ec_signed.cert, algorithm("1.2.840.10045.4.3.4", false));
+    assert_eq!(
+        chain_error(check(&other_digest, &ec_pki)),
+        ChainError::BadSignature
+    );
+    // id-ecPublicKey names no digest: not a certificate signature algorithm.
+    let key_oid = with_signature_algorithm(&ec_signed.cert, algorithm("1.2.840.10045.2.1", false));
+    assert_eq!(
+        chain_error(check(&key_oid, &ec_pki)),
+        ChainError::BadSignature
+    );
+    // The untouched certificates still verify with the right CA, and not with the other.
+    assert_eq!(
+        chain_error(check(&ec_signed.cert, &rsa_pki)),
+        ChainError::BadSignature
+    );
 }

@@ -100,7 +100,9 @@ replay_tests!(
     headers,
     keys,
     pkcs12,
-    kari
+    kari,
+    cem_xml,
+    related,
 );
 
 #[test]
@@ -121,7 +123,9 @@ fn every_target_is_replayed() {
             "headers",
             "keys",
             "pkcs12",
-            "kari"
+            "kari",
+            "cem_xml",
+            "related",
         ]
     );
 }
@@ -408,6 +412,89 @@ fn write_boundary_seeds() {
     });
 }
 
+/// Seeds of the `related` target: multipart/related messages we build, in every layering
+/// (raw mode: `0`, a chunk size, the request), hand-written entities as other products
+/// write them, and a few inputs for the build-and-receive mode (`1`, arbitrary bytes).
+fn write_related_seeds_to(seeds: &Seeds) {
+    let keys = &*KEYS;
+    let binary: Vec<u8> = (0..=255u8).cycle().take(700).collect();
+    let text = b"ISA*00*~\r\nGS*PO~\n--as2-0\r\n--\r\n".to_vec();
+    for layers in 0..8u8 {
+        let mut m = OutboundMessage::new(
+            As2Id::new("pyas2lib_A").unwrap(),
+            As2Id::new("as2proto_B").unwrap(),
+            &text,
+        );
+        m.content_type = "application/edi-x12".into();
+        m.file_name = Some("po.x12".into());
+        m.attachments = vec![
+            as2_proto::Attachment::new("application/octet-stream", &binary)
+                .with_file_name("blob.bin"),
+            as2_proto::Attachment::new("text/plain", b"line\nline\r\n")
+                .with_file_name("n\u{f6}tes.txt")
+                .base64(),
+        ];
+        m.mdn = MdnRequest::sync();
+        if layers & 1 != 0 {
+            let signer = Signer::new(&keys.partner_sign.0, &keys.partner_sign.1);
+            m.signing = Some((signer, Default::default()));
+        }
+        if layers & 2 != 0 {
+            m.encryption.0 = vec![&keys.decryption[0].0];
+        }
+        if layers & 4 != 0 {
+            m.compression = Compression::BeforeSigning;
+        }
+        let built = outbound::build(&m, now(), &mut rng()).unwrap();
+        let headers: Vec<(&str, &[u8])> = built.headers.iter().collect();
+        let mut seed = vec![0, 61];
+        seed.extend(request_bytes(&headers, &built.body));
+        seeds.put("related", &format!("built-{layers}"), &seed);
+    }
+    let hand: [&[u8]; 3] = [
+        b"preamble\n--xyz\nContent-Type: application/xml\nContent-Disposition: attachment; filename*=UTF-8''%C3%A9.xml\n\n<a/>\n--xyz\n\nplain\n--xyz\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nsoft=\nbreak =3D\n--xyz--\nepilogue\n",
+        b"--xyz\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--xyz\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n\r\nx\r\n--in--\r\n--xyz",
+        b"--xyz\r\nContent-Type: text/plain\r\n--xyz\r\n\r\n--xyz--",
+    ];
+    for (i, body) in hand.iter().enumerate() {
+        let mut seed = vec![0, 3];
+        seed.extend(request_bytes(
+            &[
+                ("AS2-Version", &b"1.2"[..]),
+                ("AS2-From", b"pyas2lib_A"),
+                ("AS2-To", b"as2proto_B"),
+                ("Message-ID", b"<seed@related>"),
+                (
+                    "Content-Type",
+                    b"multipart/related; boundary=xyz; type=application/xml",
+                ),
+            ],
+            body,
+        ));
+        seeds.put("related", &format!("hand-{i}"), &seed);
+    }
+    for (i, seed) in [
+        &b"\x01\x03\x00\x05hello\x01\x01\x04name\x02\x00\x01x\x00\x00\x07\x05\x10\x00"[..],
+        b"\x01\x05\x01\x00\x03abc\x00\x02\x00\x00\x02\x00--\x01\x03\x02\x01\x00",
+        b"\x01\x0f\x00\x00\x00\x00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        seeds.put("related", &format!("arbitrary-{i}"), seed);
+    }
+}
+
+/// Writes only the seeds of the `related` target into `fuzz/seeds/`:
+/// `cargo test --test fuzz_regressions -- --ignored write_related_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand (see fuzz/README.md)"]
+fn write_related_seeds() {
+    write_related_seeds_to(&Seeds {
+        dir: root().join("fuzz/seeds"),
+    });
+}
+
 /// Regenerates `fuzz/seeds/` from the test data and the crate's own builders:
 /// `cargo test --test fuzz_regressions -- --ignored write_fuzz_seeds`.
 #[test]
@@ -503,6 +590,8 @@ fn write_fuzz_seeds() {
     }
     seeds.put("compressed", "text", b"hello hello hello hello\n");
     write_boundary_seeds_to(&seeds);
+    write_cem_seeds_to(&seeds);
+    write_related_seeds_to(&seeds);
 
     // Structure-aware: random bytes are as good a start as any.
     let mut r = rng();
@@ -721,4 +810,62 @@ fn write_kari_seeds() {
     write_kari_seeds_to(&Seeds {
         dir: root().join("fuzz/seeds"),
     });
+}
+
+/// Writes only the `cem_xml` seeds into `fuzz/seeds/cem_xml`:
+/// `cargo test --test fuzz_regressions -- --ignored write_cem_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds/; run by hand (see fuzz/README.md)"]
+fn write_cem_seeds() {
+    let seeds = Seeds {
+        dir: root().join("fuzz/seeds"),
+    };
+    let _ = std::fs::remove_dir_all(seeds.dir.join("cem_xml"));
+    write_cem_seeds_to(&seeds);
+}
+
+/// The CEM fixtures of `tests/data/cem`, a request and a response as we write them, and a
+/// certs-only CMS.
+fn write_cem_seeds_to(seeds: &Seeds) {
+    use as2_proto::cem::{
+        CemRequest, CemResponse, CertUsage, CertificateReference, EndEntity, TradingPartnerInfo,
+        TrustRequest, TrustResponse,
+    };
+    let dir = root().join("tests/data/cem");
+    for name in [
+        "mendelson_request.xml",
+        "mendelson_response.xml",
+        "draft_prefixed_request.xml",
+    ] {
+        seeds.put("cem_xml", name, &std::fs::read(dir.join(name)).unwrap());
+    }
+    let cert = &KEYS.partner_sign.0;
+    let request = CemRequest::new(
+        "req-1",
+        TradingPartnerInfo::as2("pyas2lib_A", now()),
+        vec![TrustRequest::new(
+            vec![CertUsage::Encryption, CertUsage::Signing],
+            Some(now()),
+            "https://a.example/as2",
+            EndEntity::for_certificate(cert, "cert-1@a.example"),
+        )],
+    );
+    seeds.put("cem_xml", "built-request.xml", &request.to_xml());
+    let response = CemResponse::new(
+        "req-1",
+        TradingPartnerInfo::as2("as2proto_B", now()),
+        vec![
+            TrustResponse::accepted(CertificateReference::for_certificate(cert)),
+            TrustResponse::rejected(
+                CertificateReference::for_certificate(cert),
+                "expired & <gone>",
+            ),
+        ],
+    );
+    seeds.put("cem_xml", "built-response.xml", &response.to_xml());
+    seeds.put(
+        "cem_xml",
+        "certs-only.der",
+        &as2_proto::cms::certs_only::build(&[cert]),
+    );
 }

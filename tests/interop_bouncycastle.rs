@@ -19,6 +19,9 @@
 //!   `CMSAuthEnvelopedDataGenerator` / `CMSAuthEnvelopedData` (Debian's BouncyCastle 1.72
 //!   has no streaming AuthEnvelopedData generator), and we read the EnvelopedData form
 //!   `CMSEnvelopedDataGenerator` writes with an AEAD cipher (the tag appended).
+//!   `tests/bouncycastle/Related.java` cross-checks multiple attachments (RFC 6362): it
+//!   signs a `multipart/related` with `SMIMESignedGenerator` for us to verify and unpack,
+//!   and verifies and unpacks ours, reporting each part's type, name, size and SHA-256.
 
 mod common;
 
@@ -277,6 +280,7 @@ impl Java {
                 .args(["-cp", &classpath])
                 .arg(fixtures().join("Mic.java"))
                 .arg(fixtures().join("AuthEnveloped.java"))
+                .arg(fixtures().join("Related.java"))
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run javac: {e} ({JAVA_IGNORE})"));
             assert!(
@@ -629,5 +633,157 @@ fn we_decrypt_bouncycastle_auth_enveloped_data_and_its_enveloped_gcm() {
             assert_eq!(received.payload, payload, "{label}");
             assert_eq!(received.layers, [Layer::Encrypted(cipher)], "{label}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Multiple attachments (RFC 6362): multipart/related signed by BouncyCastle, and ours
+// read by BouncyCastle.
+// ---------------------------------------------------------------------------------------
+
+fn sha256_hex(data: &[u8]) -> String {
+    let mut h = DigestAlgorithm::Sha256.hasher();
+    h.update(data);
+    h.finish().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The files of the cross-check: text with CRLF and bare LF, a line like a delimiter,
+/// binary (base64 and binary), a non-ASCII name.
+fn related_files() -> Vec<(&'static str, &'static str, Vec<u8>, bool)> {
+    let binary: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    vec![
+        (
+            "application/edi-x12",
+            "po.x12",
+            b"ISA*00*~\r\nGS*PO~\r\n".to_vec(),
+            false,
+        ),
+        (
+            "text/plain",
+            "n\u{f6}tes.txt",
+            b"line\nline two\r\n------=_Part_0\n--\n".to_vec(),
+            false,
+        ),
+        ("application/octet-stream", "blob.bin", binary.clone(), true),
+        (
+            "application/octet-stream",
+            "raw.bin",
+            binary[3..1000].to_vec(),
+            false,
+        ),
+    ]
+}
+
+#[test]
+#[ignore = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored"]
+fn we_verify_and_unpack_a_bouncycastle_signed_multipart_related() {
+    let java = Java::get();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pki/PartnerA");
+    let files = related_files();
+    let mut args = vec![
+        "sign".to_owned(),
+        pki.join("sign.crt").display().to_string(),
+        pki.join("sign.key").display().to_string(),
+        dir.path().display().to_string(),
+    ];
+    for (i, (ct, name, data, base64)) in files.iter().enumerate() {
+        let path = dir.path().join(format!("f{i}"));
+        std::fs::write(&path, data).unwrap();
+        let mut spec = format!("{}:{ct}:{name}", path.display());
+        if *base64 {
+            spec.push_str(":base64");
+        }
+        args.push(spec);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    java.run_class("Related", &args);
+    let block = std::fs::read(dir.path().join("headers")).unwrap();
+    let body = std::fs::read(dir.path().join("body")).unwrap();
+    let mut headers = HttpHeaders::new();
+    for (n, v) in [
+        ("AS2-Version", "1.2"),
+        ("AS2-From", "PartnerA"),
+        ("AS2-To", "PartnerB"),
+        ("Message-ID", "<bc-related@PartnerA>"),
+    ] {
+        headers.push(n, v);
+    }
+    for (n, v) in parse_headers(&block).iter() {
+        headers.push(n.to_owned(), v.to_vec());
+    }
+    let limits = Limits::default();
+    let partner = [Certificate::from_pem(&std::fs::read(pki.join("sign.crt")).unwrap()).unwrap()];
+    let mut policy = InboundPolicy::new(&[], &partner, &limits);
+    policy.accept_attachments = true;
+    let incoming = inbound::handle(&headers, &body, &limits).expect("handle");
+    let received = incoming
+        .accept(&policy, &mut NoDuplicateCheck, &mut common::rng(7))
+        .unwrap_or_else(|r| panic!("rejected: {} ({:?})", r.error, r.concealed));
+    assert!(received.signature.is_some());
+    assert_eq!(received.content_type, "multipart/related");
+    assert_eq!(received.parts.len(), files.len());
+    for ((part, bytes), (ct, name, data, _)) in received
+        .parts
+        .iter()
+        .zip(received.part_payloads())
+        .zip(&files)
+    {
+        assert_eq!(part.content_type, *ct);
+        assert_eq!(part.file_name.as_deref(), Some(*name));
+        assert!(bytes == data.as_slice(), "{name}");
+    }
+}
+
+#[test]
+#[ignore = "needs Java 17 and BouncyCastle (apt-get install libbcprov-java libbcpkix-java libbcmail-java): cargo test --test interop_bouncycastle -- --ignored"]
+fn bouncycastle_verifies_and_unpacks_our_signed_multipart_related() {
+    let java = Java::get();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pki/PartnerA");
+    let cert = Certificate::from_pem(&std::fs::read(pki.join("sign.crt")).unwrap()).unwrap();
+    let key = PrivateKey::from_pem(&std::fs::read(pki.join("sign.key")).unwrap(), None).unwrap();
+    let files = related_files();
+    let mut message = OutboundMessage::new(
+        As2Id::new("PartnerA").unwrap(),
+        As2Id::new("PartnerB").unwrap(),
+        &files[0].2,
+    );
+    message.content_type = files[0].0.into();
+    message.file_name = Some(files[0].1.into());
+    message.attachments = files[1..]
+        .iter()
+        .map(|(ct, name, data, base64)| {
+            let a = as2_proto::Attachment::new(*ct, data).with_file_name(*name);
+            if *base64 { a.base64() } else { a }
+        })
+        .collect();
+    message.signing = Some((Signer::new(&cert, &key), SignOptions::default()));
+    let built = outbound::build(&message, common::now(), &mut common::rng(3)).unwrap();
+    let content_type = dir.path().join("content-type");
+    std::fs::write(&content_type, built.headers.get("Content-Type").unwrap()).unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, &built.body).unwrap();
+    let out = java.run_class(
+        "Related",
+        &[
+            "read",
+            content_type.to_str().unwrap(),
+            body.to_str().unwrap(),
+            pki.join("sign.crt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(value(&out, "verified"), "true");
+    assert_eq!(value(&out, "entity-type"), "multipart/related");
+    assert_eq!(value(&out, "type-param"), "application/edi-x12");
+    assert_eq!(value(&out, "parts"), files.len().to_string());
+    for (i, (ct, name, data, _)) in files.iter().enumerate() {
+        assert_eq!(value(&out, &format!("part.{i}.type")), *ct);
+        assert_eq!(value(&out, &format!("part.{i}.name")), *name);
+        assert_eq!(
+            value(&out, &format!("part.{i}.size")),
+            data.len().to_string()
+        );
+        assert_eq!(value(&out, &format!("part.{i}.sha256")), sha256_hex(data));
     }
 }

@@ -1927,3 +1927,197 @@ fn partners_that_can_sign_must_sign_unless_the_agreement_says_otherwise() {
     assert!(inbound::InboundPolicy::new(&[], &certs, &limits).require_signature);
     assert!(!inbound::InboundPolicy::new(&[], &[], &limits).require_signature);
 }
+
+/// AS2 1.3 in the configuration: the version on connectors and agreements, the GCM and
+/// CCM ciphers, the originator copy and the retry policy, the same in TOML and JSON; an
+/// EC key as SEC1 DER; the connector's message declares 1.3 and carries a copy of the
+/// content key that our own key opens; SHA-1 for a 1.3 connector is refused.
+#[test]
+fn as2_1_3_configuration() {
+    let pki = common::Pki::new();
+    let d = pki.path();
+    std::fs::write(
+        d.join("ec.ext"),
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+         keyUsage=digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\n",
+    )
+    .unwrap();
+    common::openssl(
+        d,
+        &[
+            "ecparam",
+            "-genkey",
+            "-name",
+            "prime256v1",
+            "-out",
+            "ec.key",
+        ],
+    );
+    common::openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "ec.key",
+            "-out",
+            "ec.csr",
+            "-subj",
+            "/CN=ours-ec",
+        ],
+    );
+    let ours = pki.certify("ec", "ec.ext");
+    common::openssl(
+        d,
+        &[
+            "ec",
+            "-in",
+            "ec.key",
+            "-outform",
+            "DER",
+            "-out",
+            "ec-sec1.der",
+        ],
+    );
+    let theirs = pki.party("theirs", 2048);
+    let text = format!(
+        r#"
+        [[certificates]]
+        id = "ours"
+        usage = "ENCRYPTION_AND_SIGNING"
+        certificate = {{ file = "ec.crt" }}
+        private_key = {{ file = "ec-sec1.der" }}
+
+        [[certificates]]
+        id = "theirs"
+        usage = "ENCRYPTION_AND_SIGNING"
+        certificate = {{ file = "{theirs}" }}
+
+        [[local_profiles]]
+        id = "p-ours"
+        as2_id = "Ours"
+        certificates = ["ours"]
+
+        [[partner_profiles]]
+        id = "p-theirs"
+        as2_id = "Theirs"
+        certificates = ["theirs"]
+
+        [[agreements]]
+        id = "a-1"
+        local_profile = "p-ours"
+        partner_profile = "p-theirs"
+        base_directory = "in"
+        as2_version = "1.3"
+
+        [[connectors]]
+        id = "c-gcm"
+        url = "https://theirs.example/as2"
+        local_profile = "p-ours"
+        partner_profile = "p-theirs"
+        encryption_algorithm = "AES256_GCM"
+        as2_version = "1.3"
+        retry = {{ first_interval_seconds = 60, max_attempts = 3 }}
+
+        [[connectors]]
+        id = "c-ccm-no-copy"
+        url = "https://theirs.example/as2"
+        local_profile = "p-ours"
+        partner_profile = "p-theirs"
+        encryption_algorithm = "AES128_CCM"
+        as2_version = 1.3
+        originator_copy = false
+
+        [[connectors]]
+        id = "c-legacy"
+        url = "https://theirs.example/as2"
+        local_profile = "p-ours"
+        partner_profile = "p-theirs"
+        signing_algorithm = "SHA1"
+        "#,
+        theirs = theirs.cert_path.file_name().unwrap().to_str().unwrap(),
+    );
+    let config = PartnerConfig::from_toml(&text).unwrap();
+    assert_eq!(
+        config.agreements[0].as2_version,
+        as2_proto::As2Version::V1_3
+    );
+    let gcm = &config.connectors[0];
+    assert_eq!(gcm.as2_version, as2_proto::As2Version::V1_3);
+    assert_eq!(gcm.encryption_algorithm, EncryptionAlgorithm::Aes256Gcm);
+    assert_eq!(gcm.originator_copy, None);
+    assert_eq!(gcm.retry.max_attempts, 3);
+    assert_eq!(gcm.retry.first_interval, Duration::from_secs(60));
+    assert_eq!(config.connectors[1].originator_copy, Some(false));
+    assert_eq!(
+        config.connectors[1].encryption_algorithm.cipher(),
+        Some(ContentEncryption::Aes128Ccm)
+    );
+    let legacy = &config.connectors[2];
+    assert_eq!(legacy.as2_version, as2_proto::As2Version::V1_2);
+    assert_eq!(legacy.retry, as2_proto::RetryPolicy::default());
+    // JSON and TOML, out and in again: nothing lost; defaults are not written.
+    let json = config.to_json();
+    assert_eq!(PartnerConfig::from_json(&json).unwrap(), config);
+    assert!(json.contains("\"as2_version\": \"1.3\""), "{json}");
+    assert!(json.contains("\"AES256_GCM\"") && json.contains("\"AES128_CCM\""));
+    assert_eq!(json.matches("\"retry\"").count(), 1, "{json}");
+    let toml_out = toml::to_string(&config).unwrap();
+    assert_eq!(PartnerConfig::from_toml(&toml_out).unwrap(), config);
+    assert!(
+        PartnerConfig::from_toml(&text.replace("as2_version = \"1.3\"", "as2_version = \"2.0\""))
+            .is_err()
+    );
+
+    let mut read = |p: &Path| std::fs::read(d.join(p));
+    let directory = config.load(&mut read).unwrap();
+    let now = SystemTime::now();
+    let limits = Limits::default();
+    let open = |built: &outbound::BuiltMessage, keys: &common::Identity| {
+        let incoming = inbound::handle(&built.headers, &built.body, &limits).unwrap();
+        let decryption = [(keys.cert.clone(), keys.key.clone())];
+        let partner = [ours.cert.clone()];
+        let policy = inbound::InboundPolicy::new(&decryption, &partner, &limits);
+        incoming
+            .accept(&policy, &mut inbound::NoDuplicateCheck, &mut common::rng(4))
+            .map(|received| received.payload)
+            .map_err(|rejected| rejected.error)
+    };
+    let payload = b"UNB+UNOA:1+OURS+THEIRS'\r\n";
+    for (id, copy) in [("c-gcm", true), ("c-ccm-no-copy", false)] {
+        let active = directory.connector(id).unwrap();
+        let message = active.outbound(payload, now).unwrap();
+        assert_eq!(message.originator_copy.is_some(), copy, "{id}");
+        let built = outbound::build(&message, now, &mut common::rng(5)).unwrap();
+        assert_eq!(built.headers.get_str("AS2-Version"), Some("1.3"));
+        assert!(
+            built
+                .headers
+                .get_str("Content-Type")
+                .unwrap()
+                .contains("authEnveloped-data"),
+            "{id}"
+        );
+        assert_eq!(open(&built, &theirs).unwrap(), payload, "{id}");
+        assert_eq!(open(&built, &ours).is_ok(), copy, "{id}");
+    }
+    // The legacy connector: 1.2, no copy, SHA-1 still allowed; at 1.3 it is refused.
+    let active = directory.connector("c-legacy").unwrap();
+    let message = active.outbound(payload, now).unwrap();
+    assert!(message.originator_copy.is_none());
+    assert!(outbound::build(&message, now, &mut common::rng(6)).is_ok());
+    let mut modern = config.clone();
+    modern.connectors[2].as2_version = as2_proto::As2Version::V1_3;
+    let directory = modern.load(&mut read).unwrap();
+    let active = directory.connector("c-legacy").unwrap();
+    let message = active.outbound(payload, now).unwrap();
+    let err = outbound::build(&message, now, &mut common::rng(6)).unwrap_err();
+    assert!(matches!(err, Error::WeakAlgorithm(_)), "{err:?}");
+
+    // The agreement's MDN settings declare its version.
+    let agreement = directory.agreement(&id("Theirs"), &id("Ours")).unwrap();
+    let setup = agreement.inbound(now, DateEnforcement::Enforce);
+    let settings = setup.mdn_settings();
+    assert_eq!(settings.as2_version, as2_proto::As2Version::V1_3);
+    assert!(settings.signer.is_some());
+}

@@ -163,6 +163,8 @@ fn full_record() -> StatusRecord {
         // Ours, not the reference's: outbound transfers only (tests/mdn.rs).
         mic_check: None,
         timestamp: Some("2022-07-11T06:30:10.791274Z".into()),
+        // Ours, not the reference's: multi-file messages only (tests/attachments.rs).
+        files: Vec::new(),
     }
 }
 

@@ -55,6 +55,8 @@ pub const ALL: &[Target] = &[
     ("keys", keys),
     ("pkcs12", pkcs12),
     ("kari", kari),
+    ("cem_xml", cem_xml),
+    ("related", related),
 ];
 
 /// The fixed identities: we are `as2proto_B`, the partner is `pyas2lib_A` (the PKI of
@@ -1587,6 +1589,298 @@ fn kari_round_trip(mode: u8, payload: &[u8], limits: &Limits) {
             && e != Error::NoMatchingRecipient
         {
             assert_decryption_error(&e);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cem_xml
+// ---------------------------------------------------------------------------------------
+
+/// CEM XML (`cem::parse_xml`) under the default limits, and the input as the XML part and
+/// as a certs-only part of a CEM message (`CemMessage::from_parts`). A document that
+/// parses is written and read back: the second reading is a fixed point (the first
+/// normalises line ends, white space and sub-second dates).
+pub fn cem_xml(data: &[u8]) {
+    use as2_proto::cem::{self, CemDocument, CemLimits, CemMessage};
+    let limits = CemLimits::default();
+    let _ = as2_proto::cms::certs_only::parse(data, &Limits::default());
+    let _ = CemMessage::from_parts(
+        &[
+            (cem::XML_CONTENT_TYPE, "<x@fuzz>", data),
+            (cem::CERTS_ONLY_CONTENT_TYPE, "<c@fuzz>", data),
+        ],
+        &limits,
+        &Limits::default(),
+    );
+    let Ok(first) = cem::parse_xml(data, &limits) else {
+        return;
+    };
+    let mut wide = CemLimits::default();
+    wide.max_xml_size = usize::MAX;
+    let write = |d: &CemDocument| match d {
+        CemDocument::Request(r) => r.to_xml(),
+        CemDocument::Response(r) => r.to_xml(),
+        _ => unreachable!("a new document kind"),
+    };
+    let second = cem::parse_xml(&write(&first), &wide).expect("our own XML reads back");
+    let third = cem::parse_xml(&write(&second), &wide).expect("our own XML reads back");
+    assert_eq!(second, third);
+}
+
+// ---------------------------------------------------------------------------------------
+// related: multipart/related payloads (RFC 6362 multiple attachments)
+// ---------------------------------------------------------------------------------------
+
+/// A part-aware sink that keeps each part apart and checks the order of the calls.
+#[derive(Default)]
+struct PartSink {
+    parts: Vec<(as2_proto::PartInfo, Vec<u8>)>,
+    open: bool,
+    outside: Vec<u8>,
+}
+
+impl as2_proto::PayloadSink for PartSink {
+    fn write(&mut self, tentative: &[u8]) {
+        match self.parts.last_mut() {
+            Some((_, bytes)) if self.open => bytes.extend_from_slice(tentative),
+            _ => self.outside.extend_from_slice(tentative),
+        }
+    }
+    fn commit(&mut self) {
+        assert!(!self.open, "committed inside a part");
+    }
+    fn abort(&mut self) {
+        self.parts.clear();
+        self.outside.clear();
+        self.open = false;
+    }
+    fn begin_part(&mut self, part: &as2_proto::PartInfo) {
+        assert!(!self.open, "a part begun inside another");
+        assert_eq!(part.index, self.parts.len(), "parts out of order");
+        self.parts.push((part.clone(), Vec::new()));
+        self.open = true;
+    }
+    fn end_part(&mut self) {
+        assert!(self.open, "a part ended that was not begun");
+        self.open = false;
+    }
+}
+
+/// One file of a built multipart payload.
+#[derive(Arbitrary, Debug)]
+struct RelatedFile {
+    content_type: u8,
+    name: Option<String>,
+    data: Vec<u8>,
+    base64: bool,
+}
+
+/// A multipart payload to build.
+#[derive(Arbitrary, Debug)]
+struct RelatedCase {
+    files: Vec<RelatedFile>,
+    layers: u8,
+    max_attachments: u8,
+    chunk: u16,
+}
+
+/// Multipart/related payloads two ways, chosen by the first byte: (even) a raw request
+/// received whole and in chunks whose size the second byte picks, with a policy that
+/// accepts attachments: the outcomes agree, the part-aware sink sees every decoded octet
+/// inside a part, and the parts split the whole payload exactly; (odd) a payload of
+/// arbitrary files built with arbitrary layers and received back: every file byte for
+/// byte, with its type and (plain) name, the MIC the sender computed, or the typed limit
+/// error when there are more parts than `max_attachments`.
+pub fn related(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode & 1 == 0 {
+        let Some((&chunk, request)) = rest.split_first() else {
+            return;
+        };
+        related_raw(request, usize::from(chunk).max(1));
+    } else {
+        let mut u = Unstructured::new(rest);
+        if let Ok(case) = RelatedCase::arbitrary(&mut u) {
+            related_built(&case);
+        }
+    }
+}
+
+fn related_policy<'a>(limits: &'a Limits) -> InboundPolicy<'a> {
+    let keys = &*KEYS;
+    let mut policy = InboundPolicy::new(&keys.decryption, &keys.trusted, limits);
+    policy.require_signature = false;
+    policy.accept_attachments = true;
+    policy
+}
+
+fn related_raw(request: &[u8], chunk: usize) {
+    let (headers, body) = split_request(request);
+    let mut limits = Limits::default();
+    limits.max_attachments = 12;
+    let Ok(incoming) = inbound::handle(&headers, body, &limits) else {
+        return;
+    };
+    if incoming.kind == IncomingKind::Mdn {
+        return;
+    }
+    let policy = related_policy(&limits);
+    let whole = incoming.accept(&policy, &mut NoDuplicateCheck, &mut rng());
+    let mut sink = PartSink::default();
+    let mut receiver = incoming.receive(&policy);
+    let mut r = rng();
+    for piece in body.chunks(chunk) {
+        receiver.push(piece, &mut sink, &mut r);
+    }
+    let streamed = receiver.finish(&mut sink, &mut NoDuplicateCheck, &mut r);
+    match (&whole, &streamed) {
+        (Ok(whole), Ok(streamed)) => {
+            assert_eq!(whole.parts, streamed.parts);
+            assert_eq!(whole.mic, streamed.mic);
+            assert_eq!(whole.payload_len, streamed.payload_len);
+            if whole.parts.is_empty() {
+                assert!(sink.parts.is_empty());
+                assert!(sink.outside == whole.payload);
+            } else {
+                assert_eq!(whole.content_type, "multipart/related");
+                assert!(sink.outside.is_empty(), "octets outside a part");
+                let total: u64 = whole.parts.iter().map(|p| p.len).sum();
+                assert_eq!(total, whole.payload.len() as u64);
+                let split = whole.part_payloads();
+                assert_eq!(split.len(), sink.parts.len());
+                for ((part, (info, bytes)), slice) in whole.parts.iter().zip(&sink.parts).zip(split)
+                {
+                    assert_eq!(part.content_type, info.content_type);
+                    assert_eq!(part.file_name, info.file_name);
+                    assert!(bytes.as_slice() == slice);
+                }
+            }
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.error, b.error);
+            assert!(sink.parts.is_empty() && sink.outside.is_empty());
+        }
+        _ => panic!("whole {whole:?} vs streamed {streamed:?}"),
+    }
+}
+
+/// Names the MIME layer carries unchanged both ways.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn related_built(case: &RelatedCase) {
+    // No multipart/* part: arbitrary bytes typed multipart are refused where the
+    // signature's canonical form parses the whole tree (the raw mode reads such parts).
+    const TYPES: [&str; 5] = [
+        "application/edi-x12",
+        "text/plain",
+        "application/octet-stream",
+        "application/xml",
+        "application/pkcs7-mime; smime-type=certs-only",
+    ];
+    let files: Vec<&RelatedFile> = case.files.iter().take(14).collect();
+    let Some((first, rest)) = files.split_first() else {
+        return;
+    };
+    let keys = &*KEYS;
+    // A single payload typed pkcs7-mime or multipart would be read as a layer or refused
+    // (the single-payload rule); inside multipart/related any type is a file.
+    let single = files.len() == 1;
+    let type_of = |f: &RelatedFile| {
+        let types = if single { &TYPES[..4] } else { &TYPES[..] };
+        types[usize::from(f.content_type) % types.len()]
+    };
+    let mut message = OutboundMessage::new(
+        As2Id::new("pyas2lib_A").expect("valid id"),
+        As2Id::new("as2proto_B").expect("valid id"),
+        &first.data,
+    );
+    message.content_type = type_of(first).to_owned();
+    message.file_name = first.name.clone();
+    message.attachments = rest
+        .iter()
+        .map(|f| {
+            let mut a = as2_proto::Attachment::new(type_of(f), &f.data);
+            a.file_name = f.name.clone();
+            if f.base64 { a.base64() } else { a }
+        })
+        .collect();
+    message.mdn = MdnRequest::sync();
+    if case.layers & 1 != 0 {
+        let signer = Signer::new(&keys.partner_sign.0, &keys.partner_sign.1);
+        message.signing = Some((signer, SignOptions::default()));
+    }
+    if case.layers & 2 != 0 {
+        let mut o = EncryptOptions::default();
+        o.cipher = if case.layers & 8 != 0 {
+            ContentEncryption::Aes128Gcm
+        } else {
+            ContentEncryption::Aes128Cbc
+        };
+        message.encryption = (vec![&keys.decryption[0].0], o);
+    }
+    message.compression = match (case.layers >> 4) % 3 {
+        0 => Compression::None,
+        1 => Compression::BeforeSigning,
+        _ => Compression::AfterSigning,
+    };
+    let Ok(built) = outbound::build(&message, now(), &mut rng()) else {
+        // Only a name the receiver could not read back, or a content that holds the
+        // random delimiter, is refused.
+        return;
+    };
+    let mut limits = Limits::default();
+    limits.max_attachments = usize::from(case.max_attachments % 16).max(1);
+    let incoming = inbound::handle(&built.headers, &built.body, &limits).expect("our headers");
+    let policy = related_policy(&limits);
+    let mut sink = PartSink::default();
+    let mut receiver = incoming.receive(&policy);
+    let mut r = rng();
+    for piece in built.body.chunks(usize::from(case.chunk).max(1)) {
+        receiver.push(piece, &mut sink, &mut r);
+    }
+    let outcome = receiver.finish(&mut sink, &mut NoDuplicateCheck, &mut r);
+    let parts = files.len();
+    if parts > 1 && parts > limits.max_attachments {
+        let rejected = outcome.expect_err("more parts than max_attachments");
+        // Inside an envelope with no signature, every failure is the one decryption
+        // failure (no oracle), with the real cause kept for the operator.
+        let cause = match rejected.error {
+            Error::DecryptionFailed => *rejected.concealed.expect("the concealed cause"),
+            other => other,
+        };
+        assert_eq!(
+            cause,
+            Error::LimitExceeded {
+                limit: Limit::Attachments,
+                value: limits.max_attachments
+            }
+        );
+        return;
+    }
+    let received = outcome.unwrap_or_else(|r| panic!("refused our own message: {r:?}"));
+    assert_eq!(received.mic, built.mic);
+    if parts == 1 {
+        // No attachments: a single payload, no parts.
+        assert!(sink.parts.is_empty() && received.parts.is_empty());
+        assert!(sink.outside == first.data);
+        return;
+    }
+    assert_eq!(sink.parts.len(), parts);
+    for ((info, bytes), file) in sink.parts.iter().zip(&files) {
+        assert!(bytes == &file.data, "part {} changed", info.index);
+        let expected_type = type_of(file).split(';').next().unwrap_or_default();
+        assert_eq!(info.content_type, expected_type);
+        if let Some(name) = file.name.as_deref().filter(|n| plain_name(n)) {
+            assert_eq!(info.file_name.as_deref(), Some(name));
         }
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod aead;
 pub mod algorithm;
 pub mod auth_enveloped;
 pub(crate) mod ber;
+pub mod certs_only;
 pub mod compressed;
 pub mod enveloped;
 pub(crate) mod kari;

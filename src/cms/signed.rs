@@ -796,26 +796,7 @@ impl<'a> SignerInfo<'a> {
                 Cow::Owned(hasher.finish())
             }
         };
-        let verified = match (signature, public_key) {
-            (SignatureAlgorithm::RsaPkcs1v15, PublicKey::Rsa(key)) => with_digest!(digest, D => {
-                key.verify(Pkcs1v15Sign::new::<D>(), &to_verify, &self.signature).is_ok()
-            }),
-            (SignatureAlgorithm::RsaPss { salt_len, .. }, PublicKey::Rsa(key)) => {
-                with_digest!(digest, D => key
-                    .verify(Pss::<D>::new_with_salt(salt_len), &to_verify, &self.signature)
-                    .is_ok())
-            }
-            (SignatureAlgorithm::Ecdsa, PublicKey::P256(key)) => {
-                ecdsa_verify!(p256::NistP256, key, &to_verify, &self.signature)
-            }
-            (SignatureAlgorithm::Ecdsa, PublicKey::P384(key)) => {
-                ecdsa_verify!(p384::NistP384, key, &to_verify, &self.signature)
-            }
-            _ => return Err(VerificationError::KeyAlgorithmMismatch.into()),
-        };
-        if !verified {
-            return Err(VerificationError::BadSignature.into());
-        }
+        verify_prehash(signature, digest, public_key, &to_verify, &self.signature)?;
         // Last, once the signature has verified (so that a failure here says the content
         // is authentic but its signer may not sign): the certificate's key usage.
         signer.check_usage(crate::cert::KeyUse::Signing)?;
@@ -829,6 +810,44 @@ impl<'a> SignerInfo<'a> {
             signed_attributes: self.signed_attrs.is_some(),
             algorithm_protection,
         })
+    }
+}
+
+/// Verifies `signature`, made by `algorithm` over the `digest` hash `prehash`, with
+/// `key`: the one signature check of the crate, for SignerInfos and certificate chains
+/// alike. An algorithm the key does not make is
+/// [`KeyAlgorithmMismatch`](VerificationError::KeyAlgorithmMismatch) (algorithm
+/// substitution); a value that does not verify is
+/// [`BadSignature`](VerificationError::BadSignature). For RSASSA-PSS, `digest` is the hash
+/// of the message and of MGF1.
+pub(crate) fn verify_prehash(
+    algorithm: SignatureAlgorithm,
+    digest: DigestAlgorithm,
+    key: &PublicKey,
+    prehash: &[u8],
+    signature: &[u8],
+) -> Result<(), VerificationError> {
+    let verified = match (algorithm, key) {
+        (SignatureAlgorithm::RsaPkcs1v15, PublicKey::Rsa(key)) => with_digest!(digest, D => {
+            key.verify(Pkcs1v15Sign::new::<D>(), prehash, signature).is_ok()
+        }),
+        (SignatureAlgorithm::RsaPss { salt_len, .. }, PublicKey::Rsa(key)) => {
+            with_digest!(digest, D => key
+                .verify(Pss::<D>::new_with_salt(salt_len), prehash, signature)
+                .is_ok())
+        }
+        (SignatureAlgorithm::Ecdsa, PublicKey::P256(key)) => {
+            ecdsa_verify!(p256::NistP256, key, prehash, signature)
+        }
+        (SignatureAlgorithm::Ecdsa, PublicKey::P384(key)) => {
+            ecdsa_verify!(p384::NistP384, key, prehash, signature)
+        }
+        _ => return Err(VerificationError::KeyAlgorithmMismatch),
+    };
+    if verified {
+        Ok(())
+    } else {
+        Err(VerificationError::BadSignature)
     }
 }
 

@@ -10,7 +10,8 @@ use crate::cms::signed::{SignOptions, Signer};
 use crate::error::{Error, ErrorCode};
 use crate::limits::Limits;
 use crate::message::headers::{
-    DEFAULT_RECEIPT_MICALG, DispositionOptions, HttpHeaders, HttpResponse, MessageId,
+    As2Version, DEFAULT_AS2_PRODUCT, DEFAULT_RECEIPT_MICALG, DispositionOptions, HttpHeaders,
+    HttpResponse, MessageId, check_as2_product,
 };
 use crate::message::inbound::{Incoming, IncomingKind, Received, Rejected, StoredMdn};
 use crate::mic::{Mic, MicNameStyle};
@@ -141,6 +142,15 @@ pub struct MdnSettings<'a> {
     pub message_id_domain: Option<String>,
     /// Subject of the MDN.
     pub subject: String,
+    /// The AS2-Version declared to the partner the MDN answers (default 1.2; see
+    /// [`As2Version`]). With 1.3 the receipt is never signed with SHA-1: the first
+    /// algorithm of the sender's `signed-receipt-micalg` list that is allowed is taken
+    /// (draft-ietf-ediint-rfc4130bis §8.3), and [`reply`] fails with
+    /// [`Error::WeakAlgorithm`] when the list names only SHA-1.
+    pub as2_version: As2Version,
+    /// The AS2-Product header of MDNs and acknowledgements (draft §6.2); default
+    /// [`DEFAULT_AS2_PRODUCT`]. `None` sends none, which the draft allows below 1.3 only.
+    pub as2_product: Option<String>,
 }
 
 impl<'a> MdnSettings<'a> {
@@ -154,6 +164,8 @@ impl<'a> MdnSettings<'a> {
             mic_style: None,
             message_id_domain: None,
             subject: "Message Disposition Notification".to_owned(),
+            as2_version: As2Version::default(),
+            as2_product: Some(DEFAULT_AS2_PRODUCT.to_owned()),
         }
     }
 
@@ -225,20 +237,21 @@ pub fn reply<R: CryptoRng + ?Sized>(
     now: SystemTime,
     rng: &mut R,
 ) -> Result<Reply, Error> {
+    check_product(settings)?;
     let wants_mdn = incoming.kind == IncomingKind::Message && incoming.receipt.is_some();
     if !wants_mdn {
         return Ok(Reply {
-            response: acknowledgement(incoming, report, now),
+            response: acknowledgement(incoming, report, settings, now),
             mdn: None,
         });
     }
-    if let Some(replayed) = replay(incoming, report, now) {
+    if let Some(replayed) = replay(incoming, report, settings, now) {
         return Ok(replayed);
     }
     let mdn = build(incoming, report, settings, now, rng)?;
     if mdn.async_url.is_some() {
         return Ok(Reply {
-            response: acknowledgement(incoming, report, now),
+            response: acknowledgement(incoming, report, settings, now),
             mdn: Some(mdn),
         });
     }
@@ -250,7 +263,12 @@ pub fn reply<R: CryptoRng + ?Sized>(
 
 /// The reply that sends [`Report::previous_mdn`] again, if it acknowledges the same
 /// content as `report` (see [`reply`]); `None` to build a new MDN.
-fn replay(incoming: &Incoming<'_>, report: &Report, now: SystemTime) -> Option<Reply> {
+fn replay(
+    incoming: &Incoming<'_>,
+    report: &Report,
+    settings: &MdnSettings<'_>,
+    now: SystemTime,
+) -> Option<Reply> {
     let stored = report.previous_mdn.as_ref()?;
     let parsed = super::parse(&stored.headers, &stored.body, &Limits::default()).ok()?;
     let same_content = match (&parsed.received_mic, &report.mic) {
@@ -282,7 +300,7 @@ fn replay(incoming: &Incoming<'_>, report: &Report, now: SystemTime) -> Option<R
         async_url: incoming.receipt.as_ref().and_then(|r| r.async_url.clone()),
     };
     let response = if mdn.async_url.is_some() {
-        acknowledgement(incoming, report, now)
+        acknowledgement(incoming, report, settings, now)
     } else {
         HttpResponse::new(200, mdn.headers.clone(), mdn.body.clone())
     };
@@ -301,7 +319,12 @@ impl From<&BuiltMdn> for StoredMdn {
 
 /// A plain acknowledgement: 200, or 400 naming the error code when refused and no MDN
 /// can carry the refusal.
-fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) -> HttpResponse {
+fn acknowledgement(
+    incoming: &Incoming<'_>,
+    report: &Report,
+    settings: &MdnSettings<'_>,
+    now: SystemTime,
+) -> HttpResponse {
     let async_pending = incoming.receipt.as_ref().is_some_and(|r| r.is_async());
     let (status, text) = if async_pending || report.is_accepted() {
         (200, "AS2 message received.\r\n".to_owned())
@@ -312,7 +335,12 @@ fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) ->
             format!("AS2 message refused: {code} {}\r\n", report.disposition),
         )
     };
-    let mut headers = As2HeaderBlock::new(&incoming.to, &incoming.from, now).write();
+    let mut headers = As2HeaderBlock {
+        version: settings.as2_version,
+        product: settings.as2_product.as_deref(),
+        ..As2HeaderBlock::new(&incoming.to, &incoming.from, now)
+    }
+    .write();
     headers.push("Content-Type", "text/plain; charset=us-ascii");
     HttpResponse::new(status, headers, text.into_bytes())
 }
@@ -320,7 +348,7 @@ fn acknowledgement(incoming: &Incoming<'_>, report: &Report, now: SystemTime) ->
 /// Builds the MDN for `incoming` reporting `report`: `multipart/report`, signed when the
 /// sender asked for a signed receipt and `settings` has a signer, with the first
 /// algorithm of the sender's `signed-receipt-micalg` list that we support (SHA-256 when
-/// it listed none we know).
+/// it listed none we know; with a 1.3 partner, the first that is not SHA-1).
 pub fn build<R: CryptoRng + ?Sized>(
     incoming: &Incoming<'_>,
     report: &Report,
@@ -336,11 +364,11 @@ pub fn build<R: CryptoRng + ?Sized>(
             header: "Message-ID",
             reason: "missing: an MDN must name the message it answers",
         })?;
+    check_product(settings)?;
     let options = incoming.receipt.as_ref().map(|r| &r.options);
-    let report_entity = report_entity(incoming, report, &original_message_id, settings, rng)?;
     let wants_signed = options.is_some_and(DispositionOptions::signed_receipt_requested);
     let signature = match (wants_signed, settings.signer) {
-        (true, Some(signer)) => Some((signer, negotiated_digest(options))),
+        (true, Some(signer)) => Some((signer, negotiated_digest(options, settings.as2_version))),
         (true, None) if settings.require_signing => {
             return Err(Error::SigningFailed(
                 "a signed receipt was requested and no MDN signing key is configured",
@@ -353,6 +381,11 @@ pub fn build<R: CryptoRng + ?Sized>(
     let signature = signature.filter(|_| {
         !matches!(&report.disposition.status, MdnStatus::Failed(m) if m.is(&Modifier::UnsupportedMicAlgorithms))
     });
+    let signature = match signature {
+        Some((signer, digest)) => Some((signer, digest?)),
+        None => None,
+    };
+    let report_entity = report_entity(incoming, report, &original_message_id, settings, rng)?;
     let (content_type, body, signed) = match signature {
         Some((signer, digest)) => {
             let sign_options = SignOptions {
@@ -389,6 +422,8 @@ pub fn build<R: CryptoRng + ?Sized>(
     let mut headers = As2HeaderBlock {
         message_id: Some(&message_id),
         subject: Some(&settings.subject),
+        version: settings.as2_version,
+        product: settings.as2_product.as_deref(),
         ..As2HeaderBlock::new(&incoming.to, &incoming.from, now)
     }
     .write();
@@ -404,9 +439,44 @@ pub fn build<R: CryptoRng + ?Sized>(
     })
 }
 
-/// The first algorithm of the sender's list that we support, else SHA-256.
-fn negotiated_digest(options: Option<&DispositionOptions>) -> DigestAlgorithm {
-    options.map_or(DEFAULT_RECEIPT_MICALG, DispositionOptions::receipt_micalg)
+/// The first algorithm of the sender's list that we support, else SHA-256. For a partner
+/// whose version forbids weak algorithms, the first we support other than SHA-1
+/// (draft-ietf-ediint-rfc4130bis §8.3: the first supported, never one the sender did not
+/// list); a list whose only supported algorithm is SHA-1 is [`Error::WeakAlgorithm`].
+fn negotiated_digest(
+    options: Option<&DispositionOptions>,
+    version: As2Version,
+) -> Result<DigestAlgorithm, Error> {
+    if !version.forbids_weak_algorithms() {
+        return Ok(options.map_or(DEFAULT_RECEIPT_MICALG, DispositionOptions::receipt_micalg));
+    }
+    let supported: Vec<DigestAlgorithm> = options
+        .map(|o| o.micalg_names())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| DigestAlgorithm::from_name(n))
+        .collect();
+    match supported.iter().find(|d| **d != DigestAlgorithm::Sha1) {
+        Some(allowed) => Ok(*allowed),
+        None => match supported.first() {
+            Some(weak) => crate::error::WeakAlgorithm::check_digest(*weak, version)
+                .map(|()| DEFAULT_RECEIPT_MICALG),
+            None => Ok(DEFAULT_RECEIPT_MICALG),
+        },
+    }
+}
+
+/// The AS2-Product rule of draft-ietf-ediint-rfc4130bis §6.2: a valid value when one is
+/// sent, and one from 1.3 on.
+fn check_product(settings: &MdnSettings<'_>) -> Result<(), Error> {
+    match &settings.as2_product {
+        Some(product) => check_as2_product(product),
+        None if settings.as2_version.requires_product() => Err(Error::InvalidHeader {
+            header: "AS2-Product",
+            reason: "required when declaring AS2-Version 1.3 or later",
+        }),
+        None => Ok(()),
+    }
 }
 
 /// How `algorithm` is spelled in the MDN: as configured, else as the sender spelled it.

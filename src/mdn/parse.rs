@@ -45,6 +45,13 @@ pub struct Mdn<'a> {
     pub text: String,
     /// Every field of the disposition notification, names as sent, values unfolded.
     pub fields: Vec<(String, String)>,
+    /// The AS2-Version header, when present and a `1.x` (not checked otherwise: a receipt
+    /// is read whatever version it declares).
+    pub as2_version: Option<crate::message::headers::As2Version>,
+    /// The partner's AS2-Product header, when sent: printable ASCII, other characters
+    /// replaced by `?`, cut to 128 characters
+    /// ([`received_as2_product`](crate::message::headers::received_as2_product)).
+    pub as2_product: Option<String>,
     /// The `multipart/signed` entity and its first part (the report the fields above were
     /// read from), when signed.
     signed: Option<(Part<'a>, Part<'a>)>,
@@ -306,6 +313,10 @@ pub fn parse<'a>(headers: &HttpHeaders, body: &'a [u8], limits: &Limits) -> Resu
         disposition,
         text,
         fields,
+        as2_version: headers
+            .get("AS2-Version")
+            .and_then(|v| crate::message::headers::As2Version::parse(v).ok()),
+        as2_product: crate::message::headers::received_as2_product(headers.get("AS2-Product")),
         signed,
     })
 }

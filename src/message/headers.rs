@@ -7,9 +7,11 @@
 //! messages and MDNs alike; they are re-exported here under their public paths.
 
 pub use crate::smime::headers::{
-    AS2_VERSION, As2Id, DEFAULT_RECEIPT_MICALG, DispositionOptions, EdiintFeatures, Feature,
-    HttpHeaders, Importance, MAX_AS2_ID_LEN, MAX_MESSAGE_ID_LEN, MessageId, OptionParameter,
-    SUPPORTED_FEATURES, SignedReceipt, check_as2_version, head_bytes, receipt_delivery_url,
+    AS2_VERSION, As2Id, As2Version, DEFAULT_AS2_PRODUCT, DEFAULT_RECEIPT_MICALG,
+    DispositionOptions, EdiintFeatures, Feature, HttpHeaders, Importance, MAX_AS2_ID_LEN,
+    MAX_AS2_PRODUCT_LEN, MAX_MESSAGE_ID_LEN, MessageId, OptionParameter, SUPPORTED_FEATURES,
+    SignedReceipt, check_as2_product, check_as2_version, head_bytes, receipt_delivery_url,
+    received_as2_product,
 };
 
 use crate::error::Error;

@@ -10,9 +10,10 @@
 use rand_core::CryptoRng;
 
 use super::headers::{
-    As2Id, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId, check_as2_version,
-    receipt_delivery_url,
+    As2Id, As2Version, DispositionOptions, EdiintFeatures, HttpHeaders, MessageId,
+    receipt_delivery_url, received_as2_product,
 };
+use super::related::ReceivedPart;
 use crate::cert::{Certificate, PrivateKey};
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use crate::cms::signed::Verified;
@@ -79,6 +80,13 @@ pub struct Incoming<'a> {
     /// The features the partner advertises in EDIINT-Features (RFC 6017), unknown tokens
     /// kept as sent; empty when the header is absent.
     pub features: EdiintFeatures,
+    /// The AS2-Version the sender declared (1.0 when the header is absent; any `1.x` is
+    /// accepted, anything else refused by [`handle`]).
+    pub as2_version: As2Version,
+    /// The sender's AS2-Product (draft-ietf-ediint-rfc4130bis §6.2), when sent: printable
+    /// ASCII, other characters replaced by `?`, cut to 128 characters
+    /// ([`received_as2_product`]). Informative only; never checked.
+    pub as2_product: Option<String>,
     headers: &'a HttpHeaders,
     body: &'a [u8],
 }
@@ -117,7 +125,7 @@ pub fn handle_headers<'a>(
     headers: &'a HttpHeaders,
     limits: &Limits,
 ) -> Result<Incoming<'a>, Error> {
-    check_as2_version(headers.get("AS2-Version"))?;
+    let as2_version = As2Version::of_header(headers.get("AS2-Version"))?;
     let from = As2Id::from_header("AS2-From", required(headers, "AS2-From")?)?;
     let to = As2Id::from_header("AS2-To", required(headers, "AS2-To")?)?;
     let content_type = String::from_utf8_lossy(required(headers, "Content-Type")?)
@@ -171,6 +179,8 @@ pub fn handle_headers<'a>(
             .get("EDIINT-Features")
             .map(EdiintFeatures::parse)
             .unwrap_or_default(),
+        as2_version,
+        as2_product: received_as2_product(headers.get("AS2-Product")),
         headers,
         body: &[],
     })
@@ -356,6 +366,13 @@ pub struct InboundPolicy<'a> {
     /// inbound); turn it off to refuse them with `UnsupportedAlgorithm`
     /// (`ERROR_DECRYPT_UNSUPPORTED_ENCRYPTION_ALG` / `VERIFICATION_FAILED`).
     pub accept_legacy_algorithms: bool,
+    /// Accept `multipart/related` payloads, several files in one message (RFC 6362
+    /// multiple attachments; see [`related`](super::related)). Off by default: such a
+    /// message is refused with [`PolicyError::AttachmentsRefused`](crate::PolicyError)
+    /// (`failed/Failure: unsupported format`). Turn it on together with advertising
+    /// [`Feature::MultipleAttachments`](super::headers::Feature) in
+    /// [`OutboundMessage::features`](super::outbound::OutboundMessage::features).
+    pub accept_attachments: bool,
 }
 
 impl<'a> InboundPolicy<'a> {
@@ -376,6 +393,7 @@ impl<'a> InboundPolicy<'a> {
             limits,
             signer_trust: None,
             accept_legacy_algorithms: true,
+            accept_attachments: false,
         }
     }
 
@@ -418,6 +436,12 @@ pub struct Received {
     /// `name`, RFC 2231 decoded). The sender's text: store it only
     /// through [`crate::record::inbound_paths`].
     pub file_name: Option<String>,
+    /// The files of a `multipart/related` payload (RFC 6362 multiple attachments), in
+    /// order, the root first; empty for a single payload (and for a duplicate). The
+    /// payload (or what the sink was given) is then their decoded octets one after the
+    /// other, [`content_type`](Self::content_type) is `multipart/related` and
+    /// [`file_name`](Self::file_name) is `None`.
+    pub parts: Vec<ReceivedPart>,
     /// Layers in the order found, outermost first.
     pub layers: Vec<Layer>,
     /// The verified signature, if the message was signed.
@@ -433,6 +457,27 @@ pub struct Received {
 }
 
 impl Received {
+    /// Each file's octets within [`payload`](Self::payload) (filled by
+    /// [`Incoming::accept`]): one slice per entry of [`parts`](Self::parts), or the whole
+    /// payload for a single one.
+    pub fn part_payloads(&self) -> Vec<&[u8]> {
+        if self.parts.is_empty() {
+            return vec![self.payload.as_slice()];
+        }
+        let mut rest = self.payload.as_slice();
+        self.parts
+            .iter()
+            .map(|part| {
+                let len = usize::try_from(part.len)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                let (this, next) = rest.split_at(len);
+                rest = next;
+                this
+            })
+            .collect()
+    }
+
     /// The content cipher, if the message was encrypted.
     pub fn encryption(&self) -> Option<ContentEncryption> {
         self.layers.iter().find_map(|l| match l {

@@ -4,3 +4,4 @@ pub mod headers;
 pub mod inbound;
 pub mod outbound;
 pub mod receive;
+pub mod related;

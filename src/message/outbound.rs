@@ -61,7 +61,8 @@ use std::time::SystemTime;
 use rand_core::CryptoRng;
 
 use super::headers::{
-    As2Id, DispositionOptions, Feature, HttpHeaders, MessageId, SUPPORTED_FEATURES,
+    As2Id, As2Version, DEFAULT_AS2_PRODUCT, DispositionOptions, Feature, HttpHeaders, MessageId,
+    SUPPORTED_FEATURES, check_as2_product,
 };
 pub use super::headers::{Importance, SignedReceipt};
 use crate::cert::Certificate;
@@ -72,11 +73,12 @@ use crate::cms::signed::{SignOptions, Signer};
 use crate::error::Error;
 use crate::limits::Limit;
 use crate::mic::{Mic, MicNameStyle, UnsignedMic};
-use crate::mime;
 use crate::smime::envelope::SmimeType;
 pub use crate::smime::headers::http_date;
 use crate::smime::headers::{As2HeaderBlock, ReceiptHeaders};
 use crate::smime::sign::SignedWriter;
+
+use super::related::{Attachment, RelatedWriter, header_block, part_headers};
 
 /// Where compression sits relative to the signature.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -227,10 +229,32 @@ pub struct OutboundMessage<'a> {
     /// [`Feature::As2Reliability`] when it resends unanswered messages with the same
     /// Message-ID).
     pub features: Vec<Feature>,
-    /// The largest payload [`build`] and [`OutboundStream::push`] accept (default
+    /// More files after the payload (RFC 6362 multiple attachments): with any, the
+    /// payload is part 1 of a `multipart/related` entity (sent `binary`) and these are
+    /// parts 2, 3, ..., all signed, compressed and encrypted together; the message then
+    /// advertises [`Feature::MultipleAttachments`]. A streamed message pushes them after
+    /// the payload, each begun with [`OutboundStream::next_part`]. See
+    /// [`related`](super::related).
+    pub attachments: Vec<Attachment<'a>>,
+    /// The largest payload [`build`] and [`OutboundStream::push`] accept, all parts
+    /// together (default
     /// [`Limits::default`](crate::Limits)'s `max_payload_size`; set it from
     /// [`Limits::reference`](crate::Limits::reference) for the reference's 50 MB).
     pub max_payload_size: usize,
+    /// The AS2-Version to declare to this partner (default 1.2; see [`As2Version`] for
+    /// why). With 1.3 the builder refuses to generate SHA-1, MD5, 3DES or RC2
+    /// ([`Error::WeakAlgorithm`]) and requires [`as2_product`](Self::as2_product).
+    pub as2_version: As2Version,
+    /// The AS2-Product header (draft-ietf-ediint-rfc4130bis §6.2), checked by
+    /// [`check_as2_product`]; default
+    /// [`DEFAULT_AS2_PRODUCT`] (`as2-proto:<version>`). `None` sends none, which the
+    /// draft allows below 1.3 only.
+    pub as2_product: Option<String>,
+    /// Our own encryption certificate, to add as a further recipient when the message is
+    /// encrypted (RFC 8551 §3.3, draft-ietf-ediint-rfc4130bis §7.3.2): a copy of the
+    /// content-encryption key for the originator, so that we can decrypt the copy we
+    /// archive. RSA or EC. `None` (the default) adds none.
+    pub originator_copy: Option<&'a Certificate>,
 }
 
 impl<'a> OutboundMessage<'a> {
@@ -254,7 +278,11 @@ impl<'a> OutboundMessage<'a> {
             message_id: None,
             mic_style: MicNameStyle::Dashed,
             features: SUPPORTED_FEATURES.to_vec(),
+            attachments: Vec::new(),
             max_payload_size: crate::limits::Limits::default().max_payload_size,
+            as2_version: As2Version::default(),
+            as2_product: Some(DEFAULT_AS2_PRODUCT.to_owned()),
+            originator_copy: None,
         }
     }
 }
@@ -328,6 +356,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     now: SystemTime,
     rng: &mut R,
 ) -> Result<OutboundStream<'a>, Error> {
+    check_version_rules(message)?;
     let payload_limit = Error::LimitExceeded {
         limit: Limit::PayloadSize,
         value: message.max_payload_size,
@@ -344,31 +373,37 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
             reason: "empty",
         })?;
     }
-    // A type the receiver cannot parse would make the whole message unreadable.
-    mime::ContentType::parse(message.content_type.as_bytes()).map_err(|_| {
-        Error::InvalidHeader {
-            header: "Content-Type",
-            reason: "the payload's content type is not a valid MIME type",
-        }
-    })?;
-    let mut payload_headers = vec![
-        ("Content-Type".to_owned(), message.content_type.clone()),
-        ("Content-Transfer-Encoding".to_owned(), "binary".to_owned()),
-    ];
-    if let Some(name) = &message.file_name {
-        // What the receiver reads back (this crate's included).
-        const _: () = assert!(mime::MAX_PARAM_VALUE_LEN == 1024, "fix the reason below");
-        if name.len() > mime::MAX_PARAM_VALUE_LEN {
-            return Err(Error::InvalidHeader {
-                header: "Content-Disposition",
-                reason: "the file name is longer than 1024 bytes",
-            });
-        }
-        payload_headers.push((
-            "Content-Disposition".into(),
-            format!("attachment; {}", mime::file_name_param("filename", name)),
-        ));
+    // All parts together within the limit, where their lengths are known.
+    let known_total = message
+        .attachments
+        .iter()
+        .filter_map(|a| a.len)
+        .try_fold(payload_len.unwrap_or(0), u64::checked_add);
+    if known_total.is_none_or(|total| total > max_payload_size) {
+        return Err(payload_limit);
     }
+    // A type the receiver cannot parse would make the whole message unreadable; so would
+    // a file name longer than it reads back.
+    let single_headers = part_headers(
+        &message.content_type,
+        "binary",
+        message.file_name.as_deref(),
+    )?;
+    // With attachments, the payload entity is `multipart/related`, whose body opens with
+    // the first delimiter and part 1's header block.
+    let mut related_opening = Vec::new();
+    let (payload_headers, related, entity_len) = if message.attachments.is_empty() {
+        (single_headers, None, payload_len)
+    } else {
+        let (writer, headers, len) = RelatedWriter::new(
+            (&message.content_type, message.file_name.as_deref()),
+            payload_len,
+            &message.attachments,
+            rng,
+            &mut related_opening,
+        )?;
+        (headers, Some(writer), len)
+    };
     let payload_header_block = header_block(&payload_headers)?;
 
     // Unsigned: the MIC with the preferred requested algorithm, over what `Mic::of_unsigned`
@@ -376,7 +411,14 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     // is the body as transferred: Content-Transfer-Encoding is binary).
     let wants_mdn = message.mdn.is_requested();
     let signed_receipt = message.mdn.signed_receipt();
-    let (recipients, encrypt_options) = &message.encryption;
+    let (partner_recipients, encrypt_options) = &message.encryption;
+    let mut recipients = partner_recipients.clone();
+    if let Some(own) = message.originator_copy
+        && !recipients.is_empty()
+        && !recipients.iter().any(|r| r.der() == own.der())
+    {
+        recipients.push(own);
+    }
     let unsigned_mic = (message.signing.is_none() && wants_mdn).then(|| {
         let alg = signed_receipt.map_or(DigestAlgorithm::Sha256, SignedReceipt::preferred);
         let enclosed = !recipients.is_empty() || message.compression != Compression::None;
@@ -403,7 +445,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     let mut openings: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(plan.len());
     let mut entity_headers = payload_headers;
     let mut entity_header_len = payload_header_block.len();
-    let mut body_len = payload_len;
+    let mut body_len = entity_len;
     for kind in plan {
         let content_len = body_len.and_then(|len| len.checked_add(entity_header_len as u64));
         let mut opening = Vec::new();
@@ -430,7 +472,7 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
             }
             LayerKind::Encrypt => {
                 let writer = EnvelopeWriter::new(
-                    recipients,
+                    &recipients,
                     encrypt_options,
                     content_len,
                     rng,
@@ -474,6 +516,17 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     if !layers.is_empty() {
         feed(&mut layers, &mut scratch, &payload_header_block, &mut head)?;
     }
+    let mut unsigned_mic = unsigned_mic;
+    if !related_opening.is_empty() {
+        if let Some(mic) = &mut unsigned_mic {
+            mic.update(&related_opening);
+        }
+        feed(&mut layers, &mut scratch, &related_opening, &mut head)?;
+    }
+    let mut features = message.features.clone();
+    if related.is_some() && !features.contains(&Feature::MultipleAttachments) {
+        features.push(Feature::MultipleAttachments);
+    }
 
     let message_id = match &message.message_id {
         Some(id) => id.clone(),
@@ -490,9 +543,11 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
     });
     let mut headers = As2HeaderBlock {
         message_id: Some(&message_id),
-        features: &message.features,
+        features: &features,
         subject: message.subject.as_deref(),
         receipt,
+        version: message.as2_version,
+        product: message.as2_product.as_deref(),
         ..As2HeaderBlock::new(&message.from, &message.to, now)
     }
     .write();
@@ -504,17 +559,53 @@ pub fn start<'a, R: CryptoRng + ?Sized>(
         to: message.to.clone(),
         signed_mdn_requested: signed_receipt.is_some(),
         signed: message.signing.is_some(),
-        payload_len,
+        // With attachments, each part's announced length is the related writer's check.
+        payload_len: if related.is_some() { None } else { payload_len },
         max_payload_size,
         payload_limit,
         pushed: 0,
         produced: 0,
+        related,
+        entity: Vec::new(),
         head,
         unsigned_mic,
         layers,
         scratch,
         failed: None,
     })
+}
+
+/// The rules the declared AS2-Version sets (draft-ietf-ediint-rfc4130bis §6.1, §6.2),
+/// checked before any work: a valid AS2-Product, required from 1.3 on; and from 1.3 on no
+/// SHA-1 signature or requested receipt MIC, and no 3DES. (MD5 and RC2 cannot be
+/// generated at all.)
+fn check_version_rules(message: &OutboundMessage<'_>) -> Result<(), Error> {
+    let version = message.as2_version;
+    match &message.as2_product {
+        Some(product) => check_as2_product(product)?,
+        None if version.requires_product() => {
+            return Err(Error::InvalidHeader {
+                header: "AS2-Product",
+                reason: "required when declaring AS2-Version 1.3 or later",
+            });
+        }
+        None => {}
+    }
+    if !version.forbids_weak_algorithms() {
+        return Ok(());
+    }
+    if let Some((_, options)) = &message.signing {
+        crate::error::WeakAlgorithm::check_digest(options.digest, version)?;
+    }
+    if let Some(receipt) = message.mdn.signed_receipt() {
+        for digest in receipt.micalgs_or_default() {
+            crate::error::WeakAlgorithm::check_digest(*digest, version)?;
+        }
+    }
+    if !message.encryption.0.is_empty() {
+        crate::error::WeakAlgorithm::check_cipher(message.encryption.1.cipher, version)?;
+    }
+    Ok(())
 }
 
 /// A message being written: the caller pushes the payload and sends the octets each call
@@ -538,6 +629,10 @@ pub struct OutboundStream<'a> {
     payload_limit: Error,
     pushed: u64,
     produced: u64,
+    /// The `multipart/related` framing around the parts, with attachments.
+    related: Option<RelatedWriter>,
+    /// A reusable buffer for the related writer's output.
+    entity: Vec<u8>,
     /// The octets before the first payload octet, handed out by the first `push` (or by
     /// `finish`): `start` has no output buffer.
     head: Vec<u8>,
@@ -587,7 +682,7 @@ impl<'a> OutboundStream<'a> {
     /// Refuses, appending nothing, payload beyond the length announced to [`start`] or
     /// beyond [`OutboundMessage::max_payload_size`] ([`Error::LimitExceeded`] with
     /// [`Limit::PayloadSize`], the announced length or the limit as value). Fails with
-    /// [`mime::MimeError::BoundaryInPart`] if a line of the signed entity starts with the
+    /// [`MimeError::BoundaryInPart`](crate::MimeError::BoundaryInPart) if a line of the signed entity starts with the
     /// multipart delimiter (with a 128-bit random boundary, only by design).
     pub fn push(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         if let Some(error) = &self.failed {
@@ -612,18 +707,94 @@ impl<'a> OutboundStream<'a> {
                 value: usize::try_from(announced).unwrap_or(usize::MAX),
             });
         }
+        if let Some(announced) = self
+            .related
+            .as_ref()
+            .and_then(|r| r.over_announced(u64::try_from(payload.len()).unwrap_or(u64::MAX)))
+        {
+            return Err(Error::LimitExceeded {
+                limit: Limit::PayloadSize,
+                value: usize::try_from(announced).unwrap_or(usize::MAX),
+            });
+        }
         let Some(pushed) = pushed.filter(|pushed| *pushed <= self.max_payload_size) else {
             return Err(self.payload_limit.clone());
         };
         self.pushed = pushed;
         let before = out.len();
         out.append(&mut self.head);
-        if let Some(mic) = &mut self.unsigned_mic {
-            mic.update(payload);
+        match self.related.as_mut() {
+            None => self.emit(payload, out)?,
+            Some(related) => {
+                let mut entity = std::mem::take(&mut self.entity);
+                entity.clear();
+                let result = related
+                    .push(payload, &mut entity)
+                    .and_then(|()| self.emit(&entity, out));
+                self.entity = entity;
+                result?;
+            }
         }
-        feed(&mut self.layers, &mut self.scratch, payload, out)?;
         self.count(out.len().saturating_sub(before));
         Ok(())
+    }
+
+    /// Passes octets of the payload entity's body to the MIC and the layers.
+    fn emit(&mut self, entity: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        if let Some(mic) = &mut self.unsigned_mic {
+            mic.update(entity);
+        }
+        feed(&mut self.layers, &mut self.scratch, entity, out)
+    }
+
+    /// Ends the current part of a message with attachments and begins the next (see
+    /// [`OutboundMessage::attachments`]), appending to `out` the body octets that
+    /// completes; the following pushes are that part's octets.
+    ///
+    /// Fails with [`Error::PayloadLength`] if the part ending got fewer octets than its
+    /// announced length (the payload's is `start`'s `payload_len`, an attachment's its
+    /// [`Attachment::len`]), with [`Error::PartCount`] if there is no next part (or no
+    /// attachments at all). After an error the stream is spent.
+    pub fn next_part(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        let result = self.begin_next_part(out);
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
+        }
+        result
+    }
+
+    fn begin_next_part(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let Some(related) = self.related.as_mut() else {
+            return Err(Error::PartCount {
+                declared: 1,
+                pushed: 2,
+            });
+        };
+        let mut entity = std::mem::take(&mut self.entity);
+        entity.clear();
+        let result = related.next_part(&mut entity);
+        let before = out.len();
+        let result = result.and_then(|()| {
+            out.append(&mut self.head);
+            self.emit(&entity, out)
+        });
+        self.entity = entity;
+        result?;
+        self.count(out.len().saturating_sub(before));
+        Ok(())
+    }
+
+    /// The number of parts: 1, or the payload and its attachments.
+    pub fn parts(&self) -> usize {
+        self.related.as_ref().map_or(1, RelatedWriter::len)
+    }
+
+    /// The part being pushed, from 0 (the payload).
+    pub fn current_part(&self) -> usize {
+        self.related.as_ref().map_or(0, RelatedWriter::current)
     }
 
     fn count(&mut self, appended: usize) {
@@ -657,6 +828,11 @@ impl<'a> OutboundStream<'a> {
         }
         let before = out.len();
         out.append(&mut self.head);
+        if let Some(mut related) = self.related.take() {
+            let mut entity = Vec::new();
+            related.finish(&mut entity)?;
+            self.emit(&entity, out)?;
+        }
         let mut mic = self.unsigned_mic.take().map(UnsignedMic::finish);
         // Innermost first: each trailer still passes through the layers around it.
         let mut layers = std::mem::take(&mut self.layers);
@@ -785,6 +961,12 @@ pub fn build<R: CryptoRng + ?Sized>(
     for chunk in message.payload.chunks(BUILD_CHUNK) {
         stream.push(chunk, &mut body)?;
     }
+    for attachment in &message.attachments {
+        stream.next_part(&mut body)?;
+        for chunk in attachment.data.chunks(BUILD_CHUNK) {
+            stream.push(chunk, &mut body)?;
+        }
+    }
     let finished = stream.finish(&mut body, rng)?;
     Ok(BuiltMessage {
         headers: finished.headers,
@@ -865,19 +1047,11 @@ fn feed(
     feed(outer, outer_scratch, buffer, out)
 }
 
-/// An entity's header block: its header lines with CRLF and the blank line.
-fn header_block(headers: &[(String, String)]) -> Result<Vec<u8>, Error> {
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    Ok(mime::write_entity(&headers, &[])?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cert::unix_time;
+    use crate::mime;
 
     /// Each MDN request writes its headers, `required` when asked; asking for a signed
     /// receipt asks for a receipt.

@@ -43,6 +43,7 @@ use rand_core::CryptoRng;
 
 use super::headers::{As2Id, DispositionOptions, MessageId};
 use super::inbound::{InboundPolicy, Incoming, IncomingKind, Layer, Received, Rejected};
+use super::related::{PartInfo, ReceivedPart, RelatedReader};
 use crate::cms::ContentType;
 use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm, Hasher};
 use crate::cms::signed::Verified;
@@ -68,6 +69,23 @@ pub trait PayloadSink {
     /// The message was refused, or is a duplicate that must not be delivered again:
     /// discard everything written.
     fn abort(&mut self);
+
+    /// A part of a `multipart/related` payload (RFC 6362 multiple attachments) begins:
+    /// the [`write`](Self::write)s until [`end_part`](Self::end_part) are its decoded
+    /// octets. Called only for such payloads, once per part, in order; a single payload
+    /// is written without it.
+    ///
+    /// By default nothing happens, and the parts' octets arrive one after the other:
+    /// a sink that collects them (a `Vec<u8>`) holds their concatenation, which
+    /// [`Received::parts`](super::inbound::Received::parts) splits again
+    /// ([`Received::part_payloads`](super::inbound::Received::part_payloads)).
+    fn begin_part(&mut self, part: &PartInfo) {
+        let _ = part;
+    }
+
+    /// The part begun by [`begin_part`](Self::begin_part) is complete (still tentative,
+    /// like everything written before the verdict).
+    fn end_part(&mut self) {}
 }
 
 /// Collects the payload in memory (what [`Incoming::accept`] uses); `abort` empties it.
@@ -114,6 +132,8 @@ pub struct Receiver<'s> {
     /// The payload entity's type and file name, once its headers are read.
     content_type: Option<String>,
     file_name: Option<String>,
+    /// The parts of a `multipart/related` payload, once it has ended.
+    parts: Vec<ReceivedPart>,
     /// The envelope just finished had an authenticated cipher whose tag did not verify.
     tag_failed: bool,
 }
@@ -143,6 +163,9 @@ enum Stage<'k> {
     Head(Box<Head>),
     /// The payload entity's body, decoded into the sink.
     Payload(Box<Payload>),
+    /// A `multipart/related` payload (multiple attachments), its parts decoded into the
+    /// sink one after the other.
+    Related(Box<Related>),
     /// Content with no MIME headers, delivered as it is (digested for the MIC of an
     /// unsigned message).
     Bare(Option<(DigestAlgorithm, Hasher)>),
@@ -159,6 +182,7 @@ impl Stage<'_> {
             Stage::Signed(_) => "multipart/signed",
             Stage::Head(_) => "MIME headers",
             Stage::Payload(_) => "payload",
+            Stage::Related(_) => "multipart/related payload",
             Stage::Bare(_) => "bare payload",
         }
     }
@@ -198,6 +222,12 @@ impl Head {
 
 struct Payload {
     decoder: TransferDecoder,
+    mic: Option<(DigestAlgorithm, MicFeed)>,
+}
+
+struct Related {
+    reader: RelatedReader,
+    /// The MIC of an unsigned message, over the whole `multipart/related` entity.
     mic: Option<(DigestAlgorithm, MicFeed)>,
 }
 
@@ -280,6 +310,7 @@ impl<'s> Receiver<'s> {
             payload_len: 0,
             content_type: None,
             file_name: None,
+            parts: Vec::new(),
             tag_failed: false,
         };
         if let Err(e) = receiver.start(incoming) {
@@ -388,6 +419,7 @@ impl<'s> Receiver<'s> {
                 .content_type
                 .unwrap_or_else(|| "application/octet-stream".into()),
             file_name: self.file_name,
+            parts: if duplicate { Vec::new() } else { self.parts },
             layers: state.layers.into_iter().map(|(_, l)| l).collect(),
             signature: state.signature,
             mic: state.mic,
@@ -524,6 +556,13 @@ impl<'s> Receiver<'s> {
                 sink.write(out);
                 out.clear();
             }
+            Stage::Related(related) => {
+                if let Some((_, feed)) = &mut related.mic {
+                    feed.update(input)?;
+                }
+                let written = related.reader.push(input, sink)?;
+                self.payload_len = self.payload_len.saturating_add(written);
+            }
             Stage::Bare(hasher) => {
                 if let Some((_, h)) = hasher {
                     h.update(input);
@@ -625,6 +664,11 @@ impl<'s> Receiver<'s> {
                 sink.write(out);
                 out.clear();
             }
+            Stage::Related(related) => {
+                let (written, parts) = related.reader.finish(sink)?;
+                self.payload_len = self.payload_len.saturating_add(written);
+                self.parts = parts;
+            }
         }
         Ok(())
     }
@@ -638,8 +682,13 @@ impl<'s> Receiver<'s> {
         let verified = match stage {
             Stage::Opaque(reader) => reader.finish(policy.partner_certificates),
             Stage::Signed(signed) => signed.verify(policy.partner_certificates, policy.limits),
-            Stage::Payload(payload) => {
-                if let Some((algorithm, feed)) = payload.mic.take() {
+            Stage::Payload(_) | Stage::Related(_) => {
+                let mic = match stage {
+                    Stage::Payload(payload) => payload.mic.take(),
+                    Stage::Related(related) => related.mic.take(),
+                    _ => None,
+                };
+                if let Some((algorithm, feed)) = mic {
                     self.state.mic = Some(Mic {
                         algorithm,
                         digest: feed.finish()?,
@@ -811,15 +860,59 @@ impl<'s> Receiver<'s> {
         if ct.is("multipart/report") {
             return Err(not_a_message());
         }
+        if ct.is("multipart/related") {
+            // Several files (RFC 6362): the payload entity is their multipart/related.
+            self.check_policy(level)?;
+            if !policy.accept_attachments {
+                return Err(PolicyError::AttachmentsRefused.into());
+            }
+            // Its parts lie one level below it; it lies below each multipart/signed.
+            let depth = self
+                .stages
+                .iter()
+                .take(level)
+                .filter(|s| matches!(s, Stage::Signed(_)))
+                .count()
+                .saturating_add(1);
+            if depth > policy.limits.max_mime_depth {
+                return Err(mime::MimeError::MaxDepthExceeded {
+                    max_depth: policy.limits.max_mime_depth,
+                }
+                .into());
+            }
+            let mic = self.unsigned_mic(level, header_bytes)?;
+            let reader = RelatedReader::new(ct, policy.limits)?;
+            self.content_type = Some(ct.mime_type());
+            self.file_name = None;
+            return Ok(vec![Stage::Related(Box::new(Related { reader, mic }))]);
+        }
         if ct.is_multipart() {
             return Err(Error::UnsupportedFormat(
-                "multipart payloads (multiple attachments) are not supported yet",
+                "multipart payloads other than multipart/related",
             ));
         }
         // The payload entity.
         self.check_policy(level)?;
+        let mic = self.unsigned_mic(level, header_bytes)?;
+        self.file_name = mime::file_name(disposition, ct);
+        self.content_type = Some(ct.mime_type());
+        Ok(vec![Stage::Payload(Box::new(Payload {
+            decoder: TransferDecoder::new(&encoding),
+            mic,
+        }))])
+    }
+
+    /// The MIC of an unsigned message over the payload entity at `level`, if a receipt
+    /// was requested: over the body as it arrives at the top (`header_bytes` `None`),
+    /// else over the entity's canonical form.
+    fn unsigned_mic(
+        &self,
+        level: usize,
+        header_bytes: Option<&[u8]>,
+    ) -> Result<Option<(DigestAlgorithm, MicFeed)>, Error> {
+        let policy = self.policy;
         let signed_above = self.above(level, LayerKind::Signature);
-        let mic = match (self.unsigned_mic_algorithm(), signed_above) {
+        Ok(match (self.unsigned_mic_algorithm(), signed_above) {
             (Some(alg), false) => Some((
                 alg,
                 match header_bytes {
@@ -838,13 +931,7 @@ impl<'s> Receiver<'s> {
                 },
             )),
             _ => None,
-        };
-        self.file_name = mime::file_name(disposition, ct);
-        self.content_type = Some(ct.mime_type());
-        Ok(vec![Stage::Payload(Box::new(Payload {
-            decoder: TransferDecoder::new(&encoding),
-            mic,
-        }))])
+        })
     }
 
     /// The stage for content with no MIME headers, where the policy allows it.

@@ -14,6 +14,8 @@ use crate::cert::{Certificate, PrivateKey};
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::mdn::MdnSettings;
+use crate::message::headers::As2Version;
 use crate::message::inbound::{
     DuplicateCheck, InboundPolicy, Incoming, NoDuplicateCheck, Received, Rejected,
 };
@@ -82,6 +84,15 @@ pub struct Agreement {
     /// (default true; some IBM Sterling releases reject it).
     #[serde(default = "yes")]
     pub mdn_algorithm_protection: bool,
+    /// The AS2-Version our MDNs declare to this partner (`"1.3"`; default `"1.2"`, see
+    /// [`As2Version`]): with 1.3 an MDN is never signed with SHA-1
+    /// ([`MdnSettings::as2_version`]). Set it like the connector's for the same partner.
+    #[serde(default, skip_serializing_if = "is_default_version")]
+    pub as2_version: As2Version,
+}
+
+fn is_default_version(version: &As2Version) -> bool {
+    *version == As2Version::default()
 }
 
 impl Agreement {
@@ -104,6 +115,7 @@ impl Agreement {
             accept_bare_payload: false,
             duplicate_handling: DuplicateHandling::Warn,
             mdn_algorithm_protection: true,
+            as2_version: As2Version::default(),
         }
     }
 }
@@ -304,6 +316,20 @@ impl<'a> InboundSetup<'a> {
             key,
             chain: chosen.chain(),
         })
+    }
+
+    /// The MDN settings for this agreement: signed by [`mdn_signer`](Self::mdn_signer) when
+    /// our profile has a signing certificate at this moment (unsigned otherwise), RFC 6211
+    /// protection and the AS2-Version as the agreement says.
+    pub fn mdn_settings(&self) -> MdnSettings<'a> {
+        let mut settings = match self.mdn_signer() {
+            Ok(signer) => MdnSettings::signed(signer),
+            Err(_) => MdnSettings::new(),
+        };
+        settings.sign_options.algorithm_protection =
+            self.agreement.agreement.mdn_algorithm_protection;
+        settings.as2_version = self.agreement.agreement.as2_version;
+        settings
     }
 
     /// Signature options for the MDN with `digest` (the sender's preferred MIC algorithm),

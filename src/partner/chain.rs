@@ -2,8 +2,10 @@
 //! an AS2 partner certificate needs).
 //!
 //! From the leaf, each certificate's issuer is looked for among the trust anchors, then
-//! among the supplied intermediates, by issuer/subject Name in DER; the issuer's RSA key
-//! must verify the certificate's signature (PKCS#1 v1.5 or PSS over SHA-1/SHA-2). Every
+//! among the supplied intermediates, by issuer/subject Name in DER; the issuer's key must
+//! verify the certificate's signature: RSA (PKCS#1 v1.5 or PSS over SHA-1/SHA-2) or ECDSA
+//! on P-256 or P-384 (`ecdsa-with-SHAn`, RFC 5758 §3.2), with the same check as CMS
+//! signatures, so an RSA identifier is never verified with an EC key or the reverse. Every
 //! certificate passed through must be inside its validity period (unless dates are not
 //! enforced), and an intermediate whose basicConstraints extension is present must say
 //! `cA TRUE`. Revocation is not checked: CRLs and OCSP need I/O, which the caller owns.
@@ -13,18 +15,13 @@
 
 use std::time::SystemTime;
 
-use rsa::pkcs1v15::Pkcs1v15Sign;
-use rsa::pss::Pss;
-use sha1::Sha1;
-use sha2::{Sha256, Sha384, Sha512};
-
 use super::certificate::{DateEnforcement, subject_name};
 use super::error::{ChainError, PartnerError, UntrustedCertificate};
 use crate::cert::Certificate;
 use crate::cms::algorithm::{DigestAlgorithm, SignatureAlgorithm, decode_identifier};
 use crate::cms::ber::{Reader, Tag, Tlv};
 use crate::cms::oid;
-use crate::cms::signed::with_digest;
+use crate::cms::signed::verify_prehash;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::smime::verify::SignerTrust;
@@ -237,35 +234,41 @@ fn signed_parts<'a>(der: &'a [u8], limits: &Limits) -> Result<SignedParts<'a>, C
     })
 }
 
-/// Verifies `cert`'s signature with `issuer`'s RSA key.
+/// Verifies `cert`'s signature with `issuer`'s key, by the crate's one signature check
+/// ([`verify_prehash`], shared with SignerInfos).
+///
+/// The signatureAlgorithm must name its digest: `shaNWithRSAEncryption`, RSASSA-PSS or
+/// `ecdsa-with-SHAn` (RFC 5758 §3.2, parameters absent). An algorithm the issuer's key
+/// does not make (an RSA identifier with an EC key or the reverse) is a signature that does
+/// not verify with this issuer, never checked as the other algorithm.
 fn verify_signature(cert: &Certificate, issuer: &Certificate) -> Result<(), ChainError> {
     let limits = Limits::default();
     let parts = signed_parts(cert.der(), &limits)?;
     let key = issuer
-        .rsa_public_key()
-        .map_err(|_| ChainError::UnsupportedSignature)?;
+        .public_key()
+        .ok_or(ChainError::UnsupportedSignature)?;
     let id = decode_identifier(&parts.algorithm, "signatureAlgorithm")
         .map_err(|_| ChainError::Malformed)?;
-    let (digest, pss_salt) = if let Some(d) = DigestAlgorithm::ALL
+    let named = DigestAlgorithm::ALL
         .into_iter()
-        .find(|d| d.rsa_signature_oid() == id.oid)
-    {
-        (d, None)
-    } else if id.oid == oid::RSASSA_PSS {
-        // The digest argument only cross-checks shaNWithRSA identifiers; PSS names its own.
-        match SignatureAlgorithm::parse(&parts.algorithm, DigestAlgorithm::Sha256) {
-            Ok(SignatureAlgorithm::RsaPss { hash, salt_len }) => (hash, Some(salt_len)),
-            _ => return Err(ChainError::UnsupportedSignature),
+        .find(|d| d.rsa_signature_oid() == id.oid || d.ecdsa_signature_oid() == id.oid);
+    let (algorithm, digest) = match named {
+        Some(digest) => match SignatureAlgorithm::parse(&parts.algorithm, digest) {
+            Ok(algorithm) => (algorithm, digest),
+            Err(_) => return Err(ChainError::Malformed),
+        },
+        // The digest argument only cross-checks the other identifiers; PSS names its own.
+        None if id.oid == oid::RSASSA_PSS => {
+            match SignatureAlgorithm::parse(&parts.algorithm, DigestAlgorithm::Sha256) {
+                Ok(algorithm @ SignatureAlgorithm::RsaPss { hash, .. }) => (algorithm, hash),
+                _ => return Err(ChainError::UnsupportedSignature),
+            }
         }
-    } else {
-        return Err(ChainError::UnsupportedSignature);
+        None => return Err(ChainError::UnsupportedSignature),
     };
     let hashed = digest.digest(parts.tbs.raw);
-    let result = with_digest!(digest, D => match pss_salt {
-        None => key.verify(Pkcs1v15Sign::new::<D>(), &hashed, parts.signature),
-        Some(salt) => key.verify(Pss::<D>::new_with_salt(salt), &hashed, parts.signature),
-    });
-    result.map_err(|_| ChainError::BadSignature)
+    verify_prehash(algorithm, digest, key, &hashed, parts.signature)
+        .map_err(|_| ChainError::BadSignature)
 }
 
 /// The basicConstraints `cA` flag, if the extension is present (RFC 5280 §4.2.1.9).

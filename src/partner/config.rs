@@ -85,7 +85,8 @@ fn certificates(bytes: &[u8]) -> Result<Vec<Certificate>, ConfigProblem> {
     }
 }
 
-/// A private key from PEM, or from DER (PKCS#8, encrypted PKCS#8 with a password, PKCS#1).
+/// A private key from PEM, or from DER (PKCS#8, encrypted PKCS#8 with a password, PKCS#1
+/// for RSA, SEC1 for EC keys).
 fn private_key(bytes: &[u8], password: Option<&str>) -> Result<PrivateKey, ConfigProblem> {
     let password = password.map(str::as_bytes);
     let parsed = if is_pem(bytes) {
@@ -97,6 +98,7 @@ fn private_key(bytes: &[u8], password: Option<&str>) -> Result<PrivateKey, Confi
                 None => Err(e),
             })
             .or_else(|e| PrivateKey::from_pkcs1_der(bytes).map_err(|_| e))
+            .or_else(|e| PrivateKey::from_sec1_der(bytes).map_err(|_| e))
     };
     parsed.map_err(|e| ConfigProblem::InvalidKey(e.to_string()))
 }
@@ -249,7 +251,7 @@ pub struct ProfileConfig {
     pub legacy_key_usage: bool,
 }
 
-/// The whole partner configuration.
+/// The whole partner configuration (not `Eq`: connectors hold a [`RetryPolicy`](crate::RetryPolicy)).
 ///
 /// ```
 /// # #[cfg(feature = "toml")] {
@@ -284,7 +286,7 @@ pub struct ProfileConfig {
 /// # }
 /// # Ok::<(), as2_proto::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PartnerConfig {

@@ -14,7 +14,9 @@ use crate::cms::algorithm::{ContentEncryption, DigestAlgorithm};
 use crate::cms::enveloped::EncryptOptions;
 use crate::cms::signed::{SignOptions, Signer};
 use crate::error::Error;
+use crate::message::headers::As2Version;
 use crate::message::outbound::{Compression, MdnRequest, OutboundMessage, SignedReceipt};
+use crate::retry::RetryPolicy;
 
 /// The content cipher for outbound messages, as the reference names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,9 +32,24 @@ pub enum EncryptionAlgorithm {
     #[default]
     #[serde(rename = "AES256_CBC")]
     Aes256Cbc,
-    /// Triple-DES: only for partners that cannot do AES.
+    /// Triple-DES: only for partners that cannot do AES; refused for an AS2 1.3 partner.
     #[serde(rename = "DES_EDE3_CBC", alias = "3DES")]
     DesEde3Cbc,
+    /// AES-128-GCM in AuthEnvelopedData (RFC 5083, RFC 5084).
+    #[serde(rename = "AES128_GCM")]
+    Aes128Gcm,
+    /// AES-256-GCM in AuthEnvelopedData: the choice for AS2 1.3 partners that read it
+    /// (the draft RECOMMENDS it but defines no way to advertise it, so it is configured).
+    #[serde(rename = "AES256_GCM")]
+    Aes256Gcm,
+    /// AES-128-CCM in AuthEnvelopedData; needs the payload length before the first octet
+    /// (no compression).
+    #[serde(rename = "AES128_CCM")]
+    Aes128Ccm,
+    /// AES-256-CCM in AuthEnvelopedData; needs the payload length before the first octet
+    /// (no compression).
+    #[serde(rename = "AES256_CCM")]
+    Aes256Ccm,
     /// No encryption: allowed only with an `https` URL, as in the reference.
     #[serde(rename = "NONE")]
     None,
@@ -46,6 +63,10 @@ impl EncryptionAlgorithm {
             Self::Aes192Cbc => Some(ContentEncryption::Aes192Cbc),
             Self::Aes256Cbc => Some(ContentEncryption::Aes256Cbc),
             Self::DesEde3Cbc => Some(ContentEncryption::TripleDesCbc),
+            Self::Aes128Gcm => Some(ContentEncryption::Aes128Gcm),
+            Self::Aes256Gcm => Some(ContentEncryption::Aes256Gcm),
+            Self::Aes128Ccm => Some(ContentEncryption::Aes128Ccm),
+            Self::Aes256Ccm => Some(ContentEncryption::Aes256Ccm),
             Self::None => None,
         }
     }
@@ -133,8 +154,14 @@ fn yes() -> bool {
     true
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// An outbound connector: where and how to send to a partner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Not `Eq`: its [`RetryPolicy`] holds floating-point factors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Connector {
@@ -174,6 +201,23 @@ pub struct Connector {
     /// true; the reference always sends it, and some IBM Sterling releases reject it).
     #[serde(default = "yes")]
     pub algorithm_protection: bool,
+    /// The AS2-Version declared to this partner (`"1.3"`; default `"1.2"`, see
+    /// [`As2Version`]). With 1.3, `SHA1` signing or MDN algorithms and `DES_EDE3_CBC` are
+    /// refused when a message is built ([`Error::WeakAlgorithm`]).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub as2_version: As2Version,
+    /// Whether an encrypted message also carries a copy of the content-encryption key for
+    /// us (RFC 8551 §3.3, draft-ietf-ediint-rfc4130bis §7.3.2), encrypted to our profile's
+    /// encryption certificate, so that we can decrypt what we archive. `None` (the
+    /// default) follows the draft: on for a 1.3 partner when our profile has an encryption
+    /// certificate, off below 1.3 (legacy partners keep receiving one recipient).
+    /// `Some(true)` requires the certificate; `Some(false)` never adds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator_copy: Option<bool>,
+    /// When and how often an unanswered message is resent (with the same Message-ID), for
+    /// the caller's [`RetrySchedule`](crate::RetrySchedule).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub retry: RetryPolicy,
 }
 
 impl Connector {
@@ -199,6 +243,9 @@ impl Connector {
             mdn_signing_algorithm: MdnSigningAlgorithm::default(),
             subject: None,
             algorithm_protection: true,
+            as2_version: As2Version::default(),
+            originator_copy: None,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -353,7 +400,9 @@ impl ActiveConnector {
     /// The outbound builder's options for `payload` at `now`: AS2-From/To from the
     /// profiles, our signing certificate and the partner's encryption certificate chosen
     /// by rotation at `now`, and the connector's algorithms, compression, MDN request and
-    /// subject. Set `content_type`, `file_name` or `message_id` on the result as needed,
+    /// subject, the AS2-Version and the originator's copy of the content key (our
+    /// encryption certificate at `now`, see [`Connector::originator_copy`]). Set
+    /// `content_type`, `file_name` or `message_id` on the result as needed,
     /// then call [`build`](crate::message::outbound::build) with the same `now`.
     ///
     /// Fails with `SIGNING_FAILED` or `ENCRYPTION_FAILED` when no certificate is usable
@@ -406,7 +455,22 @@ impl ActiveConnector {
                 ..EncryptOptions::default()
             };
             message.encryption = (vec![chosen.certificate()], options);
+            let wanted = c
+                .originator_copy
+                .unwrap_or(c.as2_version.forbids_weak_algorithms());
+            if wanted {
+                match self
+                    .local
+                    .outbound_certificate(CertificateUsage::Encryption, now)
+                {
+                    Ok(own) => message.originator_copy = Some(own.certificate()),
+                    // By default the copy is added "when feasible" (draft §1.2.1).
+                    Err(_) if c.originator_copy.is_none() => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
+        message.as2_version = c.as2_version;
         let signed = c.mdn_digest().map(|digest| SignedReceipt::new(&[digest]));
         message.mdn = match c.mdn_response {
             MdnResponse::None => MdnRequest::None,

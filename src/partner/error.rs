@@ -275,8 +275,8 @@ pub enum ChainError {
         /// The time checked.
         at: SystemTime,
     },
-    /// The certificate is signed with an algorithm other than RSA PKCS#1 v1.5 or RSA-PSS
-    /// over SHA-1/SHA-2, or its issuer's key is not RSA.
+    /// The certificate is signed with an algorithm other than RSA PKCS#1 v1.5, RSA-PSS or
+    /// ECDSA over SHA-1/SHA-2, or its issuer's key is neither RSA nor EC on P-256 or P-384.
     UnsupportedSignature,
     /// The certificate's outer structure could not be read.
     Malformed,

@@ -149,6 +149,12 @@ impl Profile {
         Ok(())
     }
 
+    /// Keeps only the certificates for which `keep` returns true: for withdrawing a
+    /// certificate, e.g. one a partner rejected by CEM ([`crate::cem::rotation`]).
+    pub fn retain_certificates(&mut self, keep: impl FnMut(&ProfileCertificate) -> bool) {
+        self.certificates.retain(keep);
+    }
+
     /// The profile's id.
     pub fn id(&self) -> &str {
         &self.id

@@ -431,8 +431,212 @@ impl fmt::Display for MessageId {
     }
 }
 
-/// The AS2-Version header: we send 1.2 and accept 1.0 to 1.3.
+/// The AS2-Version this crate sends unless told otherwise: 1.2 (see [`As2Version`]).
 pub const AS2_VERSION: &str = "1.2";
+
+/// An AS2-Version (draft-ietf-ediint-rfc4130bis §6.1): `1.` and a minor number.
+///
+/// The major digit is the wire-compatibility level, so every `1.x` is read (1.0 to 1.255)
+/// and anything else refused; the minor number names feature sets: 1.1 compression
+/// (RFC 5402), 1.2 EDIINT-Features (RFC 6017), 1.3 the modernisation draft. What we send
+/// is chosen per partner ([`OutboundMessage::as2_version`], [`MdnSettings::as2_version`]).
+///
+/// The default is **1.2**: declaring 1.3 promises the partner what the draft asks of a 1.3
+/// implementation (no SHA-1, MD5, 3DES or RC2 generated, an AS2-Product header), and
+/// legacy partners still ask for SHA-1 or 3DES; a 1.3 partner is configured as such.
+///
+/// ```
+/// # use as2_proto::message::headers::As2Version;
+/// let v: As2Version = "1.3".parse()?;
+/// assert_eq!(v, As2Version::V1_3);
+/// assert!(v.forbids_weak_algorithms());
+/// assert_eq!(As2Version::default().to_string(), "1.2");
+/// assert!("1.10".parse::<As2Version>().is_ok());
+/// assert!("2.0".parse::<As2Version>().is_err());
+/// # Ok::<(), as2_proto::Error>(())
+/// ```
+///
+/// [`OutboundMessage::as2_version`]: crate::message::outbound::OutboundMessage::as2_version
+/// [`MdnSettings::as2_version`]: crate::mdn::MdnSettings::as2_version
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct As2Version {
+    minor: u8,
+}
+
+impl As2Version {
+    /// AS2 1.0 (RFC 4130), also what an absent header means.
+    pub const V1_0: As2Version = As2Version { minor: 0 };
+    /// AS2 1.1: compression (RFC 5402).
+    pub const V1_1: As2Version = As2Version { minor: 1 };
+    /// AS2 1.2: EDIINT-Features (RFC 6017); the default.
+    pub const V1_2: As2Version = As2Version { minor: 2 };
+    /// AS2 1.3: draft-ietf-ediint-rfc4130bis.
+    pub const V1_3: As2Version = As2Version { minor: 3 };
+
+    /// Version `1.minor`.
+    pub const fn new(minor: u8) -> Self {
+        As2Version { minor }
+    }
+
+    /// The minor number (3 for 1.3).
+    pub const fn minor(self) -> u8 {
+        self.minor
+    }
+
+    /// Parses a header value: `1.` and one to three digits (at most 255), spaces around
+    /// it allowed. Anything else is [`Error::InvalidHeader`] (`INVALID_REQUEST`).
+    pub fn parse(value: &[u8]) -> Result<Self, Error> {
+        let invalid = Error::InvalidHeader {
+            header: "AS2-Version",
+            reason: "unsupported version (1.x accepted)",
+        };
+        let minor = value
+            .trim_ascii()
+            .strip_prefix(b"1.")
+            .filter(|m| !m.is_empty() && m.len() <= 3 && m.iter().all(u8::is_ascii_digit))
+            .and_then(|m| core::str::from_utf8(m).ok())
+            .and_then(|m| m.parse::<u8>().ok())
+            .ok_or(invalid)?;
+        Ok(As2Version { minor })
+    }
+
+    /// The version of a received header: absent means 1.0 (draft §6.1).
+    pub fn of_header(value: Option<&[u8]>) -> Result<Self, Error> {
+        value.map_or(Ok(As2Version::V1_0), As2Version::parse)
+    }
+
+    /// Whether SHA-1, MD5, 3DES and RC2 must not be generated for a partner at this
+    /// version: 1.3 and later (draft §6.1).
+    pub const fn forbids_weak_algorithms(self) -> bool {
+        self.minor >= 3
+    }
+
+    /// Whether messages and MDNs of this version must carry AS2-Product: 1.3 and later
+    /// (draft §6.2).
+    pub const fn requires_product(self) -> bool {
+        self.minor >= 3
+    }
+}
+
+impl Default for As2Version {
+    /// 1.2 (see the type's documentation for why not 1.3).
+    fn default() -> Self {
+        As2Version::V1_2
+    }
+}
+
+impl fmt::Display for As2Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "1.{}", self.minor)
+    }
+}
+
+impl core::str::FromStr for As2Version {
+    type Err = Error;
+
+    /// [`As2Version::parse`].
+    fn from_str(s: &str) -> Result<Self, Error> {
+        As2Version::parse(s.as_bytes())
+    }
+}
+
+impl serde::Serialize for As2Version {
+    /// The string `"1.3"`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for As2Version {
+    /// A string such as `"1.3"`; a number (`1.3` in TOML) is read by its shortest
+    /// decimal spelling, so write `"1.10"` as a string.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Version;
+        impl serde::de::Visitor<'_> for Version {
+            type Value = As2Version;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an AS2 version such as \"1.3\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<As2Version, E> {
+                As2Version::parse(v.as_bytes())
+                    .map_err(|_| E::custom(format_args!("unsupported AS2 version {v:?} (1.x)")))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<As2Version, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        deserializer.deserialize_any(Version)
+    }
+}
+
+/// The AS2-Product this crate sends by default: `as2-proto:<crate version>`, in the
+/// syntax of draft-ietf-ediint-rfc4130bis §6.2 (`[PEN-<number>:]<product-name>:<version>`).
+pub const DEFAULT_AS2_PRODUCT: &str = concat!("as2-proto:", env!("CARGO_PKG_VERSION"));
+
+/// Longest received AS2-Product kept on [`Incoming`](crate::message::inbound::Incoming)
+/// and parsed MDNs; the rest is cut.
+pub const MAX_AS2_PRODUCT_LEN: usize = 128;
+
+/// Checks an AS2-Product value before it is written (draft-ietf-ediint-rfc4130bis §6.2):
+/// an optional `PEN-<digits>:` prefix, a product name of lowercase letters, digits and
+/// `-`, a colon, and a version that starts with a digit and holds letters, digits, `.`,
+/// `-` and `_` (`1.2-drummond`); 128 characters at most. Anything else is
+/// [`Error::InvalidHeader`].
+pub fn check_as2_product(value: &str) -> Result<(), Error> {
+    let invalid = Error::InvalidHeader {
+        header: "AS2-Product",
+        reason: "must be [PEN-<number>:]<product-name>:<version> (lowercase name, numeric version)",
+    };
+    if value.is_empty() || value.len() > MAX_AS2_PRODUCT_LEN {
+        return Err(invalid);
+    }
+    let rest = match value.strip_prefix("PEN-") {
+        Some(pen) => {
+            let (number, rest) = pen.split_once(':').ok_or(invalid.clone())?;
+            if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid);
+            }
+            rest
+        }
+        None => value,
+    };
+    let (name, version) = rest.split_once(':').ok_or(invalid.clone())?;
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let version_ok = version.starts_with(|c: char| c.is_ascii_digit())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if name_ok && version_ok {
+        Ok(())
+    } else {
+        Err(invalid)
+    }
+}
+
+/// A received AS2-Product value as kept: control and non-ASCII characters replaced by
+/// `?`, trimmed, cut to [`MAX_AS2_PRODUCT_LEN`] characters; `None` when absent or empty.
+/// Not checked against the draft's syntax: it is informative, and products differ.
+pub fn received_as2_product(value: Option<&[u8]>) -> Option<String> {
+    let value = value?.trim_ascii();
+    let kept: String = value
+        .iter()
+        .take(MAX_AS2_PRODUCT_LEN)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
 
 /// Reads a Receipt-Delivery-Option value (RFC 4130 §7.3): the URL an asynchronous MDN is
 /// POSTed to. It must be an absolute `http` or `https` URI with a host, of visible ASCII
@@ -471,17 +675,10 @@ pub fn receipt_delivery_url(value: &[u8]) -> Result<Option<String>, Error> {
     Ok(Some(text))
 }
 
-/// Checks a received AS2-Version value (absent means 1.0).
+/// Checks a received AS2-Version value (absent means 1.0): any `1.x`
+/// ([`As2Version::of_header`]).
 pub fn check_as2_version(value: Option<&[u8]>) -> Result<(), Error> {
-    let Some(value) = value else { return Ok(()) };
-    let text = core::str::from_utf8(value).unwrap_or("").trim();
-    match text {
-        "1.0" | "1.1" | "1.2" | "1.3" => Ok(()),
-        _ => Err(Error::InvalidHeader {
-            header: "AS2-Version",
-            reason: "unsupported version (1.0 to 1.3 accepted)",
-        }),
-    }
+    As2Version::of_header(value).map(|_| ())
 }
 
 /// The MIC algorithm of a receipt when the request names none we support, or none at
@@ -765,7 +962,10 @@ impl fmt::Display for Feature {
 /// Today the list is empty, and the header is then not sent (RFC 6017 lists at least one
 /// feature per header):
 ///
-/// - `multiple-attachments`: a multipart payload is refused (`UnsupportedFormat`).
+/// - `multiple-attachments`: implemented, but receiving it is the agreement's choice
+///   ([`InboundPolicy::accept_attachments`], off by default), so it is not advertised by
+///   default; a message that carries attachments advertises it, and an application that
+///   accepts them adds [`Feature::MultipleAttachments`] to [`OutboundMessage::features`].
 /// - `CEM`: certificate exchange messages are neither sent nor understood.
 /// - `AS2-Reliability`: the receiving half is here (a [`DuplicateCheck`] hook; a duplicate
 ///   is not delivered again and is answered `processed/Warning: duplicate-document`), but
@@ -775,6 +975,7 @@ impl fmt::Display for Feature {
 ///
 /// [`OutboundMessage::features`]: crate::message::outbound::OutboundMessage::features
 /// [`DuplicateCheck`]: crate::message::inbound::DuplicateCheck
+/// [`InboundPolicy::accept_attachments`]: crate::message::inbound::InboundPolicy::accept_attachments
 pub const SUPPORTED_FEATURES: &[Feature] = &[];
 
 /// An EDIINT-Features header value (RFC 6017): a comma-separated token list. Unknown
@@ -822,7 +1023,8 @@ impl EdiintFeatures {
 /// The AS2 header block (RFC 4130 §6.1, §7.3): the fields every AS2 message, MDN and
 /// plain acknowledgement starts with, in the one order this crate writes them.
 ///
-/// `AS2-Version`, `EDIINT-Features` (when there are features to advertise), `AS2-From`,
+/// `AS2-Version`, `AS2-Product` (when one is sent), `EDIINT-Features` (when there are
+/// features to advertise), `AS2-From`,
 /// `AS2-To`, then for a message or an MDN (a MIME entity with its own `message_id`)
 /// `Message-ID`; `Date`; for a message or an MDN `MIME-Version`; `Subject` when there is
 /// one; and the receipt request of a message. The caller appends the entity's own
@@ -844,6 +1046,10 @@ pub(crate) struct As2HeaderBlock<'a> {
     pub(crate) subject: Option<&'a str>,
     /// The receipt a message asks for.
     pub(crate) receipt: Option<ReceiptHeaders<'a>>,
+    /// The AS2-Version to declare.
+    pub(crate) version: As2Version,
+    /// The AS2-Product to send, if any (checked by the caller, sanitised here).
+    pub(crate) product: Option<&'a str>,
 }
 
 /// The MDN request headers of a message (RFC 4130 §7.3).
@@ -869,13 +1075,18 @@ impl<'a> As2HeaderBlock<'a> {
             features: &[],
             subject: None,
             receipt: None,
+            version: As2Version::default(),
+            product: None,
         }
     }
 
     /// The header fields, in order.
     pub(crate) fn write(&self) -> HttpHeaders {
         let mut headers = HttpHeaders::new();
-        headers.push("AS2-Version", AS2_VERSION);
+        headers.push("AS2-Version", self.version.to_string());
+        if let Some(product) = self.product {
+            headers.push("AS2-Product", sanitize_header_value(product));
+        }
         if let Some(features) = EdiintFeatures(self.features.to_vec()).to_header() {
             headers.push("EDIINT-Features", features);
         }
@@ -1328,5 +1539,107 @@ mod tests {
         assert!(check_as2_version(None).is_ok());
         assert!(check_as2_version(Some(b"1.1")).is_ok());
         assert!(check_as2_version(Some(b"2.0")).is_err());
+        assert_eq!(As2Version::of_header(None).unwrap(), As2Version::V1_0);
+        for (text, minor) in [
+            ("1.0", 0),
+            (" 1.3 ", 3),
+            ("1.9", 9),
+            ("1.10", 10),
+            ("1.255", 255),
+        ] {
+            assert_eq!(
+                As2Version::parse(text.as_bytes()).unwrap().minor(),
+                minor,
+                "{text}"
+            );
+        }
+        for bad in [
+            "", "1", "1.", "1.x", "1.256", "1.0001", "2.0", "0.9", "1.3.1", "1.-1", "v1.3",
+        ] {
+            let err = As2Version::parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidRequest, "{bad}");
+        }
+        assert_eq!(As2Version::V1_3.to_string(), "1.3");
+        assert_eq!(As2Version::default(), As2Version::V1_2);
+        assert_eq!(As2Version::default().to_string(), AS2_VERSION);
+        assert!(As2Version::V1_3.forbids_weak_algorithms());
+        assert!(!As2Version::V1_2.forbids_weak_algorithms());
+        assert!(As2Version::new(4) > As2Version::V1_3);
+        // serde: a string, or a TOML/JSON number.
+        assert_eq!(serde_json::to_string(&As2Version::V1_3).unwrap(), "\"1.3\"");
+        assert_eq!(
+            serde_json::from_str::<As2Version>("\"1.3\"").unwrap(),
+            As2Version::V1_3
+        );
+        assert_eq!(
+            serde_json::from_str::<As2Version>("1.3").unwrap(),
+            As2Version::V1_3
+        );
+        assert!(serde_json::from_str::<As2Version>("\"2.0\"").is_err());
+    }
+
+    #[test]
+    fn as2_products() {
+        for good in [
+            DEFAULT_AS2_PRODUCT,
+            "as2-proto:0.1.0",
+            "biztalk:2025.1",
+            "PEN-12345:as2gateway:2.1.0",
+            "example-connect:4.2.3",
+            "x:1.2-drummond",
+        ] {
+            assert!(check_as2_product(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "as2-proto/0.1.0",
+            "As2Proto:1.0",
+            "as2 proto:1.0",
+            ":1.0",
+            "name:",
+            "name:v1",
+            "PEN-:x:1",
+            "PEN-12a:x:1",
+            "x:1.0\r\nX-Evil: 1",
+        ] {
+            assert!(check_as2_product(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_as2_product(&format!("a:1.{}", "0".repeat(125))).is_err());
+        assert!(DEFAULT_AS2_PRODUCT.starts_with("as2-proto:"));
+        // Received values: kept printable, cut, never an error.
+        assert_eq!(received_as2_product(None), None);
+        assert_eq!(received_as2_product(Some(b"  ")), None);
+        assert_eq!(
+            received_as2_product(Some(b" Vendor X/1.0\x01\xff ")).as_deref(),
+            Some("Vendor X/1.0??")
+        );
+        let long = vec![b'a'; 500];
+        assert_eq!(
+            received_as2_product(Some(&long)).unwrap().len(),
+            MAX_AS2_PRODUCT_LEN
+        );
+    }
+
+    /// The header block declares the version it is given, and AS2-Product right after it.
+    #[test]
+    fn header_block_version_and_product() {
+        use crate::cert::unix_time;
+        let (a, b) = (As2Id::new("A").unwrap(), As2Id::new("B").unwrap());
+        let block = As2HeaderBlock {
+            version: As2Version::V1_3,
+            product: Some("as2-proto:9.9.9\r\nX: y"),
+            ..As2HeaderBlock::new(&a, &b, unix_time(0))
+        }
+        .write();
+        let names: Vec<&str> = block.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["AS2-Version", "AS2-Product", "AS2-From", "AS2-To", "Date"]
+        );
+        assert_eq!(block.get_str("AS2-Version"), Some("1.3"));
+        assert_eq!(block.get_str("AS2-Product"), Some("as2-proto:9.9.9X: y"));
+        let plain = As2HeaderBlock::new(&a, &b, unix_time(0)).write();
+        assert_eq!(plain.get_str("AS2-Version"), Some("1.2"));
+        assert!(!plain.contains("AS2-Product"));
     }
 }

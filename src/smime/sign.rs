@@ -166,7 +166,7 @@ impl<'a> SignedWriter<'a> {
 /// The length of [`mime::base64_encode_mime`]'s output for `len` input octets: four
 /// characters per three octets (the last group padded), and CRLF after every 76
 /// characters and after the last line.
-fn base64_mime_len(len: usize) -> usize {
+pub(crate) fn base64_mime_len(len: usize) -> usize {
     let flat = len.div_ceil(3).saturating_mul(4);
     flat.saturating_add(flat.div_ceil(76).saturating_mul(2))
 }
@@ -174,14 +174,14 @@ fn base64_mime_len(len: usize) -> usize {
 /// Looks for a line of the signed entity that starts with `--boundary` (it would end the
 /// part early), across chunk borders: the state is how much of the delimiter the current
 /// line has matched so far, if it still can.
-struct DelimiterScan {
+pub(crate) struct DelimiterScan {
     delimiter: Vec<u8>,
     /// `Some(n)`: the current line started and its first `n` octets are the delimiter's.
     matched: Option<usize>,
 }
 
 impl DelimiterScan {
-    fn new(boundary: &str) -> Self {
+    pub(crate) fn new(boundary: &str) -> Self {
         let mut delimiter = Vec::with_capacity(boundary.len().saturating_add(2));
         delimiter.extend_from_slice(b"--");
         delimiter.extend_from_slice(boundary.as_bytes());
@@ -193,7 +193,7 @@ impl DelimiterScan {
     }
 
     /// Scans the next octets; `true` once a line starting with the delimiter is seen.
-    fn found_in(&mut self, mut data: &[u8]) -> bool {
+    pub(crate) fn found_in(&mut self, mut data: &[u8]) -> bool {
         loop {
             if let Some(n) = self.matched {
                 let wanted = self.delimiter.get(n..).unwrap_or_default();

@@ -70,29 +70,44 @@ pub struct Pki {
 impl Pki {
     /// A new CA (RSA 2048, with subject key identifiers).
     pub fn new() -> Pki {
+        Pki::with_ca_key(&["-newkey", "rsa:2048"])
+    }
+
+    /// A new CA with an EC key on `curve` (an OpenSSL curve name: `prime256v1`,
+    /// `secp384r1`), which signs the certificates it issues with ECDSA.
+    pub fn new_ec(curve: &str) -> Pki {
+        let curve = format!("ec_paramgen_curve:{curve}");
+        Pki::with_ca_key(&["-newkey", "ec", "-pkeyopt", &curve])
+    }
+
+    /// A new CA whose key `openssl req -x509` makes with `newkey` (its `-newkey` and
+    /// `-pkeyopt` arguments).
+    fn with_ca_key(newkey: &[&str]) -> Pki {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
+        let mut args = vec!["req", "-x509"];
+        args.extend_from_slice(newkey);
         openssl(
             d,
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "3650",
-                "-subj",
-                "/CN=Test CA",
-                "-addext",
-                "subjectKeyIdentifier=hash",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-            ],
+                &args[..],
+                &[
+                    "-nodes",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "3650",
+                    "-subj",
+                    "/CN=Test CA",
+                    "-addext",
+                    "subjectKeyIdentifier=hash",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                ],
+            ]
+            .concat(),
         );
         let ca = load(d, "ca");
         Pki { dir, ca }
@@ -142,27 +157,36 @@ impl Pki {
     /// Certifies `name.csr` with the CA and the extension file `ext` (`openssl x509 -req`)
     /// and loads `name.crt` with the key `name.key` (any form `PrivateKey::from_pem` reads).
     pub fn certify(&self, name: &str, ext: &str) -> Identity {
+        self.certify_with(name, ext, &[])
+    }
+
+    /// [`Pki::certify`] with more `openssl x509 -req` arguments (`-sha384`, `-sigopt ...`).
+    pub fn certify_with(&self, name: &str, ext: &str, more: &[&str]) -> Identity {
         let d = self.path();
         let (csr, crt) = (format!("{name}.csr"), format!("{name}.crt"));
         openssl(
             d,
             &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "365",
-                "-extfile",
-                ext,
-            ],
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &crt,
+                    "-days",
+                    "365",
+                    "-extfile",
+                    ext,
+                ],
+                more,
+            ]
+            .concat(),
         );
         load(d, name)
     }

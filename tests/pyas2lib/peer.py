@@ -5,7 +5,7 @@ Run with the venv python printed by tests/pyas2lib/setup.sh.  Everything is
 exchanged through files so that Rust tests can drive it with
 std::process::Command:
 
-  peer.py mkpki      --out DIR --parties A,B [--days N]
+  peer.py mkpki      --out DIR --parties A,B [--days N] [--ec]
   peer.py send       --pki DIR --from A --to B --payload FILE --out DIR [...]
   peer.py receive    --pki DIR --headers FILE --body FILE --out DIR [...]
   peer.py verify-mdn --pki DIR --mdn-headers FILE --mdn-body FILE
@@ -13,7 +13,9 @@ std::process::Command:
 
 PKI layout: DIR/ca/ca.crt (trust anchor; DIR/ca/ca.key is kept so that more
 parties can be added) and DIR/<AS2-ID>/{sign,enc}.{key,crt} (unencrypted
-PKCS#8 PEM keys, PEM certificates issued by the CA).
+PKCS#8 PEM keys, PEM certificates issued by the CA); with --ec also
+DIR/<AS2-ID>/{sign_ec,enc_ec}.{key,crt} (EC keys for AS2 1.3: P-256 for
+signing, P-384 for ECDH encryption; pyas2lib itself cannot use them).
 
 Header files are JSON objects {"Header-Name": "value"} in wire order.  The
 raw message handed to pyas2lib is "Name: value\\r\\n"... "\\r\\n" + body, which
@@ -208,6 +210,12 @@ keyUsage = critical, keyEncipherment, dataEncipherment
 extendedKeyUsage = emailProtection
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+[ v3_enc_ec ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, keyAgreement
+extendedKeyUsage = emailProtection
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 """
 
 
@@ -219,10 +227,14 @@ def openssl(*args, cwd=None):
     return res.stdout
 
 
-def genkey(path):
-    # genpkey writes unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY").
-    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-            "-out", path)
+def genkey(path, curve=None):
+    # genpkey writes unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY"), RSA or EC.
+    if curve is None:
+        openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                "-out", path)
+    else:
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}",
+                "-pkeyopt", "ec_param_enc:named_curve", "-out", path)
     os.chmod(path, 0o600)
 
 
@@ -253,12 +265,16 @@ def cmd_mkpki(args):
         for p in parties:
             pdir = os.path.join(out, p)
             os.makedirs(pdir, exist_ok=True)
-            for kind, ext, what in (("sign", "v3_sign", "signing"),
-                                    ("enc", "v3_enc", "encryption")):
+            pairs = [("sign", "v3_sign", "signing", None),
+                     ("enc", "v3_enc", "encryption", None)]
+            if args.ec:
+                pairs += [("sign_ec", "v3_sign", "EC signing", "P-256"),
+                          ("enc_ec", "v3_enc_ec", "EC encryption", "P-384")]
+            for kind, ext, what, curve in pairs:
                 key, crt = os.path.join(pdir, f"{kind}.key"), os.path.join(pdir, f"{kind}.crt")
                 if os.path.exists(key) and os.path.exists(crt):
                     continue
-                genkey(key)
+                genkey(key, curve)
                 csr = os.path.join(tmp, f"{p}-{kind}.csr")
                 openssl("req", "-config", cnf, "-new", "-key", key,
                         "-subj", f"/O=as2-proto test/CN={p} {what}", "-out", csr)
@@ -547,6 +563,8 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--parties", required=True, help="comma separated AS2 IDs")
     p.add_argument("--days", type=int, default=7300)
+    p.add_argument("--ec", action="store_true",
+                   help="also sign_ec (P-256) and enc_ec (P-384) key pairs per party")
 
     def pki_opts(p):
         p.add_argument("--pki", required=True)
