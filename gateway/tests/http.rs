@@ -1,5 +1,4 @@
-//! Real HTTP: the `server` and `client` examples (their shared `examples/gateway/mod.rs`,
-//! included here, so the tests need no separately built binaries) on loopback ports
+//! Real HTTP: the gateway's server and client (the library crate, in process) on loopback ports
 //! chosen by binding port 0, with the files they write checked under their data
 //! directories.
 //!
@@ -18,8 +17,7 @@
 //!   verifies, and our client's message received by pyas2lib behind a small HTTP
 //!   endpoint, whose MDN our client verifies.
 
-#[path = "../examples/gateway/mod.rs"]
-mod gateway;
+use as2_gateway as gateway;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,7 +52,7 @@ fn logs() {
 }
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
 fn config(name: &str) -> PathBuf {
@@ -1216,7 +1214,7 @@ async fn client_requests_carry_content_length() {
 // ---------------------------------------------------------------------------------------
 // pyas2lib
 
-const PEER_IGNORE: &str = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, set AS2_PEER_PYTHON, then cargo test --test http -- --ignored";
+const PEER_IGNORE: &str = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, set AS2_PEER_PYTHON, then cargo test -p as2-gateway --test http -- --ignored";
 
 struct Peer {
     python: PathBuf,
@@ -1235,7 +1233,7 @@ impl Peer {
         );
         Peer {
             python,
-            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyas2lib/peer.py"),
+            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/pyas2lib/peer.py"),
         }
     }
 
@@ -1368,7 +1366,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, set AS2_PEER_PYTHON, then cargo test --test http -- --ignored"]
+#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, set AS2_PEER_PYTHON, then cargo test -p as2-gateway --test http -- --ignored"]
 async fn pyas2lib_messages_to_our_server() {
     let peer = Peer::from_env();
     let work = tempfile::tempdir().unwrap();
@@ -1513,7 +1511,7 @@ async fn pyas2lib_messages_to_our_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, set AS2_PEER_PYTHON, then cargo test --test http -- --ignored"]
+#[ignore = "needs the pyas2lib venv: run tests/pyas2lib/setup.sh, set AS2_PEER_PYTHON, then cargo test -p as2-gateway --test http -- --ignored"]
 async fn our_client_to_pyas2lib() {
     let peer = Arc::new(Peer::from_env());
     let work = tempfile::tempdir().unwrap();

@@ -1,0 +1,186 @@
+//! The HTTP routes beside the AS2 endpoint: `/healthz` and the transfers API.
+//!
+//! - `POST /api/transfers?connector=ID&file_name=NAME[&content_type=TYPE]`: the request
+//!   body is the file, streamed to the data directory (`outbox/queue/`) and queued for
+//!   the connector; 202 with the transfer as JSON (and `Location`).
+//! - `GET /api/transfers/{id}`: the transfer as JSON (status, attempts, Message-ID,
+//!   record and MDN paths, the last failure); 404 if there is none.
+//!
+//! With `api_token` set in `[gateway]`, both want `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use as2_proto::partner::{PartnerDirectory, is_safe_relative_path};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tracing::error;
+
+use crate::gateway::Gateway;
+use crate::http::{BodyReader, pump_body};
+use crate::send::transfer_id;
+use crate::{FRAMES_IN_FLIGHT, QUEUE, worker};
+
+/// `GET /healthz`: 200 `{"status":"ok"}` when the database answers, else 503.
+pub async fn healthz(State(gateway): State<Arc<Gateway>>) -> (StatusCode, Json<Value>) {
+    match gateway.db() {
+        None => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Some(db) => match db.queued_jobs().await {
+            Ok(jobs) => (
+                StatusCode::OK,
+                Json(json!({ "status": "ok", "queued_jobs": jobs })),
+            ),
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "database unavailable", "error": e.to_string() })),
+            ),
+        },
+    }
+}
+
+/// The query of `POST /api/transfers`.
+#[derive(Debug, Deserialize)]
+pub struct NewTransfer {
+    /// The connector to send through.
+    pub connector: String,
+    /// The file's name as the partner gets it.
+    pub file_name: String,
+    /// Its MIME type (guessed from the name when absent).
+    pub content_type: Option<String>,
+}
+
+fn problem(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// 401 unless the request carries the configured bearer token.
+fn unauthorized(gateway: &Gateway, headers: &HeaderMap) -> Option<Response> {
+    let token = gateway.settings().api_token.as_deref()?;
+    let expected = format!("Bearer {token}");
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if crate::gateway::same_secret(given, expected.as_bytes()) {
+        return None;
+    }
+    let mut response = problem(StatusCode::UNAUTHORIZED, "a bearer token is required");
+    if let Ok(value) = "Bearer realm=\"as2-gateway\"".parse() {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    Some(response)
+}
+
+/// `POST /api/transfers`: stores the body as the file and queues it.
+pub async fn post_transfer(
+    State(gateway): State<Arc<Gateway>>,
+    Query(query): Query<NewTransfer>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(refused) = unauthorized(&gateway, &headers) {
+        return refused;
+    }
+    if gateway.db().is_none() {
+        return problem(StatusCode::NOT_FOUND, "no transfers API without a database");
+    }
+    if let Err(e) = gateway.directory().connector(&query.connector) {
+        return problem(StatusCode::NOT_FOUND, e);
+    }
+    let name = query.file_name.as_str();
+    if name.contains('/') || name.starts_with('.') || !is_safe_relative_path(name) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "file_name must be a plain file name",
+        );
+    }
+    // The gateway's copy, kept until the transfer is delivered (resends read it again).
+    let relative = format!("{QUEUE}/{}.{name}", transfer_id());
+    let limit = gateway
+        .settings()
+        .max_body_size
+        .unwrap_or(as2_proto::Limits::default().max_body_size);
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    let (frames, reader) = mpsc::channel(FRAMES_IN_FLIGHT);
+    let store = tokio::task::spawn_blocking({
+        let gateway = Arc::clone(&gateway);
+        move || -> std::io::Result<Option<String>> {
+            let mut reader = BodyReader::new(reader);
+            let mut temp = gateway.data().temp_file(QUEUE)?;
+            let mut size: u64 = 0;
+            while let Some(frame) = reader.next()? {
+                size = size.saturating_add(u64::try_from(frame.len()).unwrap_or(u64::MAX));
+                if size > limit {
+                    reader.stop();
+                    return Ok(None);
+                }
+                temp.write(&frame)?;
+            }
+            gateway.data().persist(&relative, temp).map(Some)
+        }
+    });
+    let ((), stored) = tokio::join!(pump_body(body, frames), store);
+    let stored = match stored {
+        Ok(Ok(Some(stored))) => stored,
+        Ok(Ok(None)) => {
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the file is over {limit} bytes"),
+            );
+        }
+        Ok(Err(e)) => return problem(StatusCode::BAD_REQUEST, format!("file not stored: {e}")),
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let file = gateway.data().root().join(&stored);
+    let queued = worker::queue_transfer(
+        &gateway,
+        &query.connector,
+        file.clone(),
+        query.file_name.clone(),
+        query.content_type.clone(),
+        true,
+    )
+    .await;
+    match queued {
+        Ok(transfer) => {
+            let location = format!("/api/transfers/{}", transfer.id);
+            (
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location)],
+                Json(transfer),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            error!(error = %e, "cannot queue a transfer");
+            let _ = tokio::fs::remove_file(&file).await;
+            problem(StatusCode::INTERNAL_SERVER_ERROR, e)
+        }
+    }
+}
+
+/// `GET /api/transfers/{id}`.
+pub async fn get_transfer(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = unauthorized(&gateway, &headers) {
+        return refused;
+    }
+    let Some(db) = gateway.db() else {
+        return problem(StatusCode::NOT_FOUND, "no transfers API without a database");
+    };
+    match db.transfer(&id).await {
+        Ok(Some(transfer)) => Json(transfer).into_response(),
+        Ok(None) => problem(StatusCode::NOT_FOUND, format!("no transfer {id}")),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}

@@ -1,0 +1,183 @@
+//! The configuration file: the partner configuration of `as2-proto` (certificates,
+//! profiles, agreements, connectors) plus a `[gateway]` section for this server.
+//!
+//! ```toml
+//! [gateway]
+//! listen = "127.0.0.1:5080"          # plain HTTP
+//! tls_listen = "127.0.0.1:5443"      # HTTPS (needs tls_certificate and tls_private_key)
+//! tls_certificate = "server.crt"     # PEM chain, relative to this file
+//! tls_private_key = "server.key"     # PEM (PKCS#8, PKCS#1 or SEC1)
+//! data_dir = "data"                  # state.sqlite, payloads, records; relative to this file
+//! max_body_size = 67108864           # the largest request body, in bytes
+//! public_url = "http://127.0.0.1:5080/as2"  # where partners reach us: async MDNs come here
+//! mdn_timeout_seconds = 3600         # how long to wait for an asynchronous MDN
+//!
+//! [gateway.retry]                    # as2_proto::RetryPolicy (all optional)
+//! first_interval_seconds = 300
+//!
+//! api_token = "change-me"           # Authorization: Bearer ... for /api/transfers
+//!
+//! [[gateway.basic_auth]]             # HTTP Basic auth for one agreement's partner
+//! agreement = "a-from-partner-a"
+//! username = "partner-a"
+//! password = "secret"
+//! ```
+//!
+//! Paths are relative to the configuration file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use as2_proto::RetryPolicy;
+use as2_proto::partner::{MemoryDirectory, PartnerConfig};
+use serde::Deserialize;
+
+use crate::BoxError;
+
+/// The `[gateway]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// The plain HTTP address to listen on.
+    pub listen: Option<String>,
+    /// The HTTPS address to listen on.
+    pub tls_listen: Option<String>,
+    /// The server's certificate chain (PEM).
+    pub tls_certificate: Option<PathBuf>,
+    /// The server's private key (PEM).
+    pub tls_private_key: Option<PathBuf>,
+    /// The data directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The largest request body in bytes.
+    pub max_body_size: Option<usize>,
+    /// Our AS2 endpoint as partners reach it: the asynchronous MDN URL we ask for when a
+    /// connector does not name one.
+    pub public_url: Option<String>,
+    /// How long to wait for an asynchronous MDN, in seconds (default 3600).
+    #[serde(default = "default_mdn_timeout")]
+    pub mdn_timeout_seconds: u64,
+    /// The resend policy for outbound messages.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// The id written to status records' `server-id`.
+    pub server_id: Option<String>,
+    /// HTTP Basic credentials required from partners, per agreement.
+    #[serde(default)]
+    pub basic_auth: Vec<BasicAuth>,
+    /// The bearer token the transfers API (`/api/...`) requires; without one the API is
+    /// open to whoever reaches the listener.
+    pub api_token: Option<String>,
+}
+
+/// HTTP Basic credentials a partner must present on messages under an agreement.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The agreement's id.
+    pub agreement: String,
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_mdn_timeout() -> u64 {
+    3600
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            listen: None,
+            tls_listen: None,
+            tls_certificate: None,
+            tls_private_key: None,
+            data_dir: default_data_dir(),
+            max_body_size: None,
+            public_url: None,
+            mdn_timeout_seconds: default_mdn_timeout(),
+            retry: RetryPolicy::default(),
+            server_id: None,
+            basic_auth: Vec::new(),
+            api_token: None,
+        }
+    }
+}
+
+impl GatewaySettings {
+    /// How long to wait for an asynchronous MDN.
+    pub fn mdn_timeout(&self) -> Duration {
+        Duration::from_secs(self.mdn_timeout_seconds)
+    }
+}
+
+/// A loaded configuration file.
+#[derive(Debug)]
+pub struct GatewayConfig {
+    /// The partner directory.
+    pub directory: MemoryDirectory,
+    /// The gateway settings, paths resolved against the file's directory.
+    pub settings: GatewaySettings,
+}
+
+impl GatewayConfig {
+    /// Loads `path`: TOML (or JSON for a `.json` name) with the partner configuration and
+    /// an optional `gateway` section. Paths in it are relative to the file.
+    pub fn load(path: &Path) -> Result<Self, BoxError> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        // The gateway section is taken out; the rest is the library's partner
+        // configuration, which refuses unknown fields.
+        let (partners, settings) = if json {
+            let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| fail(&e))?;
+            let settings = value
+                .as_object_mut()
+                .and_then(|o| o.remove("gateway"))
+                .map(serde_json::from_value::<GatewaySettings>)
+                .transpose()
+                .map_err(|e| fail(&e))?;
+            let partners = PartnerConfig::from_json(&value.to_string()).map_err(|e| fail(&e))?;
+            (partners, settings)
+        } else {
+            let mut table: toml::Table = text.parse().map_err(|e| fail(&e))?;
+            let settings = table
+                .remove("gateway")
+                .map(|v| v.try_into::<GatewaySettings>())
+                .transpose()
+                .map_err(|e| fail(&e))?;
+            let rest = toml::to_string(&table).map_err(|e| fail(&e))?;
+            let partners = PartnerConfig::from_toml(&rest).map_err(|e| fail(&e))?;
+            (partners, settings)
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let directory = partners
+            .load(&mut |p| std::fs::read(base.join(p)))
+            .map_err(|e| fail(&e))?;
+        let mut settings = settings.unwrap_or_default();
+        settings.retry.validate().map_err(|e| fail(&e))?;
+        settings.data_dir = base.join(&settings.data_dir);
+        settings.tls_certificate = settings.tls_certificate.map(|p| base.join(p));
+        settings.tls_private_key = settings.tls_private_key.map(|p| base.join(p));
+        for auth in &settings.basic_auth {
+            if !partners_has_agreement(&directory, &auth.agreement) {
+                return Err(fail(&format!("basic_auth: no agreement {:?}", auth.agreement)).into());
+            }
+        }
+        Ok(GatewayConfig {
+            directory,
+            settings,
+        })
+    }
+}
+
+fn partners_has_agreement(directory: &MemoryDirectory, id: &str) -> bool {
+    directory.agreements().iter().any(|a| a.id == id)
+}

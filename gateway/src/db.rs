@@ -1,0 +1,621 @@
+//! The gateway's state in a database: transfers, the duplicate history and the MDNs
+//! answered, transfers awaiting an asynchronous MDN, and the job queue.
+//!
+//! [`Database`] is an enum over the backends so that each query is written once per
+//! dialect in one place; SQLite (a file in the data directory) is the embedded default.
+//! A PostgreSQL variant slots in beside it: the migrations in `gateway/migrations/` are
+//! plain SQL both take, a duplicate is an `INSERT ... ON CONFLICT DO NOTHING` against a
+//! UNIQUE constraint (insert first, never read-then-write), and a job is claimed by one
+//! `UPDATE ... RETURNING` (`FOR UPDATE SKIP LOCKED` in PostgreSQL's sub-select).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use as2_proto::message::inbound::StoredMdn;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, sqlite::SqliteRow};
+
+/// The versioned migrations (`gateway/migrations/`), embedded.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A database error.
+pub type DbError = sqlx::Error;
+
+/// Where the gateway keeps its state.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// SQLite: one file, one process at a time writing (the embedded default).
+    Sqlite(SqlitePool),
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time `millis` milliseconds after the Unix epoch.
+pub fn from_millis(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// One transfer, as `GET /api/transfers/{id}` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Transfer {
+    /// The transfer id (a UUID).
+    pub id: String,
+    /// `outbound` or `inbound`.
+    pub direction: String,
+    /// The partner's AS2 ID.
+    pub partner: String,
+    /// The bare Message-ID.
+    pub message_id: String,
+    /// The connector it was sent through (outbound).
+    pub connector_id: Option<String>,
+    /// The file's name.
+    pub file_name: Option<String>,
+    /// One of [`status`]'s.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// When the first attempt was made (Unix milliseconds): the retry schedule counts
+    /// its deadline from there.
+    pub first_attempt_at: Option<i64>,
+    /// What a job needs to (re)send it (JSON; internal).
+    #[serde(skip)]
+    pub request: String,
+    /// The JSON status record, relative to the store.
+    pub record_path: Option<String>,
+    /// The MDN, relative to the store.
+    pub mdn_path: Option<String>,
+    /// Why it failed (or the last attempt failed).
+    pub failure: Option<String>,
+    /// When it was created (Unix milliseconds).
+    pub created_at: i64,
+    /// When it last changed (Unix milliseconds).
+    pub updated_at: i64,
+}
+
+impl Transfer {
+    fn from_row(row: &SqliteRow) -> Result<Self, DbError> {
+        Ok(Transfer {
+            id: row.try_get("id")?,
+            direction: row.try_get("direction")?,
+            partner: row.try_get("partner")?,
+            message_id: row.try_get("message_id")?,
+            connector_id: row.try_get("connector_id")?,
+            file_name: row.try_get("file_name")?,
+            status: row.try_get("status")?,
+            attempts: row.try_get("attempts")?,
+            first_attempt_at: row.try_get("first_attempt_at")?,
+            request: row.try_get("request")?,
+            record_path: row.try_get("record_path")?,
+            mdn_path: row.try_get("mdn_path")?,
+            failure: row.try_get("failure")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// How a transfer changed.
+#[derive(Clone, Debug, Default)]
+pub struct TransferUpdate<'a> {
+    /// The new status.
+    pub status: &'a str,
+    /// Attempts made, if it changed.
+    pub attempts: Option<i64>,
+    /// When the first attempt was made, if it is being made.
+    pub first_attempt_at: Option<i64>,
+    /// The status record written.
+    pub record_path: Option<&'a str>,
+    /// The MDN written.
+    pub mdn_path: Option<&'a str>,
+    /// Why it failed.
+    pub failure: Option<&'a str>,
+}
+
+/// A job claimed from the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// Its id.
+    pub id: i64,
+    /// `send`, `async_mdn` or `mdn_timeout`.
+    pub kind: String,
+    /// The transfer it is for.
+    pub transfer_id: Option<String>,
+    /// What it needs (JSON).
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    /// When it was first queued (Unix milliseconds).
+    pub created_at: i64,
+}
+
+/// A transfer's states.
+pub mod status {
+    /// Waiting for its first attempt.
+    pub const QUEUED: &str = "QUEUED";
+    /// An attempt is under way.
+    pub const SENDING: &str = "SENDING";
+    /// Delivered; its asynchronous MDN is awaited.
+    pub const AWAITING_MDN: &str = "AWAITING_MDN";
+    /// An attempt failed; a resend (same Message-ID) is queued.
+    pub const RETRYING: &str = "RETRYING";
+    /// Delivered and confirmed by the MDN (or no MDN asked for).
+    pub const COMPLETED: &str = "COMPLETED";
+    /// Given up: refused, or no resend can help or is allowed.
+    pub const FAILED: &str = "FAILED";
+}
+
+/// The job kinds.
+pub mod kind {
+    /// Send (or resend) an outbound transfer.
+    pub const SEND: &str = "send";
+    /// POST an asynchronous MDN to the partner.
+    pub const ASYNC_MDN: &str = "async_mdn";
+    /// Stop waiting for an asynchronous MDN.
+    pub const MDN_TIMEOUT: &str = "mdn_timeout";
+}
+
+impl Database {
+    /// Opens (creating it if need be) the SQLite database at `path` and brings its schema
+    /// up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, DbError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(DbError::Io)?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Database::Sqlite(pool))
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    /// Records `message_id` from `partner`; `true` if it is new, `false` if it had been
+    /// received before. One insert against the UNIQUE constraint.
+    pub async fn record_message_id(
+        &self,
+        partner: &str,
+        message_id: &str,
+        now: SystemTime,
+    ) -> Result<bool, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let done = sqlx::query(
+                    "INSERT INTO duplicates (partner, message_id, received_at) VALUES (?, ?, ?) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(partner)
+                .bind(message_id)
+                .bind(millis(now))
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    }
+
+    /// Forgets a Message-ID recorded by [`Database::record_message_id`] (the message
+    /// could not be stored: its resend must be taken as new).
+    pub async fn forget_message_id(&self, partner: &str, message_id: &str) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query("DELETE FROM duplicates WHERE partner = ? AND message_id = ?")
+                    .bind(partner)
+                    .bind(message_id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The MDN answered for `message_id` from `partner`, if one was kept.
+    pub async fn stored_mdn(
+        &self,
+        partner: &str,
+        message_id: &str,
+    ) -> Result<Option<StoredMdn>, DbError> {
+        let json: Option<String> = match self {
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT mdn FROM stored_mdns WHERE partner = ? AND message_id = ?",
+                )
+                .bind(partner)
+                .bind(message_id)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        json.map(|j| serde_json::from_str(&j).map_err(|e| DbError::Decode(Box::new(e))))
+            .transpose()
+    }
+
+    /// Keeps the MDN answered for a message whose Message-ID was recorded (the first one
+    /// kept wins; the MDN of a message never recorded, a refused one, is not kept).
+    pub async fn store_mdn(
+        &self,
+        partner: &str,
+        message_id: &str,
+        mdn: &StoredMdn,
+        now: SystemTime,
+    ) -> Result<(), DbError> {
+        let json = serde_json::to_string(mdn).map_err(|e| DbError::Decode(Box::new(e)))?;
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO stored_mdns (partner, message_id, mdn, stored_at) \
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS \
+                     (SELECT 1 FROM duplicates WHERE partner = ?1 AND message_id = ?2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(partner)
+                .bind(message_id)
+                .bind(json)
+                .bind(millis(now))
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records an outbound message awaiting its asynchronous MDN.
+    pub async fn put_pending_mdn(
+        &self,
+        message_id: &str,
+        transfer_id: &str,
+        sent_json: &str,
+        deadline: SystemTime,
+    ) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO pending_mdns (message_id, transfer_id, sent, deadline) \
+                     VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET \
+                     transfer_id = excluded.transfer_id, sent = excluded.sent, \
+                     deadline = excluded.deadline",
+                )
+                .bind(message_id)
+                .bind(transfer_id)
+                .bind(sent_json)
+                .bind(millis(deadline))
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The pending record (JSON) of an outbound message awaiting its asynchronous MDN.
+    pub async fn pending_mdn(&self, message_id: &str) -> Result<Option<String>, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT sent FROM pending_mdns WHERE message_id = ?")
+                    .bind(message_id)
+                    .fetch_optional(pool)
+                    .await
+            }
+        }
+    }
+
+    /// Claims an outbound message awaiting its asynchronous MDN: `true` for the one caller
+    /// that deletes the record, which then records the outcome.
+    pub async fn claim_pending_mdn(&self, message_id: &str) -> Result<bool, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let done = sqlx::query("DELETE FROM pending_mdns WHERE message_id = ?")
+                    .bind(message_id)
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    }
+
+    /// Adds a transfer.
+    pub async fn insert_transfer(&self, t: &Transfer) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO transfers (id, direction, partner, message_id, connector_id, \
+                     file_name, status, attempts, first_attempt_at, request, record_path, \
+                     mdn_path, failure, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&t.id)
+                .bind(&t.direction)
+                .bind(&t.partner)
+                .bind(&t.message_id)
+                .bind(&t.connector_id)
+                .bind(&t.file_name)
+                .bind(&t.status)
+                .bind(t.attempts)
+                .bind(t.first_attempt_at)
+                .bind(&t.request)
+                .bind(&t.record_path)
+                .bind(&t.mdn_path)
+                .bind(&t.failure)
+                .bind(t.created_at)
+                .bind(t.updated_at)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Updates a transfer's status (and what else `update` names).
+    pub async fn update_transfer(
+        &self,
+        id: &str,
+        update: &TransferUpdate<'_>,
+        now: SystemTime,
+    ) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(
+                    "UPDATE transfers SET status = ?, attempts = COALESCE(?, attempts), \
+                     first_attempt_at = COALESCE(?, first_attempt_at), record_path = COALESCE(?, record_path), mdn_path = COALESCE(?, mdn_path), \
+                     failure = COALESCE(?, failure), updated_at = ? WHERE id = ?",
+                )
+                .bind(update.status)
+                .bind(update.attempts)
+                .bind(update.first_attempt_at)
+                .bind(update.record_path)
+                .bind(update.mdn_path)
+                .bind(update.failure)
+                .bind(millis(now))
+                .bind(id)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves a transfer from status `from` to `to`; `false` if it was not in `from`.
+    pub async fn update_status_if(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: SystemTime,
+    ) -> Result<bool, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let done = sqlx::query(
+                    "UPDATE transfers SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+                )
+                .bind(to)
+                .bind(millis(now))
+                .bind(id)
+                .bind(from)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    }
+
+    /// A transfer by id.
+    pub async fn transfer(&self, id: &str) -> Result<Option<Transfer>, DbError> {
+        match self {
+            Database::Sqlite(pool) => sqlx::query("SELECT * FROM transfers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| Transfer::from_row(&row))
+                .transpose(),
+        }
+    }
+
+    /// Queues a job to run at `run_at`.
+    pub async fn enqueue(
+        &self,
+        kind: &str,
+        transfer_id: Option<&str>,
+        payload: &str,
+        run_at: SystemTime,
+    ) -> Result<i64, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let done = sqlx::query(
+                    "INSERT INTO jobs (kind, transfer_id, payload, run_at, created_at) \
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(kind)
+                .bind(transfer_id)
+                .bind(payload)
+                .bind(millis(run_at))
+                .bind(millis(SystemTime::now()))
+                .execute(pool)
+                .await?;
+                Ok(done.last_insert_rowid())
+            }
+        }
+    }
+
+    /// Claims the earliest job due at `now` for `worker`, for at most `lease` (after which
+    /// another worker may claim it: its claimer is taken for dead). One statement: no two
+    /// workers get the same job.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        now: SystemTime,
+        lease: Duration,
+    ) -> Result<Option<Job>, DbError> {
+        let now_ms = millis(now);
+        match self {
+            Database::Sqlite(pool) => {
+                let row = sqlx::query(
+                    "UPDATE jobs SET claimed_by = ?1, claimed_until = ?2 WHERE id = \
+                     (SELECT id FROM jobs WHERE run_at <= ?3 AND \
+                      (claimed_until IS NULL OR claimed_until < ?3) ORDER BY run_at, id LIMIT 1) \
+                     RETURNING id, kind, transfer_id, payload, attempts, created_at",
+                )
+                .bind(worker)
+                .bind(millis(now + lease))
+                .bind(now_ms)
+                .fetch_optional(pool)
+                .await?;
+                row.map(|row| {
+                    Ok(Job {
+                        id: row.try_get("id")?,
+                        kind: row.try_get("kind")?,
+                        transfer_id: row.try_get("transfer_id")?,
+                        payload: row.try_get("payload")?,
+                        attempts: row.try_get("attempts")?,
+                        created_at: row.try_get("created_at")?,
+                    })
+                })
+                .transpose()
+            }
+        }
+    }
+
+    /// Removes a finished job.
+    pub async fn finish_job(&self, id: i64) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query("DELETE FROM jobs WHERE id = ?")
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts a job back to run again at `run_at`, with one more attempt counted.
+    pub async fn reschedule_job(&self, id: i64, run_at: SystemTime) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(
+                    "UPDATE jobs SET run_at = ?, attempts = attempts + 1, claimed_by = NULL, \
+                     claimed_until = NULL WHERE id = ?",
+                )
+                .bind(millis(run_at))
+                .bind(id)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes the jobs of `kind` for a transfer (an asynchronous MDN arrived: its
+    /// timeout is moot).
+    pub async fn delete_jobs(&self, kind: &str, transfer_id: &str) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query("DELETE FROM jobs WHERE kind = ? AND transfer_id = ?")
+                    .bind(kind)
+                    .bind(transfer_id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The jobs queued (claimed or not).
+    pub async fn queued_jobs(&self) -> Result<i64, DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open_sqlite(&dir.path().join("state.sqlite"))
+            .await
+            .unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_message_id_is_new_once_per_partner() {
+        let (_dir, db) = db().await;
+        let now = SystemTime::now();
+        assert!(db.record_message_id("A", "m1", now).await.unwrap());
+        assert!(!db.record_message_id("A", "m1", now).await.unwrap());
+        assert!(db.record_message_id("B", "m1", now).await.unwrap());
+        db.forget_message_id("A", "m1").await.unwrap();
+        assert!(db.record_message_id("A", "m1", now).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_first_mdn_of_a_recorded_message_is_kept() {
+        let (_dir, db) = db().await;
+        let now = SystemTime::now();
+        let mdn = |body: &str| StoredMdn::new(Default::default(), body.as_bytes().to_vec());
+        // Not recorded (a refused message): not kept.
+        db.store_mdn("A", "m1", &mdn("refused"), now).await.unwrap();
+        assert_eq!(db.stored_mdn("A", "m1").await.unwrap(), None);
+        db.record_message_id("A", "m1", now).await.unwrap();
+        db.store_mdn("A", "m1", &mdn("first"), now).await.unwrap();
+        db.store_mdn("A", "m1", &mdn("second"), now).await.unwrap();
+        assert_eq!(db.stored_mdn("A", "m1").await.unwrap(), Some(mdn("first")));
+    }
+
+    #[tokio::test]
+    async fn a_job_is_claimed_once_until_its_lease_ends() {
+        let (_dir, db) = db().await;
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(60);
+        let id = db.enqueue(kind::SEND, Some("t1"), "{}", now).await.unwrap();
+        db.enqueue(kind::SEND, Some("t2"), "{}", later)
+            .await
+            .unwrap();
+        let lease = Duration::from_secs(10);
+        let job = db.claim_job("w1", now, lease).await.unwrap().unwrap();
+        assert_eq!((job.id, job.transfer_id.as_deref()), (id, Some("t1")));
+        // Claimed, and the other is not due yet.
+        assert_eq!(db.claim_job("w2", now, lease).await.unwrap(), None);
+        // The lease ended: the claimer is taken for dead.
+        let again = db.claim_job("w2", now + lease * 2, lease).await.unwrap();
+        assert_eq!(again.map(|j| j.id), Some(id));
+        db.reschedule_job(id, later).await.unwrap();
+        let both = db.claim_job("w2", later, lease).await.unwrap().unwrap();
+        assert_eq!(both.id, id);
+        assert_eq!(both.attempts, 1);
+        db.finish_job(id).await.unwrap();
+        assert_eq!(db.queued_jobs().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn pending_mdns_are_claimed_once() {
+        let (_dir, db) = db().await;
+        let now = SystemTime::now();
+        db.put_pending_mdn("m1", "t1", "{}", now).await.unwrap();
+        assert_eq!(db.pending_mdn("m1").await.unwrap().as_deref(), Some("{}"));
+        assert!(db.claim_pending_mdn("m1").await.unwrap());
+        assert!(!db.claim_pending_mdn("m1").await.unwrap());
+    }
+}
