@@ -49,7 +49,7 @@ pub struct OutboxWatcher {
 
 /// `name` as a file name safe to send and to store: ASCII letters, digits and `.-_+@`
 /// kept, anything else (path separators, spaces, control and non-ASCII characters)
-/// replaced by `_`, leading dots removed, at most [`MAX_NAME`] characters; `payload` if
+/// replaced by `_`, leading dots removed, at most 200 characters; `payload` if
 /// nothing is left.
 pub fn safe_file_name(name: &OsStr) -> String {
     let cleaned: String = name
