@@ -1,8 +1,10 @@
 //! The HTTP routes beside the AS2 endpoint: `/healthz` and the transfers API.
 //!
 //! - `POST /api/transfers?connector=ID&file_name=NAME[&content_type=TYPE]`: the request
-//!   body is the file, streamed to the data directory (`outbox/queue/`) and queued for
-//!   the connector; 202 with the transfer as JSON (and `Location`).
+//!   body is the file, spooled locally as it arrives, then put in the store (the data
+//!   directory or the bucket) under `outbox/queue/`, where any instance sharing the store
+//!   can send it, and queued for the connector; 202 with the transfer as JSON (and
+//!   `Location`).
 //! - `GET /api/transfers/{id}`: the transfer as JSON (status, attempts, Message-ID,
 //!   record and MDN paths, the last failure); 404 if there is none.
 //!
@@ -21,6 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tracing::error;
 
+use crate::files::TempFile;
 use crate::gateway::Gateway;
 use crate::http::{BodyReader, pump_body};
 use crate::send::transfer_id;
@@ -109,11 +112,11 @@ pub async fn post_transfer(
         .unwrap_or(as2_proto::Limits::default().max_body_size);
     let limit = u64::try_from(limit).unwrap_or(u64::MAX);
     let (frames, reader) = mpsc::channel(FRAMES_IN_FLIGHT);
-    let store = tokio::task::spawn_blocking({
+    let spool = tokio::task::spawn_blocking({
         let gateway = Arc::clone(&gateway);
-        move || -> std::io::Result<Option<String>> {
+        move || -> std::io::Result<Option<TempFile>> {
             let mut reader = BodyReader::new(reader);
-            let mut temp = gateway.data().temp_file(QUEUE)?;
+            let mut temp = gateway.storage().temp_file()?;
             let mut size: u64 = 0;
             while let Some(frame) = reader.next()? {
                 size = size.saturating_add(u64::try_from(frame.len()).unwrap_or(u64::MAX));
@@ -123,12 +126,12 @@ pub async fn post_transfer(
                 }
                 temp.write(&frame)?;
             }
-            gateway.data().persist(&relative, temp).map(Some)
+            Ok(Some(temp))
         }
     });
-    let ((), stored) = tokio::join!(pump_body(body, frames), store);
-    let stored = match stored {
-        Ok(Ok(Some(stored))) => stored,
+    let ((), spooled) = tokio::join!(pump_body(body, frames), spool);
+    let spooled = match spooled {
+        Ok(Ok(Some(spooled))) => spooled,
         Ok(Ok(None)) => {
             return problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -138,14 +141,22 @@ pub async fn post_transfer(
         Ok(Err(e)) => return problem(StatusCode::BAD_REQUEST, format!("file not stored: {e}")),
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
-    let file = gateway.data().root().join(&stored);
-    let queued = worker::queue_transfer(
+    let stored = match gateway.storage().persist(&relative, spooled).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            error!(error = %e, "cannot store an upload");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("file not stored: {e}"),
+            );
+        }
+    };
+    let queued = worker::queue_transfer_of(
         &gateway,
         &query.connector,
-        file.clone(),
+        worker::Source::Stored(stored.clone()),
         query.file_name.clone(),
         query.content_type.clone(),
-        true,
     )
     .await;
     match queued {
@@ -160,7 +171,7 @@ pub async fn post_transfer(
         }
         Err(e) => {
             error!(error = %e, "cannot queue a transfer");
-            let _ = tokio::fs::remove_file(&file).await;
+            let _ = gateway.storage().delete(&stored).await;
             problem(StatusCode::INTERNAL_SERVER_ERROR, e)
         }
     }

@@ -21,6 +21,24 @@
 //! agreement = "a-from-partner-a"
 //! username = "partner-a"
 //! password = "secret"
+//!
+//! [[gateway.outbox]]                 # a directory watched for files to send
+//! connector = "c-to-partner-b"
+//! dir = "outbox-b"                   # relative to this file
+//! poll_interval_ms = 1000
+//! ```
+//!
+//! Payloads, records and MDNs go to the data directory unless `storage` names an
+//! S3-compatible bucket (`--storage` on the command line overrides it):
+//!
+//! ```toml
+//! [gateway]
+//! storage = "s3://as2-bucket/partner-b"   # bucket and key prefix
+//! s3_endpoint = "http://127.0.0.1:9000"  # default: AWS (or AWS_ENDPOINT)
+//! s3_region = "us-east-1"                # default: AWS_REGION, else us-east-1
+//! s3_access_key_id = "..."               # default: AWS_ACCESS_KEY_ID
+//! s3_secret_access_key = "..."           # default: AWS_SECRET_ACCESS_KEY
+//! s3_allow_http = false                  # true for a plain-HTTP test server
 //! ```
 //!
 //! Paths are relative to the configuration file.
@@ -29,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use as2_proto::RetryPolicy;
-use as2_proto::partner::{MemoryDirectory, PartnerConfig};
+use as2_proto::partner::{MemoryDirectory, PartnerConfig, PartnerDirectory};
 use serde::Deserialize;
 
 use crate::BoxError;
@@ -68,6 +86,43 @@ pub struct GatewaySettings {
     /// The bearer token the transfers API (`/api/...`) requires; without one the API is
     /// open to whoever reaches the listener.
     pub api_token: Option<String>,
+    /// Where payloads, records and MDNs go: `s3://bucket/prefix`; the data directory
+    /// when absent.
+    pub storage: Option<String>,
+    /// The S3 endpoint (an S3-compatible server); AWS's when absent.
+    pub s3_endpoint: Option<String>,
+    /// The S3 region.
+    pub s3_region: Option<String>,
+    /// The S3 access key id (else `AWS_ACCESS_KEY_ID`).
+    pub s3_access_key_id: Option<String>,
+    /// The S3 secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    pub s3_secret_access_key: Option<String>,
+    /// Whether the S3 endpoint may be plain HTTP (a test server on loopback).
+    #[serde(default)]
+    pub s3_allow_http: bool,
+    /// Directories watched for files to send, one connector each.
+    #[serde(default)]
+    pub outbox: Vec<OutboxDir>,
+}
+
+/// A directory watched for files to send through a connector (`[[gateway.outbox]]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxDir {
+    /// The connector's id.
+    pub connector: String,
+    /// The directory (relative to the configuration file).
+    pub dir: PathBuf,
+    /// How often it is looked at, in milliseconds (default 1000). A file is taken once
+    /// its size and modification time are the same at two looks in a row.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_ms: u64,
+    /// The files' MIME type (guessed from each name when absent).
+    pub content_type: Option<String>,
+}
+
+fn default_poll_interval() -> u64 {
+    1000
 }
 
 /// HTTP Basic credentials a partner must present on messages under an agreement.
@@ -105,6 +160,13 @@ impl Default for GatewaySettings {
             server_id: None,
             basic_auth: Vec::new(),
             api_token: None,
+            storage: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+            outbox: Vec::new(),
         }
     }
 }
@@ -166,6 +228,18 @@ impl GatewayConfig {
         settings.data_dir = base.join(&settings.data_dir);
         settings.tls_certificate = settings.tls_certificate.map(|p| base.join(p));
         settings.tls_private_key = settings.tls_private_key.map(|p| base.join(p));
+        for outbox in &mut settings.outbox {
+            outbox.dir = base.join(&outbox.dir);
+            if directory.connector(&outbox.connector).is_err() {
+                return Err(fail(&format!("outbox: no connector {:?}", outbox.connector)).into());
+            }
+            if outbox.poll_interval_ms == 0 {
+                return Err(fail(&"outbox: poll_interval_ms must be over 0").into());
+            }
+        }
+        if let Some(storage) = &settings.storage {
+            crate::storage::parse_s3_url(storage).map_err(|e| fail(&e))?;
+        }
         for auth in &settings.basic_auth {
             if !partners_has_agreement(&directory, &auth.agreement) {
                 return Err(fail(&format!("basic_auth: no agreement {:?}", auth.agreement)).into());

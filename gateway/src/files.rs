@@ -158,6 +158,16 @@ impl TempFile {
         })
     }
 
+    /// Flushes what was written to the file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// The temporary name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Flushes what was written and opens the file for reading from its start.
     pub fn reopen(&mut self) -> io::Result<std::fs::File> {
         self.file.flush()?;

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::db::Database;
+use crate::storage::Storage;
 use crate::*;
 use crate::{cli::*, files::*, http::*};
 use as2_proto::cms::algorithm::DigestAlgorithm;
@@ -105,16 +106,23 @@ pub struct Finished {
     pub message_id: String,
     /// The status record written.
     pub record: StatusRecord,
-    /// Where it was written.
+    /// Where it was written (a local path, or the object's `s3://` URL).
     pub record_path: PathBuf,
     /// Where the MDN was written, if one came back.
     pub mdn_path: Option<PathBuf>,
+    /// The record's key in the store (relative to the data directory).
+    pub record_key: String,
+    /// The MDN's key in the store.
+    pub mdn_key: Option<String>,
 }
 
 /// The directory, data directory, duplicate store and HTTP client behind an endpoint.
 pub struct Gateway {
     pub(crate) directory: MemoryDirectory,
+    /// The local data directory: the state, and pending records without a database.
     pub(crate) data: DataDir,
+    /// Payloads, records, MDNs and uploads (the data directory, or a bucket).
+    pub(crate) storage: Storage,
     pub(crate) limits: Limits,
     pub(crate) duplicates: Duplicates,
     /// The `Authorization` header each agreement's partner must send, by agreement id.
@@ -274,8 +282,8 @@ pub(crate) fn body_failed(peer: SocketAddr, error: &io::Error) -> Handled {
 }
 
 /// The payload of a message being received, as the library's [`PayloadSink`]: the
-/// tentative bytes go to a temporary file in the data directory; `commit` keeps it for
-/// [`DataDir::persist`] under the name the accepted message gives, `abort` removes it.
+/// tentative bytes go to a temporary file in the spool; `commit` keeps it for
+/// [`Storage::persist`] under the name the accepted message gives, `abort` removes it.
 /// A sink cannot fail, so a write error is kept here for the caller.
 pub(crate) struct PayloadFile {
     pub(crate) temp: Option<TempFile>,
@@ -325,8 +333,10 @@ impl Gateway {
         data: impl Into<PathBuf>,
         accept_messages: bool,
     ) -> Result<Self, BoxError> {
+        let data = data.into();
         Ok(Gateway {
             directory,
+            storage: Storage::local(&data).map_err(|e| format!("{}: {e}", data.display()))?,
             data: DataDir::new(data),
             limits: Limits::default(),
             duplicates: Duplicates::Memory(Mutex::new(MemoryDuplicateStore::new(100_000))),
@@ -361,6 +371,7 @@ impl Gateway {
                     .clone()
                     .unwrap_or_else(|| DEFAULT_SERVER_ID.to_owned()),
             );
+        gateway.storage = Storage::from_settings(&settings)?;
         gateway.settings = settings.clone();
         gateway.duplicates = Duplicates::Database {
             db,
@@ -564,6 +575,11 @@ impl Gateway {
         &self.data
     }
 
+    /// Where payloads, records, MDNs and uploads are kept.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
     /// One request, its body read from `body` as it arrives: an AS2 message or an
     /// asynchronous MDN. Blocking (files, cryptography).
     pub(crate) fn handle(
@@ -713,7 +729,7 @@ impl Gateway {
             agreement.agreement().duplicate_handling,
             DuplicateHandling::Disabled
         );
-        let read = match self.read_message(incoming, &policy, dedupe, &base, body, &mut rng) {
+        let read = match self.read_message(incoming, &policy, dedupe, body, &mut rng) {
             Ok(read) => read,
             Err(Interrupted::Body(e)) => return body_failed(peer, &e),
             Err(Interrupted::Storage(e)) => {
@@ -790,7 +806,6 @@ impl Gateway {
         incoming: &Incoming<'_>,
         policy: &InboundPolicy<'_>,
         dedupe: bool,
-        base: &str,
         body: MessageBody<'_, '_>,
         rng: &mut rand::rngs::ThreadRng,
     ) -> Result<MessageRead, Interrupted> {
@@ -807,9 +822,8 @@ impl Gateway {
             ));
         }
         let limit = len_u64(self.limits.max_body_size);
-        let mut payload =
-            PayloadFile::new(self.data.temp_file(base).map_err(Interrupted::Storage)?);
-        let mut raw = self.data.temp_file(base).map_err(Interrupted::Storage)?;
+        let mut payload = PayloadFile::new(self.storage.temp_file().map_err(Interrupted::Storage)?);
+        let mut raw = self.storage.temp_file().map_err(Interrupted::Storage)?;
         let mut receiver = incoming.receive(policy);
         let mut size: u64 = 0;
         let mut pending = first;
@@ -953,7 +967,7 @@ impl Gateway {
     }
 
     /// Writes the payload (if any), the MDN (if any) and the record; returns the record's
-    /// path.
+    /// path. Blocking (the request's thread waits for the store).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_inbound(
         &self,
@@ -978,10 +992,12 @@ impl Gateway {
             }
             _ => record::inbound_paths(file_name, message_id, status),
         };
+        let runtime = tokio::runtime::Handle::current();
         if let Some(payload) = payload {
-            let path = self
-                .data
-                .persist(&format!("{base}/{}", paths.payload), payload)?;
+            let path = runtime.block_on(
+                self.storage
+                    .persist(&format!("{base}/{}", paths.payload), payload),
+            )?;
             // file-path is relative to the base directory, as in the reference.
             let relative = path.strip_prefix(&format!("{base}/")).unwrap_or(&path);
             record.file_path = Some(relative.to_owned());
@@ -989,12 +1005,12 @@ impl Gateway {
         if let Some(m) = mdn {
             let mut raw = m.headers.head_bytes();
             raw.extend_from_slice(&m.body);
-            self.data.put_new(&format!("{base}/{}", paths.mdn), &raw)?;
+            runtime.block_on(self.storage.put_new(&format!("{base}/{}", paths.mdn), &raw))?;
         }
-        self.data.put_new(
+        runtime.block_on(self.storage.put_new(
             &format!("{base}/{}", paths.record),
             record.to_json().as_bytes(),
-        )
+        ))
     }
 
     /// An asynchronous MDN for a message we sent.
@@ -1058,10 +1074,12 @@ impl Gateway {
         let status = judge(&mut record, Ok(&verdict));
         let mut raw = headers.head_bytes();
         raw.extend_from_slice(body);
-        let finished = self.finish_outbound(&sent, record, status, Some(&raw));
+        let runtime = tokio::runtime::Handle::current();
+        let finished = runtime.block_on(self.finish_outbound(&sent, record, status, Some(&raw)));
         if let (Ok(finished), Duplicates::Database { db, runtime }) = (&finished, &self.duplicates)
         {
-            let ended = crate::worker::transfer_ended(db, &self.data, &sent.transfer_id, finished);
+            let ended =
+                crate::worker::transfer_ended(db, &self.storage, &sent.transfer_id, finished);
             if let Err(e) = runtime.block_on(ended) {
                 error!(%message_id, error = %e, "cannot record the transfer's end");
             }
@@ -1076,7 +1094,7 @@ impl Gateway {
     }
 
     /// Writes an outbound transfer's record (and MDN) and wakes a waiting client.
-    pub(crate) fn finish_outbound(
+    pub(crate) async fn finish_outbound(
         &self,
         sent: &SentRecord,
         mut record: StatusRecord,
@@ -1091,26 +1109,35 @@ impl Gateway {
             &message_id,
             status,
         );
-        let mdn_path = match mdn {
-            Some(raw) => Some(self.data.put_new(&format!("{OUTBOX}/{}", paths.mdn), raw)?),
+        let mdn_key = match mdn {
+            Some(raw) => Some(
+                self.storage
+                    .put_new(&format!("{OUTBOX}/{}", paths.mdn), raw)
+                    .await?,
+            ),
             None => None,
         };
-        let record_path = self.data.put_new(
-            &format!("{OUTBOX}/{}", paths.record),
-            record.to_json().as_bytes(),
-        )?;
+        let record_key = self
+            .storage
+            .put_new(
+                &format!("{OUTBOX}/{}", paths.record),
+                record.to_json().as_bytes(),
+            )
+            .await?;
         info!(
             %message_id, status = status.as_str(),
             disposition = record.disposition.as_deref().unwrap_or("-"),
             failure = record.failure_code.as_deref().unwrap_or("-"),
-            record = %record_path, "transfer recorded"
+            record = %record_key, "transfer recorded"
         );
         let finished = Finished {
             status,
             message_id: message_id.clone(),
             record,
-            record_path: self.data.root.join(record_path),
-            mdn_path: mdn_path.map(|p| self.data.root.join(p)),
+            record_path: self.storage.display_path(&record_key),
+            mdn_path: mdn_key.as_deref().map(|p| self.storage.display_path(p)),
+            record_key,
+            mdn_key,
         };
         if let Some(waiter) = lock(&self.waiters).remove(&message_id) {
             let _ = waiter.send(finished.clone());

@@ -17,6 +17,10 @@
 //!
 //! `<base_directory>` is the agreement's. Files are never replaced: a second record under
 //! the same name (a duplicate message) gets `.2`, `.3`, ... before its last extension.
+//! `as2-gateway serve` also keeps `DIR/outbox/queue/<transfer-id>.<name>` (a file
+//! uploaded or taken from an outbox directory, awaiting delivery). The same relative paths
+//! are the keys in an S3 bucket under its prefix when `storage = "s3://bucket/prefix"`
+//! ([`storage`]); `outbox/sent/` and temporary files stay local.
 //!
 //! **Async MDNs and the MIC of a message we sent.** Before the last octet of a message that
 //! asks for an asynchronous MDN goes out (the MIC is known only once the whole payload
@@ -34,9 +38,10 @@
 //! its headers and first bytes ([`inbound::handle`](as2_proto::message::inbound::handle): only the body tells a signed MDN from
 //! a signed message), then pushes each frame into the library's
 //! [`Receiver`](as2_proto::message::receive::Receiver): the payload goes to a temporary
-//! file in the data directory, linked into `processed/` once the message is accepted and
-//! removed otherwise, while the body as received is spooled beside it and kept under
-//! `failed/` only if the message is refused. The body size is checked against
+//! file in the data directory's spool (`DIR/.spool`), linked into `processed/` (or
+//! uploaded to the bucket) once the message is accepted and removed otherwise, while the
+//! body as received is spooled beside it and kept under `failed/` only if the message is
+//! refused. The body size is checked against
 //! [`Limits::max_body_size`](as2_proto::Limits::max_body_size) as it arrives (a declared Content-Length over it is refused
 //! before any byte is read); axum's own 2 MB limit is off. MDNs (small) are read whole, at
 //! most [`MAX_MDN_BODY`]. The client streams the payload file through
@@ -61,6 +66,7 @@ pub mod db;
 pub mod files;
 pub mod gateway;
 pub mod http;
+pub mod outbox;
 pub mod send;
 pub mod serve;
 pub mod service;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use as2_gateway::BoxError;
 use as2_gateway::cli::{self, ClientOptions, ServerOptions};
 use as2_gateway::config::GatewayConfig;
 use as2_gateway::db::status;
@@ -18,11 +19,13 @@ use as2_gateway::worker::{new_transfer, send_transfer};
 use as2_proto::partner::PartnerDirectory;
 
 const USAGE: &str = "\
-usage: as2-gateway serve --config FILE
+usage: as2-gateway serve --config FILE [--storage s3://BUCKET/PREFIX]
            serve AS2 over HTTP/HTTPS as the configuration's [gateway] section says
-       as2-gateway send --config FILE --connector ID FILE...
+       as2-gateway send --config FILE [--storage s3://BUCKET/PREFIX] --connector ID FILE...
            send files through a connector (one attempt each; resends and asynchronous
            MDNs are then the business of `serve` on the same data directory)
+       --storage puts payloads, records and MDNs in an S3 bucket instead of the data
+           directory (overrides [gateway] storage; s3_* settings or AWS_* variables)
        as2-gateway server ... / as2-gateway client ...
            the older flag-driven server and client (--help for their flags)";
 
@@ -130,9 +133,10 @@ async fn client(args: &[String]) -> ExitCode {
 /// How long requests in progress may take to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(30);
 
-/// `--config FILE` and the rest of the arguments.
-fn config_flag(args: &[String]) -> Result<(PathBuf, Vec<String>), String> {
+/// `--config FILE`, `--storage URL` and the rest of the arguments.
+fn config_flag(args: &[String]) -> Result<(PathBuf, Option<String>, Vec<String>), String> {
     let mut config = None;
+    let mut storage = None;
     let mut rest = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -140,17 +144,31 @@ fn config_flag(args: &[String]) -> Result<(PathBuf, Vec<String>), String> {
             config = Some(args.next().ok_or("--config needs a value")?.into());
         } else if let Some(value) = arg.strip_prefix("--config=") {
             config = Some(value.into());
+        } else if arg == "--storage" {
+            storage = Some(args.next().ok_or("--storage needs a value")?.clone());
+        } else if let Some(value) = arg.strip_prefix("--storage=") {
+            storage = Some(value.to_owned());
         } else {
             rest.push(arg.clone());
         }
     }
-    Ok((config.ok_or("--config is required")?, rest))
+    Ok((config.ok_or("--config is required")?, storage, rest))
+}
+
+/// The configuration file, with `--storage` over its `storage`.
+fn load_config(path: &std::path::Path, storage: Option<String>) -> Result<GatewayConfig, BoxError> {
+    let mut config = GatewayConfig::load(path)?;
+    if let Some(storage) = storage {
+        as2_gateway::storage::parse_s3_url(&storage)?;
+        config.settings.storage = Some(storage);
+    }
+    Ok(config)
 }
 
 async fn serve(args: &[String]) -> ExitCode {
-    let config = match config_flag(args) {
-        Ok((config, rest)) if rest.is_empty() => config,
-        Ok((_, rest)) => {
+    let (config, storage) = match config_flag(args) {
+        Ok((config, storage, rest)) if rest.is_empty() => (config, storage),
+        Ok((_, _, rest)) => {
             eprintln!("serve: unexpected arguments {rest:?}\n{USAGE}");
             return ExitCode::from(2);
         }
@@ -160,7 +178,7 @@ async fn serve(args: &[String]) -> ExitCode {
         }
     };
     cli::init_logging();
-    let service = match GatewayConfig::load(&config) {
+    let service = match load_config(&config, storage) {
         Ok(config) => Service::start(config).await,
         Err(e) => Err(e),
     };
@@ -183,7 +201,7 @@ async fn serve(args: &[String]) -> ExitCode {
 }
 
 async fn send(args: &[String]) -> ExitCode {
-    let parsed = config_flag(args).and_then(|(config, rest)| {
+    let parsed = config_flag(args).and_then(|(config, storage, rest)| {
         let mut connector = None;
         let mut files = Vec::new();
         let mut rest = rest.into_iter();
@@ -202,9 +220,9 @@ async fn send(args: &[String]) -> ExitCode {
         if files.is_empty() {
             return Err("no file to send".into());
         }
-        Ok((config, connector, files))
+        Ok((config, storage, connector, files))
     });
-    let (config_path, connector_id, files) = match parsed {
+    let (config_path, storage, connector_id, files) = match parsed {
         Ok(parsed) => parsed,
         Err(why) => {
             eprintln!("send: {why}\n{USAGE}");
@@ -212,7 +230,7 @@ async fn send(args: &[String]) -> ExitCode {
         }
     };
     cli::init_logging();
-    let gateway = match GatewayConfig::load(&config_path) {
+    let gateway = match load_config(&config_path, storage) {
         Ok(config) => Gateway::open(config).await,
         Err(e) => Err(e),
     };

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::storage::StoreReadFailed;
+use crate::worker::Source;
 use crate::*;
 use crate::{cli::*, files::*, gateway::*, http::*, serve::*};
 use as2_proto::mdn::{self};
@@ -118,7 +120,7 @@ pub async fn send_with(
     }
     let plan = AttemptPlan {
         connector,
-        file: options.file.clone(),
+        source: Source::File(options.file.clone()),
         file_name,
         content_type: options.content_type.clone(),
         message_id,
@@ -145,7 +147,9 @@ pub async fn send_with(
             // The client does not resend (the gateway's queue does).
             let mut record = sent.record.clone();
             record.set_failure(&error, &ReferenceErrorPolicy);
-            let finished = gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?;
+            let finished = gateway
+                .finish_outbound(&sent, record, StatusCode::Failed, None)
+                .await?;
             return Ok(ClientOutcome::Finished(Box::new(finished)));
         }
         AttemptEnd::AwaitingMdn { sent } => {
@@ -172,7 +176,9 @@ pub async fn send_with(
                     "no asynchronous MDN within {} s",
                     options.timeout.as_secs()
                 ));
-                gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?
+                gateway
+                    .finish_outbound(&sent, record, StatusCode::Failed, None)
+                    .await?
             }
             _ => waiter.await?,
         },
@@ -189,7 +195,7 @@ pub async fn send_with(
 pub(crate) struct AttemptPlan {
     pub(crate) connector: ActiveConnector,
     /// The file to send.
-    pub(crate) file: PathBuf,
+    pub(crate) source: Source,
     /// Its name as the partner sees it.
     pub(crate) file_name: String,
     /// Its MIME type (guessed from the name when `None`).
@@ -241,7 +247,7 @@ pub(crate) async fn attempt(
 ) -> Result<AttemptEnd, BoxError> {
     let AttemptPlan {
         connector,
-        file: path,
+        source,
         file_name,
         content_type,
         message_id,
@@ -252,11 +258,11 @@ pub(crate) async fn attempt(
         max_payload_size,
         mdn_deadline,
     } = plan;
-    let unsent = |error: Error| -> BoxError {
+    let unsent = async |error: Error| -> BoxError {
         let mut record = StatusRecord::outbound_failed(
             &connector,
             &transfer_id,
-            &path.display().to_string(),
+            &source.display(),
             &error,
             &ReferenceErrorPolicy,
             SystemTime::now(),
@@ -268,27 +274,45 @@ pub(crate) async fn attempt(
             message_id.bare(),
             StatusCode::Failed,
         );
-        match gateway.data.put_new(
-            &format!("{OUTBOX}/{}", paths.record),
-            record.to_json().as_bytes(),
-        ) {
+        let written = gateway
+            .storage
+            .put_new(
+                &format!("{OUTBOX}/{}", paths.record),
+                record.to_json().as_bytes(),
+            )
+            .await;
+        match written {
             Ok(_) => error.into(),
             Err(e) => e.into(),
         }
     };
-    // The file to send, streamed from disk: one that cannot be opened is
-    // SEND_FILE_NOT_FOUND, as `SendFile::read` reports it.
-    let opened = std::fs::File::open(&path).and_then(|file| {
-        let metadata = file.metadata()?;
-        if metadata.is_file() {
-            Ok((file, metadata.len()))
-        } else {
-            Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"))
-        }
-    });
+    // The file to send, streamed from disk or from the store: one that cannot be opened
+    // is SEND_FILE_NOT_FOUND, as `SendFile::read` reports it; a store that cannot be
+    // reached is a failed attempt (StoreReadFailed), worth another.
+    let opened = match &source {
+        Source::File(path) => std::fs::File::open(path).and_then(|file| {
+            let metadata = file.metadata()?;
+            if metadata.is_file() {
+                Ok((Box::new(file) as Box<dyn Read + Send>, metadata.len()))
+            } else {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"))
+            }
+        }),
+        Source::Stored(key) => match gateway.storage.open(key).await {
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ) =>
+            {
+                return Err(StoreReadFailed(format!("{key}: {e}")).into());
+            }
+            opened => opened,
+        },
+    };
     let (file, file_len) = match opened {
         Ok(opened) => opened,
-        Err(e) => return Err(unsent(send_file_error(&file_name, &e))),
+        Err(e) => return Err(unsent(send_file_error(&file_name, &e)).await),
     };
     let signed = connector
         .connector()
@@ -312,7 +336,7 @@ pub(crate) async fn attempt(
         file,
         file_len,
         file_name: file_name.clone(),
-        file_path: path.display().to_string(),
+        file_path: source.display(),
         content_type: content_type.unwrap_or_else(|| content_type_for(&file_name).to_owned()),
         message_id: message_id.clone(),
         transfer_id: transfer_id.clone(),
@@ -340,14 +364,14 @@ pub(crate) async fn attempt(
             Err(e) => e.into(),
         };
         return Err(match e.downcast::<Error>() {
-            Ok(e) if e.code().as_str() == "SEND_FILE_NOT_FOUND" => unsent(*e),
+            Ok(e) if e.code().as_str() == "SEND_FILE_NOT_FOUND" => unsent(*e).await,
             Ok(e) => e,
             Err(e) => e,
         });
     };
     let message_id = MessageId::bare_str(&sent_so_far.message_id).to_owned();
     info!(
-        file = %path.display(), bytes = file_len, %message_id, %url,
+        file = %source.display(), bytes = file_len, %message_id, %url,
         mdn = ?mode, wire_bytes = content_length, "sending"
     );
 
@@ -373,6 +397,15 @@ pub(crate) async fn attempt(
                 Ok(e) => {
                     outcome = Outcome::Unsendable;
                     *e
+                }
+                // The store broke off mid-body: the partner got a short request, and a
+                // resend may well succeed.
+                Err(e) if e.is::<StoreReadFailed>() => {
+                    outcome = Outcome::NoResponse;
+                    Error::from(TransportError::new(
+                        TransportErrorKind::ConnectionFailed,
+                        e.to_string(),
+                    ))
                 }
                 // The request failed, or the partner answered before taking it all.
                 Err(e) if e.is::<BodyNotTaken>() => match response {
@@ -413,7 +446,9 @@ pub(crate) async fn attempt(
 
     match mode {
         MdnMode::None => {
-            let finished = gateway.finish_outbound(&sent, record, StatusCode::Completed, None)?;
+            let finished = gateway
+                .finish_outbound(&sent, record, StatusCode::Completed, None)
+                .await?;
             Ok(AttemptEnd::Finished(Box::new(finished)))
         }
         MdnMode::Sync => {
@@ -435,7 +470,9 @@ pub(crate) async fn attempt(
             let status = judge(&mut record, verdict.as_ref());
             let mut raw = response.headers.head_bytes();
             raw.extend_from_slice(&response.body);
-            let finished = gateway.finish_outbound(&sent, record, status, Some(&raw))?;
+            let finished = gateway
+                .finish_outbound(&sent, record, status, Some(&raw))
+                .await?;
             Ok(AttemptEnd::Finished(Box::new(finished)))
         }
         MdnMode::Async => Ok(AttemptEnd::AwaitingMdn { sent }),
@@ -445,7 +482,8 @@ pub(crate) async fn attempt(
 /// What the sending thread needs to build one message and write its body.
 pub(crate) struct SendPlan {
     pub(crate) connector: ActiveConnector,
-    pub(crate) file: std::fs::File,
+    /// The file, from its start (a local file, or an object streamed from the store).
+    pub(crate) file: Box<dyn Read + Send>,
     pub(crate) file_len: u64,
     pub(crate) file_name: String,
     pub(crate) file_path: String,
@@ -554,7 +592,15 @@ pub(crate) fn write_body(
     };
     // A message asking for an asynchronous MDN keeps a pending record until it comes.
     let pending = message.mdn.async_url().map(|_| mdn_deadline);
-    let read_failed = |e: io::Error| -> BoxError { send_file_error(&file_name, &e).into() };
+    let read_failed = |e: io::Error| -> BoxError {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<StoreReadFailed>())
+        {
+            Some(failed) => StoreReadFailed(failed.0.clone()).into(),
+            None => send_file_error(&file_name, &e).into(),
+        }
+    };
     let mut chunk = vec![0u8; CHUNK];
     let mut wire = Vec::new();
     match stream.content_length() {

@@ -32,6 +32,8 @@ pub struct Service {
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     stop_worker: tokio::sync::watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
+    /// The outbox directories' watchers.
+    watchers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The rustls configuration for a PEM certificate chain and key: TLS 1.2 and 1.3, the
@@ -113,7 +115,9 @@ impl Service {
             info!(addr = ?https_addr, "listening (HTTPS)");
         }
         let (stop_worker, stop) = tokio::sync::watch::channel(false);
+        let watchers = crate::outbox::start(&gateway, &stop);
         let worker = tokio::spawn(crate::worker::run(Arc::clone(&gateway), stop));
+        info!(storage = gateway.storage().location(), "storing files");
         Ok(Service {
             http_addr,
             https_addr,
@@ -122,11 +126,12 @@ impl Service {
             servers,
             stop_worker,
             worker,
+            watchers,
         })
     }
 
-    /// Stops taking connections and jobs, lets the requests and the job in progress
-    /// finish (for at most `grace`), and closes the database. Queued jobs stay queued
+    /// Stops taking connections, jobs and outbox files, lets the requests, the job and
+    /// the files in progress finish (for at most `grace`), and closes the database. Queued jobs stay queued
     /// for the next start (or another instance).
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop_worker.send(true);
@@ -143,6 +148,11 @@ impl Service {
         }
         if tokio::time::timeout(grace, self.worker).await.is_err() {
             error!("the job worker did not stop in time");
+        }
+        for watcher in self.watchers {
+            if tokio::time::timeout(grace, watcher).await.is_err() {
+                error!("an outbox watcher did not stop in time");
+            }
         }
         if let Some(db) = self.gateway.db() {
             db.close().await;

@@ -24,10 +24,10 @@ use tracing::{error, info, warn};
 use crate::BoxError;
 use crate::cli::MdnMode;
 use crate::db::{Database, Job, Transfer, TransferUpdate, from_millis, kind, millis, status};
-use crate::files::DataDir;
 use crate::gateway::{Finished, Gateway};
 use crate::http::post;
 use crate::send::{AttemptEnd, AttemptPlan, attempt, transfer_id};
+use crate::storage::{Storage, StoreReadFailed};
 
 /// How long a claimed job is this worker's; after that another instance takes it for
 /// dead and claims the job again (a send of a large file must finish within it).
@@ -36,17 +36,52 @@ pub const LEASE: Duration = Duration::from_secs(15 * 60);
 /// another instance, or one coming due).
 pub const POLL: Duration = Duration::from_millis(500);
 
+/// The file a transfer sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A local file (`as2-gateway send`'s), never touched.
+    File(PathBuf),
+    /// The gateway's copy in the store (an upload, or a file taken from an outbox
+    /// directory), under `outbox/queue/`: readable by every instance sharing the store,
+    /// removed once delivered.
+    Stored(String),
+}
+
+impl Source {
+    /// The file as records name it (`file-path`): the local path, or the key.
+    pub fn display(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Stored(key) => key.clone(),
+        }
+    }
+}
+
 /// What a queued transfer needs to be sent, and sent again: the transfer's `request`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SendRequest {
-    /// The file to send.
+    /// The local file to send (unless `stored` names the file).
+    #[serde(default)]
     pub file: PathBuf,
+    /// The file's key in the store (an upload): what is sent when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
     /// Its MIME type (guessed from the name when absent).
     pub content_type: Option<String>,
     /// The Message-ID of every attempt (angle brackets included).
     pub message_id: String,
     /// Whether the file is the gateway's own copy (an upload), removed once delivered.
     pub owned: bool,
+}
+
+impl SendRequest {
+    /// The file to send.
+    pub fn source(&self) -> Source {
+        match &self.stored {
+            Some(key) => Source::Stored(key.clone()),
+            None => Source::File(self.file.clone()),
+        }
+    }
 }
 
 /// An asynchronous MDN to POST: the payload of a [`kind::ASYNC_MDN`] job.
@@ -60,8 +95,9 @@ pub struct MdnDelivery {
     pub mdn: StoredMdn,
 }
 
-/// Adds an outbound transfer of `file` through `connector_id`, with its Message-ID
-/// chosen now (every attempt reuses it). No job is queued: see [`queue_transfer`].
+/// Adds an outbound transfer of the local `file` through `connector_id`, with its
+/// Message-ID chosen now (every attempt reuses it). No job is queued: see
+/// [`queue_transfer`]. An `owned` file is removed once delivered.
 pub async fn new_transfer(
     gateway: &Gateway,
     connector_id: &str,
@@ -70,18 +106,72 @@ pub async fn new_transfer(
     content_type: Option<String>,
     owned: bool,
 ) -> Result<Transfer, BoxError> {
+    let request = |message_id: String| SendRequest {
+        file,
+        stored: None,
+        content_type,
+        message_id,
+        owned,
+    };
+    add_transfer(gateway, connector_id, file_name, request).await
+}
+
+/// [`new_transfer`] of any [`Source`]: a stored file is the gateway's copy, removed from
+/// the store once delivered.
+pub async fn new_transfer_of(
+    gateway: &Gateway,
+    connector_id: &str,
+    source: Source,
+    file_name: String,
+    content_type: Option<String>,
+) -> Result<Transfer, BoxError> {
+    let request = |message_id: String| match source {
+        Source::File(file) => SendRequest {
+            file,
+            stored: None,
+            content_type,
+            message_id,
+            owned: false,
+        },
+        Source::Stored(key) => SendRequest {
+            file: PathBuf::new(),
+            stored: Some(key),
+            content_type,
+            message_id,
+            owned: true,
+        },
+    };
+    add_transfer(gateway, connector_id, file_name, request).await
+}
+
+/// [`queue_transfer`] of any [`Source`].
+pub async fn queue_transfer_of(
+    gateway: &Gateway,
+    connector_id: &str,
+    source: Source,
+    file_name: String,
+    content_type: Option<String>,
+) -> Result<Transfer, BoxError> {
+    let transfer = new_transfer_of(gateway, connector_id, source, file_name, content_type).await?;
+    gateway
+        .enqueue(kind::SEND, Some(&transfer.id), "{}", SystemTime::now())
+        .await?;
+    Ok(transfer)
+}
+
+async fn add_transfer(
+    gateway: &Gateway,
+    connector_id: &str,
+    file_name: String,
+    request: impl FnOnce(String) -> SendRequest,
+) -> Result<Transfer, BoxError> {
     let db = gateway.db().ok_or("no database")?;
     let connector = gateway.directory().connector(connector_id)?;
     let message_id = MessageId::generate(
         &mut rand::rng(),
         &connector.local().as2_id().message_id_domain(),
     );
-    let request = SendRequest {
-        file,
-        content_type,
-        message_id: message_id.as_str().to_owned(),
-        owned,
-    };
+    let request = request(message_id.as_str().to_owned());
     let now = millis(SystemTime::now());
     let transfer = Transfer {
         id: transfer_id(),
@@ -255,7 +345,7 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
             Ok(AttemptPlan {
                 url: connector.url().to_owned(),
                 connector,
-                file: request.file.clone(),
+                source: request.source(),
                 file_name: t.file_name.clone().unwrap_or_else(|| "payload".into()),
                 content_type: request.content_type.clone(),
                 message_id,
@@ -285,6 +375,31 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
     let mode = plan.mode;
     let end = match attempt(gateway, plan).await {
         Ok(end) => end,
+        // The store holding the file is out of reach: nothing went out; the attempt is
+        // counted and made again on the retry schedule.
+        Err(e) if e.is::<StoreReadFailed>() => {
+            let why = e.to_string();
+            let mut schedule = schedule_of(gateway, &t, attempts, mode);
+            let now = SystemTime::now();
+            let at = match schedule.record_jittered(Outcome::NoResponse, now, &mut rand::rng()) {
+                Next::RetryAt(at) => Some(at),
+                _ => None,
+            };
+            warn!(transfer = id, error = %why, retry = at.is_some(), "cannot read the file");
+            let next = TransferUpdate {
+                failure: Some(&why),
+                ..update(if at.is_some() {
+                    status::RETRYING
+                } else {
+                    status::FAILED
+                })
+            };
+            db.update_transfer(id, &next, now).await?;
+            if let Some(at) = at {
+                gateway.enqueue(kind::SEND, Some(id), "{}", at).await?;
+            }
+            return Ok(());
+        }
         Err(e) => {
             // Nothing could be sent (a missing file is recorded as such).
             let why = e.to_string();
@@ -299,7 +414,7 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
     };
     match end {
         AttemptEnd::Finished(finished) => {
-            transfer_ended(db, gateway.data(), id, &finished).await?;
+            transfer_ended(db, gateway.storage(), id, &finished).await?;
         }
         // Recorded where the MDN arrived.
         AttemptEnd::Overtaken { .. } => {}
@@ -352,9 +467,10 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
                             record.failure_message.as_deref().unwrap_or("not delivered")
                         ));
                     }
-                    let finished =
-                        gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?;
-                    transfer_ended(db, gateway.data(), id, &finished).await?;
+                    let finished = gateway
+                        .finish_outbound(&sent, record, StatusCode::Failed, None)
+                        .await?;
+                    transfer_ended(db, gateway.storage(), id, &finished).await?;
                 }
             }
         }
@@ -398,8 +514,10 @@ async fn mdn_overdue(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxError> {
                 Next::GiveUp(give_up) => format!("{why}; gave up: {give_up}"),
                 _ => why,
             });
-            let finished = gateway.finish_outbound(&sent, record, StatusCode::Failed, None)?;
-            transfer_ended(db, gateway.data(), id, &finished).await?;
+            let finished = gateway
+                .finish_outbound(&sent, record, StatusCode::Failed, None)
+                .await?;
+            transfer_ended(db, gateway.storage(), id, &finished).await?;
         }
     }
     Ok(())
@@ -455,21 +573,15 @@ async fn deliver_mdn(gateway: &Gateway, job: &Job) -> Result<Option<SystemTime>,
 
 /// Records in the database how a transfer ended (its record and MDN as written by
 /// `Gateway::finish_outbound`), drops its MDN timeout, and removes the gateway's copy
-/// of a delivered upload.
+/// of a delivered upload from `storage`.
 pub async fn transfer_ended(
     db: &Database,
-    data: &DataDir,
+    storage: &Storage,
     id: &str,
     finished: &Finished,
 ) -> Result<(), BoxError> {
-    let relative = |path: &std::path::Path| {
-        path.strip_prefix(data.root())
-            .unwrap_or(path)
-            .display()
-            .to_string()
-    };
-    let record_path = relative(&finished.record_path);
-    let mdn_path = finished.mdn_path.as_deref().map(relative);
+    let record_path = finished.record_key.clone();
+    let mdn_path = finished.mdn_key.clone();
     let failure = finished
         .record
         .failure_message
@@ -497,7 +609,13 @@ pub async fn transfer_ended(
         && let Ok(request) = serde_json::from_str::<SendRequest>(&t.request)
         && request.owned
     {
-        let _ = tokio::fs::remove_file(&request.file).await;
+        let removed = match request.source() {
+            Source::Stored(key) => storage.delete(&key).await,
+            Source::File(file) => tokio::fs::remove_file(&file).await,
+        };
+        if let Err(e) = removed {
+            warn!(transfer = id, error = %e, "the delivered upload was not removed");
+        }
     }
     Ok(())
 }

@@ -117,6 +117,12 @@ fn finished(outcome: ClientOutcome) -> Finished {
     }
 }
 
+/// `path` relative to `root`, `/`-separated.
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).expect("below root");
+    rel.to_string_lossy().replace('\\', "/")
+}
+
 /// Every file under `root`, as sorted `/`-separated relative paths.
 fn files(root: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -583,6 +589,8 @@ async fn async_mdn_received_by_the_senders_server() {
         record: record.clone(),
         record_path: record_path.clone(),
         mdn_path: Some(record_path.with_extension("mdn")),
+        record_key: relative(a.path(), &record_path),
+        mdn_key: Some(relative(a.path(), &record_path.with_extension("mdn"))),
     };
     let head = check_a(a.path(), &f, StatusCode::Completed);
     assert!(head.contains("content-type: multipart/signed"), "{head}");
