@@ -262,7 +262,7 @@ async fn each_message_received_is_a_transfer_and_counted_exactly() {
         Some("DECRYPT_FAILED")
     );
     let only_failed = list(&addr, "?status=FAILED", Some(TOKEN)).await;
-    assert_eq!(only_failed, [failed.clone()]);
+    assert_eq!(only_failed, std::slice::from_ref(failed));
     b.shutdown(Duration::from_secs(5)).await;
 }
 
