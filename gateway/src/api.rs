@@ -6,7 +6,10 @@
 //!   can send it, and queued for the connector; 202 with the transfer as JSON (and
 //!   `Location`).
 //! - `GET /api/transfers/{id}`: the transfer as JSON (status, attempts, Message-ID,
-//!   record and MDN paths, the last failure); 404 if there is none.
+//!   record and MDN paths, the last failure, size, MDN disposition, failure code); 404 if
+//!   there is none.
+//! - `GET /api/transfers[?partner=ID][&status=STATUS][&limit=N]`: the newest transfers
+//!   first, inbound and outbound, as a JSON array (at most `limit`, 100 by default).
 //!
 //! With `api_token` set in `[gateway]`, both want `Authorization: Bearer <token>`.
 
@@ -189,9 +192,65 @@ pub async fn get_transfer(
     let Some(db) = gateway.db() else {
         return problem(StatusCode::NOT_FOUND, "no transfers API without a database");
     };
-    match db.transfer(&id).await {
+    match db.transfer_row(&id).await {
         Ok(Some(transfer)) => Json(transfer).into_response(),
         Ok(None) => problem(StatusCode::NOT_FOUND, format!("no transfer {id}")),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// The query of `GET /api/transfers` (and of the operator's page): empty values are no
+/// filter.
+#[derive(Debug, Default, Deserialize)]
+pub struct TransferFilter {
+    /// Only this partner's (its AS2 ID).
+    pub partner: Option<String>,
+    /// Only in this status.
+    pub status: Option<String>,
+    /// At most this many (100 by default).
+    pub limit: Option<i64>,
+}
+
+impl TransferFilter {
+    /// The partner to filter on, if any.
+    pub fn partner(&self) -> Option<&str> {
+        self.partner
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The status to filter on, if any.
+    pub fn status(&self) -> Option<&str> {
+        self.status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// How many to list.
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(100)
+    }
+}
+
+/// `GET /api/transfers`: the newest transfers first.
+pub async fn list_transfers(
+    State(gateway): State<Arc<Gateway>>,
+    Query(filter): Query<TransferFilter>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = unauthorized(&gateway, &headers) {
+        return refused;
+    }
+    let Some(db) = gateway.db() else {
+        return problem(StatusCode::NOT_FOUND, "no transfers API without a database");
+    };
+    match db
+        .list_transfers(filter.partner(), filter.status(), filter.limit())
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
         Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

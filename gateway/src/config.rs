@@ -15,7 +15,7 @@
 //! [gateway.retry]                    # as2_proto::RetryPolicy (all optional)
 //! first_interval_seconds = 300
 //!
-//! api_token = "change-me"           # Authorization: Bearer ... for /api/transfers
+//! api_token = "change-me"           # Bearer for /api/..., Bearer or Basic password for / and /metrics
 //!
 //! [[gateway.basic_auth]]             # HTTP Basic auth for one agreement's partner
 //! agreement = "a-from-partner-a"
@@ -83,7 +83,8 @@ pub struct GatewaySettings {
     /// HTTP Basic credentials required from partners, per agreement.
     #[serde(default)]
     pub basic_auth: Vec<BasicAuth>,
-    /// The bearer token the transfers API (`/api/...`) requires; without one the API is
+    /// The token the transfers API (`/api/...`, as a Bearer token), the operator's page
+    /// and `/metrics` (Bearer, or the HTTP Basic password) require; without one they are
     /// open to whoever reaches the listener.
     pub api_token: Option<String>,
     /// Where payloads, records and MDNs go: `s3://bucket/prefix`; the data directory

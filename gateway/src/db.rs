@@ -148,6 +148,8 @@ pub mod status {
     pub const COMPLETED: &str = "COMPLETED";
     /// Given up: refused, or no resend can help or is allowed.
     pub const FAILED: &str = "FAILED";
+    /// Received again (inbound): answered with the MDN kept, not delivered twice.
+    pub const DUPLICATE: &str = "DUPLICATE";
 }
 
 /// The job kinds.
@@ -544,6 +546,253 @@ impl Database {
                     .await
             }
         }
+    }
+}
+
+/// What a transfer came to (the columns of migration `0002`): its payload size, the MDN's
+/// disposition and the failure code.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferOutcome {
+    /// Payload bytes (for a refused inbound message, its body as received; 0 for a
+    /// duplicate, which is not delivered again).
+    pub size_bytes: Option<i64>,
+    /// The MDN's disposition (`automatic-action/MDN-sent-automatically; processed`, ...).
+    pub mdn_disposition: Option<String>,
+    /// The status record's `failure-code` (`DECRYPT_FAILED`, ...).
+    pub failure_code: Option<String>,
+}
+
+/// A transfer with its outcome, as the transfers API and the operator's page show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferRow {
+    /// The transfer.
+    #[serde(flatten)]
+    pub transfer: Transfer,
+    /// What it came to.
+    #[serde(flatten)]
+    pub outcome: TransferOutcome,
+}
+
+/// The most transfers [`Database::list_transfers`] returns.
+pub const MAX_LISTED: i64 = 1000;
+
+/// `INSERT` of an inbound transfer, every column (`$n` placeholders: SQLite and
+/// PostgreSQL alike).
+const INSERT_INBOUND: &str = "INSERT INTO transfers (id, direction, partner, message_id, \
+     connector_id, file_name, status, attempts, first_attempt_at, request, record_path, \
+     mdn_path, failure, created_at, updated_at, size_bytes, mdn_disposition, failure_code) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+
+/// The newest transfers first, optionally of one partner and one status.
+const LIST_TRANSFERS: &str = "SELECT * FROM transfers \
+     WHERE ($1 IS NULL OR partner = $1) AND ($2 IS NULL OR status = $2) \
+     ORDER BY created_at DESC, id DESC LIMIT $3";
+
+const SET_OUTCOME: &str = "UPDATE transfers SET size_bytes = $1, mdn_disposition = $2, \
+     failure_code = $3 WHERE id = $4";
+
+const JOBS_BY_KIND: &str = "SELECT kind, COUNT(*) AS n FROM jobs GROUP BY kind";
+
+const PENDING_MDNS: &str = "SELECT COUNT(*) FROM pending_mdns";
+
+impl TransferRow {
+    fn from_sqlite_row(row: &SqliteRow) -> Result<Self, DbError> {
+        Ok(TransferRow {
+            transfer: Transfer::from_row(row)?,
+            outcome: TransferOutcome {
+                size_bytes: row.try_get("size_bytes")?,
+                mdn_disposition: row.try_get("mdn_disposition")?,
+                failure_code: row.try_get("failure_code")?,
+            },
+        })
+    }
+}
+
+/// Inbound transfers, outcomes, the listing and the gauges read at scrape time.
+impl Database {
+    /// Adds an inbound transfer (a message received, whatever became of it) with its
+    /// outcome.
+    pub async fn insert_inbound(&self, row: &TransferRow) -> Result<(), DbError> {
+        let (t, o) = (&row.transfer, &row.outcome);
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(INSERT_INBOUND)
+                    .bind(&t.id)
+                    .bind(&t.direction)
+                    .bind(&t.partner)
+                    .bind(&t.message_id)
+                    .bind(&t.connector_id)
+                    .bind(&t.file_name)
+                    .bind(&t.status)
+                    .bind(t.attempts)
+                    .bind(t.first_attempt_at)
+                    .bind(&t.request)
+                    .bind(&t.record_path)
+                    .bind(&t.mdn_path)
+                    .bind(&t.failure)
+                    .bind(t.created_at)
+                    .bind(t.updated_at)
+                    .bind(o.size_bytes)
+                    .bind(&o.mdn_disposition)
+                    .bind(&o.failure_code)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records what a transfer came to (an outbound transfer, where it ends).
+    pub async fn set_outcome(&self, id: &str, outcome: &TransferOutcome) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                sqlx::query(SET_OUTCOME)
+                    .bind(outcome.size_bytes)
+                    .bind(&outcome.mdn_disposition)
+                    .bind(&outcome.failure_code)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// A transfer with its outcome, by id.
+    pub async fn transfer_row(&self, id: &str) -> Result<Option<TransferRow>, DbError> {
+        match self {
+            Database::Sqlite(pool) => sqlx::query("SELECT * FROM transfers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| TransferRow::from_sqlite_row(&row))
+                .transpose(),
+        }
+    }
+
+    /// The newest transfers first (at most `limit`, capped at [`MAX_LISTED`]), of
+    /// `partner` and in `status` when given.
+    pub async fn list_transfers(
+        &self,
+        partner: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TransferRow>, DbError> {
+        let limit = limit.clamp(0, MAX_LISTED);
+        match self {
+            Database::Sqlite(pool) => sqlx::query(LIST_TRANSFERS)
+                .bind(partner)
+                .bind(status)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(TransferRow::from_sqlite_row)
+                .collect(),
+        }
+    }
+
+    /// The jobs queued (claimed or not), by kind.
+    pub async fn jobs_by_kind(&self) -> Result<Vec<(String, i64)>, DbError> {
+        match self {
+            Database::Sqlite(pool) => sqlx::query_as(JOBS_BY_KIND).fetch_all(pool).await,
+        }
+    }
+
+    /// Outbound messages awaiting their asynchronous MDN.
+    pub async fn pending_mdn_count(&self) -> Result<i64, DbError> {
+        match self {
+            Database::Sqlite(pool) => sqlx::query_scalar(PENDING_MDNS).fetch_one(pool).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod transfer_row_tests {
+    use super::*;
+
+    fn row(id: &str, partner: &str, status: &str, created_at: i64) -> TransferRow {
+        TransferRow {
+            transfer: Transfer {
+                id: id.into(),
+                direction: "inbound".into(),
+                partner: partner.into(),
+                message_id: format!("m-{id}"),
+                connector_id: None,
+                file_name: Some("po.x12".into()),
+                status: status.into(),
+                attempts: 1,
+                first_attempt_at: Some(created_at),
+                request: "{}".into(),
+                record_path: None,
+                mdn_path: None,
+                failure: None,
+                created_at,
+                updated_at: created_at,
+            },
+            outcome: TransferOutcome {
+                size_bytes: Some(42),
+                mdn_disposition: Some("automatic-action/MDN-sent-automatically; processed".into()),
+                failure_code: None,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn transfers_are_listed_newest_first_and_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open_sqlite(&dir.path().join("state.sqlite"))
+            .await
+            .unwrap();
+        db.insert_inbound(&row("t1", "A", status::COMPLETED, 1))
+            .await
+            .unwrap();
+        db.insert_inbound(&row("t2", "B", status::FAILED, 2))
+            .await
+            .unwrap();
+        db.insert_inbound(&row("t3", "A", status::DUPLICATE, 3))
+            .await
+            .unwrap();
+        let ids = |rows: Vec<TransferRow>| -> Vec<String> {
+            rows.into_iter().map(|r| r.transfer.id).collect()
+        };
+        let all = db.list_transfers(None, None, 10).await.unwrap();
+        assert_eq!(all[0], row("t3", "A", status::DUPLICATE, 3));
+        assert_eq!(ids(all), ["t3", "t2", "t1"]);
+        let a = db.list_transfers(Some("A"), None, 10).await.unwrap();
+        assert_eq!(ids(a), ["t3", "t1"]);
+        let failed = db.list_transfers(None, Some(status::FAILED), 10).await;
+        assert_eq!(ids(failed.unwrap()), ["t2"]);
+        let both = db
+            .list_transfers(Some("A"), Some(status::COMPLETED), 10)
+            .await;
+        assert_eq!(ids(both.unwrap()), ["t1"]);
+        assert_eq!(ids(db.list_transfers(None, None, 1).await.unwrap()), ["t3"]);
+
+        let outcome = TransferOutcome {
+            size_bytes: Some(7),
+            mdn_disposition: None,
+            failure_code: Some("DECRYPT_FAILED".into()),
+        };
+        db.set_outcome("t2", &outcome).await.unwrap();
+        let t2 = db.transfer_row("t2").await.unwrap().unwrap();
+        assert_eq!(t2.outcome, outcome);
+        assert_eq!(db.transfer_row("nope").await.unwrap(), None);
+
+        db.enqueue(kind::SEND, Some("t1"), "{}", SystemTime::now())
+            .await
+            .unwrap();
+        db.enqueue(kind::SEND, Some("t2"), "{}", SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            db.jobs_by_kind().await.unwrap(),
+            [(kind::SEND.to_owned(), 2)]
+        );
+        db.put_pending_mdn("m1", "t1", "{}", SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!(db.pending_mdn_count().await.unwrap(), 1);
     }
 }
 

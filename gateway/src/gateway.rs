@@ -138,6 +138,36 @@ pub struct Gateway {
     pub(crate) settings: GatewaySettings,
     /// Wakes the job worker when a job is queued here.
     pub(crate) wake: tokio::sync::Notify,
+    /// The Prometheus metrics (`GET /metrics`).
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+/// What the `transfers` table gets of a message received, beside its status record.
+pub(crate) struct InboundEntry {
+    /// When its request arrived.
+    pub(crate) started: SystemTime,
+    /// Whether it was a resend of a message received before.
+    pub(crate) duplicate: bool,
+    /// Whether it matched an agreement (else its AS2-From is not a metrics label).
+    pub(crate) matched: bool,
+    /// The request's headers as JSON `[[name, value], ...]`, `Authorization` left out.
+    pub(crate) headers: String,
+}
+
+impl InboundEntry {
+    pub(crate) fn new(started: SystemTime, headers: &HttpHeaders) -> Self {
+        let kept: Vec<(&str, String)> = headers
+            .iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("Authorization"))
+            .map(|(name, value)| (name, String::from_utf8_lossy(value).into_owned()))
+            .collect();
+        InboundEntry {
+            started,
+            duplicate: false,
+            matched: false,
+            headers: serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
+        }
+    }
 }
 
 /// Where the Message-IDs received, and the MDNs answered, are kept.
@@ -347,6 +377,7 @@ impl Gateway {
             server_id: DEFAULT_SERVER_ID.to_owned(),
             settings: GatewaySettings::default(),
             wake: tokio::sync::Notify::new(),
+            metrics: std::sync::Arc::new(crate::metrics::Metrics::new()),
         })
     }
 
@@ -435,6 +466,11 @@ impl Gateway {
     /// The `[gateway]` settings.
     pub fn settings(&self) -> &GatewaySettings {
         &self.settings
+    }
+
+    /// The Prometheus metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Queues a job to run at `run_at` and wakes this instance's worker.
@@ -625,7 +661,7 @@ impl Gateway {
                     declared,
                     too_large,
                 };
-                self.receive_message(&incoming, body, peer, now)
+                self.receive_message(&incoming, headers, body, peer, now)
             }
             _ => text(400, "this endpoint only takes MDNs\r\n".into()).into(),
         }
@@ -673,11 +709,13 @@ impl Gateway {
     pub(crate) fn receive_message(
         &self,
         incoming: &Incoming<'_>,
+        headers: &HttpHeaders,
         body: MessageBody<'_, '_>,
         peer: SocketAddr,
         now: SystemTime,
     ) -> Handled {
         let mut rng = rand::rng();
+        let mut entry = InboundEntry::new(now, headers);
         let message_id = incoming
             .message_id
             .as_ref()
@@ -716,10 +754,12 @@ impl Gateway {
                     None,
                     record,
                     reply,
+                    entry,
                 );
             }
         };
         let base = agreement.agreement().base_directory.clone();
+        entry.matched = true;
         record.agreement_id = Some(agreement.agreement().id.clone());
         let setup = agreement.inbound(now, DateEnforcement::Enforce);
         let policy = setup.policy(&self.limits);
@@ -748,6 +788,7 @@ impl Gateway {
             Ok(received) => {
                 // The payload's length (0 for a duplicate, which is not delivered again).
                 record.set_received(received);
+                entry.duplicate = received.duplicate;
                 (Report::received(received), StatusCode::Completed)
             }
             Err(rejected) => {
@@ -785,8 +826,16 @@ impl Gateway {
             (Some(_), Ok(reply)) => reply.mdn.as_ref().map(StoredMdn::from),
             _ => None,
         };
-        let handled =
-            self.store_inbound(&base, file_name, &message_id, status, kept, record, reply);
+        let handled = self.store_inbound(
+            &base,
+            file_name,
+            &message_id,
+            status,
+            kept,
+            record,
+            reply,
+            entry,
+        );
         if let Some(id) = &new_message {
             if handled.response.status >= 500 {
                 self.forget_message_id(&incoming.from, id);
@@ -917,6 +966,7 @@ impl Gateway {
         payload: Option<TempFile>,
         mut record: StatusRecord,
         reply: Result<Reply, Error>,
+        entry: InboundEntry,
     ) -> Handled {
         let handled = match reply {
             Ok(reply) => {
@@ -949,8 +999,8 @@ impl Gateway {
             &mut record,
             handled.async_mdn.as_ref(),
         );
-        let handled = match stored {
-            Ok(path) => {
+        let handled = match &stored {
+            Ok((path, _)) => {
                 info!(
                     %message_id, status = status.as_str(),
                     disposition = record.disposition.as_deref().unwrap_or("-"),
@@ -963,11 +1013,12 @@ impl Gateway {
                 text(500, "AS2 message not stored\r\n".into()).into()
             }
         };
+        self.log_inbound(entry, message_id, status, &record, stored);
         handled.only_async_if_pending()
     }
 
     /// Writes the payload (if any), the MDN (if any) and the record; returns the record's
-    /// path. Blocking (the request's thread waits for the store).
+    /// path and the MDN's. Blocking (the request's thread waits for the store).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_inbound(
         &self,
@@ -978,7 +1029,7 @@ impl Gateway {
         payload: Option<TempFile>,
         record: &mut StatusRecord,
         mdn: Option<&BuiltMdn>,
-    ) -> io::Result<String> {
+    ) -> io::Result<(String, Option<String>)> {
         if !is_safe_relative_path(base) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -1002,15 +1053,93 @@ impl Gateway {
             let relative = path.strip_prefix(&format!("{base}/")).unwrap_or(&path);
             record.file_path = Some(relative.to_owned());
         }
-        if let Some(m) = mdn {
-            let mut raw = m.headers.head_bytes();
-            raw.extend_from_slice(&m.body);
-            runtime.block_on(self.storage.put_new(&format!("{base}/{}", paths.mdn), &raw))?;
-        }
-        runtime.block_on(self.storage.put_new(
+        let mdn_path = match mdn {
+            Some(m) => {
+                let mut raw = m.headers.head_bytes();
+                raw.extend_from_slice(&m.body);
+                Some(runtime.block_on(
+                    self.storage.put_new(&format!("{base}/{}", paths.mdn), &raw),
+                )?)
+            }
+            None => None,
+        };
+        let record_path = runtime.block_on(self.storage.put_new(
             &format!("{base}/{}", paths.record),
             record.to_json().as_bytes(),
-        ))
+        ))?;
+        Ok((record_path, mdn_path))
+    }
+
+    /// Adds a message received to the `transfers` table (direction `inbound`) and counts
+    /// it in the metrics (blocking). A message that could not be stored is `FAILED`.
+    fn log_inbound(
+        &self,
+        entry: InboundEntry,
+        message_id: &str,
+        status: StatusCode,
+        record: &StatusRecord,
+        stored: io::Result<(String, Option<String>)>,
+    ) {
+        let partner = record.as2_from.clone().unwrap_or_default();
+        let (status, record_path, mdn_path, failure) = match stored {
+            Ok((record_path, mdn_path)) => {
+                let status = match status {
+                    StatusCode::Completed if entry.duplicate => crate::db::status::DUPLICATE,
+                    StatusCode::Completed => crate::db::status::COMPLETED,
+                    _ => crate::db::status::FAILED,
+                };
+                let failure = record
+                    .failure_message
+                    .clone()
+                    .or_else(|| record.failure_code.clone());
+                (status, Some(record_path), mdn_path, failure)
+            }
+            Err(e) => (
+                crate::db::status::FAILED,
+                None,
+                None,
+                Some(format!("not stored: {e}")),
+            ),
+        };
+        let size = record.transfer_size.unwrap_or(0);
+        let label = if entry.matched {
+            partner.as_str()
+        } else {
+            crate::metrics::UNMATCHED_PARTNER
+        };
+        self.metrics
+            .transfer_ended(label, "inbound", status, size, entry.started);
+        let Duplicates::Database { db, runtime } = &self.duplicates else {
+            return;
+        };
+        let started = crate::db::millis(entry.started);
+        let row = crate::db::TransferRow {
+            transfer: crate::db::Transfer {
+                id: crate::send::transfer_id(),
+                direction: "inbound".into(),
+                partner,
+                message_id: message_id.to_owned(),
+                connector_id: None,
+                file_name: record.requester_file_name.clone(),
+                status: status.into(),
+                attempts: 1,
+                first_attempt_at: Some(started),
+                request: entry.headers,
+                record_path,
+                mdn_path,
+                failure,
+                created_at: started,
+                updated_at: crate::db::millis(SystemTime::now()),
+            },
+            outcome: crate::db::TransferOutcome {
+                size_bytes: Some(i64::try_from(size).unwrap_or(i64::MAX)),
+                mdn_disposition: record.disposition.clone(),
+                failure_code: record.failure_code.clone(),
+            },
+        };
+        if let Err(e) = runtime.block_on(db.insert_inbound(&row)) {
+            error!(%message_id, error = %e, "cannot record the inbound transfer");
+        }
     }
 
     /// An asynchronous MDN for a message we sent.
@@ -1078,8 +1207,7 @@ impl Gateway {
         let finished = runtime.block_on(self.finish_outbound(&sent, record, status, Some(&raw)));
         if let (Ok(finished), Duplicates::Database { db, runtime }) = (&finished, &self.duplicates)
         {
-            let ended =
-                crate::worker::transfer_ended(db, &self.storage, &sent.transfer_id, finished);
+            let ended = crate::worker::transfer_ended(self, db, &sent.transfer_id, finished);
             if let Err(e) = runtime.block_on(ended) {
                 error!(%message_id, error = %e, "cannot record the transfer's end");
             }

@@ -66,11 +66,13 @@ pub mod db;
 pub mod files;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod send;
 pub mod serve;
 pub mod service;
 pub mod storage;
+pub mod ui;
 pub mod worker;
 
 pub use cli::DEFAULT_SERVER_ID;

@@ -15,10 +15,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{error, info};
 
 use crate::BoxError;
-use crate::api;
 use crate::config::{GatewayConfig, GatewaySettings};
 use crate::gateway::Gateway;
 use crate::serve::endpoint;
+use crate::{api, ui};
 
 /// A running gateway.
 pub struct Service {
@@ -55,12 +55,19 @@ pub fn tls_config(settings: &GatewaySettings) -> Result<rustls::ServerConfig, Bo
     Ok(config)
 }
 
-/// The routes: `/healthz`, and AS2 POSTs on any other path.
+/// The routes: `/healthz`, the transfers API, the operator's page and `/metrics`, and AS2
+/// POSTs on any other path (`/`, `/transfers/{id}` and `/metrics` included).
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
-        .route("/api/transfers", post(api::post_transfer))
+        .route(
+            "/api/transfers",
+            post(api::post_transfer).get(api::list_transfers),
+        )
         .route("/api/transfers/{id}", get(api::get_transfer))
+        .route("/", get(ui::index).post(endpoint))
+        .route("/transfers/{id}", get(ui::detail).post(endpoint))
+        .route("/metrics", get(ui::metrics).post(endpoint))
         .fallback(endpoint)
         // The AS2 endpoint streams bodies and holds them to its own limit.
         .layer(DefaultBodyLimit::disable())

@@ -23,11 +23,13 @@ use tracing::{error, info, warn};
 
 use crate::BoxError;
 use crate::cli::MdnMode;
-use crate::db::{Database, Job, Transfer, TransferUpdate, from_millis, kind, millis, status};
+use crate::db::{
+    Database, Job, Transfer, TransferOutcome, TransferUpdate, from_millis, kind, millis, status,
+};
 use crate::gateway::{Finished, Gateway};
 use crate::http::post;
 use crate::send::{AttemptEnd, AttemptPlan, attempt, transfer_id};
-use crate::storage::{Storage, StoreReadFailed};
+use crate::storage::StoreReadFailed;
 
 /// How long a claimed job is this worker's; after that another instance takes it for
 /// dead and claims the job again (a send of a large file must finish within it).
@@ -369,6 +371,7 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
                 ..update(status::FAILED)
             };
             db.update_transfer(id, &failed, SystemTime::now()).await?;
+            count_unsent(gateway, &t);
             return Ok(());
         }
     };
@@ -409,12 +412,13 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
                 ..update(status::FAILED)
             };
             db.update_transfer(id, &failed, SystemTime::now()).await?;
+            count_unsent(gateway, &t);
             return Ok(());
         }
     };
     match end {
         AttemptEnd::Finished(finished) => {
-            transfer_ended(db, gateway.storage(), id, &finished).await?;
+            transfer_ended(gateway, db, id, &finished).await?;
         }
         // Recorded where the MDN arrived.
         AttemptEnd::Overtaken { .. } => {}
@@ -456,6 +460,7 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
                         ..update(status::RETRYING)
                     };
                     db.update_transfer(id, &retrying, now).await?;
+                    gateway.metrics().retried(kind::SEND);
                     gateway.enqueue(kind::SEND, Some(id), "{}", at).await?;
                 }
                 next => {
@@ -470,7 +475,7 @@ pub async fn send_transfer(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxEr
                     let finished = gateway
                         .finish_outbound(&sent, record, StatusCode::Failed, None)
                         .await?;
-                    transfer_ended(db, gateway.storage(), id, &finished).await?;
+                    transfer_ended(gateway, db, id, &finished).await?;
                 }
             }
         }
@@ -506,6 +511,7 @@ async fn mdn_overdue(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxError> {
                 ..update(status::RETRYING)
             };
             db.update_transfer(id, &retrying, now).await?;
+            gateway.metrics().retried(kind::SEND);
             gateway.enqueue(kind::SEND, Some(id), "{}", at).await?;
         }
         next => {
@@ -517,7 +523,7 @@ async fn mdn_overdue(gateway: &Arc<Gateway>, id: &str) -> Result<(), BoxError> {
             let finished = gateway
                 .finish_outbound(&sent, record, StatusCode::Failed, None)
                 .await?;
-            transfer_ended(db, gateway.storage(), id, &finished).await?;
+            transfer_ended(gateway, db, id, &finished).await?;
         }
     }
     Ok(())
@@ -559,10 +565,14 @@ async fn deliver_mdn(gateway: &Gateway, job: &Job) -> Result<Option<SystemTime>,
         }
         Next::RetryAt(at) => {
             warn!(%url, %original, attempts, ?outcome, "async MDN: trying again later");
+            gateway.metrics().retried(kind::ASYNC_MDN);
             Some(at)
         }
         // An interim status: try again after the first interval.
-        Next::Pending => Some(now + gateway.settings().retry.first_interval),
+        Next::Pending => {
+            gateway.metrics().retried(kind::ASYNC_MDN);
+            Some(now + gateway.settings().retry.first_interval)
+        }
         Next::GiveUp(why) => {
             error!(%url, %original, attempts, "gave up delivering the async MDN: {why}");
             None
@@ -571,15 +581,26 @@ async fn deliver_mdn(gateway: &Gateway, job: &Job) -> Result<Option<SystemTime>,
     })
 }
 
+/// Counts an outbound transfer that failed before anything was sent (a connector or a
+/// file that cannot be used).
+fn count_unsent(gateway: &Gateway, t: &Transfer) {
+    let started = from_millis(t.first_attempt_at.unwrap_or(t.created_at));
+    gateway
+        .metrics()
+        .transfer_ended(&t.partner, "outbound", status::FAILED, 0, started);
+}
+
 /// Records in the database how a transfer ended (its record and MDN as written by
-/// `Gateway::finish_outbound`), drops its MDN timeout, and removes the gateway's copy
-/// of a delivered upload from `storage`.
+/// `Gateway::finish_outbound`, its size, the MDN's disposition and the failure code),
+/// counts it in the metrics, drops its MDN timeout, and removes the gateway's copy of a
+/// delivered upload from the gateway's storage.
 pub async fn transfer_ended(
+    gateway: &Gateway,
     db: &Database,
-    storage: &Storage,
     id: &str,
     finished: &Finished,
 ) -> Result<(), BoxError> {
+    let storage = gateway.storage();
     let record_path = finished.record_key.clone();
     let mdn_path = finished.mdn_key.clone();
     let failure = finished
@@ -602,10 +623,24 @@ pub async fn transfer_ended(
     // The timeout goes first: once the status says so, nothing is left queued for it.
     db.delete_jobs(kind::MDN_TIMEOUT, id).await?;
     db.update_transfer(id, &ended, SystemTime::now()).await?;
+    let size = finished.record.transfer_size.unwrap_or(0);
+    let outcome = TransferOutcome {
+        size_bytes: Some(i64::try_from(size).unwrap_or(i64::MAX)),
+        mdn_disposition: finished.record.disposition.clone(),
+        failure_code: finished.record.failure_code.clone(),
+    };
+    db.set_outcome(id, &outcome).await?;
     info!(transfer = id, message_id = %finished.message_id, status, "transfer ended");
+    let transfer = db.transfer(id).await?;
+    if let Some(t) = &transfer {
+        let started = from_millis(t.first_attempt_at.unwrap_or(t.created_at));
+        gateway
+            .metrics()
+            .transfer_ended(&t.partner, "outbound", status, size, started);
+    }
     // The gateway's copy of an uploaded file is not needed any more.
     if finished.status == StatusCode::Completed
-        && let Some(t) = db.transfer(id).await?
+        && let Some(t) = transfer
         && let Ok(request) = serde_json::from_str::<SendRequest>(&t.request)
         && request.owned
     {
