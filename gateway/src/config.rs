@@ -11,6 +11,8 @@
 //! max_body_size = 67108864           # the largest request body, in bytes
 //! public_url = "http://127.0.0.1:5080/as2"  # where partners reach us: async MDNs come here
 //! mdn_timeout_seconds = 3600         # how long to wait for an asynchronous MDN
+//! database = "postgres://as2@db.internal/as2"  # shared state; default: DATA/state.sqlite
+//! job_lease_seconds = 900            # a claimed job's claimer is taken for dead after it
 //!
 //! [gateway.retry]                    # as2_proto::RetryPolicy (all optional)
 //! first_interval_seconds = 300
@@ -68,6 +70,13 @@ pub struct GatewaySettings {
     /// The bearer token the transfers API (`/api/...`) requires; without one the API is
     /// open to whoever reaches the listener.
     pub api_token: Option<String>,
+    /// The database URL (`postgres://...` for instances sharing their state, or
+    /// `sqlite:PATH`); without one, `state.sqlite` in the data directory.
+    pub database: Option<String>,
+    /// How long a claimed job is its worker's, in seconds (default 900): after that
+    /// another worker takes the claimer for dead and claims the job again.
+    #[serde(default = "default_job_lease")]
+    pub job_lease_seconds: u64,
 }
 
 /// HTTP Basic credentials a partner must present on messages under an agreement.
@@ -90,6 +99,10 @@ fn default_mdn_timeout() -> u64 {
     3600
 }
 
+fn default_job_lease() -> u64 {
+    crate::worker::LEASE.as_secs()
+}
+
 impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
@@ -105,6 +118,8 @@ impl Default for GatewaySettings {
             server_id: None,
             basic_auth: Vec::new(),
             api_token: None,
+            database: None,
+            job_lease_seconds: default_job_lease(),
         }
     }
 }
@@ -113,6 +128,11 @@ impl GatewaySettings {
     /// How long to wait for an asynchronous MDN.
     pub fn mdn_timeout(&self) -> Duration {
         Duration::from_secs(self.mdn_timeout_seconds)
+    }
+
+    /// How long a claimed job is its worker's.
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(self.job_lease_seconds)
     }
 }
 

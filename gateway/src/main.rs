@@ -18,8 +18,10 @@ use as2_gateway::worker::{new_transfer, send_transfer};
 use as2_proto::partner::PartnerDirectory;
 
 const USAGE: &str = "\
-usage: as2-gateway serve --config FILE
+usage: as2-gateway serve --config FILE [--database URL]
            serve AS2 over HTTP/HTTPS as the configuration's [gateway] section says
+           (--database: postgres://... for instances sharing their state; default
+           [gateway] database, else state.sqlite in the data directory)
        as2-gateway send --config FILE --connector ID FILE...
            send files through a connector (one attempt each; resends and asynchronous
            MDNs are then the business of `serve` on the same data directory)
@@ -147,10 +149,32 @@ fn config_flag(args: &[String]) -> Result<(PathBuf, Vec<String>), String> {
     Ok((config.ok_or("--config is required")?, rest))
 }
 
+/// Takes `--NAME VALUE` (or `--NAME=VALUE`) out of `args`: its value, if given.
+fn take_flag(args: &mut Vec<String>, name: &str) -> Result<Option<String>, String> {
+    let mut value = None;
+    let mut rest = Vec::new();
+    let mut all = std::mem::take(args).into_iter();
+    while let Some(arg) = all.next() {
+        if arg == name {
+            value = Some(all.next().ok_or(format!("{name} needs a value"))?);
+        } else if let Some(v) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+            value = Some(v.to_owned());
+        } else {
+            rest.push(arg);
+        }
+    }
+    *args = rest;
+    Ok(value)
+}
+
 async fn serve(args: &[String]) -> ExitCode {
-    let config = match config_flag(args) {
-        Ok((config, rest)) if rest.is_empty() => config,
-        Ok((_, rest)) => {
+    let parsed = config_flag(args).and_then(|(config, mut rest)| {
+        let database = take_flag(&mut rest, "--database")?;
+        Ok((config, database, rest))
+    });
+    let (config, database) = match parsed {
+        Ok((config, database, rest)) if rest.is_empty() => (config, database),
+        Ok((_, _, rest)) => {
             eprintln!("serve: unexpected arguments {rest:?}\n{USAGE}");
             return ExitCode::from(2);
         }
@@ -161,7 +185,12 @@ async fn serve(args: &[String]) -> ExitCode {
     };
     cli::init_logging();
     let service = match GatewayConfig::load(&config) {
-        Ok(config) => Service::start(config).await,
+        Ok(mut config) => {
+            if database.is_some() {
+                config.settings.database = database;
+            }
+            Service::start(config).await
+        }
         Err(e) => Err(e),
     };
     let service = match service {
