@@ -4,7 +4,7 @@
 //! [`Database`] is an enum over the backends: SQLite (a file in the data directory, one
 //! process) is the embedded default; PostgreSQL is shared by several instances behind one
 //! load balancer. Each query is written once, in SQL both take (`$1` placeholders,
-//! `ON CONFLICT`, `RETURNING`), and [`on_backend!`] runs it on whichever pool there is;
+//! `ON CONFLICT`, `RETURNING`), and `on_backend!` runs it on whichever pool there is;
 //! only the job claim differs (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Each backend has
 //! its versioned migrations (`gateway/migrations/sqlite/`, `gateway/migrations/postgres/`),
 //! applied at start (on PostgreSQL under an advisory lock, so instances may start
