@@ -11,6 +11,8 @@
 //! max_body_size = 67108864           # the largest request body, in bytes
 //! public_url = "http://127.0.0.1:5080/as2"  # where partners reach us: async MDNs come here
 //! mdn_timeout_seconds = 3600         # how long to wait for an asynchronous MDN
+//! database = "postgres://as2@db.internal/as2"  # shared state; default: DATA/state.sqlite
+//! job_lease_seconds = 900            # a claimed job's claimer is taken for dead after it
 //!
 //! [gateway.retry]                    # as2_proto::RetryPolicy (all optional)
 //! first_interval_seconds = 300
@@ -104,6 +106,13 @@ pub struct GatewaySettings {
     /// Directories watched for files to send, one connector each.
     #[serde(default)]
     pub outbox: Vec<OutboxDir>,
+    /// The database URL (`postgres://...` for instances sharing their state, or
+    /// `sqlite:PATH`); without one, `state.sqlite` in the data directory.
+    pub database: Option<String>,
+    /// How long a claimed job is its worker's, in seconds (default 900): after that
+    /// another worker takes the claimer for dead and claims the job again.
+    #[serde(default = "default_job_lease")]
+    pub job_lease_seconds: u64,
 }
 
 /// A directory watched for files to send through a connector (`[[gateway.outbox]]`).
@@ -146,6 +155,10 @@ fn default_mdn_timeout() -> u64 {
     3600
 }
 
+fn default_job_lease() -> u64 {
+    crate::worker::LEASE.as_secs()
+}
+
 impl Default for GatewaySettings {
     fn default() -> Self {
         GatewaySettings {
@@ -168,6 +181,8 @@ impl Default for GatewaySettings {
             s3_secret_access_key: None,
             s3_allow_http: false,
             outbox: Vec::new(),
+            database: None,
+            job_lease_seconds: default_job_lease(),
         }
     }
 }
@@ -176,6 +191,11 @@ impl GatewaySettings {
     /// How long to wait for an asynchronous MDN.
     pub fn mdn_timeout(&self) -> Duration {
         Duration::from_secs(self.mdn_timeout_seconds)
+    }
+
+    /// How long a claimed job is its worker's.
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(self.job_lease_seconds)
     }
 }
 

@@ -1,12 +1,18 @@
 //! The gateway's state in a database: transfers, the duplicate history and the MDNs
 //! answered, transfers awaiting an asynchronous MDN, and the job queue.
 //!
-//! [`Database`] is an enum over the backends so that each query is written once per
-//! dialect in one place; SQLite (a file in the data directory) is the embedded default.
-//! A PostgreSQL variant slots in beside it: the migrations in `gateway/migrations/` are
-//! plain SQL both take, a duplicate is an `INSERT ... ON CONFLICT DO NOTHING` against a
-//! UNIQUE constraint (insert first, never read-then-write), and a job is claimed by one
-//! `UPDATE ... RETURNING` (`FOR UPDATE SKIP LOCKED` in PostgreSQL's sub-select).
+//! [`Database`] is an enum over the backends: SQLite (a file in the data directory, one
+//! process) is the embedded default; PostgreSQL is shared by several instances behind one
+//! load balancer. Each query is written once, in SQL both take (`$1` placeholders,
+//! `ON CONFLICT`, `RETURNING`), and `on_backend!` runs it on whichever pool there is;
+//! only the job claim differs (`FOR UPDATE SKIP LOCKED` on PostgreSQL). Each backend has
+//! its versioned migrations (`gateway/migrations/sqlite/`, `gateway/migrations/postgres/`),
+//! applied at start (on PostgreSQL under an advisory lock, so instances may start
+//! together).
+//!
+//! A duplicate is an `INSERT ... ON CONFLICT DO NOTHING` against a UNIQUE constraint
+//! (insert first, never read-then-write); a job is claimed by one `UPDATE ... RETURNING`
+//! with a lease; a pending asynchronous MDN is claimed by the one `DELETE` that removes it.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,11 +20,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use as2_proto::message::inbound::StoredMdn;
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, sqlite::SqliteRow};
 
-/// The versioned migrations (`gateway/migrations/`), embedded.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The SQLite migrations (`gateway/migrations/sqlite/`), embedded.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The PostgreSQL migrations (`gateway/migrations/postgres/`), embedded.
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A database error.
 pub type DbError = sqlx::Error;
@@ -28,6 +36,19 @@ pub type DbError = sqlx::Error;
 pub enum Database {
     /// SQLite: one file, one process at a time writing (the embedded default).
     Sqlite(SqlitePool),
+    /// PostgreSQL: shared by every instance of a scaled-out gateway.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool of whichever backend `$db` is: one copy
+/// of each query in the source, type-checked against each backend.
+macro_rules! on_backend {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Database::Sqlite($pool) => $body,
+            Database::Postgres($pool) => $body,
+        }
+    };
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
@@ -42,7 +63,7 @@ pub fn from_millis(millis: i64) -> SystemTime {
 }
 
 /// One transfer, as `GET /api/transfers/{id}` shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Transfer {
     /// The transfer id (a UUID).
     pub id: String,
@@ -78,28 +99,6 @@ pub struct Transfer {
     pub updated_at: i64,
 }
 
-impl Transfer {
-    fn from_row(row: &SqliteRow) -> Result<Self, DbError> {
-        Ok(Transfer {
-            id: row.try_get("id")?,
-            direction: row.try_get("direction")?,
-            partner: row.try_get("partner")?,
-            message_id: row.try_get("message_id")?,
-            connector_id: row.try_get("connector_id")?,
-            file_name: row.try_get("file_name")?,
-            status: row.try_get("status")?,
-            attempts: row.try_get("attempts")?,
-            first_attempt_at: row.try_get("first_attempt_at")?,
-            request: row.try_get("request")?,
-            record_path: row.try_get("record_path")?,
-            mdn_path: row.try_get("mdn_path")?,
-            failure: row.try_get("failure")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }
-}
-
 /// How a transfer changed.
 #[derive(Clone, Debug, Default)]
 pub struct TransferUpdate<'a> {
@@ -118,7 +117,7 @@ pub struct TransferUpdate<'a> {
 }
 
 /// A job claimed from the queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Job {
     /// Its id.
     pub id: i64,
@@ -162,7 +161,28 @@ pub mod kind {
     pub const MDN_TIMEOUT: &str = "mdn_timeout";
 }
 
+/// The columns of a claimed [`Job`].
+const JOB_COLUMNS: &str = "id, kind, transfer_id, payload, attempts, created_at";
+
 impl Database {
+    /// Opens the database `url` names and brings its schema up to date:
+    /// `postgres://...` (or `postgresql://...`, any libpq-style URL sqlx takes) or
+    /// `sqlite:PATH` (`sqlite://PATH`).
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Self::open_sqlite(Path::new(path)).await
+        } else {
+            Err(DbError::Configuration(
+                format!("database {url:?}: not a postgres:// or sqlite: URL").into(),
+            ))
+        }
+    }
+
     /// Opens (creating it if need be) the SQLite database at `path` and brings its schema
     /// up to date.
     pub async fn open_sqlite(path: &Path) -> Result<Self, DbError> {
@@ -178,54 +198,61 @@ impl Database {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        SQLITE_MIGRATOR.run(&pool).await?;
         Ok(Database::Sqlite(pool))
+    }
+
+    /// Connects to the PostgreSQL database at `url` (it must exist) and brings its schema
+    /// up to date.
+    pub async fn open_postgres(url: &str) -> Result<Self, DbError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("as2-gateway");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        POSTGRES_MIGRATOR.run(&pool).await?;
+        Ok(Database::Postgres(pool))
     }
 
     /// Closes the connections.
     pub async fn close(&self) {
-        match self {
-            Database::Sqlite(pool) => pool.close().await,
-        }
+        on_backend!(self, pool => pool.close().await)
     }
 
     /// Records `message_id` from `partner`; `true` if it is new, `false` if it had been
-    /// received before. One insert against the UNIQUE constraint.
+    /// received before (by this instance or another). One insert against the UNIQUE
+    /// constraint.
     pub async fn record_message_id(
         &self,
         partner: &str,
         message_id: &str,
         now: SystemTime,
     ) -> Result<bool, DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                let done = sqlx::query(
-                    "INSERT INTO duplicates (partner, message_id, received_at) VALUES (?, ?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(partner)
-                .bind(message_id)
-                .bind(millis(now))
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
+        let done = on_backend!(self, pool => sqlx::query(
+            "INSERT INTO duplicates (partner, message_id, received_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(partner)
+        .bind(message_id)
+        .bind(millis(now))
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// Forgets a Message-ID recorded by [`Database::record_message_id`] (the message
     /// could not be stored: its resend must be taken as new).
     pub async fn forget_message_id(&self, partner: &str, message_id: &str) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query("DELETE FROM duplicates WHERE partner = ? AND message_id = ?")
-                    .bind(partner)
-                    .bind(message_id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "DELETE FROM duplicates WHERE partner = $1 AND message_id = $2",
+        )
+        .bind(partner)
+        .bind(message_id)
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// The MDN answered for `message_id` from `partner`, if one was kept.
@@ -234,17 +261,13 @@ impl Database {
         partner: &str,
         message_id: &str,
     ) -> Result<Option<StoredMdn>, DbError> {
-        let json: Option<String> = match self {
-            Database::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT mdn FROM stored_mdns WHERE partner = ? AND message_id = ?",
-                )
-                .bind(partner)
-                .bind(message_id)
-                .fetch_optional(pool)
-                .await?
-            }
-        };
+        let json: Option<String> = on_backend!(self, pool => sqlx::query_scalar(
+            "SELECT mdn FROM stored_mdns WHERE partner = $1 AND message_id = $2",
+        )
+        .bind(partner)
+        .bind(message_id)
+        .fetch_optional(pool)
+        .await?);
         json.map(|j| serde_json::from_str(&j).map_err(|e| DbError::Decode(Box::new(e))))
             .transpose()
     }
@@ -259,23 +282,19 @@ impl Database {
         now: SystemTime,
     ) -> Result<(), DbError> {
         let json = serde_json::to_string(mdn).map_err(|e| DbError::Decode(Box::new(e)))?;
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO stored_mdns (partner, message_id, mdn, stored_at) \
-                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS \
-                     (SELECT 1 FROM duplicates WHERE partner = ?1 AND message_id = ?2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(partner)
-                .bind(message_id)
-                .bind(json)
-                .bind(millis(now))
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "INSERT INTO stored_mdns (partner, message_id, mdn, stored_at) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS \
+             (SELECT 1 FROM duplicates WHERE partner = $1 AND message_id = $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(partner)
+        .bind(message_id)
+        .bind(&json)
+        .bind(millis(now))
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// Records an outbound message awaiting its asynchronous MDN.
@@ -286,81 +305,71 @@ impl Database {
         sent_json: &str,
         deadline: SystemTime,
     ) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO pending_mdns (message_id, transfer_id, sent, deadline) \
-                     VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET \
-                     transfer_id = excluded.transfer_id, sent = excluded.sent, \
-                     deadline = excluded.deadline",
-                )
-                .bind(message_id)
-                .bind(transfer_id)
-                .bind(sent_json)
-                .bind(millis(deadline))
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "INSERT INTO pending_mdns (message_id, transfer_id, sent, deadline) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (message_id) DO UPDATE SET \
+             transfer_id = excluded.transfer_id, sent = excluded.sent, \
+             deadline = excluded.deadline",
+        )
+        .bind(message_id)
+        .bind(transfer_id)
+        .bind(sent_json)
+        .bind(millis(deadline))
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// The pending record (JSON) of an outbound message awaiting its asynchronous MDN.
     pub async fn pending_mdn(&self, message_id: &str) -> Result<Option<String>, DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT sent FROM pending_mdns WHERE message_id = ?")
-                    .bind(message_id)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
+        on_backend!(self, pool => sqlx::query_scalar(
+            "SELECT sent FROM pending_mdns WHERE message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_optional(pool)
+        .await)
     }
 
     /// Claims an outbound message awaiting its asynchronous MDN: `true` for the one caller
-    /// that deletes the record, which then records the outcome.
+    /// (of any instance) whose `DELETE` removes the record, which then records the
+    /// outcome.
     pub async fn claim_pending_mdn(&self, message_id: &str) -> Result<bool, DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                let done = sqlx::query("DELETE FROM pending_mdns WHERE message_id = ?")
-                    .bind(message_id)
-                    .execute(pool)
-                    .await?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
+        let done = on_backend!(self, pool => sqlx::query(
+            "DELETE FROM pending_mdns WHERE message_id = $1",
+        )
+        .bind(message_id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// Adds a transfer.
     pub async fn insert_transfer(&self, t: &Transfer) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO transfers (id, direction, partner, message_id, connector_id, \
-                     file_name, status, attempts, first_attempt_at, request, record_path, \
-                     mdn_path, failure, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&t.id)
-                .bind(&t.direction)
-                .bind(&t.partner)
-                .bind(&t.message_id)
-                .bind(&t.connector_id)
-                .bind(&t.file_name)
-                .bind(&t.status)
-                .bind(t.attempts)
-                .bind(t.first_attempt_at)
-                .bind(&t.request)
-                .bind(&t.record_path)
-                .bind(&t.mdn_path)
-                .bind(&t.failure)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "INSERT INTO transfers (id, direction, partner, message_id, connector_id, \
+             file_name, status, attempts, first_attempt_at, request, record_path, \
+             mdn_path, failure, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&t.id)
+        .bind(&t.direction)
+        .bind(&t.partner)
+        .bind(&t.message_id)
+        .bind(&t.connector_id)
+        .bind(&t.file_name)
+        .bind(&t.status)
+        .bind(t.attempts)
+        .bind(t.first_attempt_at)
+        .bind(&t.request)
+        .bind(&t.record_path)
+        .bind(&t.mdn_path)
+        .bind(&t.failure)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// Updates a transfer's status (and what else `update` names).
@@ -370,26 +379,23 @@ impl Database {
         update: &TransferUpdate<'_>,
         now: SystemTime,
     ) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query(
-                    "UPDATE transfers SET status = ?, attempts = COALESCE(?, attempts), \
-                     first_attempt_at = COALESCE(?, first_attempt_at), record_path = COALESCE(?, record_path), mdn_path = COALESCE(?, mdn_path), \
-                     failure = COALESCE(?, failure), updated_at = ? WHERE id = ?",
-                )
-                .bind(update.status)
-                .bind(update.attempts)
-                .bind(update.first_attempt_at)
-                .bind(update.record_path)
-                .bind(update.mdn_path)
-                .bind(update.failure)
-                .bind(millis(now))
-                .bind(id)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "UPDATE transfers SET status = $1, attempts = COALESCE($2, attempts), \
+             first_attempt_at = COALESCE($3, first_attempt_at), \
+             record_path = COALESCE($4, record_path), mdn_path = COALESCE($5, mdn_path), \
+             failure = COALESCE($6, failure), updated_at = $7 WHERE id = $8",
+        )
+        .bind(update.status)
+        .bind(update.attempts)
+        .bind(update.first_attempt_at)
+        .bind(update.record_path)
+        .bind(update.mdn_path)
+        .bind(update.failure)
+        .bind(millis(now))
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// Moves a transfer from status `from` to `to`; `false` if it was not in `from`.
@@ -400,35 +406,28 @@ impl Database {
         to: &str,
         now: SystemTime,
     ) -> Result<bool, DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                let done = sqlx::query(
-                    "UPDATE transfers SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-                )
-                .bind(to)
-                .bind(millis(now))
-                .bind(id)
-                .bind(from)
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
+        let done = on_backend!(self, pool => sqlx::query(
+            "UPDATE transfers SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(to)
+        .bind(millis(now))
+        .bind(id)
+        .bind(from)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// A transfer by id.
     pub async fn transfer(&self, id: &str) -> Result<Option<Transfer>, DbError> {
-        match self {
-            Database::Sqlite(pool) => sqlx::query("SELECT * FROM transfers WHERE id = ?")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| Transfer::from_row(&row))
-                .transpose(),
-        }
+        on_backend!(self, pool => sqlx::query_as("SELECT * FROM transfers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)
     }
 
-    /// Queues a job to run at `run_at`.
+    /// Queues a job to run at `run_at`; its id.
     pub async fn enqueue(
         &self,
         kind: &str,
@@ -436,116 +435,89 @@ impl Database {
         payload: &str,
         run_at: SystemTime,
     ) -> Result<i64, DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                let done = sqlx::query(
-                    "INSERT INTO jobs (kind, transfer_id, payload, run_at, created_at) \
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(kind)
-                .bind(transfer_id)
-                .bind(payload)
-                .bind(millis(run_at))
-                .bind(millis(SystemTime::now()))
-                .execute(pool)
-                .await?;
-                Ok(done.last_insert_rowid())
-            }
-        }
+        on_backend!(self, pool => sqlx::query_scalar(
+            "INSERT INTO jobs (kind, transfer_id, payload, run_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(kind)
+        .bind(transfer_id)
+        .bind(payload)
+        .bind(millis(run_at))
+        .bind(millis(SystemTime::now()))
+        .fetch_one(pool)
+        .await)
     }
 
     /// Claims the earliest job due at `now` for `worker`, for at most `lease` (after which
-    /// another worker may claim it: its claimer is taken for dead). One statement: no two
-    /// workers get the same job.
+    /// another worker, of this instance or another, may claim it: its claimer is taken
+    /// for dead). One statement: no two workers get the same job. On PostgreSQL the
+    /// sub-select locks the row it picks `FOR UPDATE SKIP LOCKED`, so concurrent claims
+    /// pass over each other's rows instead of both updating the same one; SQLite
+    /// serialises writers.
     pub async fn claim_job(
         &self,
         worker: &str,
         now: SystemTime,
         lease: Duration,
     ) -> Result<Option<Job>, DbError> {
-        let now_ms = millis(now);
-        match self {
-            Database::Sqlite(pool) => {
-                let row = sqlx::query(
-                    "UPDATE jobs SET claimed_by = ?1, claimed_until = ?2 WHERE id = \
-                     (SELECT id FROM jobs WHERE run_at <= ?3 AND \
-                      (claimed_until IS NULL OR claimed_until < ?3) ORDER BY run_at, id LIMIT 1) \
-                     RETURNING id, kind, transfer_id, payload, attempts, created_at",
-                )
-                .bind(worker)
-                .bind(millis(now + lease))
-                .bind(now_ms)
-                .fetch_optional(pool)
-                .await?;
-                row.map(|row| {
-                    Ok(Job {
-                        id: row.try_get("id")?,
-                        kind: row.try_get("kind")?,
-                        transfer_id: row.try_get("transfer_id")?,
-                        payload: row.try_get("payload")?,
-                        attempts: row.try_get("attempts")?,
-                        created_at: row.try_get("created_at")?,
-                    })
-                })
-                .transpose()
-            }
-        }
+        let lock = match self {
+            Database::Sqlite(_) => "",
+            Database::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE jobs SET claimed_by = $1, claimed_until = $2 WHERE id = \
+             (SELECT id FROM jobs WHERE run_at <= $3 AND \
+              (claimed_until IS NULL OR claimed_until < $3) ORDER BY run_at, id LIMIT 1{lock}) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        on_backend!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(millis(now + lease))
+            .bind(millis(now))
+            .fetch_optional(pool)
+            .await)
     }
 
     /// Removes a finished job.
     pub async fn finish_job(&self, id: i64) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query("DELETE FROM jobs WHERE id = ?")
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop))
     }
 
     /// Puts a job back to run again at `run_at`, with one more attempt counted.
     pub async fn reschedule_job(&self, id: i64, run_at: SystemTime) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query(
-                    "UPDATE jobs SET run_at = ?, attempts = attempts + 1, claimed_by = NULL, \
-                     claimed_until = NULL WHERE id = ?",
-                )
-                .bind(millis(run_at))
-                .bind(id)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "UPDATE jobs SET run_at = $1, attempts = attempts + 1, claimed_by = NULL, \
+             claimed_until = NULL WHERE id = $2",
+        )
+        .bind(millis(run_at))
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// Removes the jobs of `kind` for a transfer (an asynchronous MDN arrived: its
     /// timeout is moot).
     pub async fn delete_jobs(&self, kind: &str, transfer_id: &str) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query("DELETE FROM jobs WHERE kind = ? AND transfer_id = ?")
-                    .bind(kind)
-                    .bind(transfer_id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-        }
+        on_backend!(self, pool => sqlx::query(
+            "DELETE FROM jobs WHERE kind = $1 AND transfer_id = $2",
+        )
+        .bind(kind)
+        .bind(transfer_id)
+        .execute(pool)
+        .await
+        .map(drop))
     }
 
     /// The jobs queued (claimed or not).
     pub async fn queued_jobs(&self) -> Result<i64, DbError> {
-        match self {
-            Database::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
-                    .fetch_one(pool)
-                    .await
-            }
-        }
+        on_backend!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+            .fetch_one(pool)
+            .await)
     }
 }
 

@@ -382,13 +382,17 @@ impl Gateway {
     }
 
     /// The gateway of `as2-gateway serve`: the configuration's partners and settings, its
-    /// state in `state.sqlite` in the data directory.
+    /// state in the `database` the settings name (`state.sqlite` in the data directory by
+    /// default).
     pub async fn open(config: GatewayConfig) -> Result<Self, BoxError> {
         let GatewayConfig {
             directory,
             settings,
         } = config;
-        let db = Database::open_sqlite(&settings.data_dir.join(STATE_FILE)).await?;
+        let db = match &settings.database {
+            Some(url) => Database::connect(url).await?,
+            None => Database::open_sqlite(&settings.data_dir.join(STATE_FILE)).await?,
+        };
         let mut limits = Limits::default();
         if let Some(max) = settings.max_body_size {
             limits.max_body_size = max;

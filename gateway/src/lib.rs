@@ -91,7 +91,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where outbound records go, relative to the data directory (the reference puts them
 /// beside the source file; the client keeps them in one place instead).
 pub const OUTBOX: &str = "outbox";
-/// The SQLite database in the data directory.
+/// The SQLite database in the data directory (when no `database` URL is configured).
 pub const STATE_FILE: &str = "state.sqlite";
 /// Files uploaded through `POST /api/transfers`, kept until delivered.
 pub const QUEUE: &str = "outbox/queue";

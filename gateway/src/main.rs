@@ -19,8 +19,10 @@ use as2_gateway::worker::{new_transfer, send_transfer};
 use as2_proto::partner::PartnerDirectory;
 
 const USAGE: &str = "\
-usage: as2-gateway serve --config FILE [--storage s3://BUCKET/PREFIX]
+usage: as2-gateway serve --config FILE [--storage s3://BUCKET/PREFIX] [--database URL]
            serve AS2 over HTTP/HTTPS as the configuration's [gateway] section says
+           (--database: postgres://... for instances sharing their state; default
+           [gateway] database, else state.sqlite in the data directory)
        as2-gateway send --config FILE [--storage s3://BUCKET/PREFIX] --connector ID FILE...
            send files through a connector (one attempt each; resends and asynchronous
            MDNs are then the business of `serve` on the same data directory)
@@ -135,24 +137,10 @@ const GRACE: Duration = Duration::from_secs(30);
 
 /// `--config FILE`, `--storage URL` and the rest of the arguments.
 fn config_flag(args: &[String]) -> Result<(PathBuf, Option<String>, Vec<String>), String> {
-    let mut config = None;
-    let mut storage = None;
-    let mut rest = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "--config" {
-            config = Some(args.next().ok_or("--config needs a value")?.into());
-        } else if let Some(value) = arg.strip_prefix("--config=") {
-            config = Some(value.into());
-        } else if arg == "--storage" {
-            storage = Some(args.next().ok_or("--storage needs a value")?.clone());
-        } else if let Some(value) = arg.strip_prefix("--storage=") {
-            storage = Some(value.to_owned());
-        } else {
-            rest.push(arg.clone());
-        }
-    }
-    Ok((config.ok_or("--config is required")?, storage, rest))
+    let mut rest = args.to_vec();
+    let config = take_flag(&mut rest, "--config")?.ok_or("--config is required")?;
+    let storage = take_flag(&mut rest, "--storage")?;
+    Ok((config.into(), storage, rest))
 }
 
 /// The configuration file, with `--storage` over its `storage`.
@@ -165,9 +153,31 @@ fn load_config(path: &std::path::Path, storage: Option<String>) -> Result<Gatewa
     Ok(config)
 }
 
+/// Takes `--NAME VALUE` (or `--NAME=VALUE`) out of `args`: its value, if given.
+fn take_flag(args: &mut Vec<String>, name: &str) -> Result<Option<String>, String> {
+    let mut value = None;
+    let mut rest = Vec::new();
+    let mut all = std::mem::take(args).into_iter();
+    while let Some(arg) = all.next() {
+        if arg == name {
+            value = Some(all.next().ok_or(format!("{name} needs a value"))?);
+        } else if let Some(v) = arg.strip_prefix(name).and_then(|v| v.strip_prefix('=')) {
+            value = Some(v.to_owned());
+        } else {
+            rest.push(arg);
+        }
+    }
+    *args = rest;
+    Ok(value)
+}
+
 async fn serve(args: &[String]) -> ExitCode {
-    let (config, storage) = match config_flag(args) {
-        Ok((config, storage, rest)) if rest.is_empty() => (config, storage),
+    let parsed = config_flag(args).and_then(|(config, storage, mut rest)| {
+        let database = take_flag(&mut rest, "--database")?;
+        Ok((config, storage, database, rest))
+    });
+    let (config, storage, database) = match parsed {
+        Ok((config, storage, database, rest)) if rest.is_empty() => (config, storage, database),
         Ok((_, _, rest)) => {
             eprintln!("serve: unexpected arguments {rest:?}\n{USAGE}");
             return ExitCode::from(2);
@@ -179,7 +189,12 @@ async fn serve(args: &[String]) -> ExitCode {
     };
     cli::init_logging();
     let service = match load_config(&config, storage) {
-        Ok(config) => Service::start(config).await,
+        Ok(mut config) => {
+            if database.is_some() {
+                config.settings.database = database;
+            }
+            Service::start(config).await
+        }
         Err(e) => Err(e),
     };
     let service = match service {

@@ -31,8 +31,9 @@ use crate::http::post;
 use crate::send::{AttemptEnd, AttemptPlan, attempt, transfer_id};
 use crate::storage::StoreReadFailed;
 
-/// How long a claimed job is this worker's; after that another instance takes it for
-/// dead and claims the job again (a send of a large file must finish within it).
+/// How long a claimed job is this worker's unless `[gateway] job_lease_seconds` says
+/// otherwise; after that another instance takes it for dead and claims the job again (a
+/// send of a large file must finish within it).
 pub const LEASE: Duration = Duration::from_secs(15 * 60);
 /// How often the queue is looked at when nothing woke the worker (a job queued by
 /// another instance, or one coming due).
@@ -221,12 +222,13 @@ pub async fn run(gateway: Arc<Gateway>, mut stop: watch::Receiver<bool>) {
         return;
     };
     let worker = format!("{}-{}", std::process::id(), transfer_id());
+    let lease = gateway.settings().job_lease();
     loop {
         loop {
             if *stop.borrow() {
                 return;
             }
-            match db.claim_job(&worker, SystemTime::now(), LEASE).await {
+            match db.claim_job(&worker, SystemTime::now(), lease).await {
                 Ok(Some(job)) => run_job(&gateway, &db, job).await,
                 Ok(None) => break,
                 Err(e) => {
