@@ -218,7 +218,7 @@ for part in "${parts[@]}"; do
             say "| $run | $(jq -r .messages <<<"$json") | $(jq -r '.seconds * 10 | round / 10' <<<"$json") | $(printf %.0f "$rate") | $(jq -r '.latency_ms_p50 | round' <<<"$json") | $(jq -r '.latency_ms_p99 | round' <<<"$json") | $(calc "round(($cpu1 - $cpu0) / ($count + $warmup) * 1000, 2)") ms | $avg |"
         done
         say ""
-        say "Median: **$(printf %.0f "$(median "${rates[@]}")" ) messages/s**; B's peak RSS (VmHWM) $(peak_mib "$b_pid") MiB after $((runs * count)) messages (+ warm-up)."
+        say "Median: **$(printf %.0f "$(median "${rates[@]}")") messages/s**; B's peak RSS (VmHWM) $(peak_mib "$b_pid") MiB after $((runs * count)) messages (+ warm-up)."
         stop "$b_pid"
         rm -rf "$work/b-data"
         ;;
@@ -227,20 +227,22 @@ for part in "${parts[@]}"; do
         py="${AS2_PEER_PYTHON:-}"
         [ -n "$py" ] || py="$(bash tests/pyas2lib/setup.sh | tail -n1)"
         "$load" build --pki "$pki" --out "$work/messages" --count "$parse_messages" >/dev/null
-        say "| run | as2-proto messages/s | pyas2lib messages/s | load average |"
-        say "| ---: | ---: | ---: | --- |"
-        ours=() theirs=()
+        say "| run | as2-proto messages/s | per CPU s | pyas2lib messages/s | per CPU s | load average |"
+        say "| ---: | ---: | ---: | ---: | ---: | --- |"
+        ours=() theirs=() ours_cpu=() theirs_cpu=()
         for ((run = 1; run <= runs; run++)); do
             avg="$(loadavg)"
-            a="$("$load" parse --pki "$pki" --dir "$work/messages" --seconds "$seconds" | jq -r .per_second)"
+            a="$("$load" parse --pki "$pki" --dir "$work/messages" --seconds "$seconds")"
             p="$("$py" gateway/bench/pyas2lib_mdn_rate.py --pki "$pki" --dir "$work/messages" \
-                --seconds "$seconds" | jq -r .per_second)"
-            ours+=("$a") theirs+=("$p")
-            say "| $run | $(printf %.0f "$a") | $(printf %.1f "$p") | $avg |"
+                --seconds "$seconds")"
+            ours+=("$(jq -r .per_second <<<"$a")") theirs+=("$(jq -r .per_second <<<"$p")")
+            ours_cpu+=("$(jq -r .per_cpu_second <<<"$a")") theirs_cpu+=("$(jq -r .per_cpu_second <<<"$p")")
+            say "| $run | $(printf %.0f "${ours[-1]}") | $(printf %.0f "${ours_cpu[-1]}") | $(printf %.1f "${theirs[-1]}") | $(printf %.1f "${theirs_cpu[-1]}") | $avg |"
         done
         m_ours="$(median "${ours[@]}")" m_theirs="$(median "${theirs[@]}")"
+        c_ours="$(median "${ours_cpu[@]}")" c_theirs="$(median "${theirs_cpu[@]}")"
         say ""
-        say "Median: as2-proto **$(printf %.0f "$m_ours") messages/s**, pyas2lib **$(printf %.1f "$m_theirs") messages/s** ($(calc "round($m_ours / $m_theirs, 1)")×)."
+        say "Median: as2-proto **$(printf %.0f "$m_ours") messages/s** ($(printf %.0f "$c_ours") per CPU second), pyas2lib **$(printf %.1f "$m_theirs") messages/s** ($(printf %.1f "$c_theirs") per CPU second): $(calc "round($c_ours / $c_theirs, 1)")× per CPU second."
         ;;
     *)
         echo "measure.sh: unknown part $part (large, small, inproc)" >&2

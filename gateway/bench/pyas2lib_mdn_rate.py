@@ -22,6 +22,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import peer  # noqa: E402  (tests/pyas2lib/peer.py: the PKI helpers)
 
 
+def thread_cpu_seconds():
+    """CPU time of this (main) thread, as the Rust side reads it (/proc/self/schedstat)."""
+    with open("/proc/self/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pki", required=True)
@@ -41,6 +47,7 @@ def main():
     done = 0
     mdn_bytes = 0
     start = time.perf_counter()
+    cpu_start = thread_cpu_seconds()
     while done == 0 or time.perf_counter() - start < args.seconds:
         for raw in messages:
             msg = Message()
@@ -57,12 +64,15 @@ def main():
             mdn_bytes += len(mdn.content)
             done += 1
     elapsed = time.perf_counter() - start
+    cpu = thread_cpu_seconds() - cpu_start
     print(json.dumps({
         "mode": "pyas2lib",
         "distinct_messages": len(messages),
         "messages": done,
         "seconds": elapsed,
         "per_second": done / elapsed,
+        "cpu_seconds": cpu,
+        "per_cpu_second": done / cpu,
         "mdn_bytes_mean": mdn_bytes // done,
     }))
 
