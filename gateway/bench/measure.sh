@@ -101,6 +101,7 @@ config() {
 # start NAME CONFIG: runs `as2-gateway serve`, waits for its address; sets PID and ADDR.
 start() {
     local name="$1" file="$2" i
+    : >"$work/$name.out"
     "$gateway" serve --config "$file" >"$work/$name.out" 2>"$work/$name.log" &
     PID=$!
     pids+=("$PID")

@@ -52,7 +52,9 @@ impl Args {
                 .strip_prefix("--")
                 .ok_or_else(|| format!("unexpected argument {name:?}\n{USAGE}"))?
                 .to_owned();
-            let value = args.next().ok_or_else(|| format!("--{name} needs a value"))?;
+            let value = args
+                .next()
+                .ok_or_else(|| format!("--{name} needs a value"))?;
             pairs.push((name, value));
         }
         Ok(Args { mode, pairs })
@@ -113,7 +115,8 @@ fn build_messages(pki: &Pki, count: usize, size: usize) -> Result<Vec<BuiltMessa
     let mut built = Vec::with_capacity(count);
     for _ in 0..count {
         rng.fill(&mut payload[..]);
-        let mut msg = OutboundMessage::new(As2Id::new("PartnerA")?, As2Id::new("PartnerB")?, &payload);
+        let mut msg =
+            OutboundMessage::new(As2Id::new("PartnerA")?, As2Id::new("PartnerB")?, &payload);
         msg.content_type = "application/octet-stream".into();
         msg.file_name = Some("load.bin".into());
         msg.signing = Some((
@@ -164,7 +167,10 @@ fn read_message(raw: &[u8]) -> Result<(HttpHeaders, Vec<u8>), BoxError> {
     let mut headers = HttpHeaders::new();
     for line in raw[..end].split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let colon = line.iter().position(|&b| b == b':').ok_or("a header without ':'")?;
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or("a header without ':'")?;
         let name = std::str::from_utf8(&line[..colon])?.trim().to_owned();
         headers.push(name, line[colon + 1..].trim_ascii().to_vec());
     }
@@ -259,7 +265,14 @@ fn post(args: &Args) -> Result<(), BoxError> {
         // Untimed: connections opened, caches warm.
         let _ = send_all(&client, &url, &requests, 0..warmup, concurrency).await?;
         let start = Instant::now();
-        let timed = send_all(&client, &url, &requests, warmup..warmup + count, concurrency).await?;
+        let timed = send_all(
+            &client,
+            &url,
+            &requests,
+            warmup..warmup + count,
+            concurrency,
+        )
+        .await?;
         Ok::<_, BoxError>((timed.0, start.elapsed(), timed.1))
     })?;
     // After the clock: every answer is a signed MDN for its message, `processed`, with
