@@ -523,7 +523,7 @@ impl Database {
 
 /// What a transfer came to (the columns of migration `0002`): its payload size, the MDN's
 /// disposition and the failure code.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransferOutcome {
     /// Payload bytes (for a refused inbound message, its body as received; 0 for a
     /// duplicate, which is not delivered again).
@@ -535,13 +535,15 @@ pub struct TransferOutcome {
 }
 
 /// A transfer with its outcome, as the transfers API and the operator's page show it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct TransferRow {
     /// The transfer.
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub transfer: Transfer,
     /// What it came to.
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub outcome: TransferOutcome,
 }
 
@@ -567,27 +569,13 @@ const JOBS_BY_KIND: &str = "SELECT kind, COUNT(*) AS n FROM jobs GROUP BY kind";
 
 const PENDING_MDNS: &str = "SELECT COUNT(*) FROM pending_mdns";
 
-impl TransferRow {
-    fn from_sqlite_row(row: &SqliteRow) -> Result<Self, DbError> {
-        Ok(TransferRow {
-            transfer: Transfer::from_row(row)?,
-            outcome: TransferOutcome {
-                size_bytes: row.try_get("size_bytes")?,
-                mdn_disposition: row.try_get("mdn_disposition")?,
-                failure_code: row.try_get("failure_code")?,
-            },
-        })
-    }
-}
-
 /// Inbound transfers, outcomes, the listing and the gauges read at scrape time.
 impl Database {
     /// Adds an inbound transfer (a message received, whatever became of it) with its
     /// outcome.
     pub async fn insert_inbound(&self, row: &TransferRow) -> Result<(), DbError> {
         let (t, o) = (&row.transfer, &row.outcome);
-        match self {
-            Database::Sqlite(pool) => {
+        on_backend!(self, pool => {
                 sqlx::query(INSERT_INBOUND)
                     .bind(&t.id)
                     .bind(&t.direction)
@@ -610,14 +598,12 @@ impl Database {
                     .execute(pool)
                     .await?;
                 Ok(())
-            }
-        }
+        })
     }
 
     /// Records what a transfer came to (an outbound transfer, where it ends).
     pub async fn set_outcome(&self, id: &str, outcome: &TransferOutcome) -> Result<(), DbError> {
-        match self {
-            Database::Sqlite(pool) => {
+        on_backend!(self, pool => {
                 sqlx::query(SET_OUTCOME)
                     .bind(outcome.size_bytes)
                     .bind(&outcome.mdn_disposition)
@@ -626,20 +612,15 @@ impl Database {
                     .execute(pool)
                     .await?;
                 Ok(())
-            }
-        }
+        })
     }
 
     /// A transfer with its outcome, by id.
     pub async fn transfer_row(&self, id: &str) -> Result<Option<TransferRow>, DbError> {
-        match self {
-            Database::Sqlite(pool) => sqlx::query("SELECT * FROM transfers WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| TransferRow::from_sqlite_row(&row))
-                .transpose(),
-        }
+        on_backend!(self, pool => sqlx::query_as("SELECT * FROM transfers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)
     }
 
     /// The newest transfers first (at most `limit`, capped at [`MAX_LISTED`]), of
@@ -651,31 +632,22 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<TransferRow>, DbError> {
         let limit = limit.clamp(0, MAX_LISTED);
-        match self {
-            Database::Sqlite(pool) => sqlx::query(LIST_TRANSFERS)
-                .bind(partner)
-                .bind(status)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(TransferRow::from_sqlite_row)
-                .collect(),
-        }
+        on_backend!(self, pool => sqlx::query_as(LIST_TRANSFERS)
+            .bind(partner)
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
     }
 
     /// The jobs queued (claimed or not), by kind.
     pub async fn jobs_by_kind(&self) -> Result<Vec<(String, i64)>, DbError> {
-        match self {
-            Database::Sqlite(pool) => sqlx::query_as(JOBS_BY_KIND).fetch_all(pool).await,
-        }
+        on_backend!(self, pool => sqlx::query_as(JOBS_BY_KIND).fetch_all(pool).await)
     }
 
     /// Outbound messages awaiting their asynchronous MDN.
     pub async fn pending_mdn_count(&self) -> Result<i64, DbError> {
-        match self {
-            Database::Sqlite(pool) => sqlx::query_scalar(PENDING_MDNS).fetch_one(pool).await,
-        }
+        on_backend!(self, pool => sqlx::query_scalar(PENDING_MDNS).fetch_one(pool).await)
     }
 }
 

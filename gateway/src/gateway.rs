@@ -1061,9 +1061,10 @@ impl Gateway {
             Some(m) => {
                 let mut raw = m.headers.head_bytes();
                 raw.extend_from_slice(&m.body);
-                Some(runtime.block_on(
-                    self.storage.put_new(&format!("{base}/{}", paths.mdn), &raw),
-                )?)
+                Some(
+                    runtime
+                        .block_on(self.storage.put_new(&format!("{base}/{}", paths.mdn), &raw))?,
+                )
             }
             None => None,
         };

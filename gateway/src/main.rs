@@ -178,7 +178,7 @@ async fn serve(args: &[String]) -> ExitCode {
     });
     let (config, storage, database) = match parsed {
         Ok((config, storage, database, rest)) if rest.is_empty() => (config, storage, database),
-        Ok((_, _, rest)) => {
+        Ok((_, _, _, rest)) => {
             eprintln!("serve: unexpected arguments {rest:?}\n{USAGE}");
             return ExitCode::from(2);
         }
