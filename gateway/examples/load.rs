@@ -318,6 +318,9 @@ fn post(args: &Args) -> Result<(), BoxError> {
     }
 }
 
+/// A response and how long it took.
+type Answer = (HttpResponse, Duration);
+
 /// POSTs `requests[range]` over `concurrency` connections; the responses in order, and
 /// each request's latency.
 async fn send_all(
@@ -328,7 +331,7 @@ async fn send_all(
     concurrency: usize,
 ) -> Result<(Vec<HttpResponse>, Vec<Duration>), BoxError> {
     let next = Arc::new(AtomicUsize::new(range.start));
-    let slots: Arc<Mutex<Vec<Option<(HttpResponse, Duration)>>>> =
+    let slots: Arc<Mutex<Vec<Option<Answer>>>> =
         Arc::new(Mutex::new((0..range.len()).map(|_| None).collect()));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
