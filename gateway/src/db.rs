@@ -332,7 +332,7 @@ impl Database {
 
     /// Claims an outbound message awaiting its asynchronous MDN: `true` for the one caller
     /// (of any instance) whose `DELETE` removes the record, which then records the
-    /// outcome.
+    /// became of it).
     pub async fn claim_pending_mdn(&self, message_id: &str) -> Result<bool, DbError> {
         let done = on_backend!(self, pool => sqlx::query(
             "DELETE FROM pending_mdns WHERE message_id = $1",
@@ -346,30 +346,11 @@ impl Database {
 
     /// Adds a transfer.
     pub async fn insert_transfer(&self, t: &Transfer) -> Result<(), DbError> {
-        on_backend!(self, pool => sqlx::query(
-            "INSERT INTO transfers (id, direction, partner, message_id, connector_id, \
-             file_name, status, attempts, first_attempt_at, request, record_path, \
-             mdn_path, failure, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&t.id)
-        .bind(&t.direction)
-        .bind(&t.partner)
-        .bind(&t.message_id)
-        .bind(&t.connector_id)
-        .bind(&t.file_name)
-        .bind(&t.status)
-        .bind(t.attempts)
-        .bind(t.first_attempt_at)
-        .bind(&t.request)
-        .bind(&t.record_path)
-        .bind(&t.mdn_path)
-        .bind(&t.failure)
-        .bind(t.created_at)
-        .bind(t.updated_at)
-        .execute(pool)
+        self.insert_row(&TransferRow {
+            transfer: t.clone(),
+            outcome: TransferOutcome::default(),
+        })
         .await
-        .map(drop))
     }
 
     /// Updates a transfer's status (and what else `update` names).
@@ -552,7 +533,7 @@ pub const MAX_LISTED: i64 = 1000;
 
 /// `INSERT` of an inbound transfer, every column (`$n` placeholders: SQLite and
 /// PostgreSQL alike).
-const INSERT_INBOUND: &str = "INSERT INTO transfers (id, direction, partner, message_id, \
+const INSERT_ROW: &str = "INSERT INTO transfers (id, direction, partner, message_id, \
      connector_id, file_name, status, attempts, first_attempt_at, request, record_path, \
      mdn_path, failure, created_at, updated_at, size_bytes, mdn_disposition, failure_code) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
@@ -571,12 +552,12 @@ const PENDING_MDNS: &str = "SELECT COUNT(*) FROM pending_mdns";
 
 /// Inbound transfers, outcomes, the listing and the gauges read at scrape time.
 impl Database {
-    /// Adds an inbound transfer (a message received, whatever became of it) with its
-    /// outcome.
-    pub async fn insert_inbound(&self, row: &TransferRow) -> Result<(), DbError> {
+    /// Adds a transfer with its outcome (an inbound one: a message received, whatever
+    /// became of it).
+    pub async fn insert_row(&self, row: &TransferRow) -> Result<(), DbError> {
         let (t, o) = (&row.transfer, &row.outcome);
         on_backend!(self, pool => {
-                sqlx::query(INSERT_INBOUND)
+                sqlx::query(INSERT_ROW)
                     .bind(&t.id)
                     .bind(&t.direction)
                     .bind(&t.partner)
@@ -688,13 +669,13 @@ mod transfer_row_tests {
         let db = Database::open_sqlite(&dir.path().join("state.sqlite"))
             .await
             .unwrap();
-        db.insert_inbound(&row("t1", "A", status::COMPLETED, 1))
+        db.insert_row(&row("t1", "A", status::COMPLETED, 1))
             .await
             .unwrap();
-        db.insert_inbound(&row("t2", "B", status::FAILED, 2))
+        db.insert_row(&row("t2", "B", status::FAILED, 2))
             .await
             .unwrap();
-        db.insert_inbound(&row("t3", "A", status::DUPLICATE, 3))
+        db.insert_row(&row("t3", "A", status::DUPLICATE, 3))
             .await
             .unwrap();
         let ids = |rows: Vec<TransferRow>| -> Vec<String> {

@@ -1142,7 +1142,7 @@ impl Gateway {
                 failure_code: record.failure_code.clone(),
             },
         };
-        if let Err(e) = runtime.block_on(db.insert_inbound(&row)) {
+        if let Err(e) = runtime.block_on(db.insert_row(&row)) {
             error!(%message_id, error = %e, "cannot record the inbound transfer");
         }
     }
